@@ -1,0 +1,297 @@
+// Package apply executes a plan on a disk or image file.
+//
+// The order is what makes a run crash-safe (docs/safety.md): every new
+// partition's range is wiped, discarded and formatted while no table entry
+// points at it; only then is the table written, backup copy first, with a
+// sync before the primary copy is touched; only then is the kernel told.
+// A crash before the table write leaves the old table (the next run redoes
+// the work); a crash during it leaves one valid copy, old or new.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/loopdev"
+	"github.com/sprout-initrd/sprout/pkg/mkfs"
+	"github.com/sprout-initrd/sprout/pkg/plan"
+)
+
+// Target is the disk being changed, as apply needs it.
+type Target interface {
+	disk.Device
+}
+
+// Options tune a run.
+type Options struct {
+	// Discard discards the ranges of new partitions before formatting.
+	Discard bool
+	// Parallel is how many file systems are made at once (default 2).
+	Parallel int
+	// UdevTimeout bounds the wait for udev's links (default 30 s).
+	UdevTimeout time.Duration
+	// Log receives one line per action.
+	Log func(format string, args ...any)
+	// Release is called once the table is written and the kernel told, just
+	// before waiting for udev: it must close the device (and so release its
+	// lock), because udev holds back events of a locked disk.
+	Release func() error
+	// Runner runs mkfs command lines; nil means mkfs.Run.
+	Runner func(ctx context.Context, args []string) error
+}
+
+// wipeSpan is how much of each end of a new partition's range is zeroed
+// to remove old signatures: it covers the superblocks and labels that
+// blkid looks for (ext*, xfs, btrfs, vfat, swap, LUKS, LVM, MD, ZFS, GPT).
+const wipeSpan = 1 << 20
+
+// Run executes p's steps on t, which must be open for writing.
+func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
+	if opts.Log == nil {
+		opts.Log = func(string, ...any) {}
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2
+	}
+	if opts.UdevTimeout <= 0 {
+		opts.UdevTimeout = 30 * time.Second
+	}
+	if opts.Runner == nil {
+		opts.Runner = mkfs.Run
+	}
+	if int(t.Size()) != int(p.DiskSize) || t.SectorSize() != p.SectorSize {
+		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
+	}
+
+	var formats []plan.FormatPartition
+	for _, s := range p.Steps {
+		if f, ok := s.(plan.FormatPartition); ok {
+			formats = append(formats, f)
+		}
+	}
+	for _, s := range p.Steps {
+		switch s := s.(type) {
+		case plan.CreateTable:
+			if err := wipeForNewTable(t, p, opts); err != nil {
+				return err
+			}
+		case plan.FormatPartition:
+			// All new partitions are formatted together, at the first one.
+			if len(formats) > 0 {
+				if err := formatAll(ctx, t, formats, opts); err != nil {
+					return err
+				}
+				formats = nil
+			}
+		case plan.WriteTable:
+			if err := writeTable(t, p.New, opts); err != nil {
+				return err
+			}
+		case plan.TellKernel:
+			if err := tellKernel(t, p.New, opts); err != nil {
+				return err
+			}
+		case plan.WaitForUdev:
+			if opts.Release != nil {
+				if err := opts.Release(); err != nil {
+					return err
+				}
+			}
+			if t.IsBlockDevice() {
+				opts.Log("Waiting for udev to create %d links.", len(s.Links))
+				if err := disk.WaitForUdev(ctx, t, s.Links, opts.UdevTimeout); err != nil {
+					return err
+				}
+			}
+		default:
+			// Table edits (relocate, grow, add, update, repair) are in p.New
+			// already and reach the disk with WriteTable.
+		}
+	}
+	return nil
+}
+
+// wipeForNewTable clears what an old label left outside the usable area
+// (both GPT copies, an MBR) before a table is created from scratch, and
+// discards the disk when allowed.
+func wipeForNewTable(t Target, p *plan.Plan, opts Options) error {
+	if opts.Discard {
+		if err := t.Discard(0, t.Size()); err != nil && !errors.Is(err, disk.ErrDiscardUnsupported) {
+			return fmt.Errorf("discard %s: %w", t.Path(), err)
+		}
+	}
+	ss := int64(p.SectorSize)
+	head := int64(p.New.FirstUsableLBA) * ss
+	tail := int64(p.New.LastUsableLBA+1) * ss
+	opts.Log("Wiping old partition table signatures of %s.", t.Path())
+	if err := zero(t, 0, head); err != nil {
+		return err
+	}
+	if err := zero(t, tail, t.Size()-tail); err != nil {
+		return err
+	}
+	return t.Sync()
+}
+
+// formatAll prepares and formats the new partitions, several at a time;
+// they are independent byte ranges. Any failure stops the run before the
+// table is written.
+func formatAll(ctx context.Context, t Target, fs []plan.FormatPartition, opts Options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, opts.Parallel)
+	errs := make([]error, len(fs))
+	var wg sync.WaitGroup
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				errs[i] = ctx.Err()
+				return
+			}
+			if errs[i] = formatOne(ctx, t, f, opts); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return t.Sync()
+}
+
+func formatOne(ctx context.Context, t Target, f plan.FormatPartition, opts Options) error {
+	off, size := int64(f.Offset), int64(f.Size)
+	if err := prepareRange(t, off, size, opts); err != nil {
+		return fmt.Errorf("future partition %d: %w", f.Index, err)
+	}
+	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
+	req := mkfs.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
+	if err := makeFileSystem(ctx, t, off, size, req, opts); err != nil {
+		return fmt.Errorf("future partition %d: %w", f.Index, err)
+	}
+	opts.Log("Formatted future partition %d (%s, label %q, UUID %s).", f.Index, f.Format, f.Label, f.UUID)
+	return nil
+}
+
+// prepareRange zeroes both ends of a new partition's range (old file
+// system and RAID signatures live there) and discards it if allowed.
+func prepareRange(t Target, off, size int64, opts Options) error {
+	head := min(size, wipeSpan)
+	if err := zero(t, off, head); err != nil {
+		return err
+	}
+	if tail := min(size-head, wipeSpan); tail > 0 {
+		if err := zero(t, off+size-tail, tail); err != nil {
+			return err
+		}
+	}
+	if opts.Discard && size > 2*wipeSpan {
+		err := t.Discard(off+wipeSpan, size-2*wipeSpan)
+		if err != nil && !errors.Is(err, disk.ErrDiscardUnsupported) {
+			return err
+		}
+	}
+	return nil
+}
+
+func makeFileSystem(ctx context.Context, t Target, off, size int64, req mkfs.Request, opts Options) error {
+	if req.Format == "swap" {
+		return mkfs.WriteSwap(t, off, size, os.Getpagesize(), req.Label, req.UUID)
+	}
+	// An image file can be formatted in place by the tools that take an
+	// offset; that needs no loop device (and no root).
+	if !t.IsBlockDevice() {
+		if args, ok := mkfs.OffsetArgs(req, t.Path(), off, size); ok {
+			if err := t.Sync(); err != nil {
+				return err
+			}
+			return opts.Runner(ctx, args)
+		}
+	}
+	if err := t.Sync(); err != nil {
+		return err
+	}
+	loop, err := loopdev.Attach(t.Path(), off, size, t.SectorSize())
+	if err != nil {
+		return err
+	}
+	args, err := mkfs.Args(req, loop.Path())
+	if err == nil {
+		err = opts.Runner(ctx, args)
+	}
+	if err == nil {
+		err = loop.Sync()
+	}
+	if derr := loop.Detach(); err == nil {
+		err = derr
+	}
+	return err
+}
+
+// writeTable stores the table in crash-safe order — backup entries,
+// backup header, primary entries, primary header, protective MBR — with a
+// sync after each write, so no write is reordered before an earlier one.
+// A crash at any point leaves at least one valid copy, old or new.
+func writeTable(t Target, table *gpt.Table, opts Options) error {
+	writes, err := table.Encode(t.Size())
+	if err != nil {
+		return fmt.Errorf("encode partition table: %w", err)
+	}
+	opts.Log("Writing the partition table of %s.", t.Path())
+	for _, w := range writes {
+		if _, err := t.WriteAt(w.Data, w.Offset); err != nil {
+			return fmt.Errorf("write %s at offset %d: %w", w.What, w.Offset, err)
+		}
+		if err := t.Sync(); err != nil {
+			return fmt.Errorf("sync after %s: %w", w.What, err)
+		}
+	}
+	return nil
+}
+
+// tellKernel brings the kernel's partitions in line with the table: new
+// ones are added and grown ones resized with BLKPG; unchanged ones are not
+// touched, so their device nodes (and mounts) never go away.
+func tellKernel(t Target, table *gpt.Table, opts Options) error {
+	if !t.IsBlockDevice() {
+		return nil
+	}
+	ss := int64(table.SectorSize)
+	var want []disk.WantPartition
+	for _, e := range table.Entries {
+		want = append(want, disk.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
+	}
+	changed, err := disk.SyncKernel(t, want)
+	if err != nil {
+		return fmt.Errorf("the table is written, but the kernel could not follow: %w", err)
+	}
+	if len(changed) > 0 {
+		opts.Log("Told the kernel about partitions %v.", changed)
+	}
+	return nil
+}
+
+func zero(t Target, off, n int64) error {
+	const chunk = 1 << 20
+	buf := make([]byte, min(n, chunk))
+	for n > 0 {
+		k := min(n, chunk)
+		if _, err := t.WriteAt(buf[:k], off); err != nil {
+			return fmt.Errorf("zero %s at offset %d: %w", t.Path(), off, err)
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+)
+
+// option is one long option. Like systemd's getopt_long use, an option
+// that takes a value accepts both "--name=value" and "--name value", and
+// options may come after the device argument.
+type option struct {
+	name     string
+	hasValue bool
+	set      func(value string) error
+}
+
+// parseArgs applies options and returns the positional arguments.
+func parseArgs(args []string, opts []option) ([]string, error) {
+	byName := make(map[string]option, len(opts))
+	for _, o := range opts {
+		byName[o.name] = o
+	}
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(positional, args[i+1:]...), nil
+		case a == "-h":
+			a = "--help"
+		case !strings.HasPrefix(a, "--") || a == "-":
+			positional = append(positional, a)
+			continue
+		}
+		name, value, hasEq := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		o, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown option --%s (see --help)", name)
+		}
+		switch {
+		case o.hasValue && !hasEq:
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("option --%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		case !o.hasValue && hasEq:
+			return nil, fmt.Errorf("option --%s takes no value", name)
+		}
+		if err := o.set(value); err != nil {
+			return nil, fmt.Errorf("--%s=%s: %w", name, value, err)
+		}
+	}
+	return positional, nil
+}
+
+// parseBool accepts what systemd's parse_boolean accepts.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "1", "yes", "y", "true", "t", "on":
+		return true, nil
+	case "0", "no", "n", "false", "f", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean: %q", s)
+}

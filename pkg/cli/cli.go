@@ -1,0 +1,382 @@
+// Package cli is sprout's command line: systemd-repart's flags, exit codes
+// and output, wired to the planner and the writer.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/apply"
+	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/report"
+	"github.com/sprout-initrd/sprout/pkg/spec"
+)
+
+// Exit codes, as systemd-repart 252 uses them.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitNoLabel = plan.ExitNoLabel
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// config is the parsed command line.
+type config struct {
+	dryRun      bool
+	empty       plan.EmptyMode
+	definitions []string
+	root        string
+	seed        string
+	size        string
+	json        string
+	discard     bool
+	pretty      *bool
+	legend      bool
+	help        bool
+	version     bool
+	device      string
+}
+
+// Env is what a run needs from its surroundings.
+type Env struct {
+	Stdout, Stderr io.Writer
+}
+
+// Main runs sprout with args (without the program name) and returns the
+// exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	cfg, err := parse(args)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "sprout: %v\n", err)
+		return ExitFailure
+	}
+	switch {
+	case cfg.help:
+		fmt.Fprint(env.Stdout, usage)
+		return ExitOK
+	case cfg.version:
+		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart 252)\n", Version)
+		return ExitOK
+	}
+	r := &run{cfg: cfg, env: env}
+	code, err := r.main(ctx)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "sprout: %v\n", err)
+		var ee *plan.ExitError
+		if errors.As(err, &ee) {
+			return ee.Code
+		}
+		return ExitFailure
+	}
+	return code
+}
+
+func parse(args []string) (*config, error) {
+	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true}
+	boolOpt := func(name string, dst *bool) option {
+		return option{name: name, hasValue: true, set: func(v string) (err error) {
+			*dst, err = parseBool(v)
+			return err
+		}}
+	}
+	dryRunSet := false
+	opts := []option{
+		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
+			dryRunSet = true
+			c.dryRun, err = parseBool(v)
+			return err
+		}},
+		{name: "empty", hasValue: true, set: func(v string) error {
+			switch m := plan.EmptyMode(v); m {
+			case plan.EmptyRefuse, plan.EmptyAllow, plan.EmptyRequire, plan.EmptyForce, plan.EmptyCreate:
+				c.empty = m
+				return nil
+			}
+			return errors.New("expected refuse, allow, require, force or create")
+		}},
+		{name: "definitions", hasValue: true, set: func(v string) error {
+			abs, err := filepath.Abs(v)
+			c.definitions = append(c.definitions, abs)
+			return err
+		}},
+		{name: "root", hasValue: true, set: func(v string) (err error) {
+			c.root, err = filepath.Abs(v)
+			return err
+		}},
+		{name: "seed", hasValue: true, set: func(v string) error {
+			if v != "random" {
+				if _, err := uuid.Parse(v); err != nil {
+					return errors.New("expected a UUID or \"random\"")
+				}
+			}
+			c.seed = v
+			return nil
+		}},
+		{name: "size", hasValue: true, set: func(v string) error {
+			if v != "auto" {
+				if _, err := spec.ParseSize(v); err != nil {
+					return err
+				}
+			}
+			c.size = v
+			return nil
+		}},
+		{name: "json", hasValue: true, set: func(v string) error {
+			switch v {
+			case "pretty", "short", "off":
+				c.json = v
+				return nil
+			}
+			return errors.New("expected pretty, short or off")
+		}},
+		boolOpt("discard", &c.discard),
+		{name: "pretty", hasValue: true, set: func(v string) error {
+			b, err := parseBool(v)
+			c.pretty = &b
+			return err
+		}},
+		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
+		{name: "no-pager", set: func(string) error { return nil }},
+		{name: "help", set: func(string) error { c.help = true; return nil }},
+		{name: "version", set: func(string) error { c.version = true; return nil }},
+	}
+	pos, err := parseArgs(args, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.help || c.version {
+		return c, nil
+	}
+	switch len(pos) {
+	case 0:
+	case 1:
+		c.device = pos[0]
+	default:
+		return nil, fmt.Errorf("expected at most one device, got %d arguments", len(pos))
+	}
+	if c.empty == plan.EmptyCreate && !dryRunSet {
+		c.dryRun = false // creating an image is the point of --empty=create
+	}
+	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
+		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
+	}
+	if c.empty == plan.EmptyCreate && c.size == "" {
+		return nil, errors.New("--empty=create needs --size=")
+	}
+	return c, nil
+}
+
+// run holds one invocation's state.
+type run struct {
+	cfg *config
+	env Env
+}
+
+func (r *run) logf(format string, args ...any) {
+	fmt.Fprintf(r.env.Stderr, format+"\n", args...)
+}
+
+func (r *run) main(ctx context.Context) (int, error) {
+	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions})
+	if err != nil {
+		return 0, err
+	}
+	if len(defs) == 0 && r.cfg.empty == plan.EmptyRefuse {
+		r.logf("No partition definitions found, nothing to do.")
+		return ExitOK, nil
+	}
+	if r.cfg.device == "" {
+		return 0, errors.New("no device given (pass the whole disk or an image file)")
+	}
+	seed, err := r.seed()
+	if err != nil {
+		return 0, err
+	}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed}
+
+	if r.cfg.empty == plan.EmptyCreate {
+		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
+			return 0, err
+		}
+	}
+	lock, err := disk.Open(r.cfg.device, disk.OpenOptions{Lock: true, Exclusive: !r.cfg.dryRun})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { lock.Close() }()
+
+	snap, err := snapshot(lock)
+	if err != nil {
+		return 0, err
+	}
+	if r.cfg.size != "" {
+		if err := r.applySize(&lock, &snap, defs); err != nil {
+			return 0, err
+		}
+	}
+
+	p, err := plan.Make(defs, snap, opts)
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range p.Notices {
+		r.logf("%s", n)
+	}
+	rows := report.Rows(p, func(n int) string { return disk.PartitionNode(lock.Path(), n) })
+	if r.cfg.json == "off" && (r.cfg.pretty == nil || *r.cfg.pretty) {
+		if err := report.Table(r.env.Stdout, rows, r.cfg.legend); err != nil {
+			return 0, err
+		}
+	}
+
+	switch {
+	case !p.Changed():
+		r.logf("No changes.")
+	case r.cfg.dryRun:
+		r.logf("Planned steps:")
+		report.Steps(r.env.Stderr, p)
+		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
+	default:
+		if err := r.apply(ctx, lock, p); err != nil {
+			return 0, err
+		}
+		r.logf("All done.")
+	}
+	if r.cfg.json != "off" {
+		if err := report.JSON(r.env.Stdout, rows, r.cfg.json == "pretty"); err != nil {
+			return 0, err
+		}
+	}
+	return ExitOK, nil
+}
+
+// apply writes through a second, writable handle while the read-only one
+// keeps the exclusive lock, so udev does not re-read the table when the
+// writable handle is closed.
+func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
+	w, err := disk.Open(lock.Path(), disk.OpenOptions{Write: true})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	r.logf("Applying changes to %s.", lock.Path())
+	return apply.Run(ctx, w, p, apply.Options{
+		Discard: r.cfg.discard,
+		Log:     r.logf,
+		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
+	})
+}
+
+// snapshot reads what the planner needs from the disk.
+func snapshot(dev disk.Device) (plan.Snapshot, error) {
+	snap := plan.Snapshot{Size: uint64(dev.Size()), SectorSize: dev.SectorSize()}
+	t, err := gpt.Read(dev, dev.Size(), dev.SectorSize())
+	switch {
+	case err == nil:
+		snap.Label, snap.Table = plan.LabelGPT, t
+	case errors.Is(err, gpt.ErrNoLabel):
+		snap.Label = plan.LabelNone
+	case errors.Is(err, gpt.ErrOtherLabel):
+		snap.Label, snap.OtherLabel = plan.LabelOther, "non-GPT"
+	default:
+		return snap, fmt.Errorf("%s: %w", dev.Path(), err)
+	}
+	return snap, nil
+}
+
+// seed returns the UUID seed: --seed, else <root>/etc/machine-id, else a
+// random one (then UUIDs differ from run to run, which is said).
+func (r *run) seed() (uuid.UUID, error) {
+	switch r.cfg.seed {
+	case "random":
+		return uuid.New(), nil
+	case "":
+	default:
+		return uuid.Parse(r.cfg.seed)
+	}
+	path := filepath.Join(r.cfg.root, "/etc/machine-id")
+	b, err := os.ReadFile(path)
+	id := strings.TrimSpace(string(b))
+	switch {
+	case errors.Is(err, os.ErrNotExist), err == nil && (id == "" || id == "uninitialized"):
+		r.logf("No machine ID set, using randomized partition UUIDs.")
+		return uuid.New(), nil
+	case err != nil:
+		return uuid.Nil, fmt.Errorf("read machine ID: %w", err)
+	}
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 32 {
+		return uuid.Nil, fmt.Errorf("%s: not a machine ID: %q", path, id)
+	}
+	return u, nil
+}
+
+// createImage makes the image file for --empty=create if it is missing.
+func createImage(path string, dryRun bool) error {
+	if dryRun {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("--empty=create with --dry-run=yes needs an existing file: %w", err)
+		}
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// applySize handles --size=: an image file is grown (never shrunk) to the
+// given size, or to the minimal size for --size=auto. A dry run changes
+// nothing and plans as if the file had been grown.
+func (r *run) applySize(lock *disk.Device, snap *plan.Snapshot, defs []spec.Definition) error {
+	dev := *lock
+	if dev.IsBlockDevice() {
+		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
+	}
+	var target uint64
+	if r.cfg.size == "auto" {
+		target = plan.MinimalSize(defs, *snap)
+		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
+	} else {
+		n, err := spec.ParseSize(r.cfg.size)
+		if err != nil {
+			return err
+		}
+		target = (n + 4095) / 4096 * 4096
+	}
+	if target <= snap.Size {
+		r.logf("%s is already %s or larger, not growing it.", dev.Path(), plan.FormatBytes(target))
+		return nil
+	}
+	if r.cfg.dryRun {
+		r.logf("Planning as if %s were grown to %s (a dry run does not grow it).", dev.Path(), plan.FormatBytes(target))
+		snap.Size = target
+		return nil
+	}
+	if err := os.Truncate(dev.Path(), int64(target)); err != nil {
+		return fmt.Errorf("grow %s: %w", dev.Path(), err)
+	}
+	r.logf("Grew %s to %s.", dev.Path(), plan.FormatBytes(target))
+	// Reopen so the handle and the snapshot see the new size.
+	path := dev.Path()
+	dev.Close()
+	reopened, err := disk.Open(path, disk.OpenOptions{Lock: true, Exclusive: true})
+	if err != nil {
+		return err
+	}
+	*lock = reopened
+	s, err := snapshot(reopened)
+	*snap = s
+	return err
+}

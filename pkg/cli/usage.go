@@ -1,0 +1,36 @@
+package cli
+
+const usage = `sprout [OPTIONS...] [DEVICE]
+
+Grow and add partitions on a GPT disk or image file from repart.d(5)
+partition definitions, as systemd-repart does. Without --dry-run=no it
+only shows what it would do.
+
+  -h --help               Show this help
+     --version            Show the version
+     --dry-run=BOOL       Only show the plan (default: yes)
+     --empty=MODE         What to do with a disk without a GPT:
+                            refuse  (default) exit 77
+                            allow   create a GPT on a blank disk
+                            require create a GPT; exit 77 if any table exists
+                            force   replace any table with a new GPT
+                            create  create the image file (needs --size=)
+     --definitions=DIR    Read definitions from DIR instead of the search path
+                          /etc/repart.d /run/repart.d /usr/local/lib/repart.d
+                          /usr/lib/repart.d (repeatable; not under --root)
+     --root=PATH          Find definitions and etc/machine-id under PATH
+     --seed=UUID|random   Seed for partition, disk and file system UUIDs
+                          (default: the machine ID, else random)
+     --size=BYTES|auto    Grow an image file to this size first (never shrinks;
+                          auto = the minimum the definitions need). A dry run
+                          plans with the size but does not grow the file.
+     --discard=BOOL       Discard the ranges of new partitions (default: yes)
+     --json=MODE          Print the result as JSON: pretty, short or off
+     --pretty=BOOL        Print the table (default: yes)
+     --no-legend          Print the table without header and totals
+     --no-pager           Accepted for compatibility; sprout never pages
+
+Exit status: 0 success or nothing to do, 1 error, 77 the disk has no GPT
+(or, with --empty=require, already has a partition table).
+See README.md and docs/ for details.
+`

@@ -1,0 +1,126 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+)
+
+// fakeUdev makes a directory that looks like /run/udev of a running udev.
+func fakeUdev(t *testing.T, queued bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "control"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if queued {
+		if err := os.WriteFile(filepath.Join(dir, "queue"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestWaitForUdevWithoutUdev(t *testing.T) {
+	dev, _ := loopDisk(t, 32*mib, 512)
+	node := mustAdd(t, dev, 1, mib, 8*mib)
+	noUdev := t.TempDir()
+	// Links are udev's; without udev only the devtmpfs nodes count.
+	err := waitForUdev(context.Background(), dev, []string{"/dev/disk/by-partlabel/never"}, 2*time.Second, noUdev)
+	if err != nil {
+		t.Fatalf("no udev, node %s present: %v", node, err)
+	}
+}
+
+func TestWaitForUdevWaitsForLinksAndQueue(t *testing.T) {
+	dev, _ := loopDisk(t, 32*mib, 512)
+	mustAdd(t, dev, 1, mib, 8*mib)
+	run := fakeUdev(t, true)
+	link := filepath.Join(t.TempDir(), "by-partlabel-home")
+
+	// udev "finishes" in two steps: the link appears, later the queue drains.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		os.Symlink(PartitionNode(dev.Path(), 1), link)
+		time.Sleep(300 * time.Millisecond)
+		os.Remove(filepath.Join(run, "queue"))
+	}()
+	begin := time.Now()
+	if err := waitForUdev(context.Background(), dev, []string{link}, 10*time.Second, run); err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(begin); elapsed < 600*time.Millisecond {
+		t.Errorf("returned after %s, before the queue drained", elapsed)
+	}
+}
+
+func TestWaitForUdevTimesOutNamingLinks(t *testing.T) {
+	dev, l := loopDisk(t, 32*mib, 512)
+	mustAdd(t, dev, 1, mib, 8*mib)
+	run := fakeUdev(t, false)
+	present := filepath.Join(t.TempDir(), "present")
+	if err := os.WriteFile(present, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "by-partuuid-missing")
+	mon := disktest.NewUeventMonitor(t)
+
+	err := waitForUdev(context.Background(), dev, []string{present, missing}, 1500*time.Millisecond, run)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+	if !strings.Contains(err.Error(), "missing "+missing) || strings.Contains(err.Error(), present) {
+		t.Errorf("error %q should name exactly the missing link %s", err, missing)
+	}
+
+	// The queue was empty while the link was missing, so change uevents
+	// were sent for the disk and its partition.
+	disk := filepath.Base(l.Path)
+	seen := map[string]bool{}
+	for _, ev := range mon.Events() {
+		if ev.Action == "change" {
+			seen[filepath.Base(ev.DevPath)] = true
+		}
+	}
+	if !seen[disk] || !seen[filepath.Base(PartitionNode(l.Path, 1))] {
+		t.Errorf("change uevents seen for %v, want %s and its partition 1", seen, disk)
+	}
+}
+
+func TestWaitForUdevReleasesLock(t *testing.T) {
+	dev, l := loopDisk(t, 32*mib, 512) // opened with Write and Lock
+	if !lockHeld(t, l.Path, unix.LOCK_SH) {
+		t.Fatal("fixture: lock not held")
+	}
+	if err := waitForUdev(context.Background(), dev, nil, time.Second, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if lockHeld(t, l.Path, unix.LOCK_SH) {
+		t.Error("lock still held: udev would postpone the events we wait for")
+	}
+}
+
+func TestWaitForUdevRespectsContext(t *testing.T) {
+	dev, _ := loopDisk(t, 32*mib, 512)
+	run := fakeUdev(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := waitForUdev(ctx, dev, nil, time.Minute, run); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestWaitForUdevFileIsNoop(t *testing.T) {
+	dev := openT(t, sparseFile(t, mib), OpenOptions{})
+	if err := WaitForUdev(context.Background(), dev, []string{"/nonexistent"}, time.Millisecond); err != nil {
+		t.Errorf("image file: %v", err)
+	}
+}

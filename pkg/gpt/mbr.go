@@ -1,0 +1,111 @@
+package gpt
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// The MBR partition records and boot signature: bytes 446..511 of LBA 0,
+// whatever the sector size (go-diskfs looks for the signature at the end
+// of the sector, which on 4K-sector disks is the wrong place).
+const (
+	mbrRecordsOffset = 446
+	mbrRecordSize    = 16
+	mbrTailSize      = 512 - mbrRecordsOffset // four records + 0x55AA
+	protectiveType   = 0xEE
+)
+
+type mbrKind int
+
+const (
+	mbrNone       mbrKind = iota // no 0x55AA signature
+	mbrProtective                // one or more 0xEE records, nothing else
+	mbrHybrid                    // 0xEE next to other records
+	mbrDOS                       // a signature without any 0xEE record
+)
+
+// mbrSector is what LBA 0 says about the disk's label.
+type mbrSector struct {
+	kind mbrKind
+	used int // records with a non-zero type
+	ee   int // slot of the first 0xEE record, -1 if none
+	rec  []byte
+}
+
+func classifyMBR(lba0 []byte) mbrSector {
+	m := mbrSector{ee: -1, rec: lba0[mbrRecordsOffset:512]}
+	if lba0[510] != 0x55 || lba0[511] != 0xAA {
+		return m
+	}
+	for i := range 4 {
+		switch m.rec[i*mbrRecordSize+4] {
+		case 0:
+		case protectiveType:
+			m.used++
+			if m.ee < 0 {
+				m.ee = i
+			}
+		default:
+			m.used++
+		}
+	}
+	switch {
+	case m.ee < 0:
+		m.kind = mbrDOS
+	case m.used > 1:
+		m.kind = mbrHybrid
+	default:
+		m.kind = mbrProtective
+	}
+	return m
+}
+
+// problem describes how LBA 0 falls short of a protective MBR for a disk
+// of the given number of sectors, in the terms libfdisk checks (it
+// accepts a size field of 0xFFFFFFFF for any disk); "" if it does not.
+func (m mbrSector) problem(sectors uint64) string {
+	switch m.kind {
+	case mbrNone:
+		return "LBA 0 has no MBR boot signature, so there is no protective MBR"
+	case mbrHybrid:
+		return fmt.Sprintf("LBA 0 holds a hybrid MBR (%d records besides the protective one); writing replaces it with a protective MBR", m.used-1)
+	case mbrDOS:
+		return "LBA 0 holds an MBR without a protective record"
+	}
+	r := m.rec[m.ee*mbrRecordSize : (m.ee+1)*mbrRecordSize]
+	start := binary.LittleEndian.Uint32(r[8:12])
+	n := binary.LittleEndian.Uint32(r[12:16])
+	switch {
+	case start != 1:
+		return fmt.Sprintf("the protective MBR record starts at LBA %d, not 1", start)
+	case n != protectiveSize(sectors) && n != math.MaxUint32:
+		return fmt.Sprintf("the protective MBR covers %d sectors, the disk has %d after LBA 0", n, sectors-1)
+	}
+	return ""
+}
+
+// protectiveSize is the protective record's size field: every sector after
+// LBA 0, capped at what 32 bits hold (disks over 2 TiB at 512 B/sector).
+// go-diskfs truncates instead of capping.
+func protectiveSize(sectors uint64) uint32 {
+	return uint32(min(sectors-1, math.MaxUint32))
+}
+
+// protectiveMBR returns bytes 446..511 of LBA 0 as libfdisk writes them:
+// one record of type 0xEE from LBA 1 over the rest of the disk, with the
+// CHS fields the UEFI spec asks for (start 0/0/2, end FF FF FF; go-diskfs
+// writes zeros), three empty records and the boot signature. Boot code and
+// disk signature before byte 446 are not part of it and stay untouched.
+func protectiveMBR(sectors uint64) []byte {
+	b := make([]byte, mbrTailSize)
+	r := b[0:mbrRecordSize]
+	r[0] = 0x00                         // not bootable
+	r[1], r[2], r[3] = 0x00, 0x02, 0x00 // start CHS: head 0, sector 2, cylinder 0
+	r[4] = protectiveType
+	r[5], r[6], r[7] = 0xFF, 0xFF, 0xFF // end CHS: beyond what CHS can address
+	binary.LittleEndian.PutUint32(r[8:12], 1)
+	binary.LittleEndian.PutUint32(r[12:16], protectiveSize(sectors))
+	b[64], b[65] = 0x55, 0xAA
+	return b
+}

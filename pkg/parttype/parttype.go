@@ -1,0 +1,393 @@
+// Package parttype is the GPT partition type table of systemd-repart 252:
+// the names accepted by Type= in repart.d(5), the GUIDs they stand for, and
+// what each type supports (the GPT attribute flags repart sets by default).
+//
+// The GUIDs are those of the Discoverable Partitions Specification
+// (https://uapi-group.org/specifications/specs/discoverable_partitions_specification/).
+// Every name, GUID, display name and capability below was checked against
+// the installed systemd-repart 252 (see parttype_oracle_test.go).
+package parttype
+
+import (
+	"runtime"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Designator says what a partition type is for, independent of the CPU
+// architecture it belongs to (root-x86-64 and root-arm64 are both Root).
+type Designator int
+
+const (
+	None Designator = iota // not a type systemd-repart 252 knows
+	Root
+	RootVerity
+	RootVeritySig
+	Usr
+	UsrVerity
+	UsrVeritySig
+	ESP
+	XBootLdr
+	Swap
+	Home
+	Srv
+	Var
+	Tmp
+	UserHome
+	LinuxGeneric
+)
+
+var designatorNames = [...]string{
+	None:          "none",
+	Root:          "root",
+	RootVerity:    "root-verity",
+	RootVeritySig: "root-verity-sig",
+	Usr:           "usr",
+	UsrVerity:     "usr-verity",
+	UsrVeritySig:  "usr-verity-sig",
+	ESP:           "esp",
+	XBootLdr:      "xbootldr",
+	Swap:          "swap",
+	Home:          "home",
+	Srv:           "srv",
+	Var:           "var",
+	Tmp:           "tmp",
+	UserHome:      "user-home",
+	LinuxGeneric:  "linux-generic",
+}
+
+func (d Designator) String() string {
+	if d < 0 || int(d) >= len(designatorNames) {
+		return "invalid"
+	}
+	return designatorNames[d]
+}
+
+// Type is one row of the table.
+type Type struct {
+	// Name is the Type= value and, for the first row with a GUID, the name
+	// systemd-repart shows and uses as the default partition label.
+	Name       string
+	GUID       uuid.UUID
+	Designator Designator
+	// Arch is the systemd architecture name ("x86-64", "arm64", ...) for
+	// root/usr types, "" for architecture-independent ones.
+	Arch string
+}
+
+// UnknownLabel is the default partition label systemd-repart 252 gives a
+// type GUID that is not in the table.
+const UnknownLabel = "linux"
+
+// archTypes lists, per systemd architecture name, the GUIDs of root,
+// root-verity, root-verity-sig, usr, usr-verity and usr-verity-sig.
+var archTypes = [...]struct {
+	arch  string
+	guids [6]string
+}{
+	{"x86-64", [6]string{"4f68bce3-e8cd-4db1-96e7-fbcaf984b709", "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5", "41092b05-9fc8-4523-994f-2def0408b176", "8484680c-9521-48c6-9c11-b0720656f69e", "77ff5f63-e7b6-4633-acf4-1565b864c0e6", "e7bb33fb-06cf-4e81-8273-e543b413e2e2"}},
+	{"x86", [6]string{"44479540-f297-41b2-9af7-d131d5f0458a", "d13c5d3b-b5d1-422a-b29f-9454fdc89d76", "5996fc05-109c-48de-808b-23fa0830b676", "75250d76-8cc6-458e-bd66-bd47cc81a812", "8f461b0d-14ee-4e81-9aa9-049b6fb97abd", "974a71c0-de41-43c3-be5d-5c5ccd1ad2c0"}},
+	{"arm64", [6]string{"b921b045-1df0-41c3-af44-4c6f280d3fae", "df3300ce-d69f-4c92-978c-9bfb0f38d820", "6db69de6-29f4-4758-a7a5-962190f00ce3", "b0e01050-ee5f-4390-949a-9101b17104e9", "6e11a4e7-fbca-4ded-b9e9-e1a512bb664e", "c23ce4ff-44bd-4b00-b2d4-b41b3419e02a"}},
+	{"arm", [6]string{"69dad710-2ce4-4e3c-b16c-21a1d49abed3", "7386cdf2-203c-47a9-a498-f2ecce45a2d6", "42b0455f-eb11-491d-98d3-56145ba9d037", "7d0359a3-02b3-4f0a-865c-654403e70625", "c215d751-7bcd-4649-be90-6627490a4c05", "d7ff812f-37d1-4902-a810-d76ba57b975a"}},
+	{"riscv64", [6]string{"72ec70a6-cf74-40e6-bd49-4bda08e8f224", "b6ed5582-440b-4209-b8da-5ff7c419ea3d", "efe0f087-ea8d-4469-821a-4c2a96a8386a", "beaec34b-8442-439b-a40b-984381ed097d", "8f1056be-9b05-47c4-81d6-be53128e5b54", "d2f9000a-7a18-453f-b5cd-4d32f77a7b32"}},
+	{"riscv32", [6]string{"60d5a7fe-8e7d-435c-b714-3dd8162144e1", "ae0253be-1167-4007-ac68-43926c14c5de", "3a112a75-8729-4380-b4cf-764d79934448", "b933fb22-5c3f-4f91-af90-e2bb0fa50702", "cb1ee4e3-8cd0-4136-a0a4-aa61a32e8730", "c3836a13-3137-45ba-b583-b16c50fe5eb4"}},
+	{"loongarch64", [6]string{"77055800-792c-4f94-b39a-98c91b762bb6", "f3393b22-e9af-4613-a948-9d3bfbd0c535", "5afb67eb-ecc8-4f85-ae8e-ac1e7c50e7d0", "e611c702-575c-4cbe-9a46-434fa0bf7e3f", "f46b2c26-59ae-48f0-9106-c50ed47f673d", "b024f315-d330-444c-8461-44bbde524e99"}},
+	{"ppc64-le", [6]string{"c31c45e6-3f39-412e-80fb-4809c4980599", "906bd944-4589-4aae-a4e4-dd983917446a", "d4a236e7-e873-4c07-bf1d-bf6cf7f1c3c6", "15bb03af-77e7-4d4a-b12b-c0d084f7491c", "ee2b9983-21e8-4153-86d9-b6901a54d1ce", "c8bfbd1e-268e-4521-8bba-bf314c399557"}},
+	{"ppc64", [6]string{"912ade1d-a839-4913-8964-a10eee08fbd2", "9225a9a3-3c19-4d89-b4f6-eeff88f17631", "f5e2c20c-45b2-4ffa-bce9-2a60737e1aaf", "2c9739e2-f068-46b3-9fd0-01c5a9afbcca", "bdb528a5-a259-475f-a87d-da53fa736a07", "0b888863-d7f8-4d9e-9766-239fce4d58af"}},
+	{"ppc", [6]string{"1de3f1ef-fa98-47b5-8dcd-4a860a654d78", "98cfe649-1588-46dc-b2f0-add147424925", "1b31b5aa-add9-463a-b2ed-bd467fc857e7", "7d14fec5-cc71-415d-9d6c-06bf0b3c3eaf", "df765d00-270e-49e5-bc75-f47bb2118b09", "7007891d-d371-4a80-86a4-5cb875b9302e"}},
+	{"s390x", [6]string{"5eead9a9-fe09-4a1e-a1d7-520d00531306", "b325bfbe-c7be-4ab8-8357-139e652d2f6b", "c80187a5-73a3-491a-901a-017c3fa953e9", "8a4f5770-50aa-4ed3-874a-99b710db6fea", "31741cc4-1a2a-4111-a581-e00b447d2d06", "3f324816-667b-46ae-86ee-9b0c0c6c11b4"}},
+	{"s390", [6]string{"08a7acea-624c-4a20-91e8-6e0fa67d23f9", "7ac63b47-b25c-463b-8df8-b4a94e6c90e1", "3482388e-4254-435a-a241-766a065f9960", "cd0f869b-d0fb-4ca0-b141-9ea87cc78d66", "b663c618-e7bc-4d6d-90aa-11b756bb1797", "17440e4f-a8d0-467f-a46e-3912ae6ef2c5"}},
+	{"ia64", [6]string{"993d8d3d-f80e-4225-855a-9daf8ed7ea97", "86ed10d5-b607-45bb-8957-d350f23d0571", "e98b36ee-32ba-4882-9b12-0ce14655f46a", "4301d2a6-4e3b-4b2a-bb94-9e0b2c4225ea", "6a491e03-3be7-4545-8e38-83320e0ea880", "8de58bc2-2a43-460d-b14e-a76e4a17b47f"}},
+	{"mips-le", [6]string{"37c58c8a-d913-4156-a25f-48b1b64e07f0", "d7d150d2-2a04-4a33-8f12-16651205ff7b", "c919cc1f-4456-4eff-918c-f75e94525ca5", "0f4868e9-9952-4706-979f-3ed3a473e947", "46b98d8d-b55c-4e8f-aab3-37fca7f80752", "3e23ca0b-a4bc-4b4e-8087-5ab6a26aa8a9"}},
+	{"mips64-le", [6]string{"700bda43-7a34-4507-b179-eeb93d7a7ca3", "16b417f8-3e06-4f57-8dd2-9b5232f41aa6", "904e58ef-5c65-4a31-9c57-6af5fc7c5de7", "c97c1f32-ba06-40b4-9f22-236061b08aa8", "3c3d61fe-b5f3-414d-bb71-8739a694a4ef", "f2c2c7ee-adcc-4351-b5c6-ee9816b66e16"}},
+	{"mips", [6]string{"e9434544-6e2c-47cc-bae2-12d6deafb44c", "7a430799-f711-4c7e-8e5b-1d685bd48607", "bba210a2-9c5d-45ee-9e87-ff2ccbd002d0", "773b2abc-2a99-4398-8bf5-03baac40d02b", "6e5a1bc8-d223-49b7-bca8-37a5fcceb996", "97ae158d-f216-497b-8057-f7f905770f54"}},
+	{"mips64", [6]string{"d113af76-80ef-41b4-bdb6-0cff4d3d4a25", "579536f8-6a33-4055-a95a-df2d5e2c42a8", "43ce94d4-0f3d-4999-8250-b9deafd98e6e", "57e13958-7331-4365-8e6e-35eeee17c61b", "81cf9d90-7458-4df4-8dcf-c8a3a404f09b", "05816ce2-dd40-4ac6-a61d-37d32dc1ba7d"}},
+	{"alpha", [6]string{"6523f8ae-3eb1-4e2a-a05a-18b695ae656f", "fc56d9e9-e6e5-4c06-be32-e74407ce09a5", "d46495b7-a053-414f-80f7-700c99921ef8", "e18cf08c-33ec-4c0d-8246-c6c6fb3da024", "8cce0d25-c0d0-4a44-bd87-46331bf1df67", "5c6e1c76-076a-457a-a0fe-f3b4cd21ce6e"}},
+	{"arc", [6]string{"d27f46ed-2919-4cb8-bd25-9531f3c16534", "24b2d975-0f97-4521-afa1-cd531e421b8d", "143a70ba-cbd3-4f06-919f-6c05683a78bc", "7978a683-6316-4922-bbee-38bff5a2fecc", "fca0598c-d880-4591-8c16-4eda05c7347c", "94f9a9a1-9971-427a-a400-50cb297f0f35"}},
+	{"parisc", [6]string{"1aacdb3b-5444-4138-bd9e-e5c2239b2346", "d212a430-fbc5-49f9-a983-a7feef2b8d0e", "15de6170-65d3-431c-916e-b0dcd8393f25", "dc4a4480-6917-4262-a4ec-db9384949f25", "5843d618-ec37-48d7-9f12-cea8e08768b2", "450dd7d1-3224-45ec-9cf2-a43a346d71ee"}},
+	{"tilegx", [6]string{"c50cdd70-3862-4cc3-90e1-809a8c93ee2c", "966061ec-28e4-4b2e-b4a5-1f0a825a1d84", "b3671439-97b0-4a53-90f7-2d5a8f3ad47b", "55497029-c7c1-44cc-aa39-815ed1558630", "2fb4bf56-07fa-42da-8132-6b139f2026ae", "4ede75e2-6ccc-4cc8-b9c7-70334b087510"}},
+}
+
+// archSextet is the order of the six GUIDs in archTypes and the suffix each
+// gets in its name: "root-ARCH", "root-ARCH-verity", ...
+var archSextet = [6]struct {
+	prefix, suffix string
+	designator     Designator
+}{
+	{"root-", "", Root},
+	{"root-", "-verity", RootVerity},
+	{"root-", "-verity-sig", RootVeritySig},
+	{"usr-", "", Usr},
+	{"usr-", "-verity", UsrVerity},
+	{"usr-", "-verity-sig", UsrVeritySig},
+}
+
+var genericTypes = [...]Type{
+	{Name: "esp", GUID: uuid.MustParse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b"), Designator: ESP},
+	{Name: "xbootldr", GUID: uuid.MustParse("bc13c2ff-59e6-4262-a352-b275fd6f7172"), Designator: XBootLdr},
+	{Name: "swap", GUID: uuid.MustParse("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"), Designator: Swap},
+	{Name: "home", GUID: uuid.MustParse("933ac7e1-2eb4-4f13-b844-0e14e2aef915"), Designator: Home},
+	{Name: "srv", GUID: uuid.MustParse("3b8f8425-20e0-4f3b-907f-1a25a76f98e8"), Designator: Srv},
+	{Name: "var", GUID: uuid.MustParse("4d21b016-b534-45c2-a9fb-5c16e091fd2d"), Designator: Var},
+	{Name: "tmp", GUID: uuid.MustParse("7ec6f557-3bc5-4aca-b293-16ef5df639d1"), Designator: Tmp},
+	{Name: "user-home", GUID: uuid.MustParse("773f91ef-66d4-49b5-bd83-d683bf40ad16"), Designator: UserHome},
+	{Name: "linux-generic", GUID: uuid.MustParse("0fc63daf-8483-4772-8e79-3d69d8477de4"), Designator: LinuxGeneric},
+}
+
+// table holds every named type in the order systemd-repart 252 searches
+// when it turns a GUID into a name: all per-architecture rows first, then
+// the architecture-independent ones. The aliases "root", "usr-secondary",
+// ... are not rows: they resolve to a per-architecture row (see Arch), which
+// is why Type=root is shown as "root-x86-64" on x86-64. Built once, never
+// modified.
+var table = buildTable()
+
+// byGUID and byName index table; built once, never modified.
+var byGUID, byName = indexTable(table)
+
+func buildTable() []Type {
+	t := make([]Type, 0, len(archTypes)*len(archSextet)+len(genericTypes))
+	for _, a := range archTypes {
+		for i, s := range archSextet {
+			t = append(t, Type{
+				Name:       s.prefix + a.arch + s.suffix,
+				GUID:       uuid.MustParse(a.guids[i]),
+				Designator: s.designator,
+				Arch:       a.arch,
+			})
+		}
+	}
+	return append(t, genericTypes[:]...)
+}
+
+func indexTable(t []Type) (map[uuid.UUID]int, map[string]int) {
+	g := make(map[uuid.UUID]int, len(t))
+	n := make(map[string]int, len(t))
+	for i, ty := range t {
+		if _, dup := g[ty.GUID]; !dup {
+			g[ty.GUID] = i
+		}
+		n[ty.Name] = i
+	}
+	return g, n
+}
+
+// All returns a copy of the table in search order.
+func All() []Type {
+	return append([]Type(nil), table...)
+}
+
+// Arch selects which architecture the alias names root, root-verity, ...
+// (Native) and root-secondary, ... (Secondary) stand for. The names are
+// systemd's architecture names; "" means none.
+type Arch struct {
+	Native    string
+	Secondary string
+}
+
+// ArchFor maps a Go GOARCH value to the systemd architectures systemd-repart
+// 252 would use when built for that CPU. Only x86-64 and arm64 have a
+// secondary architecture (x86 and arm).
+func ArchFor(goarch string) Arch {
+	switch goarch {
+	case "amd64":
+		return Arch{"x86-64", "x86"}
+	case "386":
+		return Arch{"x86", ""}
+	case "arm64":
+		return Arch{"arm64", "arm"}
+	case "arm":
+		return Arch{"arm", ""}
+	case "riscv64":
+		return Arch{"riscv64", ""}
+	case "loong64":
+		return Arch{"loongarch64", ""}
+	case "ppc64le":
+		return Arch{"ppc64-le", ""}
+	case "ppc64":
+		return Arch{"ppc64", ""}
+	case "s390x":
+		return Arch{"s390x", ""}
+	case "mips":
+		return Arch{"mips", ""}
+	case "mipsle":
+		return Arch{"mips-le", ""}
+	case "mips64":
+		return Arch{"mips64", ""}
+	case "mips64le":
+		return Arch{"mips64-le", ""}
+	}
+	return Arch{}
+}
+
+// NativeArch is the Arch of the running binary.
+func NativeArch() Arch { return ArchFor(runtime.GOARCH) }
+
+// Lookup resolves a Type= value the way systemd-repart 252 does: first an
+// exact, case-sensitive name (a table name or one of the native/secondary
+// aliases), else a UUID written as 32 hex digits with or without the four
+// dashes, in any case. No braces, no "urn:uuid:" prefix.
+func (a Arch) Lookup(value string) (uuid.UUID, bool) {
+	if i, ok := byName[value]; ok {
+		return table[i].GUID, true
+	}
+	if g, ok := a.lookupAlias(value); ok {
+		return g, true
+	}
+	return ParseUUID(value)
+}
+
+// lookupAlias resolves "root", "usr-verity", "root-secondary-verity-sig", ...
+func (a Arch) lookupAlias(value string) (uuid.UUID, bool) {
+	for _, s := range archSextet {
+		base := strings.TrimSuffix(s.prefix, "-") // "root" or "usr"
+		var arch string
+		switch value {
+		case base + s.suffix:
+			arch = a.Native
+		case base + "-secondary" + s.suffix:
+			arch = a.Secondary
+		default:
+			continue
+		}
+		if arch == "" {
+			return uuid.Nil, false
+		}
+		if i, ok := byName[s.prefix+arch+s.suffix]; ok {
+			return table[i].GUID, true
+		}
+		return uuid.Nil, false
+	}
+	return uuid.Nil, false
+}
+
+// Lookup resolves a Type= value for the architecture this binary runs on.
+func Lookup(value string) (uuid.UUID, bool) { return NativeArch().Lookup(value) }
+
+// ParseUUID parses a UUID the way systemd does for Type= and UUID=: 32 hex
+// digits, optionally with dashes after the 8th, 12th, 16th and 20th digit
+// (all four or none), upper or lower case.
+func ParseUUID(s string) (uuid.UUID, bool) {
+	var hex string
+	switch len(s) {
+	case 32:
+		hex = s
+	case 36:
+		if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+			return uuid.Nil, false
+		}
+		hex = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	default:
+		return uuid.Nil, false
+	}
+	var g uuid.UUID
+	for i := range g {
+		hi, ok1 := hexDigit(hex[2*i])
+		lo, ok2 := hexDigit(hex[2*i+1])
+		if !ok1 || !ok2 {
+			return uuid.Nil, false
+		}
+		g[i] = hi<<4 | lo
+	}
+	return g, true
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// Name returns the name systemd-repart 252 shows for a type GUID (the JSON
+// "type" field): the first table row with that GUID, so root types show
+// with their architecture ("root-x86-64"). It returns "" for GUIDs not in
+// the table; repart then shows the GUID itself.
+func Name(g uuid.UUID) string {
+	if i, ok := byGUID[g]; ok {
+		return table[i].Name
+	}
+	return ""
+}
+
+// DisplayName is what systemd-repart 252 prints in the JSON "type" field:
+// Name, or the lower-case GUID for unknown types.
+func DisplayName(g uuid.UUID) string {
+	if n := Name(g); n != "" {
+		return n
+	}
+	return g.String()
+}
+
+// DefaultLabel is the partition label systemd-repart 252 picks when Label=
+// is not set (before de-duplication): Name, or "linux" for unknown types.
+func DefaultLabel(g uuid.UUID) string {
+	if n := Name(g); n != "" {
+		return n
+	}
+	return UnknownLabel
+}
+
+// Find returns the table row for a GUID.
+func Find(g uuid.UUID) (Type, bool) {
+	if i, ok := byGUID[g]; ok {
+		return table[i], true
+	}
+	return Type{}, false
+}
+
+// DesignatorOf returns what the type is for, or None for unknown GUIDs.
+func DesignatorOf(g uuid.UUID) Designator {
+	t, _ := Find(g)
+	return t.Designator
+}
+
+// The capability queries decide which GPT attribute bits systemd-repart 252
+// sets on a new partition (repart.md §2.4). Setting NoAuto=, ReadOnly= or
+// GrowFileSystem= on a type that does not support it is ignored by repart.
+
+// SupportsNoAuto reports whether NoAuto= (GPT bit 63) applies: root, usr and
+// their verity partitions (any architecture), home, srv, var, tmp,
+// xbootldr and swap.
+func SupportsNoAuto(g uuid.UUID) bool {
+	switch DesignatorOf(g) {
+	case Root, RootVerity, Usr, UsrVerity, Home, Srv, Var, Tmp, XBootLdr, Swap:
+		return true
+	}
+	return false
+}
+
+// SupportsReadOnly reports whether ReadOnly= (GPT bit 60) applies: like
+// NoAuto but without swap.
+func SupportsReadOnly(g uuid.UUID) bool {
+	switch DesignatorOf(g) {
+	case Root, RootVerity, Usr, UsrVerity, Home, Srv, Var, Tmp, XBootLdr:
+		return true
+	}
+	return false
+}
+
+// SupportsGrowFS reports whether GrowFileSystem= (GPT bit 59) applies: root,
+// usr, home, srv, var, tmp and xbootldr. For these repart sets the bit by
+// default unless the partition is read-only.
+func SupportsGrowFS(g uuid.UUID) bool {
+	switch DesignatorOf(g) {
+	case Root, Usr, Home, Srv, Var, Tmp, XBootLdr:
+		return true
+	}
+	return false
+}
+
+// IsVerity reports whether g is a root or usr verity (hash) partition type,
+// for which repart turns ReadOnly on unless ReadOnly=no. Verity signature
+// partitions are not included: repart 252 sets no flags on them.
+func IsVerity(g uuid.UUID) bool {
+	d := DesignatorOf(g)
+	return d == RootVerity || d == UsrVerity
+}

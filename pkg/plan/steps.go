@@ -1,0 +1,186 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/gpt"
+)
+
+// Step is one action of a plan. The dry run prints steps; apply executes
+// them in order. Steps that only edit the partition table (RelocateBackup,
+// GrowEntry, AddEntry, UpdateEntry) are already folded into Plan.New and
+// reach the disk through WriteTable.
+type Step interface {
+	// Describe says what the step does, for the dry run and the log.
+	Describe() string
+}
+
+// tableEdit is a step that changes the in-memory table.
+type tableEdit interface {
+	edit(t *gpt.Table)
+}
+
+// CreateTable starts from an empty GPT (--empty=allow/require/force/create).
+type CreateTable struct{ DiskGUID uuid.UUID }
+
+func (s CreateTable) Describe() string {
+	return fmt.Sprintf("create a new GPT (disk GUID %s)", s.DiskGUID)
+}
+
+// RelocateBackup moves the backup GPT of a disk that grew to its real end
+// and makes the new space usable.
+type RelocateBackup struct {
+	OldBackupLBA, NewBackupLBA         uint64
+	OldLastUsableLBA, NewLastUsableLBA uint64
+}
+
+func (s RelocateBackup) Describe() string {
+	return fmt.Sprintf("move the backup GPT from LBA %d to the end of the disk (LBA %d); last usable LBA %d → %d",
+		s.OldBackupLBA, s.NewBackupLBA, s.OldLastUsableLBA, s.NewLastUsableLBA)
+}
+
+// RepairTable rewrites a table whose primary or backup copy is damaged.
+type RepairTable struct{ Reason string }
+
+func (s RepairTable) Describe() string { return "repair the GPT: " + s.Reason }
+
+// FormatPartition prepares the byte range of a future partition and makes
+// a file system in it, before the partition's entry exists.
+type FormatPartition struct {
+	Index        int
+	Offset, Size uint64
+	Format       string
+	Label        string // the partition label; mkfs shortens it per file system
+	UUID         uuid.UUID
+}
+
+func (s FormatPartition) Describe() string {
+	return fmt.Sprintf("format future partition %d (%s at offset %d, %s) as %s, label %q, UUID %s",
+		s.Index, FormatBytes(s.Size), s.Offset, FormatBytes(s.Size), s.Format, s.Label, s.UUID)
+}
+
+// GrowEntry makes an existing partition larger; its start never moves.
+type GrowEntry struct {
+	Index            int
+	OldSize, NewSize uint64
+	LastLBA          uint64
+}
+
+func (s GrowEntry) Describe() string {
+	return fmt.Sprintf("grow partition %d from %s to %s", s.Index, FormatBytes(s.OldSize), FormatBytes(s.NewSize))
+}
+
+func (s GrowEntry) edit(t *gpt.Table) {
+	for i := range t.Entries {
+		if t.Entries[i].Index == s.Index {
+			t.Entries[i].LastLBA = s.LastLBA
+		}
+	}
+}
+
+// AddEntry adds a new partition to the table.
+type AddEntry struct{ Entry gpt.Entry }
+
+func (s AddEntry) Describe() string {
+	return fmt.Sprintf("add partition %d %q (sectors %d–%d)", s.Entry.Index, s.Entry.Name, s.Entry.FirstLBA, s.Entry.LastLBA)
+}
+
+func (s AddEntry) edit(t *gpt.Table) {
+	t.Entries = append(t.Entries, s.Entry)
+	sortEntries(t.Entries)
+}
+
+// UpdateEntry gives an existing partition a missing label or UUID.
+type UpdateEntry struct {
+	Index int
+	UUID  uuid.UUID
+	Name  string
+}
+
+func (s UpdateEntry) Describe() string {
+	return fmt.Sprintf("set label %q and UUID %s of partition %d", s.Name, s.UUID, s.Index)
+}
+
+func (s UpdateEntry) edit(t *gpt.Table) {
+	for i := range t.Entries {
+		if t.Entries[i].Index == s.Index {
+			t.Entries[i].UUID, t.Entries[i].Name = s.UUID, s.Name
+		}
+	}
+}
+
+// WriteTable writes Plan.New: backup copy first, then the primary.
+type WriteTable struct{}
+
+func (WriteTable) Describe() string {
+	return "write the partition table (backup entries, backup header, sync, primary entries, primary header, protective MBR, sync)"
+}
+
+// TellKernel adds new and resizes grown partitions in the kernel's view
+// (block devices only), leaving unchanged ones alone.
+type TellKernel struct{ Add, Resize []int }
+
+func (s TellKernel) Describe() string {
+	return fmt.Sprintf("tell the kernel: add partitions %v, resize partitions %v", s.Add, s.Resize)
+}
+
+// WaitForUdev waits until udev created the device links of the new
+// partitions, so the mounts ordered after sprout find them.
+type WaitForUdev struct {
+	Partitions []int
+	Links      []string
+}
+
+func (s WaitForUdev) Describe() string {
+	return "wait for udev: " + strings.Join(s.Links, " ")
+}
+
+func sortEntries(es []gpt.Entry) {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].Index < es[j-1].Index; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// udevEscape encodes a partition label the way udev names its
+// /dev/disk/by-partlabel link: bytes outside a small safe set (and not
+// part of valid UTF-8 multibyte characters) become \xNN.
+func udevEscape(s string) string {
+	const safe = "#+-.:=@_"
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', strings.ContainsRune(safe, r):
+			b.WriteRune(r)
+		case r != utf8.RuneError && n > 1:
+			b.WriteString(s[i : i+n])
+		default:
+			for _, c := range []byte(s[i : i+n]) {
+				fmt.Fprintf(&b, `\x%02x`, c)
+			}
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// FormatBytes prints a size the way systemd does in tables: base 1024,
+// with one decimal that is cut, not rounded ("64.0M", "40.7M", "512B").
+func FormatBytes(v uint64) string {
+	const units = "KMGTPE"
+	if v < 1024 {
+		return fmt.Sprintf("%dB", v)
+	}
+	unit, u := uint64(1024), 0
+	for v/unit >= 1024 && u < len(units)-1 {
+		unit *= 1024
+		u++
+	}
+	tenths := (v % unit) * 10 / unit
+	return fmt.Sprintf("%d.%d%c", v/unit, tenths, units[u])
+}

@@ -1,0 +1,158 @@
+// Package report renders a plan for people (a table like systemd-repart's)
+// and for programs (JSON with systemd-repart 252's field names).
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/plan"
+)
+
+// Row is one partition as shown to users; the JSON keys are
+// systemd-repart 252's, in its order.
+type Row struct {
+	Type       string   `json:"type"`
+	Label      string   `json:"label"`
+	UUID       string   `json:"uuid"`
+	File       string   `json:"file"`
+	Node       string   `json:"node"`
+	Offset     uint64   `json:"offset"`
+	OldSize    uint64   `json:"old_size"`
+	RawSize    uint64   `json:"raw_size"`
+	OldPadding uint64   `json:"old_padding"`
+	RawPadding uint64   `json:"raw_padding"`
+	Activity   string   `json:"activity"`
+	DropIns    []string `json:"drop-in_files,omitempty"`
+}
+
+// Rows converts the plan's partitions; node names the partition device
+// for a slot number.
+func Rows(p *plan.Plan, node func(index int) string) []Row {
+	rows := make([]Row, 0, len(p.Partitions))
+	for _, r := range p.Partitions {
+		row := Row{
+			Type: typeName(r), Label: displayLabel(r), UUID: r.UUID.String(), File: r.File,
+			Node: node(r.Index), Offset: r.Offset, OldSize: r.OldSize, RawSize: r.NewSize,
+			OldPadding: r.OldPadding, RawPadding: r.NewPadding, Activity: string(r.Activity),
+		}
+		if r.Definition != nil {
+			row.DropIns = r.Definition.DropIns
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// typeName is the type's table name, or its GUID when sprout does not
+// know it.
+func typeName(r plan.Partition) string {
+	if n := parttype.Name(r.Type); n != "" {
+		return n
+	}
+	return r.Type.String()
+}
+
+// displayLabel shows a foreign partition without a name by its type, and
+// an explicitly empty label as "-".
+func displayLabel(r plan.Partition) string {
+	switch {
+	case r.Label != "":
+		return r.Label
+	case r.Definition == nil:
+		return plan.TypeLabel(r.Type)
+	}
+	return "-"
+}
+
+// JSON writes rows as --json=pretty or --json=short does.
+func JSON(w io.Writer, rows []Row, pretty bool) error {
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	if !pretty {
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "\t"); err != nil {
+		return err
+	}
+	// systemd's pretty JSON puts spaces around the colon.
+	s := strings.ReplaceAll(out.String(), `": `, `" : `)
+	_, err = fmt.Fprintln(w, s)
+	return err
+}
+
+// Table writes the human-readable plan: one line per partition with the
+// size and padding as "old → new" where they change.
+func Table(w io.Writer, rows []Row, legend bool) error {
+	header := []string{"TYPE", "LABEL", "UUID", "FILE", "NODE", "SIZE", "PADDING"}
+	lines := [][]string{}
+	var sumSize, sumPad uint64
+	for _, r := range rows {
+		lines = append(lines, []string{
+			r.Type, r.Label, r.UUID, r.File, r.Node,
+			change(r.Activity == "create", r.OldSize, r.RawSize),
+			change(r.Activity == "create", r.OldPadding, r.RawPadding),
+		})
+		sumSize += r.RawSize
+		sumPad += r.RawPadding
+	}
+	if legend {
+		lines = append([][]string{header}, lines...)
+	}
+	widths := make([]int, len(header))
+	for _, l := range lines {
+		for i, c := range l {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		for i, c := range l {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			if i >= 5 { // sizes are right-aligned
+				b.WriteString(pad + c)
+			} else {
+				b.WriteString(c + pad)
+			}
+			if i < len(l)-1 {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if legend {
+		fmt.Fprintf(&b, "%*s Σ = %s Σ = %s\n", widths[0]+widths[1]+widths[2]+widths[3]+widths[4]+4, "",
+			plan.FormatBytes(sumSize), plan.FormatBytes(sumPad))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func change(isNew bool, old, new uint64) string {
+	switch {
+	case isNew:
+		return "→ " + plan.FormatBytes(new)
+	case old != new:
+		return plan.FormatBytes(old) + " → " + plan.FormatBytes(new)
+	}
+	return plan.FormatBytes(new)
+}
+
+// Steps writes the plan's steps, numbered, for the dry run.
+func Steps(w io.Writer, p *plan.Plan) error {
+	var b strings.Builder
+	for i, s := range p.Steps {
+		fmt.Fprintf(&b, "%2d. %s\n", i+1, s.Describe())
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
