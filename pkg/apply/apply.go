@@ -69,6 +69,10 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
 	}
 
+	if err := preflight(t, p); err != nil {
+		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+	}
+
 	var formats []plan.FormatPartition
 	for _, s := range p.Steps {
 		if f, ok := s.(plan.FormatPartition); ok {
@@ -278,6 +282,82 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 	}
 	if len(changed) > 0 {
 		opts.Log("Told the kernel about partitions %v.", changed)
+	}
+	return nil
+}
+
+// preflight checks, before the first write, that the kernel will be able
+// to follow the new table without disturbing a partition in use: a
+// partition the kernel knows at another place (or not at all in the new
+// table) must not be in use, no kernel partition may overlap a new or
+// grown range, and the kernel must accept resizing an in-use partition.
+func preflight(t Target, p *plan.Plan) error {
+	if !t.IsBlockDevice() {
+		return nil
+	}
+	kernel, err := disk.KernelPartitions(t)
+	if err != nil {
+		return err
+	}
+	ss := int64(p.SectorSize)
+	want := map[int]gpt.Entry{}
+	for _, e := range p.New.Entries {
+		want[e.Index] = e
+	}
+	stays := map[int]bool{} // kernel partitions SyncKernel keeps
+	for _, k := range kernel {
+		w, ok := want[k.Number]
+		if ok && int64(w.FirstLBA)*ss == k.Start {
+			stays[k.Number] = true
+			continue
+		}
+		busy, err := disk.PartitionInUse(t, k.Number)
+		if err != nil {
+			return err
+		}
+		if busy {
+			return fmt.Errorf("partition %d (%s) is in use, and the new table has it at another place or not at all", k.Number, k.Node)
+		}
+	}
+	for _, s := range p.Steps {
+		var n int
+		switch s := s.(type) {
+		case plan.AddEntry:
+			n = s.Entry.Index
+		case plan.GrowEntry:
+			n = s.Index
+		default:
+			continue
+		}
+		w := want[n]
+		start, end := int64(w.FirstLBA)*ss, int64(w.LastLBA+1)*ss
+		for _, k := range kernel {
+			if k.Number != n && stays[k.Number] && k.Start < end && start < k.Start+k.Size {
+				return fmt.Errorf("the kernel has partition %d at bytes %d–%d, overlapping partition %d (bytes %d–%d) of the new table", k.Number, k.Start, k.Start+k.Size, n, start, end)
+			}
+		}
+		if g, ok := s.(plan.GrowEntry); ok {
+			if err := checkResizable(t, kernel, g.Index, start); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkResizable proves that the kernel can resize an in-use partition by
+// resizing it to the size it already has.
+func checkResizable(t Target, kernel []disk.KernelPartition, n int, start int64) error {
+	busy, err := disk.PartitionInUse(t, n)
+	if err != nil || !busy {
+		return err
+	}
+	for _, k := range kernel {
+		if k.Number == n {
+			if err := disk.ResizePartition(t, n, start, k.Size); err != nil {
+				return fmt.Errorf("partition %d is in use and the kernel refuses to resize it: %w", n, err)
+			}
+		}
 	}
 	return nil
 }

@@ -321,17 +321,15 @@ func (r *run) seed() (uuid.UUID, error) {
 	return u, nil
 }
 
-// createImage makes the image file for --empty=create if it is missing.
+// createImage makes the new image file for --empty=create; like
+// systemd-repart it refuses to reuse an existing file.
 func createImage(path string, dryRun bool) error {
 	if dryRun {
-		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("--empty=create with --dry-run=yes needs an existing file: %w", err)
-		}
-		return nil
+		return errors.New("--empty=create creates the image file, so it cannot be combined with --dry-run=yes")
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("create %s: %w", path, err)
 	}
 	return f.Close()
 }

@@ -206,7 +206,34 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		p.Steps = append(p.Steps, kernelSteps(p.Partitions)...)
 	}
 	p.New = table
+	if err := checkPreserved(p.Old, p.New); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkPreserved is the planner's promise as an assertion: every existing
+// partition is still there, at the same start, and no smaller.
+func checkPreserved(old, new *gpt.Table) error {
+	if old == nil {
+		return nil
+	}
+	for _, o := range old.Entries {
+		found := false
+		for _, n := range new.Entries {
+			if n.Index != o.Index {
+				continue
+			}
+			found = true
+			if n.FirstLBA != o.FirstLBA || n.LastLBA < o.LastLBA || n.Type != o.Type {
+				return fmt.Errorf("internal error: the plan would move, shrink or retype partition %d (LBA %d–%d → %d–%d); refusing", o.Index, o.FirstLBA, o.LastLBA, n.FirstLBA, n.LastLBA)
+			}
+		}
+		if !found {
+			return fmt.Errorf("internal error: the plan would remove partition %d; refusing", o.Index)
+		}
+	}
+	return nil
 }
 
 func decideScratch(snap Snapshot, mode EmptyMode) (bool, error) {

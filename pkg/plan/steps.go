@@ -58,8 +58,8 @@ type FormatPartition struct {
 }
 
 func (s FormatPartition) Describe() string {
-	return fmt.Sprintf("format future partition %d (%s at offset %d, %s) as %s, label %q, UUID %s",
-		s.Index, FormatBytes(s.Size), s.Offset, FormatBytes(s.Size), s.Format, s.Label, s.UUID)
+	return fmt.Sprintf("format future partition %d (%s at offset %d) as %s, label %q, UUID %s",
+		s.Index, FormatBytes(s.Size), s.Offset, s.Format, s.Label, s.UUID)
 }
 
 // GrowEntry makes an existing partition larger; its start never moves.
@@ -116,7 +116,7 @@ func (s UpdateEntry) edit(t *gpt.Table) {
 type WriteTable struct{}
 
 func (WriteTable) Describe() string {
-	return "write the partition table (backup entries, backup header, sync, primary entries, primary header, protective MBR, sync)"
+	return "write the partition table: backup entries, backup header, primary entries, primary header, protective MBR (each synced before the next)"
 }
 
 // TellKernel adds new and resizes grown partitions in the kernel's view
@@ -124,7 +124,14 @@ func (WriteTable) Describe() string {
 type TellKernel struct{ Add, Resize []int }
 
 func (s TellKernel) Describe() string {
-	return fmt.Sprintf("tell the kernel: add partitions %v, resize partitions %v", s.Add, s.Resize)
+	var parts []string
+	if len(s.Add) > 0 {
+		parts = append(parts, fmt.Sprintf("add partitions %v", s.Add))
+	}
+	if len(s.Resize) > 0 {
+		parts = append(parts, fmt.Sprintf("resize partitions %v", s.Resize))
+	}
+	return "tell the kernel: " + strings.Join(parts, ", ")
 }
 
 // WaitForUdev waits until udev created the device links of the new
