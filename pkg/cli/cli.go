@@ -68,10 +68,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart 252)\n", Version)
 		return ExitOK
 	}
-	r := &run{cfg: cfg, env: env}
+	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr)}
 	code, err := r.main(ctx)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "sprout: %v\n", err)
+		r.log.errorf("sprout: %v", err)
 		var ee *plan.ExitError
 		if errors.As(err, &ee) {
 			return ee.Code
@@ -180,11 +180,10 @@ func parse(args []string) (*config, error) {
 type run struct {
 	cfg *config
 	env Env
+	log *logger
 }
 
-func (r *run) logf(format string, args ...any) {
-	fmt.Fprintf(r.env.Stderr, format+"\n", args...)
-}
+func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
 
 func (r *run) main(ctx context.Context) (int, error) {
 	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions})
@@ -213,6 +212,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	r.log.device = lock.Path()
 	defer func() { lock.Close() }()
 
 	snap, err := snapshot(lock)
@@ -232,7 +232,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 	for _, n := range p.Notices {
 		r.logf("%s", n)
 	}
-	rows := report.Rows(p, func(n int) string { return disk.PartitionNode(lock.Path(), n) })
+	node := func(n int) string { return disk.PartitionNode(lock.Path(), n) }
+	rows := report.Rows(p, node)
 	if r.cfg.json == "off" && (r.cfg.pretty == nil || *r.cfg.pretty) {
 		if err := report.Table(r.env.Stdout, rows, r.cfg.legend); err != nil {
 			return 0, err
@@ -250,6 +251,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		if err := r.apply(ctx, lock, p); err != nil {
 			return 0, err
 		}
+		r.log.partitions(p, node)
 		r.logf("All done.")
 	}
 	if r.cfg.json != "off" {
