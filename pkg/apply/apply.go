@@ -85,6 +85,13 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 			if err := wipeForNewTable(t, p, opts); err != nil {
 				return err
 			}
+		case plan.WipeRange:
+			if err := wipeRange(t, int64(s.Offset), int64(s.Size), opts); err != nil {
+				return fmt.Errorf("future partition %d: %w", s.Index, err)
+			}
+			if err := t.Sync(); err != nil {
+				return err
+			}
 		case plan.FormatPartition:
 			// All new partitions are formatted together, at the first one.
 			if len(formats) > 0 {
@@ -176,9 +183,6 @@ func formatAll(ctx context.Context, t Target, fs []plan.FormatPartition, opts Op
 
 func formatOne(ctx context.Context, t Target, f plan.FormatPartition, opts Options) error {
 	off, size := int64(f.Offset), int64(f.Size)
-	if err := prepareRange(t, off, size, opts); err != nil {
-		return fmt.Errorf("future partition %d: %w", f.Index, err)
-	}
 	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
 	req := mkfs.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
 	if err := makeFileSystem(ctx, t, off, size, req, opts); err != nil {
@@ -188,9 +192,9 @@ func formatOne(ctx context.Context, t Target, f plan.FormatPartition, opts Optio
 	return nil
 }
 
-// prepareRange zeroes both ends of a new partition's range (old file
+// wipeRange zeroes both ends of a new partition's range (old file
 // system and RAID signatures live there) and discards it if allowed.
-func prepareRange(t Target, off, size int64, opts Options) error {
+func wipeRange(t Target, off, size int64, opts Options) error {
 	head := min(size, wipeSpan)
 	if err := zero(t, off, head); err != nil {
 		return err
@@ -329,11 +333,28 @@ func preflight(t Target, p *plan.Plan) error {
 		default:
 			continue
 		}
+		_, isNew := s.(plan.AddEntry)
 		w := want[n]
 		start, end := int64(w.FirstLBA)*ss, int64(w.LastLBA+1)*ss
 		for _, k := range kernel {
-			if k.Number != n && stays[k.Number] && k.Start < end && start < k.Start+k.Size {
+			if k.Start >= end || start >= k.Start+k.Size {
+				continue
+			}
+			if k.Number != n && stays[k.Number] {
 				return fmt.Errorf("the kernel has partition %d at bytes %d–%d, overlapping partition %d (bytes %d–%d) of the new table", k.Number, k.Start, k.Start+k.Size, n, start, end)
+			}
+			// A new partition's range is wiped and formatted, so nothing
+			// the kernel has there may be in use — not even a stale
+			// partition with the same number and start.
+			if !isNew {
+				continue
+			}
+			busy, err := disk.PartitionInUse(t, k.Number)
+			if err != nil {
+				return err
+			}
+			if busy {
+				return fmt.Errorf("partition %d (%s) is in use at bytes %d–%d, where new partition %d (bytes %d–%d) would be wiped and formatted", k.Number, k.Node, k.Start, k.Start+k.Size, n, start, end)
 			}
 		}
 		if g, ok := s.(plan.GrowEntry); ok {
@@ -360,6 +381,40 @@ func checkResizable(t Target, kernel []disk.KernelPartition, n int, start int64)
 		}
 	}
 	return nil
+}
+
+// CatchUpKernel tells the kernel about partitions of table that it lacks
+// or knows smaller, without writing to the disk: a run interrupted after
+// the table write but before telling the kernel, in the same boot, would
+// otherwise leave them invisible until a reboot. It never removes a
+// kernel partition.
+func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) error {
+	if !dev.IsBlockDevice() {
+		return nil
+	}
+	kernel, err := disk.KernelPartitions(dev)
+	if err != nil {
+		return err
+	}
+	have := map[int]disk.KernelPartition{}
+	for _, k := range kernel {
+		have[k.Number] = k
+	}
+	ss := int64(table.SectorSize)
+	var errs []error
+	for _, e := range table.Entries {
+		start, size := int64(e.FirstLBA)*ss, int64(e.Sectors())*ss
+		k, ok := have[e.Index]
+		switch {
+		case !ok:
+			log("The kernel does not know partition %d yet; adding it.", e.Index)
+			errs = append(errs, disk.AddPartition(dev, e.Index, start, size))
+		case k.Start == start && k.Size < size:
+			log("The kernel knows partition %d smaller than the table; resizing it.", e.Index)
+			errs = append(errs, disk.ResizePartition(dev, e.Index, start, size))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func zero(t Target, off, n int64) error {

@@ -243,6 +243,11 @@ func (r *run) main(ctx context.Context) (int, error) {
 	switch {
 	case !p.Changed():
 		r.logf("No changes.")
+		if !r.cfg.dryRun {
+			if err := apply.CatchUpKernel(lock, p.New, r.logf); err != nil {
+				r.logf("Warning: could not update the kernel's partitions: %v", err)
+			}
+		}
 	case r.cfg.dryRun:
 		r.logf("Planned steps:")
 		report.Steps(r.env.Stderr, p)

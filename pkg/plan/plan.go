@@ -363,7 +363,7 @@ func newLayout(defs []spec.Definition, t *gpt.Table, sectorSize int) *layout {
 // result turns the members into plan rows and the partition steps.
 func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Partition, []Step) {
 	var rows []Partition
-	var formats, adds, grows []Step
+	var wipes, formats, adds, grows []Step
 	for i, m := range l.members {
 		if m.dropped {
 			continue
@@ -381,6 +381,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Par
 		case !m.exists:
 			row.Activity = Create
 			row.Format = m.def.Format
+			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
 			if row.Format != "" {
 				row.FileSystemUUID = FileSystemUUID(row.UUID)
 				formats = append(formats, FormatPartition{
@@ -405,8 +406,9 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Par
 		}
 		rows = append(rows, row)
 	}
-	// Ranges are prepared and formatted before any entry exists, so a
-	// crash leaves either no partition or a complete one.
+	// Ranges are wiped and formatted before any entry exists, so a crash
+	// leaves either no partition or a complete one.
+	steps = append(steps, wipes...)
 	steps = append(steps, formats...)
 	steps = append(steps, grows...)
 	steps = append(steps, adds...)
@@ -430,6 +432,8 @@ func entryUpdates(members []*member, uuids []uuid.UUID, labels []string) []Step 
 }
 
 func kernelSteps(rows []Partition) []Step {
+	// The kernel is always brought in line with the written table: after a
+	// repair it may lack partitions that are not new.
 	var tell TellKernel
 	for _, r := range rows {
 		switch r.Activity {
@@ -439,10 +443,7 @@ func kernelSteps(rows []Partition) []Step {
 			tell.Resize = append(tell.Resize, r.Index)
 		}
 	}
-	steps := []Step{WriteTable{}}
-	if len(tell.Add)+len(tell.Resize) > 0 {
-		steps = append(steps, tell)
-	}
+	steps := []Step{WriteTable{}, tell}
 	var wait WaitForUdev
 	for _, r := range rows {
 		if r.Activity == Create {

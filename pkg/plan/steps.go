@@ -47,8 +47,20 @@ type RepairTable struct{ Reason string }
 
 func (s RepairTable) Describe() string { return "repair the GPT: " + s.Reason }
 
-// FormatPartition prepares the byte range of a future partition and makes
-// a file system in it, before the partition's entry exists.
+// WipeRange clears the byte range of a future partition of old
+// signatures (and discards it when allowed) before its entry exists, so
+// the new partition never shows what the space held before.
+type WipeRange struct {
+	Index        int
+	Offset, Size uint64
+}
+
+func (s WipeRange) Describe() string {
+	return fmt.Sprintf("wipe old signatures from future partition %d (%s at offset %d)", s.Index, FormatBytes(s.Size), s.Offset)
+}
+
+// FormatPartition makes a file system in the byte range of a future
+// partition, before the partition's entry exists.
 type FormatPartition struct {
 	Index        int
 	Offset, Size uint64
@@ -119,8 +131,9 @@ func (WriteTable) Describe() string {
 	return "write the partition table: backup entries, backup header, primary entries, primary header, protective MBR (each synced before the next)"
 }
 
-// TellKernel adds new and resizes grown partitions in the kernel's view
-// (block devices only), leaving unchanged ones alone.
+// TellKernel makes the kernel's view of a block device match the written
+// table: it adds new and resizes grown partitions (and adds any other the
+// kernel lacks), leaving matching ones alone.
 type TellKernel struct{ Add, Resize []int }
 
 func (s TellKernel) Describe() string {
@@ -130,6 +143,9 @@ func (s TellKernel) Describe() string {
 	}
 	if len(s.Resize) > 0 {
 		parts = append(parts, fmt.Sprintf("resize partitions %v", s.Resize))
+	}
+	if len(parts) == 0 {
+		return "tell the kernel about any partition it does not know yet"
 	}
 	return "tell the kernel: " + strings.Join(parts, ", ")
 }

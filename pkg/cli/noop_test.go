@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/parttype"
+)
+
+// imageWithStore writes a 64 MiB image (ESP + store) grown to 128 MiB.
+func imageWithStore(t *testing.T) string {
+	t.Helper()
+	const built, disk = 64 << 20, 128 << 20
+	path := filepath.Join(t.TempDir(), "disk.img")
+	tb := gpt.New(built, 512, uuid.MustParse("6913f4b6-6690-4a57-a202-f1b53c56dbdf"))
+	esp, _ := parttype.Lookup("esp")
+	store, _ := parttype.Lookup("linux-generic")
+	tb.Entries = []gpt.Entry{
+		{Index: 1, Type: esp, UUID: uuid.MustParse("b2d552b0-45db-4678-b34f-066168609d1a"), Name: "boot", FirstLBA: 2048, LastLBA: 2048 + 40960 - 1},
+		{Index: 2, Type: store, UUID: uuid.MustParse("3ed50935-b785-4a2a-879d-dd4c00395d47"), Name: "nix-store", FirstLBA: 43008, LastLBA: 43008 + 65536 - 1},
+	}
+	writes, err := tb.Encode(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, w := range writes {
+		if _, err := f.WriteAt(w.Data, w.Offset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(disk); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// homeAndVar writes definitions without Format= (no mkfs needed).
+func homeAndVar(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"home.conf": "[Partition]\nType=home\nWeight=2000\n",
+		"var.conf":  "[Partition]\nType=var\nWeight=1000\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func runMain(t *testing.T, args ...string) (code int, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Main(context.Background(), args, Env{Stdout: &out, Stderr: &errOut})
+	return code, errOut.String()
+}
+
+type fileState struct {
+	sum   [32]byte
+	mtime time.Time
+}
+
+func stateOf(t *testing.T, path string) fileState {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fileState{sha256.Sum256(b), st.ModTime()}
+}
+
+// The second boot: "No changes.", exit 0, and the image is untouched —
+// same bytes and not even its modification time changed (any write would
+// set it).
+func TestSecondRunSaysNoChangesAndLeavesImageUntouched(t *testing.T) {
+	img, defs := imageWithStore(t), homeAndVar(t)
+	args := []string{"--dry-run=no", "--seed=0123456789abcdef0123456789abcdef", "--definitions=" + defs, img}
+	if code, stderr := runMain(t, args...); code != 0 || !strings.Contains(stderr, "All done.") {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	before := stateOf(t, img)
+	time.Sleep(10 * time.Millisecond) // so that a write would show in the mtime
+
+	code, stderr := runMain(t, args...)
+
+	if code != 0 || !strings.Contains(stderr, "No changes.") {
+		t.Errorf("second run: exit %d, want 0 and \"No changes.\"\n%s", code, stderr)
+	}
+	if after := stateOf(t, img); after != before {
+		t.Errorf("second run changed the image (bytes equal: %v, mtime %v → %v)", after.sum == before.sum, before.mtime, after.mtime)
+	}
+}
+
+// Refusals found while planning leave the image as it was.
+func TestRefusedRunLeavesImageUntouched(t *testing.T) {
+	cases := []struct {
+		name string
+		size int64  // the disk the image is on
+		home string // home.conf
+		want string
+	}{
+		{"image on a smaller disk", 40 << 20, "[Partition]\nType=home\n", "smaller than the GPT claims"},
+		{"definitions that do not fit", 64 << 20, "[Partition]\nType=home\nSizeMinBytes=1G\n", "can't fit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img := imageWithStore(t)
+			if err := os.Truncate(img, c.size); err != nil {
+				t.Fatal(err)
+			}
+			defs := t.TempDir()
+			if err := os.WriteFile(filepath.Join(defs, "home.conf"), []byte(c.home), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := stateOf(t, img)
+			code, stderr := runMain(t, "--dry-run=no", "--seed=0123456789abcdef0123456789abcdef", "--definitions="+defs, img)
+			if code == 0 || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, want a refusal mentioning %q:\n%s", code, c.want, stderr)
+			}
+			if after := stateOf(t, img); after != before {
+				t.Errorf("refused run changed the image: %v → %v", before, after)
+			}
+		})
+	}
+}
+
+func (s fileState) String() string { return fmt.Sprintf("%x@%v", s.sum[:4], s.mtime) }
