@@ -3,6 +3,8 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/sprout-initrd/sprout/pkg/cli.Version=$(VERSION)
 export CGO_ENABLED = 0
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 
 .PHONY: all build test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu bench demo soak deps clean
 
@@ -17,17 +19,25 @@ export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: build test-unit test-image
+test: build test-unit test-image test-loop
 	@echo "== all test tiers passed =="
 
-test-unit:
+test-unit: build
 	@echo "== tier 1: unit tests (pure Go + package-level device tests) =="
+	file bin/sprout | grep -q 'statically linked'
 	$(GO) vet ./...
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 
 test-image: build
 	@echo "== tier 2: image files, differential against systemd-repart 252 =="
-	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 20m ./tests/differential/
+	@mkdir -p build && rm -f build/differential-summary.txt
+	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
+		$(GO) test -count=1 -timeout 20m ./tests/differential/
+	@cat build/differential-summary.txt
+
+test-loop: build
+	@echo "== tier 3: loop devices (BLKPG, mounted partitions, refusals, 512-4096 byte sectors) =="
+	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -v -timeout 10m ./tests/loop/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|loop-device)|_test.go' | grep -v '^=== RUN'
 
 clean:
 	rm -rf bin build

@@ -142,6 +142,10 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		if err := checkFits(snap); err != nil {
 			return nil, err
 		}
+		if table.DiskGUID == uuid.Nil {
+			// 252 refuses such a table too ("Failed to set GPT disk label").
+			return nil, errors.New("the GPT's disk GUID is all zeros, refusing; give the disk a GUID first (sgdisk --disk-guid=R)")
+		}
 		if table.Grown(int64(snap.Size)) {
 			before := *table
 			table.Relocate(int64(snap.Size))
@@ -197,7 +201,9 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels)
 
 	if p.Changed() {
-		p.Steps = append(p.Steps, entryUpdates(l.members, uuids, labels)...)
+		if changesPartitions(p.Steps) {
+			p.Steps = append(p.Steps, entryUpdates(l.members, uuids, labels)...)
+		}
 		for _, s := range p.Steps {
 			if e, ok := s.(tableEdit); ok {
 				e.edit(table)
@@ -415,9 +421,21 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Par
 	return rows, steps
 }
 
+// changesPartitions reports whether a partition is added or grown (not
+// only the table relocated or repaired).
+func changesPartitions(steps []Step) bool {
+	for _, s := range steps {
+		switch s.(type) {
+		case AddEntry, GrowEntry, CreateTable:
+			return true
+		}
+	}
+	return false
+}
+
 // entryUpdates gives existing partitions the label or UUID they lack (an
 // empty name, an all-zero UUID). Like 252 this alone is not a reason to
-// write the table; it rides along when the table is written anyway.
+// write the table; it rides along when partitions change anyway.
 func entryUpdates(members []*member, uuids []uuid.UUID, labels []string) []Step {
 	var steps []Step
 	for i, m := range members {

@@ -58,14 +58,14 @@ func typeName(r plan.Partition) string {
 	return r.Type.String()
 }
 
-// displayLabel shows a foreign partition without a name by its type, and
-// an explicitly empty label as "-".
+// displayLabel shows a foreign partition without a name by its type's
+// name, and an empty label (or an unknown type) as "-", as 252 does.
 func displayLabel(r plan.Partition) string {
 	switch {
 	case r.Label != "":
 		return r.Label
-	case r.Definition == nil:
-		return plan.TypeLabel(r.Type)
+	case r.Definition == nil && parttype.Name(r.Type) != "":
+		return parttype.Name(r.Type)
 	}
 	return "-"
 }
