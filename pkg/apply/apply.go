@@ -417,7 +417,14 @@ func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) 
 	return errors.Join(errs...)
 }
 
+// zero makes [off, off+n) of t read as zeros: with the device's
+// ZeroRange when it has one (a hole in an image file, BLKZEROOUT on a
+// disk: nothing to write, and an image stays sparse), else, or if that
+// fails, by writing zeros.
 func zero(t Target, off, n int64) error {
+	if z, ok := t.(interface{ ZeroRange(off, n int64) error }); ok && z.ZeroRange(off, n) == nil {
+		return nil
+	}
 	const chunk = 1 << 20
 	buf := make([]byte, min(n, chunk))
 	for n > 0 {

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
+	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -195,7 +198,11 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return ExitOK, nil
 	}
 	if r.cfg.device == "" {
-		return 0, errors.New("no device given (pass the whole disk or an image file)")
+		dev, err := r.findDisk()
+		if err != nil {
+			return 0, err
+		}
+		r.cfg.device = dev
 	}
 	seed, err := r.seed()
 	if err != nil {
@@ -271,6 +278,11 @@ func (r *run) main(ctx context.Context) (int, error) {
 // keeps the exclusive lock, so udev does not re-read the table when the
 // writable handle is closed.
 func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
+	// SIGINT and SIGTERM stop a run cleanly only from here on. Before,
+	// nothing has been written and their default action is safe; and a
+	// no-op run is spared the thread that signal delivery needs.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	w, err := disk.Open(lock.Path(), disk.OpenOptions{Write: true})
 	if err != nil {
 		return err
@@ -282,6 +294,21 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 		Log:     r.logf,
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
 	})
+}
+
+// findDisk names the disk when the command line does not: from the kernel
+// command line, the boot loader or the mounted root (pkg/discover). It
+// never guesses; every method tried is logged.
+func (r *run) findDisk() (string, error) {
+	dev, tried, err := discover.Find(discover.System())
+	for _, t := range tried {
+		r.logf("Looking for the disk: %s", t)
+	}
+	if err != nil {
+		return "", fmt.Errorf("no device given and none found (pass the whole disk, or sprout.device= on the kernel command line): %w", err)
+	}
+	r.logf("Using %s.", dev)
+	return dev, nil
 }
 
 // snapshot reads what the planner needs from the disk.

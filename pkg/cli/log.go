@@ -68,7 +68,7 @@ func (l *logger) partitions(p *plan.Plan, node func(int) string) {
 		l.log(journal.PriNotice, msg, map[string]string{
 			"PARTITION": strconv.Itoa(r.Index), "NODE": node(r.Index), "LABEL": r.Label,
 			"PARTUUID": r.UUID.String(), "ACTIVITY": string(r.Activity), "FORMAT": r.Format,
-			"OFFSET": strconv.FormatUint(r.Offset, 10),
+			"OFFSET":   strconv.FormatUint(r.Offset, 10),
 			"OLD_SIZE": strconv.FormatUint(r.OldSize, 10), "NEW_SIZE": strconv.FormatUint(r.NewSize, 10),
 		})
 	}

@@ -6,6 +6,13 @@ Grow and add partitions on a GPT disk or image file from repart.d(5)
 partition definitions, as systemd-repart does. Without --dry-run=no it
 only shows what it would do.
 
+DEVICE is a whole disk or an image file. Without it, sprout looks for the
+disk in this order and refuses if the first method that applies is
+ambiguous: sprout.device= on the kernel command line (a path, PARTLABEL=,
+PARTUUID=, LABEL=), the EFI variable LoaderDevicePartUUID, root= and
+mount.usr= on the kernel command line, the disk behind /sysusr/usr or
+/sysroot.
+
   -h --help               Show this help
      --version            Show the version
      --dry-run=BOOL       Only show the plan (default: yes)

@@ -300,6 +300,34 @@ func (d *device) Close() error {
 	return nil
 }
 
+// ZeroRange makes [off, off+length) read as zeros without writing them:
+// a file gets a hole (and stays sparse), a block device gets BLKZEROOUT,
+// which the kernel offloads to the device when it can and otherwise
+// carries out itself. Callers fall back to writing zeros on an error.
+func (d *device) ZeroRange(off, length int64) error {
+	if !d.writable {
+		return fmt.Errorf("zero %s: device was opened read-only", d.path)
+	}
+	if off < 0 || length < 0 || off+length > d.size {
+		return fmt.Errorf("zero %s: range [%d, %d) outside device of %d bytes", d.path, off, off+length, d.size)
+	}
+	if length == 0 {
+		return nil
+	}
+	fd := int(d.f.Fd())
+	if !d.block {
+		if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length); err != nil {
+			return fmt.Errorf("zero %s [%d, %d): punch hole: %w", d.path, off, off+length, err)
+		}
+		return nil
+	}
+	rng := [2]uint64{uint64(off), uint64(length)}
+	if err := ioctlPtr(fd, unix.BLKZEROOUT, &rng); err != nil {
+		return fmt.Errorf("zero %s [%d, %d): BLKZEROOUT: %w", d.path, off, off+length, err)
+	}
+	return nil
+}
+
 // Discard implements Device. On a block device the range is rounded inwards
 // to whole logical sectors (BLKDISCARD refuses partial sectors); on a file
 // the range is punched out, keeping the file size.

@@ -64,14 +64,14 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 	var t *Table
 	switch {
 	case primary.problem == nil:
-		t, err = d.decode(primary, false)
+		t, err = d.decode(primary, false, lba0)
 		if err == nil {
 			t.BackupLBA = primary.hdr.alternateLBA
 			t.EntriesLBA = primary.hdr.entriesLBA
 			t.BackupInvalid = backupMismatch(primary, backup)
 		}
 	case backup.problem == nil:
-		t, err = d.decode(backup, true)
+		t, err = d.decode(backup, true, lba0)
 		if err == nil {
 			t.BackupLBA = backup.hdr.myLBA
 			// Where a tool rebuilding the primary puts its array (libfdisk
@@ -113,6 +113,7 @@ type gptCopy struct {
 	present bool  // the sector carries the "EFI PART" signature
 	problem error // why the copy cannot be used; nil when it can
 	hdr     header
+	sector  []byte // the header sector as read
 	array   []byte
 }
 
@@ -128,6 +129,7 @@ func (d disk) examine(lba uint64, primary bool) (gptCopy, error) {
 	if err != nil {
 		return c, err
 	}
+	c.sector = sector
 	c.hdr, c.problem = parseHeader(sector)
 	if errors.Is(c.problem, errNoSignature) {
 		return c, nil
@@ -266,7 +268,8 @@ func (d disk) gptAtOtherSectorSize() int {
 // the result. go-diskfs keeps FirstUsableLBA, the entry count and the
 // entry size private, so those come from sprout's own parse of the same
 // header; what go-diskfs does expose is cross-checked against it.
-func (d disk) decode(c gptCopy, fromBackup bool) (*Table, error) {
+func (d disk) decode(c gptCopy, fromBackup bool, lba0 []byte) (*Table, error) {
+	ss := int64(d.sectorSize)
 	view := &diskView{
 		r:          d.r,
 		size:       int64(d.sectors) * int64(d.sectorSize),
@@ -274,6 +277,8 @@ func (d disk) decode(c gptCopy, fromBackup bool) (*Table, error) {
 		// go-diskfs reads the backup only when the primary fails its own
 		// checks, and looks for it at the last LBA, where examine found it.
 		hidePrimary: fromBackup,
+		// What examine read already; go-diskfs would read it again.
+		cached: []cachedRange{{0, lba0}, {int64(c.lba) * ss, c.sector}, {int64(c.hdr.entriesLBA) * ss, c.array}},
 	}
 	gt, err := diskfs.Read(view, d.sectorSize, d.sectorSize)
 	if err != nil {
@@ -342,11 +347,35 @@ type diskView struct {
 	size        int64
 	sectorSize  int
 	hidePrimary bool
+	cached      []cachedRange
 	pos         int64
 }
 
+// cachedRange is a byte range of the disk already in memory.
+type cachedRange struct {
+	off  int64
+	data []byte
+}
+
+// fromCache fills p from the cached ranges, if they cover all of it.
+func (v *diskView) fromCache(p []byte, off int64) bool {
+	for len(p) > 0 {
+		i := slices.IndexFunc(v.cached, func(c cachedRange) bool { return off >= c.off && off < c.off+int64(len(c.data)) })
+		if i < 0 {
+			return false
+		}
+		c := v.cached[i]
+		n := copy(p, c.data[off-c.off:])
+		p, off = p[n:], off+int64(n)
+	}
+	return true
+}
+
 func (v *diskView) ReadAt(p []byte, off int64) (int, error) {
-	n, err := v.r.ReadAt(p, off)
+	n, err := len(p), error(nil)
+	if !v.fromCache(p, off) {
+		n, err = v.r.ReadAt(p, off)
+	}
 	if n == len(p) {
 		err = nil // io.ReaderAt may report io.EOF with a full read; go-diskfs treats any error as failure
 	}

@@ -1,0 +1,191 @@
+package discover
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"unicode/utf16"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/gpt"
+)
+
+// fakeSystem is a throw-away /sys, /dev, /proc and efivarfs: sysfs entries
+// are directories under sys/devices with sys/class/block symlinks, as in the
+// kernel; device nodes are regular files holding GPTs and superblocks.
+type fakeSystem struct {
+	t    *testing.T
+	root string
+	env  Env
+	next int // next minor number
+}
+
+func newFake(t *testing.T) *fakeSystem {
+	t.Helper()
+	root := t.TempDir()
+	f := &fakeSystem{t: t, root: root, env: Env{
+		ProcCmdline: filepath.Join(root, "proc/cmdline"),
+		EFIVars:     filepath.Join(root, "sys/firmware/efi/efivars"),
+		SysBlock:    filepath.Join(root, "sys/class/block"),
+		Dev:         filepath.Join(root, "dev"),
+		MountInfo:   filepath.Join(root, "proc/self/mountinfo"),
+	}}
+	for _, d := range []string{"proc/self", "sys/class/block", "sys/devices", "dev"} {
+		f.mkdir(d)
+	}
+	f.write("proc/cmdline", "console=ttyS0\n")
+	f.write("proc/self/mountinfo", "22 1 0:21 / / rw - tmpfs rootfs rw\n")
+	return f
+}
+
+func (f *fakeSystem) mkdir(rel string) {
+	f.t.Helper()
+	if err := os.MkdirAll(filepath.Join(f.root, rel), 0o755); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fakeSystem) write(rel, content string) {
+	f.t.Helper()
+	f.mkdir(filepath.Dir(rel))
+	if err := os.WriteFile(filepath.Join(f.root, rel), []byte(content), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fakeSystem) symlink(target, rel string) {
+	f.t.Helper()
+	f.mkdir(filepath.Dir(rel))
+	if err := os.Symlink(target, filepath.Join(f.root, rel)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fakeSystem) cmdline(s string) { f.write("proc/cmdline", s+"\n") }
+
+func (f *fakeSystem) mount(line string) {
+	b, _ := os.ReadFile(f.env.MountInfo)
+	f.write("proc/self/mountinfo", string(b)+line+"\n")
+}
+
+// efiVar stores a LoaderDevicePartUUID value the way efivarfs shows it.
+func (f *fakeSystem) efiVar(value string) {
+	b := []byte{0x06, 0, 0, 0} // attributes: boot service + runtime access
+	for _, u := range utf16.Encode([]rune(value + "\x00")) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	f.write("sys/firmware/efi/efivars/"+LoaderDevicePartUUIDVar, string(b))
+}
+
+// part describes one partition of a fake disk.
+type part struct {
+	name  string    // GPT partition name
+	uuid  uuid.UUID // GPT partition UUID
+	fs    []byte    // what the partition node holds (a superblock), optional
+	noDev bool      // the kernel has no device for it (no sysfs entry)
+}
+
+func (f *fakeSystem) devNum() string {
+	f.next++
+	return fmt.Sprintf("253:%d", f.next)
+}
+
+// sysEntry creates the sysfs directory rel (under sys/devices) and its
+// /sys/class/block link.
+func (f *fakeSystem) sysEntry(name, rel string, size int64, extra map[string]string) string {
+	dir := "sys/devices/" + rel
+	num := f.devNum()
+	f.write(dir+"/dev", num+"\n")
+	f.write(dir+"/size", fmt.Sprintf("%d\n", size/512))
+	f.write(dir+"/uevent", "DEVNAME="+name+"\n")
+	for k, v := range extra {
+		f.write(dir+"/"+k, v+"\n")
+	}
+	f.symlink("../../devices/"+rel, "sys/class/block/"+name)
+	return num
+}
+
+// addDisk creates a disk of size bytes with a GPT holding parts (1 MiB
+// each, in order), or no table when parts is nil. It returns the device
+// numbers of the disk and its partitions.
+func (f *fakeSystem) addDisk(name string, size int64, sectorSize int, parts []part) []string {
+	f.t.Helper()
+	nums := []string{f.sysEntry(name, "virtual/"+name, size, map[string]string{
+		"queue/logical_block_size": fmt.Sprint(sectorSize),
+	})}
+	node := filepath.Join(f.env.Dev, name)
+	if err := os.WriteFile(node, nil, 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.Truncate(node, size); err != nil {
+		f.t.Fatal(err)
+	}
+	if parts == nil {
+		return nums
+	}
+	table := gpt.New(size, sectorSize, uuid.New())
+	perMiB := uint64(1<<20) / uint64(sectorSize)
+	for i, p := range parts {
+		first := table.FirstUsableLBA + uint64(i)*perMiB
+		table.Entries = append(table.Entries, gpt.Entry{
+			Index: i + 1, Type: uuid.MustParse("0fc63daf-8483-4772-8e79-3d69d8477de4"),
+			UUID: p.uuid, FirstLBA: first, LastLBA: first + perMiB - 1, Name: p.name,
+		})
+		if p.noDev {
+			continue
+		}
+		pname := name + fmt.Sprint(i+1)
+		if last := name[len(name)-1]; last >= '0' && last <= '9' {
+			pname = name + "p" + fmt.Sprint(i+1)
+		}
+		nums = append(nums, f.sysEntry(pname, "virtual/"+name+"/"+pname, int64(perMiB)*int64(sectorSize),
+			map[string]string{"partition": fmt.Sprint(i + 1), "start": fmt.Sprint(first * uint64(sectorSize) / 512)}))
+		f.write("dev/"+pname, string(p.fs))
+	}
+	writes, err := table.Encode(size)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	w, err := os.OpenFile(node, os.O_WRONLY, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer w.Close()
+	for _, wr := range writes {
+		if _, err := w.WriteAt(wr.Data, wr.Offset); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return nums
+}
+
+// addDM creates a device-mapper device built on slaves.
+func (f *fakeSystem) addDM(name string, slaves ...string) string {
+	num := f.sysEntry(name, "virtual/"+name, 1<<20, nil)
+	for _, s := range slaves {
+		f.mkdir("sys/devices/virtual/" + name + "/slaves/" + s) // only the names are read
+	}
+	f.write("dev/"+name, "")
+	return num
+}
+
+// ext4 returns a minimal ext4 superblock region with label and UUID.
+func ext4(label string, id uuid.UUID) []byte {
+	b := make([]byte, 4096)
+	binary.LittleEndian.PutUint16(b[1024+56:], 0xEF53)
+	copy(b[1024+104:], id[:])
+	copy(b[1024+120:], label)
+	return b
+}
+
+// fat16 returns a FAT16 boot sector with label and serial number.
+func fat16(label string, serial uint32) []byte {
+	b := make([]byte, 4096)
+	binary.LittleEndian.PutUint32(b[39:], serial)
+	copy(b[43:], fmt.Sprintf("%-11s", label))
+	copy(b[54:], "FAT16   ")
+	b[510], b[511] = 0x55, 0xAA
+	return b
+}

@@ -1,0 +1,261 @@
+package discover
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/gpt"
+)
+
+// hit is one device that matches a spec, and the disk it is on.
+type hit struct {
+	dev  *blockDev // the matching partition (or whole device)
+	disk *blockDev
+}
+
+// resolveSpec turns a device spec from the kernel command line into the
+// disk it names.
+func resolveSpec(s *sysfs, spec string) (found, error) {
+	if err := s.load(); err != nil {
+		return found{}, err
+	}
+	key, value, _ := strings.Cut(spec, "=")
+	switch {
+	case strings.HasPrefix(spec, "/dev/"):
+		return s.resolvePath(devPath(s.env, spec), spec)
+	case key == "PARTLABEL" && value != "":
+		return s.decide(spec, s.scanGPT(func(e gpt.Entry) bool { return e.Name == value }, "by-partlabel", value))
+	case key == "PARTUUID" && value != "":
+		// The kernel's root=PARTUUID=…/PARTNROFF=n names another partition
+		// of the same disk; the disk is what matters here.
+		value, _, _ = strings.Cut(value, "/")
+		want, err := uuid.Parse(value)
+		if err != nil {
+			return found{}, fmt.Errorf("%s: %w", spec, err)
+		}
+		return s.decide(spec, s.scanGPT(func(e gpt.Entry) bool { return e.UUID == want }, "by-partuuid", want.String()))
+	case key == "LABEL" && value != "":
+		return s.decide(spec, s.scanFS(func(id fsIdentity) bool { return id.label == value }, "by-label", value))
+	case key == "UUID" && value != "":
+		return s.decide(spec, s.scanFS(func(id fsIdentity) bool { return strings.EqualFold(id.uuid, value) }, "by-uuid", strings.ToLower(value)))
+	}
+	return found{}, fmt.Errorf("%q is not a device (expected /dev/…, PARTLABEL=, PARTUUID=, LABEL= or UUID=): %w", spec, ErrNotFound)
+}
+
+// resolveMount turns a mount method's source ("devnum:M:m" or "path:/dev/…")
+// into the disk.
+func resolveMount(s *sysfs, source string) (found, error) {
+	if err := s.load(); err != nil {
+		return found{}, err
+	}
+	if p, ok := strings.CutPrefix(source, "path:"); ok {
+		return s.resolvePath(devPath(s.env, p), p)
+	}
+	num := strings.TrimPrefix(source, "devnum:")
+	d, err := s.byDevNum(num)
+	if err != nil {
+		return found{}, err
+	}
+	return s.onDisk(d, fmt.Sprintf("mounted from %s (%s)", d.node, num))
+}
+
+func (s *sysfs) resolvePath(path, shown string) (found, error) {
+	d, err := s.byPath(path)
+	if err != nil {
+		return found{}, err
+	}
+	return s.onDisk(d, shown)
+}
+
+func (s *sysfs) onDisk(d *blockDev, what string) (found, error) {
+	disk, via, err := s.wholeDisk(d)
+	if err != nil {
+		return found{}, err
+	}
+	if len(via) == 0 {
+		return found{disk: disk.node, how: fmt.Sprintf("%s is the disk %s", what, disk.node)}, nil
+	}
+	var chain []string
+	for _, v := range via {
+		chain = append(chain, v.node)
+	}
+	return found{disk: disk.node, how: fmt.Sprintf("%s is on the disk %s (via %s)", what, disk.node, strings.Join(chain, " → "))}, nil
+}
+
+// scanResult collects matches and the devices that could not be read.
+type scanResult struct {
+	hits    []hit
+	scanned []string
+	errs    []string
+}
+
+// scanGPT reads the GPT of every disk and matches its entries; it adds the
+// target of udev's /dev/disk/<linkDir>/<name> link, so a disk Find cannot
+// read itself still counts (and a conflict still shows).
+func (s *sysfs) scanGPT(match func(gpt.Entry) bool, linkDir, name string) scanResult {
+	var r scanResult
+	for _, d := range s.disks() {
+		t, err := readGPT(d)
+		if errors.Is(err, gpt.ErrNoLabel) || errors.Is(err, gpt.ErrOtherLabel) {
+			r.scanned = append(r.scanned, d.name)
+			continue
+		}
+		if err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.name, err))
+			continue
+		}
+		r.scanned = append(r.scanned, d.name)
+		for _, e := range t.Entries {
+			if !match(e) {
+				continue
+			}
+			part := s.partitionOf(d, e.Index)
+			r.hits = append(r.hits, hit{dev: part, disk: d})
+		}
+	}
+	s.addLink(&r, linkDir, name)
+	return r
+}
+
+// scanFS probes every partition and whole device for a file system label or
+// UUID, plus udev's link.
+func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanResult {
+	var r scanResult
+	for _, d := range s.sorted() {
+		if d.size == 0 || strings.HasPrefix(d.name, "fd") {
+			continue
+		}
+		f, err := os.Open(d.node)
+		if err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.name, err))
+			continue
+		}
+		id, ok := probeFS(f)
+		f.Close()
+		r.scanned = append(r.scanned, d.name)
+		if !ok || !match(id) {
+			continue
+		}
+		disk, _, err := s.wholeDisk(d)
+		if err != nil {
+			r.errs = append(r.errs, err.Error())
+			continue
+		}
+		r.hits = append(r.hits, hit{dev: d, disk: disk})
+	}
+	s.addLink(&r, linkDir, name)
+	return r
+}
+
+// addLink adds the device behind udev's by-* link, if there is one.
+func (s *sysfs) addLink(r *scanResult, linkDir, name string) {
+	link := filepath.Join(s.env.Dev, "disk", linkDir, udevEscape(name))
+	if _, err := os.Lstat(link); err != nil {
+		return
+	}
+	d, err := s.byPath(link)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("udev link %s: %v", link, err))
+		return
+	}
+	disk, _, err := s.wholeDisk(d)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("udev link %s: %v", link, err))
+		return
+	}
+	for _, h := range r.hits {
+		if h.dev.name == d.name {
+			return
+		}
+	}
+	r.hits = append(r.hits, hit{dev: d, disk: disk})
+}
+
+// decide turns a scan into one disk, or an error naming every candidate.
+func (s *sysfs) decide(spec string, r scanResult) (found, error) {
+	byDisk := map[string][]string{}
+	var disks []string
+	for _, h := range r.hits {
+		if _, ok := byDisk[h.disk.node]; !ok {
+			disks = append(disks, h.disk.node)
+		}
+		byDisk[h.disk.node] = append(byDisk[h.disk.node], h.dev.node)
+	}
+	sort.Strings(disks)
+	scanned := "scanned " + orNone(r.scanned)
+	if len(r.errs) > 0 {
+		scanned += "; could not read " + strings.Join(r.errs, ", ")
+	}
+	switch len(disks) {
+	case 0:
+		return found{}, fmt.Errorf("no device has %s (%s): %w", spec, scanned, ErrNotFound)
+	case 1:
+		return found{disk: disks[0], how: fmt.Sprintf("%s is %s on the disk %s", spec,
+			strings.Join(byDisk[disks[0]], ", "), disks[0])}, nil
+	}
+	var each []string
+	for _, d := range disks {
+		each = append(each, fmt.Sprintf("%s (%s)", d, strings.Join(byDisk[d], ", ")))
+	}
+	return found{}, fmt.Errorf("%s is on %s: %w", spec, strings.Join(each, " and "), ErrAmbiguous)
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "no disks"
+	}
+	return strings.Join(names, ", ")
+}
+
+// partitionOf is the kernel's device for partition index of disk, or a
+// stand-in named like the kernel would when the kernel has not added it.
+func (s *sysfs) partitionOf(disk *blockDev, index int) *blockDev {
+	for _, d := range s.devs {
+		if d.parent == disk.name && d.partition == index {
+			return d
+		}
+	}
+	name := disk.name
+	if last := name[len(name)-1]; last >= '0' && last <= '9' {
+		name += "p"
+	}
+	name = fmt.Sprintf("%s%d", name, index)
+	return &blockDev{name: name, node: filepath.Join(s.env.Dev, name), partition: index, parent: disk.name}
+}
+
+// readGPT reads a disk's partition table, read-only. Opening for reading
+// only matters: udev re-reads a disk's partitions whenever a writer closes it.
+func readGPT(d *blockDev) (*gpt.Table, error) {
+	f, err := os.Open(d.node)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return gpt.Read(f, d.size, d.sectorSize)
+}
+
+// udevEscape encodes a name as udev does for /dev/disk/by-* links: bytes
+// outside [0-9A-Za-z#+-.:=@_] (and outside valid UTF-8 sequences) become
+// \xNN.
+func udevEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case size > 1 && r != utf8.RuneError:
+			b.WriteString(s[i : i+size])
+		case r < utf8.RuneSelf && (r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || strings.ContainsRune("#+-.:=@_", r)):
+			b.WriteByte(s[i])
+		default:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		}
+		i += size
+	}
+	return b.String()
+}
