@@ -41,3 +41,9 @@ test-loop: build
 
 clean:
 	rm -rf bin build
+
+# Side by side with systemd-repart 252: one table of medians and ratios
+# (docs/benchmarks.md). Root; installs its Debian packages when missing;
+# 5-15 minutes. RECORD=1 also writes the table into docs/benchmarks.md.
+bench:
+	GO=$(GO) ./bench/run.sh
