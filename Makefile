@@ -19,7 +19,7 @@ export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: build test-unit test-image test-loop
+test: build test-unit test-image test-loop test-bad test-fuzz
 	@echo "== all test tiers passed =="
 
 test-unit: build
@@ -38,6 +38,18 @@ test-image: build
 test-loop: build
 	@echo "== tier 3: loop devices (BLKPG, mounted partitions, refusals, 512-4096 byte sectors) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -v -timeout 10m ./tests/loop/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|loop-device)|_test.go' | grep -v '^=== RUN'
+
+test-bad: build
+	@echo "== tier 4: bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks, 252's exit codes) =="
+	cd tests/bad && SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 15m
+
+# Each fuzz target for a bounded time; docs/fuzzing.md says how to run longer.
+FUZZTIME ?= 20s
+test-fuzz:
+	@echo "== tier 5: fuzzing, each target for $(FUZZTIME) =="
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/spec
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$'  -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./pkg/gpt
+	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$'  -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./pkg/plan
 
 clean:
 	rm -rf bin build

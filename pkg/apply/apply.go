@@ -120,8 +120,12 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 					return err
 				}
 			}
+		case plan.RepairTable:
+			// The repair itself happens with WriteTable; say why the table
+			// is written, and what was wrong, before anything is.
+			opts.Log("Repairing the partition table of %s: %s.", t.Path(), s.Reason)
 		default:
-			// Table edits (relocate, grow, add, update, repair) are in p.New
+			// Table edits (relocate, grow, add, update) are in p.New
 			// already and reach the disk with WriteTable.
 		}
 	}

@@ -189,6 +189,13 @@ type run struct {
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
 
 func (r *run) main(ctx context.Context) (int, error) {
+	for _, d := range r.cfg.definitions {
+		// Like systemd-repart a missing directory is no error, but a typo
+		// here silently disables the first-boot growth, so say it.
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			r.logf("Warning: the definitions directory %s does not exist.", d)
+		}
+	}
 	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions})
 	if err != nil {
 		return 0, err
@@ -224,7 +231,12 @@ func (r *run) main(ctx context.Context) (int, error) {
 
 	snap, err := snapshot(lock)
 	if err != nil {
-		return 0, err
+		if !errors.Is(err, gpt.ErrCorrupt) || (r.cfg.empty != plan.EmptyForce && r.cfg.empty != plan.EmptyCreate) {
+			return 0, err
+		}
+		// --empty=force replaces whatever table is there, a damaged one too.
+		r.logf("Replacing the damaged partition table (--empty=%s): %v", r.cfg.empty, err)
+		snap.Label, snap.OtherLabel = plan.LabelOther, "damaged GPT"
 	}
 	if r.cfg.size != "" {
 		if err := r.applySize(&lock, &snap, defs); err != nil {
@@ -234,7 +246,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 
 	p, err := plan.Make(defs, snap, opts)
 	if err != nil {
-		return 0, err
+		// Name the disk: the refusal is about it, not about a definition.
+		return 0, fmt.Errorf("%s: %w", lock.Path(), err)
 	}
 	for _, n := range p.Notices {
 		r.logf("%s", n)
@@ -321,7 +334,7 @@ func snapshot(dev disk.Device) (plan.Snapshot, error) {
 	case errors.Is(err, gpt.ErrNoLabel):
 		snap.Label = plan.LabelNone
 	case errors.Is(err, gpt.ErrOtherLabel):
-		snap.Label, snap.OtherLabel = plan.LabelOther, "non-GPT"
+		snap.Label, snap.OtherLabel = plan.LabelOther, "DOS/MBR"
 	default:
 		return snap, fmt.Errorf("%s: %w", dev.Path(), err)
 	}

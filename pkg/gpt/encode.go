@@ -71,13 +71,16 @@ func (t *Table) Encode(size int64) ([]Write, error) {
 		primaryHeader = t.header(true, crc32.ChecksumIEEE(primaryArray)).marshal(t.SectorSize)
 	}
 
-	return []Write{
+	writes := []Write{
 		{What: "backup GPT entry array", Offset: (backupLBA - array) * ss, Data: backupArray},
 		{What: "backup GPT header", Offset: backupLBA * ss, Data: backupHeader},
 		{What: "primary GPT entry array", Offset: int64(t.EntriesLBA) * ss, Data: primaryArray},
 		{What: "primary GPT header", Offset: ss, Data: primaryHeader},
-		{What: "protective MBR", Offset: mbrRecordsOffset, Data: protectiveMBR(uint64(size) / uint64(ss))},
-	}, nil
+	}
+	if !t.HybridMBR {
+		writes = append(writes, Write{What: "protective MBR", Offset: mbrRecordsOffset, Data: protectiveMBR(uint64(size) / uint64(ss))})
+	}
+	return writes, nil
 }
 
 // header is the primary or backup header that stores t.

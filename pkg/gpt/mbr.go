@@ -69,7 +69,7 @@ func (m mbrSector) problem(sectors uint64) string {
 	case mbrNone:
 		return "LBA 0 has no MBR boot signature, so there is no protective MBR"
 	case mbrHybrid:
-		return fmt.Sprintf("LBA 0 holds a hybrid MBR (%d records besides the protective one); writing replaces it with a protective MBR", m.used-1)
+		return "" // deliberate, and kept (Table.HybridMBR)
 	case mbrDOS:
 		return "LBA 0 holds an MBR without a protective record"
 	}

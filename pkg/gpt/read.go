@@ -88,6 +88,7 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 		return nil, err
 	}
 	t.ProtectiveMBRInvalid = mbr.problem(d.sectors)
+	t.HybridMBR = mbr.kind == mbrHybrid
 	return t, nil
 }
 

@@ -184,8 +184,13 @@ func TestReadHybridAndMissingProtectiveMBR(t *testing.T) {
 	d := loadImage(t, "layout-512")
 	d.WriteAt([]byte{0x80, 0, 0, 0, 0x0C, 0, 0, 0, 0, 8, 0, 0, 0, 0x10, 0, 0}, 446+16) // a FAT32 record next to 0xEE
 	tab := mustRead(t, d, 512)
-	if !strings.Contains(tab.ProtectiveMBRInvalid, "hybrid MBR") {
-		t.Errorf("hybrid MBR: ProtectiveMBRInvalid %q", tab.ProtectiveMBRInvalid)
+	if tab.ProtectiveMBRInvalid != "" || !tab.HybridMBR {
+		t.Errorf("hybrid MBR: ProtectiveMBRInvalid %q, HybridMBR %v; want it taken as deliberate", tab.ProtectiveMBRInvalid, tab.HybridMBR)
+	}
+	for _, w := range mustEncode(t, tab, d.size) {
+		if w.Offset < 512 {
+			t.Errorf("Encode writes %s over a hybrid MBR; libfdisk keeps it", w.What)
+		}
 	}
 
 	d = loadImage(t, "layout-512")

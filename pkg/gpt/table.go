@@ -124,8 +124,13 @@ type Table struct {
 	// the primary, when the primary was read fine.
 	BackupInvalid string
 	// ProtectiveMBRInvalid says what is wrong with LBA 0: no protective
-	// MBR, a hybrid MBR, or a size field that does not match the disk.
+	// MBR, or a size field that does not match the disk.
 	ProtectiveMBRInvalid string
+
+	// HybridMBR is set by Read when LBA 0 holds a hybrid MBR: a protective
+	// record next to DOS partition records, kept for firmware that reads
+	// only the MBR. Encode then leaves LBA 0 alone, as libfdisk does.
+	HybridMBR bool
 }
 
 // Clone returns a deep copy, so a plan can derive a new table from a

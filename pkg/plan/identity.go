@@ -90,6 +90,25 @@ func identities(members []*member, seed uuid.UUID, random func() uuid.UUID) (uui
 	return uuids, labels, notices
 }
 
+// checkExplicitUUIDs refuses a UUID= that another partition on the disk
+// already has. 252 writes the duplicate; then /dev/disk/by-partuuid and
+// root=PARTUUID= may name either partition. (spec.Load already refuses
+// two definitions with one UUID=.)
+func checkExplicitUUIDs(members []*member, uuids []uuid.UUID) error {
+	for i, m := range members {
+		if m.foreign() || m.def.UUID == nil || *m.def.UUID == uuid.Nil || m.exists && m.entry.UUID != uuid.Nil {
+			continue // no UUID= in play, or the partition keeps the UUID it has
+		}
+		for j, o := range members {
+			if j != i && o.exists && uuids[j] == uuids[i] {
+				return fmt.Errorf("%s: UUID=%s is already used by partition %d on the disk; partition UUIDs must be unique",
+					m.def.Where("UUID"), uuids[i], o.index)
+			}
+		}
+	}
+	return nil
+}
+
 func derivedUUID(members []*member, uuids []uuid.UUID, i int, seed uuid.UUID) uuid.UUID {
 	var k uint64
 	for _, q := range members[:i] {

@@ -197,6 +197,9 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		random = uuid.New
 	}
 	uuids, labels, notices := identities(l.members, opts.Seed, random)
+	if err := checkExplicitUUIDs(l.members, uuids); err != nil {
+		return nil, err
+	}
 	p.Notices = append(p.Notices, notices...)
 	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels)
 

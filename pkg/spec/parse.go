@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -108,7 +109,7 @@ func (p *parser) data(path string, data []byte) error {
 				ignored = true
 			default:
 				return &Error{File: path, Line: e.Line,
-					Msg: fmt.Sprintf("unsupported section [%s]: repart.d files have only [Partition]", e.Section)}
+					Msg: fmt.Sprintf("unsupported section %s: repart.d files have only [Partition]", showName("[", e.Section, "]"))}
 			}
 			continue
 		}
@@ -176,7 +177,7 @@ func (p *parser) set(path string, line int, key, value string) error {
 			why = "a repart.d setting added in systemd " + v + ", after the 252 that sprout follows"
 		}
 		return &Error{File: path, Line: line, Key: key,
-			Msg: fmt.Sprintf("unsupported key '%s' in [Partition] (%s)", key, why)}
+			Msg: fmt.Sprintf("unsupported key %s in [Partition] (%s)", showName("'", key, "'"), why)}
 	}
 	if err := apply(&p.def, value); err != nil {
 		return &Error{File: path, Line: line, Key: key,
@@ -214,7 +215,8 @@ func setLabel(d *Definition, v string) error {
 		}
 		i++
 		if v[i] != '%' {
-			return fmt.Errorf("specifier %%%c is not supported (sprout does not expand specifiers; write %%%% for a literal %%)", v[i])
+			r, _ := utf8.DecodeRuneInString(v[i:])
+			return fmt.Errorf("specifier %s is not supported (sprout does not expand specifiers; write %%%% for a literal %%)", showName("", "%"+string(r), ""))
 		}
 		b.WriteByte('%')
 	}

@@ -38,6 +38,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -179,6 +180,17 @@ func endsInUnescapedBackslash(s string) bool {
 		}
 	}
 	return escaped
+}
+
+// showName shows a key or section name from a file as written between
+// open and close, unless it is long or holds characters a terminal would
+// not print; then it is quoted like other text from the file, so the
+// message stays one short, readable line.
+func showName(open, s, close string) string {
+	if utf8.RuneCountInString(s) <= 80 && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return open + s + close
+	}
+	return quote(s)
 }
 
 // quote shows user text in messages: Go-quoted, so control characters are

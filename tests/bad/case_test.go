@@ -1,0 +1,187 @@
+package bad
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sprout-initrd/sprout/tests/harness"
+)
+
+// badCase is testdata/bad/<name>/case.conf; the format is described in
+// testdata/bad/README.md.
+type badCase struct {
+	name        string
+	dir         string // absolute path of the case directory
+	description string
+
+	// The disk.
+	diskSize    int64 // bytes, when hasDisk
+	hasDisk     bool
+	table       string   // sfdisk script, relative to dir
+	tableSector int      // sector size the table is written with
+	corrupt     []string // edits applied after the table is written
+	device      string   // image, loop, loop-ro, partition, dir, devnull, missing, none
+	sector      int      // logical sector size of the loop device
+	kernel      bool     // loop devices: add the table's partitions to the kernel (partx)
+	mount       int      // loop devices: make ext4 in this partition and mount it read-only
+	retable     string   // loop devices: sfdisk script written through the device afterwards, kernel not told
+
+	// The run and what it must give.
+	args      []string // placeholders {device}, {defs}, {dir}
+	exit      int
+	stderr    []string // each: fragments separated by " || ", one must appear
+	unchanged bool
+	after     []string // checks after a successful run: valid-gpt, rerun-no-changes, lba0-unchanged
+	maxRSS    int64    // bytes
+
+	// The oracle.
+	repart  string // systemd-repart 252's exit code on the same input, or "skip: why"
+	differs string // why sprout's exit code differs from 252's, when it does
+}
+
+// devices that need root (loop devices).
+var rootDevices = map[string]bool{"loop": true, "loop-ro": true, "partition": true}
+
+const defaultMaxRSS = 64 << 20
+
+func loadCase(dir string) (*badCase, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &badCase{
+		name: filepath.Base(dir), dir: abs,
+		tableSector: 512, sector: 512, device: "image", maxRSS: defaultMaxRSS,
+	}
+	f, err := os.Open(filepath.Join(dir, "case.conf"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var desc []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "#") {
+			if len(seen) == 0 {
+				desc = append(desc, strings.TrimSpace(strings.TrimPrefix(line, "#")))
+			}
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s/case.conf:%d: expected key = value", dir, n)
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if err := c.set(key, value, seen); err != nil {
+			return nil, fmt.Errorf("%s/case.conf:%d: %s: %w", dir, n, key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	c.description = strings.Join(desc, " ")
+	for _, k := range []string{"exit", "repart252"} {
+		if !seen[k] {
+			return nil, fmt.Errorf("%s/case.conf: %s is required", dir, k)
+		}
+	}
+	if !seen["unchanged"] {
+		c.unchanged = c.exit != 0
+	}
+	if c.exit != 0 && len(c.stderr) == 0 {
+		return nil, fmt.Errorf("%s/case.conf: a refusal needs at least one stderr fragment", dir)
+	}
+	if !seen["args"] {
+		c.args = []string{"--dry-run=no", "--definitions={defs}", "--seed=" + caseSeed, "{device}"}
+	}
+	return c, nil
+}
+
+// caseSeed is the --seed of cases that do not give their own args.
+const caseSeed = "750b6cd5c4ae4012a15e7be3c29e6a47"
+
+func (c *badCase) set(key, value string, seen map[string]bool) error {
+	repeatable := key == "stderr" || key == "corrupt" || key == "after"
+	if seen[key] && !repeatable {
+		return fmt.Errorf("given twice")
+	}
+	seen[key] = true
+	var err error
+	switch key {
+	case "disk":
+		c.hasDisk = true
+		c.diskSize, err = harness.ParseSize(value)
+	case "table":
+		c.table = value
+	case "table-sector":
+		c.tableSector, err = strconv.Atoi(value)
+	case "corrupt":
+		c.corrupt = append(c.corrupt, value)
+	case "device":
+		switch value {
+		case "image", "loop", "loop-ro", "partition", "dir", "devnull", "missing", "none":
+			c.device = value
+		default:
+			err = fmt.Errorf("unknown device kind %q", value)
+		}
+	case "sector":
+		c.sector, err = strconv.Atoi(value)
+	case "kernel":
+		c.kernel = value == "yes"
+	case "mount":
+		c.mount, err = strconv.Atoi(value)
+	case "retable":
+		c.retable = value
+	case "args":
+		c.args = strings.Fields(value)
+	case "exit":
+		c.exit, err = strconv.Atoi(value)
+	case "stderr":
+		c.stderr = append(c.stderr, value)
+	case "unchanged":
+		c.unchanged = value == "yes"
+		if value != "yes" && value != "no" {
+			err = fmt.Errorf("want yes or no")
+		}
+	case "after":
+		if value != "valid-gpt" && value != "rerun-no-changes" && value != "lba0-unchanged" {
+			err = fmt.Errorf("unknown check %q", value)
+		}
+		c.after = append(c.after, value)
+	case "max-rss":
+		c.maxRSS, err = harness.ParseSize(value)
+	case "repart252":
+		c.repart = value
+		if !strings.HasPrefix(value, "skip:") {
+			_, err = strconv.Atoi(value)
+		}
+	case "differs":
+		c.differs = value
+	default:
+		err = fmt.Errorf("unknown key")
+	}
+	return err
+}
+
+func (c *badCase) needsRoot() bool { return rootDevices[c.device] || c.tableSector != 512 }
+
+// argv returns the command line with the placeholders filled in.
+func (c *badCase) argv(bin, device string) []string {
+	out := []string{bin}
+	for _, a := range c.args {
+		a = strings.ReplaceAll(a, "{device}", device)
+		a = strings.ReplaceAll(a, "{defs}", filepath.Join(c.dir, "defs"))
+		a = strings.ReplaceAll(a, "{dir}", c.dir)
+		out = append(out, a)
+	}
+	return out
+}
