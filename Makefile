@@ -19,7 +19,7 @@ export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: build test-unit test-image test-loop test-bad test-fuzz
+test: build test-unit test-image test-loop test-bad test-crash test-fuzz
 	@echo "== all test tiers passed =="
 
 test-unit: build
@@ -43,10 +43,17 @@ test-bad: build
 	@echo "== tier 4: bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks, 252's exit codes) =="
 	cd tests/bad && SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 15m
 
+test-crash: build
+	@echo "== tier 6: crash at every write (power cut, killed mkfs via ptrace; dm-log-writes replay in QEMU) =="
+	@mkdir -p build && rm -f build/crash-summary.txt
+	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_CRASH_SUMMARY=$(CURDIR)/build/crash-summary.txt \
+		$(GO) test -count=1 -timeout 30m ./tests/crash/
+	@cat build/crash-summary.txt
+
 # Each fuzz target for a bounded time; docs/fuzzing.md says how to run longer.
 FUZZTIME ?= 20s
 test-fuzz:
-	@echo "== tier 5: fuzzing, each target for $(FUZZTIME) =="
+	@echo "== tier 7: fuzzing, each target for $(FUZZTIME) =="
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/spec
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$'  -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./pkg/gpt
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$'  -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./pkg/plan

@@ -84,7 +84,9 @@ func writeFilter() []unix.SockFilter {
 		label  string
 	}
 	var p []insn
-	add := func(code uint16, k uint32, jt, jf string) { p = append(p, insn{f: unix.SockFilter{Code: code, K: k}, jt: jt, jf: jf}) }
+	add := func(code uint16, k uint32, jt, jf string) {
+		p = append(p, insn{f: unix.SockFilter{Code: code, K: k}, jt: jt, jf: jf})
+	}
 	label := func(l string) { p = append(p, insn{label: l}) }
 
 	add(ldAbs, offArc, "", "")

@@ -1,0 +1,242 @@
+package crash
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"strings"
+)
+
+// What "the GPT left by a crash is valid" means here.
+//
+// A GPT is kept twice: the primary (header in LBA 1, entry array after
+// it) and the backup (header in the last LBA, array before it). A copy is
+// INTACT when its header has the signature, a correct header CRC, its own
+// LBA in MyLBA, an entry array inside the disk, and a correct array CRC.
+//
+// The disk is read by the kernel (block/partitions/efi.c), libfdisk and
+// sprout the same way: the primary if it is intact, otherwise the backup in
+// the disk's LAST LBA. (sgdisk differs: it follows the primary header's
+// AlternateLBA even when the primary's array is bad; see sgdiskBackup.) A
+// disk that grew has its old backup at the old end: that copy is intact in
+// the OLD state, but it is not "in the last LBA", so it only counts as a
+// second copy, never as the one a reader falls back to. This is also why
+// sgdisk -v reports a problem for the untouched old disk ("the secondary
+// header ... doesn't reside at the end of the disk").
+//
+// The disk after a crash is VALID when
+//  1. every intact copy — in LBA 1, in the last LBA, and where the old
+//     backup was — is byte for byte (header sector and entry array) the
+//     copy of the old table or of the new table that belongs at that LBA:
+//     never a third table (a mix of old and new entries or header fields);
+//  2. the table a reader gets (rule above) exists and is the old or the
+//     new one — the old one with its backup overwritten is fine, a disk on
+//     which no reader finds a table is not;
+//  3. the protective MBR in LBA 0 is the old or the new one;
+//  4. when any intact copy is the new table, the new partitions' file
+//     systems are complete (checked by the caller with fsck): an entry
+//     never points at a half-made file system.
+// The tools must agree: sfdisk --json (libfdisk) shows the table of rule
+// 2; sgdisk loads the old or the new table, and sgdisk -v reports nothing
+// it does not also report for the old or the new disk, except damage to a
+// copy that the crash explains (reference.unexplainedSgdisk).
+
+// gptCopy is one copy of the table as found at one LBA.
+type gptCopy struct {
+	LBA     uint64
+	Header  []byte // the whole header sector
+	Entries []byte
+	Problem string // why the copy is not intact; "" when it is
+}
+
+func (c gptCopy) intact() bool { return c.Problem == "" }
+
+// readCopy reads the copy whose header is at lba.
+func readCopy(f *os.File, size, ss int64, lba uint64) gptCopy {
+	c := gptCopy{LBA: lba}
+	sectors := uint64(size / ss)
+	if lba >= sectors {
+		c.Problem = "beyond the end of the disk"
+		return c
+	}
+	c.Header = make([]byte, ss)
+	if _, err := f.ReadAt(c.Header, int64(lba)*ss); err != nil {
+		c.Problem = err.Error()
+		return c
+	}
+	h := c.Header
+	le := binary.LittleEndian
+	if string(h[:8]) != "EFI PART" {
+		c.Problem = "no GPT signature"
+		return c
+	}
+	hsize := le.Uint32(h[12:])
+	if hsize < 92 || int64(hsize) > ss {
+		c.Problem = fmt.Sprintf("header size %d", hsize)
+		return c
+	}
+	hdr := bytes.Clone(h[:hsize])
+	clear(hdr[16:20])
+	if crc32.ChecksumIEEE(hdr) != le.Uint32(h[16:]) {
+		c.Problem = "header CRC mismatch"
+		return c
+	}
+	if my := le.Uint64(h[24:]); my != lba {
+		c.Problem = fmt.Sprintf("header says it is at LBA %d", my)
+		return c
+	}
+	entriesLBA, count, esize := le.Uint64(h[72:]), le.Uint32(h[80:]), le.Uint32(h[84:])
+	n := int64(count) * int64(esize)
+	if esize < 128 || n > 4<<20 || entriesLBA >= sectors || int64(entriesLBA)*ss+n > size {
+		c.Problem = fmt.Sprintf("implausible entry array (%d entries of %d bytes at LBA %d)", count, esize, entriesLBA)
+		return c
+	}
+	c.Entries = make([]byte, n)
+	if _, err := f.ReadAt(c.Entries, int64(entriesLBA)*ss); err != nil {
+		c.Problem = err.Error()
+		return c
+	}
+	if crc32.ChecksumIEEE(c.Entries) != le.Uint32(h[88:]) {
+		c.Problem = "entry array CRC mismatch"
+	}
+	return c
+}
+
+// diskGPT is everything GPT-related on one disk image.
+type diskGPT struct {
+	MBR     []byte
+	Primary gptCopy // LBA 1
+	AtEnd   gptCopy // the last LBA
+	Other   gptCopy // the old backup's LBA, when it is not the last one
+}
+
+func readDiskGPT(img string, ss int64, oldBackupLBA uint64) (*diskGPT, error) {
+	f, err := os.Open(img)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	last := uint64(size/ss) - 1
+	d := &diskGPT{MBR: make([]byte, ss)}
+	if _, err := f.ReadAt(d.MBR, 0); err != nil {
+		return nil, err
+	}
+	d.Primary = readCopy(f, size, ss, 1)
+	d.AtEnd = readCopy(f, size, ss, last)
+	if oldBackupLBA != last {
+		d.Other = readCopy(f, size, ss, oldBackupLBA)
+	}
+	return d, nil
+}
+
+// knownTables are the old table (the disk before the run) and the new
+// one (the disk after an uninterrupted run), copy by copy.
+type knownTables struct {
+	Old, New *diskGPT
+}
+
+// versionOf says which known table an intact copy at c.LBA is: "old",
+// "new", or "" for neither.
+func (k knownTables) versionOf(c gptCopy) string {
+	for _, v := range []struct {
+		name string
+		d    *diskGPT
+	}{{"old", k.Old}, {"new", k.New}} {
+		for _, kc := range []gptCopy{v.d.Primary, v.d.AtEnd, v.d.Other} {
+			if kc.intact() && kc.LBA == c.LBA && bytes.Equal(kc.Header, c.Header) && bytes.Equal(kc.Entries, c.Entries) {
+				return v.name
+			}
+		}
+	}
+	return ""
+}
+
+// gptVerdict is the outcome of checking a crashed disk.
+type gptVerdict struct {
+	Effective  string   // the table readers get: "old", "new" or ""
+	AnyNew     bool     // some intact copy is the new table
+	State      string   // a short description, for the histogram
+	Violations []string // broken rules; empty when the disk is valid
+}
+
+// judge applies rules 1–3 to a crashed disk.
+func (k knownTables) judge(d *diskGPT) gptVerdict {
+	var v gptVerdict
+	describe := func(name string, c gptCopy) string {
+		if c.Header == nil && c.Problem == "" {
+			return ""
+		}
+		switch {
+		case c.Problem == "no GPT signature":
+			return name + ": none"
+		case !c.intact():
+			return fmt.Sprintf("%s: damaged (%s)", name, c.Problem)
+		}
+		ver := k.versionOf(c)
+		if ver == "" {
+			v.Violations = append(v.Violations, fmt.Sprintf("the intact GPT copy at LBA %d (%s) is neither the old nor the new table", c.LBA, name))
+			return name + ": a third table"
+		}
+		if ver == "new" {
+			v.AnyNew = true
+		}
+		return name + ": " + ver
+	}
+	parts := []string{describe("primary", d.Primary), describe("last LBA", d.AtEnd)}
+	if other := describe("old backup LBA", d.Other); other != "" {
+		parts = append(parts, other)
+	}
+	switch {
+	case d.Primary.intact():
+		v.Effective = k.versionOf(d.Primary)
+	case d.AtEnd.intact():
+		v.Effective = k.versionOf(d.AtEnd)
+	default:
+		v.Violations = append(v.Violations, "neither LBA 1 nor the last LBA holds an intact GPT: the kernel and libfdisk find no table")
+	}
+	mbr := "a third MBR"
+	switch {
+	case bytes.Equal(d.MBR, k.Old.MBR):
+		mbr = "old"
+	case bytes.Equal(d.MBR, k.New.MBR):
+		mbr = "new"
+	default:
+		v.Violations = append(v.Violations, "the protective MBR is neither the old nor the new one")
+	}
+	parts = append(parts, "PMBR: "+mbr)
+	read := v.Effective
+	if read == "" {
+		read = "none"
+	}
+	v.State = fmt.Sprintf("reads %s [%s]", read, strings.Join(parts, "; "))
+	return v
+}
+
+// sameTable reports the differences between a disk's table copies and a
+// known disk's: the primary, the backup in the last LBA and the PMBR.
+func sameTable(want, got *diskGPT) []string {
+	var d []string
+	cmp := func(name string, w, g gptCopy) {
+		switch {
+		case w.intact() != g.intact():
+			d = append(d, fmt.Sprintf("%s: intact=%v (%s), want intact=%v", name, g.intact(), g.Problem, w.intact()))
+		case !bytes.Equal(w.Header, g.Header):
+			d = append(d, name+": header differs")
+		case !bytes.Equal(w.Entries, g.Entries):
+			d = append(d, name+": entry array differs")
+		}
+	}
+	cmp("primary GPT", want.Primary, got.Primary)
+	cmp("backup GPT in the last LBA", want.AtEnd, got.AtEnd)
+	if !bytes.Equal(want.MBR, got.MBR) {
+		d = append(d, "protective MBR differs")
+	}
+	return d
+}
