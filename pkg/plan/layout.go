@@ -274,6 +274,28 @@ func (l *layout) inArea(m *member, a *freeArea) bool {
 	return m.area == a || m.paddingArea == a
 }
 
+// decide fixes one size (a partition's or its padding's) if the phase
+// applies to it, charging it to the budget. It reports whether the shares
+// of the others changed so that the phase must run again.
+func (l *layout) decide(v *uint64, ph phase, b *budget, weight, lo, hi uint64) (again bool) {
+	if *v != infinite {
+		return false
+	}
+	share := scaleByWeight(b.span, weight, b.weightSum)
+	switch {
+	case ph == phaseOvercharge && lo > share:
+		*v, again = lo, true
+	case ph == phaseUndercharge && hi < share:
+		*v, again = hi, true
+	case ph == phaseDistribute:
+		*v = min(max(roundDown(share, l.grain), lo), hi)
+	default:
+		return false
+	}
+	l.charge(b, *v, weight)
+	return again
+}
+
 // growPhase runs one pass of a phase; it reports whether it assigned a
 // size (the caller then runs the phase again, since shares changed).
 func (l *layout) growPhase(a *freeArea, ph phase, b *budget) bool {
@@ -282,44 +304,14 @@ func (l *layout) growPhase(a *freeArea, ph phase, b *budget) bool {
 		if !l.inArea(m, a) {
 			continue
 		}
-		if m.newSize == infinite {
-			share := scaleByWeight(b.span, m.weight(), b.weightSum)
-			lo, hi := l.minSize(m), l.maxSize(m)
-			set := true
-			switch {
-			case ph == phaseForeign && m.foreign():
-				m.newSize = m.currentSize
-			case ph == phaseOvercharge && lo > share:
-				m.newSize, again = lo, true
-			case ph == phaseUndercharge && hi < share:
-				m.newSize, again = hi, true
-			case ph == phaseDistribute:
-				m.newSize = min(max(roundDown(share, l.grain), lo), hi)
-			default:
-				set = false
-			}
-			if set {
-				l.charge(b, m.newSize, m.weight())
-			}
+		// A foreign partition's size is fixed in the first phase; its
+		// padding is split like anyone's.
+		if ph == phaseForeign && m.foreign() && m.newSize == infinite {
+			m.newSize = m.currentSize
+			l.charge(b, m.newSize, m.weight())
 		}
-		if m.newPadding == infinite {
-			share := scaleByWeight(b.span, m.paddingWeight(), b.weightSum)
-			lo, hi := minPadding(m), maxPadding(m)
-			set := true
-			switch {
-			case ph == phaseOvercharge && lo > share:
-				m.newPadding, again = lo, true
-			case ph == phaseUndercharge && hi < share:
-				m.newPadding, again = hi, true
-			case ph == phaseDistribute:
-				m.newPadding = min(max(roundDown(share, l.grain), lo), hi)
-			default:
-				set = false
-			}
-			if set {
-				l.charge(b, m.newPadding, m.paddingWeight())
-			}
-		}
+		again = l.decide(&m.newSize, ph, b, m.weight(), l.minSize(m), l.maxSize(m)) || again
+		again = l.decide(&m.newPadding, ph, b, m.paddingWeight(), minPadding(m), maxPadding(m)) || again
 	}
 	return again
 }
