@@ -1,4 +1,5 @@
 # sprout — see README.md. Every target works as root on a fresh Debian 12.
+export PATH := /usr/local/go/bin:$(PATH)
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/sprout-initrd/sprout/pkg/cli.Version=$(VERSION)
@@ -6,7 +7,7 @@ export CGO_ENABLED = 0
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all build test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu bench demo soak deps clean
+.PHONY: all build test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu test-nixos bench demo soak clean
 
 all: build
 
@@ -19,7 +20,7 @@ export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: build test-unit test-image test-loop test-bad test-crash test-fuzz
+test: build test-unit test-image test-loop test-bad test-crash test-fuzz test-qemu test-nixos
 	@echo "== all test tiers passed =="
 
 test-unit: build
@@ -57,6 +58,23 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/spec
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$'  -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./pkg/gpt
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$'  -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./pkg/plan
+
+test-qemu: build
+	@echo "== tier 8: QEMU boots (Debian kernel; dracut and initramfs-tools initrds; TCG) =="
+	SPROUT_BIN=$(CURDIR)/bin/sprout tests/qemu/run.sh
+
+test-nixos:
+	@echo "== NixOS module: parses, and its unit is ordered like systemd-units/sprout.service =="
+	initrd/nixos/check.sh
+
+# Boots the seed appliance N times (fresh disk, first boot, no-op boot).
+soak: build
+	SPROUT_BIN=$(CURDIR)/bin/sprout tests/qemu/soak.sh $(or $(N),50)
+
+# The README's main command: build sprout and a demo appliance, grow it by
+# 10 GiB, boot it twice in QEMU (installs its Debian packages if missing).
+demo:
+	demo/run.sh
 
 clean:
 	rm -rf bin build

@@ -85,6 +85,13 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 			if err := wipeForNewTable(t, p, opts); err != nil {
 				return err
 			}
+		case plan.RelocateBackup:
+			if s.Table != nil {
+				opts.Log("Moving the backup GPT of %s to the end of the disk.", t.Path())
+				if err := writeTable(t, s.Table, opts); err != nil {
+					return err
+				}
+			}
 		case plan.WipeRange:
 			if err := wipeRange(t, int64(s.Offset), int64(s.Size), opts); err != nil {
 				return fmt.Errorf("future partition %d: %w", s.Index, err)
@@ -125,7 +132,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 			// is written, and what was wrong, before anything is.
 			opts.Log("Repairing the partition table of %s: %s.", t.Path(), s.Reason)
 		default:
-			// Table edits (relocate, grow, add, update) are in p.New
+			// Table edits (grow, add, update) are in p.New
 			// already and reach the disk with WriteTable.
 		}
 	}

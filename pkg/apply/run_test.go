@@ -195,10 +195,12 @@ func run(t *testing.T, path string, p *plan.Plan, crashAfter int) (*recorder, er
 	return r, err
 }
 
-// The order that makes a crash harmless, event by event: new ranges are
-// prepared and formatted first; then backup array, backup header, primary
-// array, primary header and protective MBR, each followed by a sync; no
-// write lands inside an existing partition.
+// The order that makes a crash harmless, event by event, on a disk that
+// grew: first the old table with its backup moved to the end (the old
+// backup lies in a new partition's range); then the new ranges are wiped
+// and formatted; then the new table. Each table write is backup array,
+// backup header, primary array, primary header and protective MBR, each
+// followed by a sync; no write lands inside an existing partition.
 func TestRunFormatsFirstThenWritesBackupBeforePrimaryWithSyncAfterEach(t *testing.T) {
 	path := seedImage(t)
 	p, old := planFor(t, path, definitions(t))
@@ -208,19 +210,15 @@ func TestRunFormatsFirstThenWritesBackupBeforePrimaryWithSyncAfterEach(t *testin
 	}
 	const ss = 512
 	last := int64(diskSize/ss - 1)
-	wantTable := []event{
+	tableWrite := []event{
 		{"write", (last - 32) * ss, 16384}, {kind: "sync"},
 		{"write", last * ss, ss}, {kind: "sync"},
 		{"write", 2 * ss, 16384}, {kind: "sync"},
 		{"write", ss, ss}, {kind: "sync"},
 		{"write", 446, 66}, {kind: "sync"},
 	}
-	firstTable := -1
 	mkfs := 0
-	for i, e := range r.events {
-		if e.kind == "write" && !r.inNew(e.off, e.size) && firstTable < 0 {
-			firstTable = i
-		}
+	for _, e := range r.events {
 		if e.kind == "mkfs" {
 			mkfs++
 		}
@@ -231,18 +229,23 @@ func TestRunFormatsFirstThenWritesBackupBeforePrimaryWithSyncAfterEach(t *testin
 			}
 		}
 	}
-	if mkfs != 2 || firstTable < 0 {
-		t.Fatalf("want 2 mkfs calls and a table write, got %v", r.events)
+	n := len(tableWrite)
+	if mkfs != 2 || len(r.events) < 2*n {
+		t.Fatalf("want 2 mkfs calls and two table writes, got %v", r.events)
 	}
-	for _, e := range r.events[:firstTable] {
+	if got := fmt.Sprint(r.events[:n]); got != fmt.Sprint(tableWrite) {
+		t.Errorf("relocation (first table write):\n got %s\nwant %s", got, fmt.Sprint(tableWrite))
+	}
+	middle := r.events[n : len(r.events)-n]
+	for _, e := range middle {
 		if e.kind == "write" && !r.inNew(e.off, e.size) {
-			t.Errorf("%v before the table write is outside the new partitions", e)
+			t.Errorf("%v between the two table writes is outside the new partitions", e)
 		}
 	}
-	if got := fmt.Sprint(r.events[firstTable:]); got != fmt.Sprint(wantTable) {
-		t.Errorf("table writes:\n got %s\nwant %s", got, fmt.Sprint(wantTable))
+	if got := fmt.Sprint(r.events[len(r.events)-n:]); got != fmt.Sprint(tableWrite) {
+		t.Errorf("new table (last write):\n got %s\nwant %s", got, fmt.Sprint(tableWrite))
 	}
-	if r.events[firstTable-1].kind != "sync" {
+	if len(middle) == 0 || middle[len(middle)-1].kind != "sync" {
 		t.Errorf("no sync between formatting and the table write: %v", r.events)
 	}
 }

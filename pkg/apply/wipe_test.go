@@ -60,16 +60,17 @@ func TestNewPartitionWithoutFormatIsWipedBeforeItsEntryIsWritten(t *testing.T) {
 	if !bytes.Equal(got, make([]byte, len(old))) {
 		t.Errorf("the old ext4 superblock is still at the start of the new var partition")
 	}
-	// And the wipe happened before the first table write.
-	firstTable := -1
+	// And the wipe happened before the new table was written: before the
+	// last write of the primary header (an earlier table write only moves
+	// the backup GPT of the grown disk).
+	newTable := -1
 	for i, e := range r.events {
-		if e.kind == "write" && !r.inNew(e.off, e.size) {
-			firstTable = i
-			break
+		if e.kind == "write" && e.off == 512 {
+			newTable = i
 		}
 	}
 	wiped := false
-	for _, e := range r.events[:max(firstTable, 0)] {
+	for _, e := range r.events[:max(newTable, 0)] {
 		wiped = wiped || e.kind == "write" && e.off <= varStart+1024 && varStart+1024+0x3a <= e.off+e.size
 	}
 	if !wiped {

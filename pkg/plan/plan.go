@@ -152,6 +152,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 			p.Steps = append(p.Steps, RelocateBackup{
 				OldBackupLBA: before.BackupLBA, NewBackupLBA: table.BackupLBA,
 				OldLastUsableLBA: before.LastUsableLBA, NewLastUsableLBA: table.LastUsableLBA,
+				Table: table.Clone(),
 			})
 		}
 		// A damaged copy is rewritten from the good one; this is also how
@@ -202,6 +203,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	}
 	p.Notices = append(p.Notices, notices...)
 	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels)
+	writeRelocationFirst(p.Steps)
 
 	if p.Changed() {
 		if changesPartitions(p.Steps) {
@@ -422,6 +424,25 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Par
 	steps = append(steps, grows...)
 	steps = append(steps, adds...)
 	return rows, steps
+}
+
+// writeRelocationFirst keeps the relocated old table in the
+// RelocateBackup step (to be written on its own, first) only when ranges
+// of new partitions are wiped before the new table is written: the old
+// backup GPT lies in one of them. Otherwise the relocation is written
+// with the new table.
+func writeRelocationFirst(steps []Step) {
+	for _, s := range steps {
+		if _, ok := s.(WipeRange); ok {
+			return
+		}
+	}
+	for i, s := range steps {
+		if r, ok := s.(RelocateBackup); ok {
+			r.Table = nil
+			steps[i] = r
+		}
+	}
 }
 
 // changesPartitions reports whether a partition is added or grown (not

@@ -10,7 +10,8 @@ import (
 )
 
 // Step is one action of a plan. The dry run prints steps; apply executes
-// them in order. Steps that only edit the partition table (RelocateBackup,
+// them in order. Steps that only edit the partition table (RelocateBackup
+// without a table of its own,
 // GrowEntry, AddEntry, UpdateEntry) are already folded into Plan.New and
 // reach the disk through WriteTable.
 type Step interface {
@@ -32,14 +33,28 @@ func (s CreateTable) Describe() string {
 
 // RelocateBackup moves the backup GPT of a disk that grew to its real end
 // and makes the new space usable.
+//
+// When new partitions are made, the old backup GPT usually lies inside
+// the first one, and wiping that range would leave the disk with a single
+// valid copy until the new table is written. So then the old table,
+// relocated, is written first (Table): from that moment both copies are
+// valid and the old backup area is free space.
 type RelocateBackup struct {
 	OldBackupLBA, NewBackupLBA         uint64
 	OldLastUsableLBA, NewLastUsableLBA uint64
+	// Table is the old table with its backup moved, written before any
+	// new partition's range is touched; nil when the relocation is only
+	// written together with the new table.
+	Table *gpt.Table
 }
 
 func (s RelocateBackup) Describe() string {
-	return fmt.Sprintf("move the backup GPT from LBA %d to the end of the disk (LBA %d); last usable LBA %d → %d",
+	d := fmt.Sprintf("move the backup GPT from LBA %d to the end of the disk (LBA %d); last usable LBA %d → %d",
 		s.OldBackupLBA, s.NewBackupLBA, s.OldLastUsableLBA, s.NewLastUsableLBA)
+	if s.Table != nil {
+		d += " (written now: backup copy, then primary copy, each synced)"
+	}
+	return d
 }
 
 // RepairTable rewrites a table whose primary or backup copy is damaged.

@@ -158,13 +158,18 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 	}
 	lastLBA := size/ss - 1
 	const arrayBytes = 128 * 128
-	want := []gptWrite{
+	table := []gptWrite{
 		{"backup entry array", (lastLBA - arrayBytes/ss) * ss},
 		{"backup header", lastLBA * ss},
 		{"primary entry array", 2 * ss},
 		{"primary header", ss},
 		{"protective MBR", 446},
 	}
+	// The disk grew: the old table is first written with its backup moved
+	// to the end (the old backup lies in a new partition's range), then the
+	// new ranges are prepared, then the new table is written.
+	want := append(append([]gptWrite(nil), table...), table...)
+	relocated := func(done int) bool { return done >= len(table) }
 	var existing, added []byteRange
 	for _, p := range after.Partitions {
 		r := partitionRange(after, p)
@@ -191,6 +196,7 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 		lockFD, lockLine, unlockLine = -1, 0, 0
 		firstWrite, firstTable       int // line numbers
 		lastPrepare, lastChild       int
+		firstChild, relocationDone   int
 		lastBLKPG, lastSync          int
 		tableDone                    int // table writes seen
 		pendingSync                  bool
@@ -200,6 +206,9 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 		for _, c := range tr.calls {
 			if c.PID == pid {
 				lastChild = max(lastChild, c.Line)
+				if firstChild == 0 || c.Line < firstChild {
+					firstChild = c.Line
+				}
 			}
 		}
 	}
@@ -230,6 +239,9 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 			}
 			if firstTable > 0 {
 				t.Errorf("line %d: discard after the table write began", c.Line)
+			}
+			if !relocated(tableDone) {
+				t.Errorf("line %d: discard before the old table was relocated", c.Line)
 			}
 			lastPrepare = c.Line
 		case onDisk && c.Name == "ioctl" && strings.Contains(c.Args, "BLKPG"):
@@ -263,6 +275,9 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 				if firstTable > 0 {
 					t.Errorf("line %d: write into a new partition's range after the table write began", c.Line)
 				}
+				if !relocated(tableDone) {
+					t.Errorf("line %d: write into a new partition's range before the old table was relocated", c.Line)
+				}
 				lastPrepare = c.Line
 				continue
 			}
@@ -273,10 +288,13 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 			if pendingSync {
 				t.Errorf("line %d: %s written without an fsync after the %s", c.Line, want[tableDone].what, want[tableDone-1].what)
 			}
-			if tableDone == 0 {
-				firstTable = c.Line
+			if tableDone == len(table) {
+				firstTable = c.Line // the new table's first write
 			}
 			tableDone++
+			if tableDone == len(table) {
+				relocationDone = c.Line
+			}
 			pendingSync = true
 		}
 	}
@@ -300,6 +318,9 @@ func checkCrashSafeOrder(t *testing.T, tr *trace, d *loopDisk, before, after *ha
 	}
 	if firstTable > 0 && lastChild > firstTable {
 		t.Errorf("mkfs still ran (line %d) after the table write began (line %d)", lastChild, firstTable)
+	}
+	if firstChild > 0 && firstChild < relocationDone {
+		t.Errorf("mkfs started (line %d) before the old table was relocated (line %d)", firstChild, relocationDone)
 	}
 	for _, p := range after.Partitions {
 		r := partitionRange(after, p)

@@ -1,0 +1,99 @@
+#!/bin/bash
+# `make demo`: the seed article's `nix run`, on Debian with sprout.
+#
+# Builds a small appliance image (ESP + read-only squashfs store + a busybox
+# root whose fstab wants /home and /var by partition label), copies it and
+# grows the copy by 10G as if it had been dd'ed onto a bigger disk, and boots
+# it twice in QEMU with a dracut systemd initrd that runs sprout:
+#   boot 1: sprout creates /home and /var (ext4, 2:1) before they are mounted;
+#   boot 2: sprout finds nothing to do and writes nothing.
+# Everything it builds goes to build/demo/ (the kernel is shared with the
+# QEMU tier in build/qemu/kernel/). It needs no arguments.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+out="$repo/build/demo"
+scripts="$repo/tests/qemu/scripts"
+cd "$repo"
+
+bold=$'\e[1m' reset=$'\e[0m'
+[ -t 1 ] || { bold="" reset=""; }
+step() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$reset"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+step "1/7 Debian packages"
+"$scripts/deps.sh" --demo
+command -v go >/dev/null || die "Go is missing: install Go 1.26 (https://go.dev/dl/) and run make demo again"
+[ "$(id -u)" = 0 ] || die "run as root (dracut and the image builder need it): sudo make demo"
+echo "qemu-system-x86, dracut, busybox-static, squashfs-tools, dosfstools, parted: present"
+
+step "2/7 sprout (static Go binary)"
+mkdir -p "$out"
+CGO_ENABLED=0 go build -trimpath -o "$out/sprout" ./cmd/sprout
+file "$out/sprout" | grep -q 'statically linked' || die "$out/sprout is not static"
+"$out/sprout" --version
+
+step "3/7 Debian's kernel"
+kernel_info="$("$scripts/fetch-kernel.sh" "$repo/build/qemu/kernel")"
+kver="$(sed -n 's/^KVER=//p' <<<"$kernel_info")"
+kroot="$(sed -n 's/^ROOT=//p' <<<"$kernel_info")"
+echo "linux $kver"
+
+step "4/7 initrd: dracut (systemd) + sprout + the article's partitions"
+for f in demo/repart.d/*.conf; do echo "--- $f"; grep -v '^#' "$f"; done
+"$repo/initrd/build-dracut-initrd.sh" --kernel-root "$kroot" --kver "$kver" \
+	--sprout "$out/sprout" --definitions "$repo/demo/repart.d" --out "$out/initrd.img"
+
+step "5/7 the appliance image, dd'ed onto a bigger disk"
+"$scripts/build-appliance.sh" --out "$out/image.raw"
+echo "\$ cp image.raw demo-disk.raw && qemu-img resize -f raw demo-disk.raw +10G"
+cp --sparse=always "$out/image.raw" "$out/demo-disk.raw"
+qemu-img resize -q -f raw "$out/demo-disk.raw" +10G
+echo "\$ parted demo-disk.raw print"
+(cd "$out" && parted -s demo-disk.raw print 2>&1) || true
+
+# boot N: boot the disk with the serial console on this terminal; the
+# guest powers off by itself. The console also goes to boot-N.log.
+boot() {
+	local n=$1 log="$out/boot-$1.log"
+	echo "(serial console follows; the guest powers off by itself, or stop it with Ctrl-C)"
+	timeout 600 qemu-system-x86_64 -nodefaults -no-user-config -machine q35 -accel tcg -m 1024 -smp 1 \
+		-display none -monitor none -serial stdio -no-reboot \
+		-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$out/initrd.img" \
+		-append "console=ttyS0 root=PARTLABEL=root ro panic=-1 no_timer_check loglevel=4 rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1" \
+		-drive "file=$out/demo-disk.raw,format=raw,if=none,id=disk0" -device virtio-blk-pci,drive=disk0 \
+		</dev/null | tee "$log"
+	grep -q 'SPROUT-GUEST done' "$log" || die "boot $n did not reach the appliance's root (log: $log)"
+}
+
+# sprout_said N: sprout's own lines from the guest's console (journald
+# forwards them), without the timestamps.
+sprout_said() {
+	sed -n 's/\x1b\[[0-9;]*m//g; s/\r//; s/^.*sprout\[[0-9]*\]: /    /p' "$out/boot-$1.log" | grep -v '^    *$' || true
+}
+gpt_areas() {
+	{ head -c 1048576 "$out/demo-disk.raw"; tail -c 1048576 "$out/demo-disk.raw"; } | sha256sum | cut -c1-16
+}
+
+step "6/7 first boot: sprout grows the disk in the initrd"
+boot 1
+step "what sprout said in the initrd (boot 1)"
+sprout_said 1
+step "what the booted appliance sees (boot 1)"
+grep -a 'SPROUT-GUEST \(mount\|writable\)' "$out/boot-1.log" | sed 's/^.*SPROUT-GUEST /    /'
+echo "\$ parted demo-disk.raw print"
+(cd "$out" && parted -s demo-disk.raw print 2>&1)
+before="$(gpt_areas)"
+
+step "7/7 second boot: nothing to do"
+boot 2
+step "what sprout said in the initrd (boot 2)"
+sprout_said 2
+after="$(gpt_areas)"
+grep -aq 'No changes' "$out/boot-2.log" || die "sprout did not report \"No changes\" on the second boot"
+if [ "$before" = "$after" ]; then
+	echo "GPT areas (first and last MiB) unchanged by boot 2: sha256 $after"
+else
+	die "boot 2 changed the GPT areas ($before -> $after)"
+fi
+printf '\n%sDone.%s The disk is %s; the boot logs are %s/boot-1.log and boot-2.log.\n' "$bold" "$reset" "$out/demo-disk.raw" "$out"

@@ -1,0 +1,16 @@
+#!/bin/sh
+# dracut pre-mount hook (initrds without systemd): grow the disk before the
+# root is mounted. sprout finds the disk itself (sprout.device=, root=, …).
+type info >/dev/null 2>&1 || . /lib/dracut-lib.sh
+
+if [ -n "$(ls /etc/repart.d/*.conf 2>/dev/null)" ]; then
+    info "sprout: growing the boot disk"
+    GOMAXPROCS=1 /usr/bin/sprout --dry-run=no
+    rc=$?
+    case $rc in
+    0 | 77) ;;
+    *) warn "sprout failed (exit $rc); the boot continues with the partitions as they are" ;;
+    esac
+    # The mounts that follow must see the new partitions' device links.
+    udevadm settle --timeout=60 >/dev/null 2>&1 || :
+fi

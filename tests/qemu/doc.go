@@ -1,0 +1,23 @@
+// Package qemu is sprout's end-to-end tier: it boots the seed article's
+// appliance (ESP + read-only squashfs store + a small busybox root, its copy
+// grown by 10 GiB) in QEMU with Debian's kernel, and checks that sprout,
+// running in the initrd, creates /home and /var (ext4, weights 2:1) on the
+// first boot, that the booted system has them mounted, and that the second
+// boot changes nothing.
+//
+// Scenarios: (a) virtio disk, dracut systemd initrd, disk found from
+// root=PARTLABEL= (run three times); (b) the same on NVMe, found from
+// root=PARTUUID=; (c) a disk with 4096-byte logical sectors, found from
+// sprout.device=PARTLABEL=; (d) an initramfs-tools initrd (busybox shell
+// /init and udev, no systemd).
+//
+// The tests are behind the "qemu" build tag because they download a kernel
+// and need root, QEMU, dracut and initramfs-tools-core
+// (tests/qemu/scripts/deps.sh installs them):
+//
+//	go test -tags qemu -run TestQEMU -v -timeout 30m ./tests/qemu
+//	go test -tags qemu -run TestSoak -v -timeout 9h ./tests/qemu -soak=50
+//
+// A missing tool or a failed download fails the tier; nothing is skipped.
+// Artefacts and serial logs go to build/qemu/.
+package qemu

@@ -1,0 +1,213 @@
+//go:build qemu
+
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// vm is one QEMU boot of a raw disk with a direct kernel boot.
+type vm struct {
+	kernel, initrd string
+	disk           string
+	cmdline        string
+	bus            string // "virtio" or "nvme"
+	sectorSize     int
+	serialLog      string // file the serial console is written to
+	timeout        time.Duration
+}
+
+// boot is what one boot produced.
+type boot struct {
+	log  string        // the serial console, without terminal escapes
+	wall time.Duration // QEMU start to exit
+	// rootUptime is the guest's uptime when the root's init started: the
+	// time from kernel start through the initrd and switch-root.
+	rootUptime float64
+	guest      []guestLine
+}
+
+// Markers of a boot that will not reach the root. Both initrds end such a
+// boot by themselves (rd.shell=0 rd.emergency=poweroff, panic=-1); seeing
+// one only shortens the wait.
+var failureMarkers = []string{
+	"Kernel panic", "Boot has failed", "Entering emergency mode", "You are in emergency mode",
+	"Dropping to a shell", "ALERT!",
+}
+
+// ansi matches terminal escape sequences (systemd's coloured status lines).
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+func (v vm) args() []string {
+	// TCG by default: CI has no usable KVM (a /dev/kvm that exists can
+	// still hang the guest, as on the development machine).
+	accel := "tcg"
+	if os.Getenv("SPROUT_QEMU_ACCEL") == "kvm" {
+		accel = "kvm"
+	}
+	blk := ""
+	if v.sectorSize != 512 {
+		blk = fmt.Sprintf(",logical_block_size=%d,physical_block_size=%d", v.sectorSize, v.sectorSize)
+	}
+	device := "virtio-blk-pci,drive=disk0" + blk
+	if v.bus == "nvme" {
+		device = "nvme,serial=sprout0001,drive=disk0" + blk
+	}
+	return []string{
+		"-nodefaults", "-no-user-config", "-machine", "q35", "-accel", accel,
+		"-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-serial", "file:" + v.serialLog,
+		"-no-reboot",
+		"-kernel", v.kernel, "-initrd", v.initrd, "-append", v.cmdline,
+		"-drive", "file=" + v.disk + ",format=raw,if=none,id=disk0",
+		"-device", device,
+	}
+}
+
+// run boots the VM and waits until the guest powers off. A boot that does
+// not end within the timeout, or shows a failure marker, is an error that
+// carries the tail of the serial log.
+func (v vm) run(ctx context.Context) (*boot, error) {
+	_ = os.Remove(v.serialLog)
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", v.args()...)
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting qemu-system-x86_64: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	var failedAt time.Time
+	var waitErr error
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case waitErr = <-done:
+			break loop
+		case <-tick.C:
+			if !failedAt.IsZero() {
+				if time.Since(failedAt) > 20*time.Second {
+					cancel() // it did not power off by itself
+				}
+				continue
+			}
+			if b, err := os.ReadFile(v.serialLog); err == nil && containsAny(string(b), failureMarkers) {
+				failedAt = time.Now()
+			}
+		}
+	}
+	b := &boot{wall: time.Since(start)}
+	raw, _ := os.ReadFile(v.serialLog)
+	b.log = strings.ReplaceAll(ansi.ReplaceAllString(string(raw), ""), "\r", "")
+	b.guest = parseGuest(b.log)
+	if up, ok := first(b.guest, "root-reached"); ok {
+		b.rootUptime, _ = strconv.ParseFloat(up.kv["uptime"], 64)
+	}
+
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return b, fmt.Errorf("boot hung: no power-off within %s (qemu said: %q)\n%s", v.timeout, strings.TrimSpace(stderr.String()), tail(b.log, 40))
+	case !failedAt.IsZero():
+		return b, fmt.Errorf("boot failed (%s)\n%s", firstMarker(b.log), tail(b.log, 60))
+	case waitErr != nil:
+		return b, fmt.Errorf("qemu: %v: %s\n%s", waitErr, strings.TrimSpace(stderr.String()), tail(b.log, 40))
+	}
+	if _, ok := first(b.guest, "done"); !ok {
+		return b, fmt.Errorf("the guest powered off without reaching the end of the root's init\n%s", tail(b.log, 60))
+	}
+	return b, nil
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func firstMarker(log string) string {
+	for _, m := range failureMarkers {
+		if strings.Contains(log, m) {
+			return m
+		}
+	}
+	return "failure"
+}
+
+// tail returns the last n non-empty lines of the serial log, indented.
+func tail(log string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "--- serial log, last lines ---\n    " + strings.Join(lines, "\n    ")
+}
+
+// guestLine is one "SPROUT-GUEST <what> k=v …" line of the root's init.
+type guestLine struct {
+	what string
+	kv   map[string]string
+	text string // everything after <what>
+}
+
+var guestRE = regexp.MustCompile(`SPROUT-GUEST (\S+) ?(.*)`)
+
+func parseGuest(log string) []guestLine {
+	var out []guestLine
+	for _, l := range strings.Split(log, "\n") {
+		m := guestRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		g := guestLine{what: m[1], kv: map[string]string{}, text: m[2]}
+		for _, f := range strings.Fields(m[2]) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				g.kv[k] = v
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func first(lines []guestLine, what string) (guestLine, bool) {
+	for _, g := range lines {
+		if g.what == what {
+			return g, true
+		}
+	}
+	return guestLine{}, false
+}
+
+// find returns the first line of kind what whose key k has value v.
+func find(lines []guestLine, what, k, v string) (guestLine, bool) {
+	for _, g := range lines {
+		if g.what == what && g.kv[k] == v {
+			return g, true
+		}
+	}
+	return guestLine{}, false
+}
