@@ -130,11 +130,12 @@ type gptWrite struct {
 	offset int64
 }
 
-// The first run, watched write by write: the lock is taken first; the new
-// partitions' ranges are wiped, discarded and formatted while no table
-// entry points at them; then the table is written backup first, with an
-// fsync after every write; then the kernel is told; the lock is held until
-// then. No byte of an existing partition is written.
+// The first run, watched write by write: the lock is taken first; on this
+// grown disk the old table is written with its backup moved to the end;
+// the new partitions' ranges are wiped, discarded and formatted while no
+// table entry points at them; then the new table is written backup first,
+// with an fsync after every write; then the kernel is told; the lock is
+// held until then. No byte of an existing partition is written.
 func TestFirstRunWritesInCrashSafeOrder(t *testing.T) {
 	begin(t, "strace")
 	for _, ss := range []int{512, 4096} {
