@@ -9,8 +9,8 @@ only shows what it would do.
 DEVICE is a whole disk or an image file. Without it, sprout looks for the
 disk in this order and refuses if the first method that applies is
 ambiguous: sprout.device= on the kernel command line (a path, PARTLABEL=,
-PARTUUID=, LABEL=), the EFI variable LoaderDevicePartUUID, root= and
-mount.usr= on the kernel command line, the disk behind /sysusr/usr or
+PARTUUID=, LABEL= or UUID=), the EFI variable LoaderDevicePartUUID, root=
+and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
 /sysroot.
 
   -h --help               Show this help
