@@ -7,6 +7,17 @@
 // result must be an uninterrupted run's, and one more run must write
 // nothing.
 //
+// Every scenario grows a disk and adds partitions, so a run writes two
+// tables: first the old table with its backup moved to the new end of
+// the disk (the RELOCATED table), and only after the new partitions'
+// ranges — where the old backup GPT usually lies — are wiped and
+// formatted, the NEW table. A crash may leave the old, the relocated or
+// the new table, or a state between two of them with one intact copy of
+// each; until a relocated or new copy is intact, the old backup must be.
+// The relocated table the tier expects is made independently, by `sfdisk
+// --relocate gpt-bak-std` on the old disk, and the reference run checks
+// that sprout's first table is that, byte for byte.
+//
 // Three kinds of crash are made:
 //
 //   - power cut (TestCrashPoints): a ptrace tracer (harness.TraceWrites)
@@ -17,7 +28,10 @@
 //     off in exactly one crash point, although the parallel mkfs runs
 //     interleave differently every time.
 //   - mkfs killed (TestCrashPoints): only the mkfs child is killed at one
-//     of its writes; sprout lives on, must fail and must write no table.
+//     of its writes; sprout lives on, must fail and must write no table
+//     after it: the disk is the relocated one (sprout relocates before
+//     any mkfs starts; the old one if mkfs ran before the relocation),
+//     table copies and protective MBR byte for byte.
 //   - dm-log-writes (TestLogWrites): sprout runs once in a QEMU VM with
 //     Debian's kernel on a device that logs every write bio reaching the
 //     disk, with its FLUSH/FUA flags; every prefix of the log that changes

@@ -26,22 +26,39 @@ import (
 // sgdisk -v reports a problem for the untouched old disk ("the secondary
 // header ... doesn't reside at the end of the disk").
 //
+// A run that grows a disk and adds partitions writes two tables: first
+// the old table RELOCATED (its backup moved to the new end, LastUsableLBA
+// raised, the protective MBR sized for the new disk: what `sfdisk
+// --relocate gpt-bak-std` makes of the old disk), then, after the new
+// partitions' ranges are wiped and formatted, the NEW table. The wipe
+// usually overwrites the old backup, which lies in the first new range;
+// the relocation first keeps two valid copies on the disk throughout.
+// So there are three known tables: old, relocated and new.
+//
 // The disk after a crash is VALID when
 //  1. every intact copy — in LBA 1, in the last LBA, and where the old
 //     backup was — is byte for byte (header sector and entry array) the
-//     copy of the old table or of the new table that belongs at that LBA:
-//     never a third table (a mix of old and new entries or header fields);
-//  2. the table a reader gets (rule above) exists and is the old or the
-//     new one — the old one with its backup overwritten is fine, a disk on
-//     which no reader finds a table is not;
-//  3. the protective MBR in LBA 0 is the old or the new one;
+//     copy of the old, the relocated or the new table that belongs at
+//     that LBA: never a fourth table (a mix of old and new entries or
+//     header fields);
+//  2. the table a reader gets (rule above) exists and is the old, the
+//     relocated or the new one — a disk on which no reader finds a table
+//     is not valid;
+//  3. the protective MBR in LBA 0 is the old, the relocated or the new
+//     one;
 //  4. when any intact copy is the new table, the new partitions' file
 //     systems are complete (checked by the caller with fsck): an entry
-//     never points at a half-made file system.
+//     never points at a half-made file system;
+//  5. as long as no intact copy is the relocated or the new table, the
+//     old backup at the old LBA is intact: nothing may write there before
+//     the relocation has put a second copy at the new end. Once a
+//     relocated or new copy is intact, the old backup area is free space
+//     and may hold anything.
 // The tools must agree: sfdisk --json (libfdisk) shows the table of rule
-// 2; sgdisk loads the old or the new table, and sgdisk -v reports nothing
-// it does not also report for the old or the new disk, except damage to a
-// copy that the crash explains (reference.unexplainedSgdisk).
+// 2; sgdisk loads one of the three tables, and sgdisk -v reports nothing
+// it does not also report for the old, the relocated or the new disk,
+// except damage to a copy that the crash explains
+// (reference.unexplainedSgdisk).
 
 // gptCopy is one copy of the table as found at one LBA.
 type gptCopy struct {
@@ -136,19 +153,36 @@ func readDiskGPT(img string, ss int64, oldBackupLBA uint64) (*diskGPT, error) {
 	return d, nil
 }
 
-// knownTables are the old table (the disk before the run) and the new
-// one (the disk after an uninterrupted run), copy by copy.
+// knownTables are the three tables a valid disk may show, copy by copy:
+// the old one (the disk before the run), the relocated one (the old disk
+// after `sfdisk --relocate gpt-bak-std`) and the new one (the disk after
+// an uninterrupted run).
 type knownTables struct {
-	Old, New *diskGPT
+	Old, Relocated, New *diskGPT
+}
+
+// Names of the known tables, as versionOf and gptVerdict use them.
+const (
+	tableOld       = "old"
+	tableRelocated = "relocated"
+	tableNew       = "new"
+)
+
+func (k knownTables) all() []struct {
+	name string
+	d    *diskGPT
+} {
+	return []struct {
+		name string
+		d    *diskGPT
+	}{{tableOld, k.Old}, {tableRelocated, k.Relocated}, {tableNew, k.New}}
 }
 
 // versionOf says which known table an intact copy at c.LBA is: "old",
-// "new", or "" for neither.
+// "relocated", "new", or "" for none. A copy that two tables share (the
+// relocated disk keeps the old backup at the old LBA) is the first one's.
 func (k knownTables) versionOf(c gptCopy) string {
-	for _, v := range []struct {
-		name string
-		d    *diskGPT
-	}{{"old", k.Old}, {"new", k.New}} {
+	for _, v := range k.all() {
 		for _, kc := range []gptCopy{v.d.Primary, v.d.AtEnd, v.d.Other} {
 			if kc.intact() && kc.LBA == c.LBA && bytes.Equal(kc.Header, c.Header) && bytes.Equal(kc.Entries, c.Entries) {
 				return v.name
@@ -158,15 +192,30 @@ func (k knownTables) versionOf(c gptCopy) string {
 	return ""
 }
 
+// mbrOf names the known protective MBRs equal to mbr ("relocated=new"
+// when those two are the same bytes), or "" for none.
+func (k knownTables) mbrOf(mbr []byte) string {
+	var names []string
+	for _, v := range k.all() {
+		if bytes.Equal(mbr, v.d.MBR) {
+			names = append(names, v.name)
+		}
+	}
+	return strings.Join(names, "=")
+}
+
 // gptVerdict is the outcome of checking a crashed disk.
 type gptVerdict struct {
-	Effective  string   // the table readers get: "old", "new" or ""
-	AnyNew     bool     // some intact copy is the new table
+	Effective string // the table readers get: "old", "relocated", "new" or ""
+	AnyNew    bool   // some intact copy is the new table
+	// Moved: some intact copy is the relocated or the new table, so the
+	// old backup area is free space (rule 5).
+	Moved      bool
 	State      string   // a short description, for the histogram
 	Violations []string // broken rules; empty when the disk is valid
 }
 
-// judge applies rules 1–3 to a crashed disk.
+// judge applies rules 1–3 and 5 to a crashed disk.
 func (k knownTables) judge(d *diskGPT) gptVerdict {
 	var v gptVerdict
 	describe := func(name string, c gptCopy) string {
@@ -180,12 +229,15 @@ func (k knownTables) judge(d *diskGPT) gptVerdict {
 			return fmt.Sprintf("%s: damaged (%s)", name, c.Problem)
 		}
 		ver := k.versionOf(c)
-		if ver == "" {
-			v.Violations = append(v.Violations, fmt.Sprintf("the intact GPT copy at LBA %d (%s) is neither the old nor the new table", c.LBA, name))
-			return name + ": a third table"
-		}
-		if ver == "new" {
+		switch ver {
+		case "":
+			v.Violations = append(v.Violations, fmt.Sprintf("the intact GPT copy at LBA %d (%s) is neither the old, the relocated nor the new table", c.LBA, name))
+			return name + ": a fourth table"
+		case tableNew:
 			v.AnyNew = true
+			v.Moved = true
+		case tableRelocated:
+			v.Moved = true
 		}
 		return name + ": " + ver
 	}
@@ -201,14 +253,21 @@ func (k knownTables) judge(d *diskGPT) gptVerdict {
 	default:
 		v.Violations = append(v.Violations, "neither LBA 1 nor the last LBA holds an intact GPT: the kernel and libfdisk find no table")
 	}
-	mbr := "a third MBR"
-	switch {
-	case bytes.Equal(d.MBR, k.Old.MBR):
-		mbr = "old"
-	case bytes.Equal(d.MBR, k.New.MBR):
-		mbr = "new"
-	default:
-		v.Violations = append(v.Violations, "the protective MBR is neither the old nor the new one")
+	// Rule 5. k.Old.Other is the old backup when the old disk had its
+	// backup elsewhere than in the last LBA (a disk that grew).
+	if !v.Moved && k.Old.Other.intact() && k.versionOf(d.Other) != tableOld {
+		what := d.Other.Problem
+		if d.Other.intact() {
+			what = "not the old table's"
+		}
+		v.Violations = append(v.Violations, fmt.Sprintf(
+			"the old backup GPT at LBA %d is gone (%s) while no copy of the relocated or the new table is intact: the disk is down to one copy (was the old backup area written before the relocation?)",
+			d.Other.LBA, what))
+	}
+	mbr := k.mbrOf(d.MBR)
+	if mbr == "" {
+		mbr = "a fourth MBR"
+		v.Violations = append(v.Violations, "the protective MBR is neither the old, the relocated nor the new one")
 	}
 	parts = append(parts, "PMBR: "+mbr)
 	read := v.Effective

@@ -11,8 +11,9 @@ import (
 )
 
 // TestJudge checks the validity rules on disks built with sfdisk: the old
-// table of a grown disk, the new one (relocated, one partition more), and
-// the states between them that a crash can and cannot leave.
+// table of a grown disk, the relocated one (sfdisk --relocate), the new
+// one (relocated, one partition more), and the states between them that
+// a crash can and cannot leave.
 func TestJudge(t *testing.T) {
 	harness.RequireTools(t, "sfdisk")
 	ctx := context.Background()
@@ -34,9 +35,10 @@ func TestJudge(t *testing.T) {
 	if err := harness.Resize(old, 128<<20); err != nil {
 		t.Fatal(err)
 	}
+	relocated := filepath.Join(dir, "relocated.img")
 	newImg := filepath.Join(dir, "new.img")
-	third := filepath.Join(dir, "third.img")
-	for _, p := range []string{newImg, third} {
+	fourth := filepath.Join(dir, "fourth.img")
+	for _, p := range []string{relocated, newImg, fourth} {
 		if err := harness.CopySparse(old, p); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +47,7 @@ func TestJudge(t *testing.T) {
 		}
 	}
 	sfdisk(newImg, "size=32MiB, name=b\n", "--append")
-	sfdisk(third, "size=8MiB, name=c\n", "--append")
+	sfdisk(fourth, "size=8MiB, name=c\n", "--append")
 
 	oldBackup := uint64(64<<20/ss - 1)
 	read := func(img string) *diskGPT {
@@ -56,9 +58,10 @@ func TestJudge(t *testing.T) {
 		}
 		return d
 	}
-	k := knownTables{Old: read(old), New: read(newImg)}
-	if !k.Old.Primary.intact() || !k.Old.Other.intact() || !k.New.Primary.intact() || !k.New.AtEnd.intact() {
-		t.Fatalf("fixtures: %+v / %+v", k.Old, k.New)
+	k := knownTables{Old: read(old), Relocated: read(relocated), New: read(newImg)}
+	if !k.Old.Primary.intact() || !k.Old.Other.intact() || !k.Relocated.Primary.intact() || !k.Relocated.AtEnd.intact() ||
+		!k.New.Primary.intact() || !k.New.AtEnd.intact() {
+		t.Fatalf("fixtures: %+v / %+v / %+v", k.Old, k.Relocated, k.New)
 	}
 	blank := filepath.Join(dir, "blank.img")
 	if err := harness.CreateSparse(blank, 128<<20); err != nil {
@@ -93,27 +96,52 @@ func TestJudge(t *testing.T) {
 		return img
 	}
 	last := int64(128<<20/ss - 1)
+	// The relocation's writes, in sprout's order, then the new table's.
+	relocBackupArray := patch{relocated, last - 32, last - 1}
+	relocBackup := patch{relocated, last - 32, last}
+	relocPrimary := patch{relocated, 1, 33}
+	relocMBR := patch{relocated, 0, 0}
+	oldBackupWiped := patch{blank, int64(oldBackup) - 32, int64(oldBackup)}
 	newBackup := patch{newImg, last - 32, last}
 	newPrimaryArray := patch{newImg, 2, 33}
 	newPrimary := patch{newImg, 1, 33}
-	oldBackupWiped := patch{blank, int64(oldBackup) - 32, int64(oldBackup)}
+	newMBR := patch{newImg, 0, 0}
+	relocatedAll := []patch{relocBackup, relocPrimary, relocMBR}
+	with := func(ps []patch, more ...patch) []patch { return append(append([]patch(nil), ps...), more...) }
+	const (
+		noTable   = "find no table"
+		fourthOne = "neither the old, the relocated nor the new"
+		oneCopy   = "old backup GPT at LBA"
+		badMBR    = "protective MBR"
+	)
 	for _, c := range []struct {
 		name, img, reads, violation string
 	}{
 		{"old", old, "old", ""},
+		{"relocated", relocated, "relocated", ""},
 		{"new", newImg, "new", ""},
-		{"old, its backup wiped by a new partition's wipe", crash("w", oldBackupWiped), "old", ""},
-		{"new backup written", crash("b", oldBackupWiped, newBackup), "old", ""},
-		{"primary array torn", crash("pa", oldBackupWiped, newBackup, newPrimaryArray), "new", ""},
-		{"primary written", crash("p", oldBackupWiped, newBackup, newPrimary), "new", ""},
-		{"primary array before the backup", crash("pb", newPrimaryArray), "", "no table"},
-		{"primary array before the backup, old backup wiped", crash("pbw", oldBackupWiped, newPrimaryArray), "", "no table"},
-		{"a third table", crash("c", patch{third, 1, 33}), "", "neither the old nor the new"},
-		{"a third table in the last LBA", crash("x", patch{third, last - 32, last}), "old", "neither the old nor the new"},
+		{"relocated backup array written", crash("ra", relocBackupArray), "old", ""},
+		{"relocated backup written", crash("rb", relocBackup), "old", ""},
+		{"relocated backup and primary written", crash("rp", relocBackup, relocPrimary), "relocated", ""},
+		{"relocated, old backup wiped by a new partition's wipe", crash("rw", with(relocatedAll, oldBackupWiped)...), "relocated", ""},
+		{"relocated backup written, old backup wiped", crash("rbw", relocBackup, oldBackupWiped), "old", ""},
+		{"new backup written", crash("nb", with(relocatedAll, oldBackupWiped, newBackup)...), "relocated", ""},
+		{"new primary array torn", crash("npa", with(relocatedAll, oldBackupWiped, newBackup, newPrimaryArray)...), "new", ""},
+		{"new primary written", crash("np", with(relocatedAll, oldBackupWiped, newBackup, newPrimary)...), "new", ""},
+		{"new primary and MBR written", crash("nm", with(relocatedAll, oldBackupWiped, newBackup, newPrimary, newMBR)...), "new", ""},
+		{"new table over the old one, not relocated first", crash("nr", newBackup, newPrimary, newMBR), "new", ""},
+		{"old backup wiped before the relocation", crash("w", oldBackupWiped), "old", oneCopy},
+		{"old backup wiped, relocated backup array written", crash("wa", oldBackupWiped, relocBackupArray), "old", oneCopy},
+		{"old backup wiped, relocated MBR written", crash("wm", oldBackupWiped, relocMBR), "old", oneCopy},
+		{"new primary array before the backup", crash("pb", newPrimaryArray), "", noTable},
+		{"new primary array before the backup, old backup wiped", crash("pbw", oldBackupWiped, newPrimaryArray), "", noTable},
+		{"a fourth table", crash("c", with(relocatedAll, patch{fourth, 1, 33})...), "", fourthOne},
+		{"a fourth table in the last LBA", crash("x", patch{fourth, last - 32, last}), "old", fourthOne},
+		{"no protective MBR", crash("m", with(relocatedAll, patch{blank, 0, 0})...), "relocated", badMBR},
 	} {
 		v := k.judge(read(c.img))
 		if v.Effective != c.reads || (c.violation == "") != (len(v.Violations) == 0) ||
-			(c.violation != "" && !strings.Contains(strings.Join(v.Violations, "; "), strings.ReplaceAll(c.violation, "no table", "find no table"))) {
+			(c.violation != "" && !strings.Contains(strings.Join(v.Violations, "; "), c.violation)) {
 			t.Errorf("%s: reads %q, violations %q; want reads %q, violation %q (%s)", c.name, v.Effective, v.Violations, c.reads, c.violation, v.State)
 		}
 	}

@@ -195,7 +195,7 @@ func (s *suite) replayPoints(ctx context.Context, ref *reference, l *writeLog) (
 			for j := range jobs {
 				o := outcome{k: j.index}
 				fail := func(format string, args ...any) { o.problems = append(o.problems, fmt.Sprintf(format, args...)) }
-				o.state = s.examine(ctx, ref, j.img, false, fail)
+				o.state = s.examine(ctx, ref, j.img, "", fail)
 				if len(o.problems) > 0 && s.keep != "" {
 					dst := filepath.Join(s.keep, fmt.Sprintf("%s-logwrites-%d.img", ref.sc.Name, j.index))
 					if harness.CopySparse(j.img, dst) == nil {

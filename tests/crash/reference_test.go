@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,27 +16,35 @@ import (
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
-// reference is the scenario's disk before the run and after an
-// uninterrupted run: what every crash point is compared with.
+// reference is the scenario's disk before the run, the same disk with its
+// backup GPT relocated by sfdisk, and the disk after an uninterrupted run:
+// what every crash point is compared with.
 type reference struct {
-	sc           *scenario
-	work         string
-	base         string // the grown disk before the run (never written)
-	defs         string
-	oldTable     *harness.Table // sfdisk's view before the run
-	newTable     *harness.Table // and after it
-	known        knownTables
-	oldBackupLBA uint64
-	existing     []existingPart
-	newParts     []newPart
-	writes       []harness.DiskWrite
-	mkfsWrites   int
+	sc       *scenario
+	work     string
+	base     string // the grown disk before the run (never written)
+	defs     string
+	oldTable *harness.Table // sfdisk's view before the run
+	// relocatedTable is sfdisk's view of the old disk after `sfdisk
+	// --relocate gpt-bak-std`: the table sprout writes first.
+	relocatedTable *harness.Table
+	newTable       *harness.Table // sfdisk's view after the run
+	known          knownTables
+	oldBackupLBA   uint64
+	existing       []existingPart
+	newParts       []newPart
+	writes         []harness.DiskWrite
+	mkfsWrites     int
 	// points are the crash points of each mode: the writes of the
 	// uninterrupted run (all of them, or mkfs's), in its order.
 	points map[mode][]writeKey
-	// oldSgdisk and newSgdisk are the problems sgdisk -v reports about
-	// the disk before and after an uninterrupted run.
-	oldSgdisk, newSgdisk []string
+	// relocationEnd is the position (0-based) in writes of the last
+	// write of the relocated old table, its protective MBR.
+	relocationEnd int
+	// oldSgdisk, relocatedSgdisk and newSgdisk are the problems sgdisk -v
+	// reports about the disk before the run, relocated by sfdisk, and
+	// after an uninterrupted run.
+	oldSgdisk, relocatedSgdisk, newSgdisk []string
 	// tableAreas are where the new table lives: LBA 0 up to the first
 	// usable LBA, and the last usable LBA to the end.
 	tableAreas []region
@@ -149,6 +158,9 @@ func (s *suite) reference(ctx context.Context, sc *scenario, base, work string) 
 	if !ref.known.Old.Other.intact() {
 		return nil, fmt.Errorf("the base image's backup GPT at LBA %d: %s (want a grown disk)", ref.oldBackupLBA, ref.known.Old.Other.Problem)
 	}
+	if err := ref.relocateWithSfdisk(ctx); err != nil {
+		return nil, err
+	}
 	for _, p := range ref.oldTable.Partitions {
 		r := region{Name: fmt.Sprintf("%d (%q)", p.Entry, p.Name), Off: p.StartBytes(ref.oldTable), Size: p.SizeBytes(ref.oldTable)}
 		h, err := harness.RangeHash(base, r.Off, r.Size)
@@ -186,6 +198,12 @@ func (s *suite) reference(ctx context.Context, sc *scenario, base, work string) 
 	if p := ref.changedExisting(img); len(p) > 0 {
 		return nil, fmt.Errorf("the uninterrupted run changed existing partitions: %v", p)
 	}
+	if bad := missing(ref.newSgdisk, ref.relocatedSgdisk); len(bad) > 0 {
+		return nil, fmt.Errorf("sgdisk -v reports %q on the old disk relocated by sfdisk, but not on the new disk", bad)
+	}
+	if err := s.checkRelocationWrites(ctx, ref, res); err != nil {
+		return nil, err
+	}
 	t := ref.newTable
 	ref.tableAreas = []region{
 		{Name: "the primary GPT area", Off: 0, Size: int64(t.FirstLBA) * ss},
@@ -201,6 +219,125 @@ func (s *suite) reference(ctx context.Context, sc *scenario, base, work string) 
 		return nil, fmt.Errorf("two uninterrupted runs made %d and %d disk writes: the crash points are not well defined", len(ref.writes), len(again.Writes))
 	}
 	return ref, nil
+}
+
+// relocateWithSfdisk makes the reference's relocated table independently of
+// sprout: `sfdisk --relocate gpt-bak-std` on a copy of the old disk
+// (attached with the scenario's sector size, which sfdisk takes from the
+// device).
+func (r *reference) relocateWithSfdisk(ctx context.Context) error {
+	img := filepath.Join(r.work, "relocated.img")
+	if err := harness.CopySparse(r.base, img); err != nil {
+		return err
+	}
+	defer os.Remove(img)
+	loop, err := harness.AttachLoop(ctx, img, r.sc.SectorSize)
+	if err != nil {
+		return err
+	}
+	err = harness.Relocate(ctx, loop.Dev)
+	if err == nil {
+		r.relocatedTable, err = harness.ReadTable(ctx, loop.Dev)
+	}
+	var sg *sgdiskView
+	if err == nil {
+		sg, err = sgdisk(ctx, loop.Dev)
+	}
+	if derr := loop.Detach(ctx); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return fmt.Errorf("the old disk relocated by sfdisk: %w", err)
+	}
+	r.relocatedSgdisk = sg.Problems
+	if r.known.Relocated, err = readDiskGPT(img, r.sc.SectorSize, r.oldBackupLBA); err != nil {
+		return err
+	}
+	if rl := r.known.Relocated; !rl.Primary.intact() || !rl.AtEnd.intact() {
+		return fmt.Errorf("the old disk relocated by sfdisk: primary GPT %q, backup in the last LBA %q", rl.Primary.Problem, rl.AtEnd.Problem)
+	}
+	// The relocation changes where the table's backup is and how much of
+	// the disk is usable, nothing else.
+	d := harness.Diff(r.oldTable, r.relocatedTable)
+	if len(d) != 1 || !strings.HasPrefix(d[0], "lastlba:") {
+		return fmt.Errorf("sfdisk --relocate gpt-bak-std changed more than the last usable LBA: %v", d)
+	}
+	return nil
+}
+
+// checkRelocationWrites checks that the table sprout writes first is the
+// relocated old table, byte for byte as sfdisk makes it: the uninterrupted
+// run is repeated on a fresh copy and stopped right after its first
+// protective MBR write (the last write of a table), and the table copies
+// and the MBR on the disk are compared with sfdisk's relocated disk.
+func (s *suite) checkRelocationWrites(ctx context.Context, ref *reference, res *uninterruptedRun) error {
+	ss := ref.sc.SectorSize
+	ref.relocationEnd = -1
+	primaryWritten := false
+	for i, w := range ref.writes {
+		if w.PID != res.root {
+			continue
+		}
+		if w.Offset < 2*ss && w.End() > ss {
+			primaryWritten = true
+		}
+		if primaryWritten && w.Offset < ss {
+			ref.relocationEnd = i
+			break
+		}
+	}
+	switch {
+	case ref.relocationEnd < 0:
+		return errors.New("sprout wrote no primary GPT header followed by a protective MBR")
+	case ref.relocationEnd == len(ref.writes)-1:
+		return fmt.Errorf("sprout's first table write is its last write (%v): it did not write the old table relocated before preparing the new partitions", ref.writes[ref.relocationEnd])
+	}
+	img := filepath.Join(ref.work, "relocation.img")
+	if err := harness.CopySparse(ref.base, img); err != nil {
+		return err
+	}
+	defer os.Remove(img)
+	m, err := boot(ctx, img, ss)
+	if err != nil {
+		return err
+	}
+	next := ref.points[powerCut][ref.relocationEnd+1]
+	tr, err := harness.TraceWrites(ctx, harness.TraceSpec{
+		Argv: s.sproutArgv(ref, m.loop.Dev), Image: img, Timeout: 2 * time.Minute,
+		KillAt: next.Occurrence, Counts: func(w harness.DiskWrite, _ int) bool { return next.matches(w) },
+	})
+	if perr := m.powerOff(ctx); err == nil {
+		err = perr
+	}
+	if err == nil && tr.Killed == nil {
+		err = fmt.Errorf("it ended (%s) without making write %v", ending(tr), next)
+	}
+	if err != nil {
+		return fmt.Errorf("run stopped after the first table write: %w", err)
+	}
+	got, err := readDiskGPT(img, ss, ref.oldBackupLBA)
+	if err != nil {
+		return err
+	}
+	if d := sameTable(ref.known.Relocated, got); len(d) > 0 {
+		return fmt.Errorf("the first table sprout writes (on the disk after write %d) is not the old table as `sfdisk --relocate gpt-bak-std` relocates it: %v", ref.relocationEnd+1, d)
+	}
+	return nil
+}
+
+// missing lists the elements of got that are not in want.
+func missing(want, got []string) []string {
+	in := map[string]bool{}
+	for _, w := range want {
+		in[w] = true
+	}
+	var out []string
+	for _, g := range got {
+		if !in[g] {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 type uninterruptedRun struct {
@@ -324,13 +461,13 @@ func (s *suite) checkedRun(ctx context.Context, ref *reference, m *machine) (*un
 }
 
 // unexplainedSgdisk returns the problems sgdisk -v reports on a crashed
-// disk that neither the old nor the new disk has and that the crash state
-// does not explain: a complaint about the CRC or header of the main
+// disk that none of the old, the relocated and the new disk has and that
+// the crash state does not explain: a complaint about the CRC or header of the main
 // (primary) table is explained when the primary copy is damaged, one
 // about the backup (secondary) when the backup copy sgdisk reads is.
 func (r *reference) unexplainedSgdisk(problems []string, d *diskGPT) []string {
 	known := map[string]bool{}
-	for _, p := range append(append([]string{}, r.oldSgdisk...), r.newSgdisk...) {
+	for _, p := range slices.Concat(r.oldSgdisk, r.relocatedSgdisk, r.newSgdisk) {
 		known[p] = true
 	}
 	var out []string
@@ -366,7 +503,7 @@ func sgdiskBackup(d *diskGPT) gptCopy {
 
 // toolsOnCrashed checks what sfdisk (libfdisk) and sgdisk make of a crashed
 // disk, booted as m: libfdisk must read the table of rule 2; sgdisk must
-// load the old or the new table and may only complain about what the
+// load the old (= relocated) or the new table and may only complain about what the
 // crash explains (see unexplainedSgdisk). Both tools read nothing but the
 // table areas, so their findings are cached per content of those areas:
 // most crash points leave one of a few states.
@@ -397,10 +534,11 @@ func (r *reference) runTools(ctx context.Context, dev string, d *diskGPT, v gptV
 	switch {
 	case err != nil:
 		out = append(out, fmt.Sprintf("sfdisk on the crashed disk: %v", err))
-	case v.Effective == "old" && len(harness.Diff(r.oldTable, tbl)) > 0:
-		out = append(out, fmt.Sprintf("sfdisk on the crashed disk: not the old table: %v", harness.Diff(r.oldTable, tbl)))
-	case v.Effective == "new" && len(harness.Diff(r.newTable, tbl)) > 0:
-		out = append(out, fmt.Sprintf("sfdisk on the crashed disk: not the new table: %v", harness.Diff(r.newTable, tbl)))
+	default:
+		want := map[string]*harness.Table{tableOld: r.oldTable, tableRelocated: r.relocatedTable, tableNew: r.newTable}[v.Effective]
+		if d := harness.Diff(want, tbl); want != nil && len(d) > 0 {
+			out = append(out, fmt.Sprintf("sfdisk on the crashed disk: not the %s table: %v", v.Effective, d))
+		}
 	}
 	sg, err := sgdisk(ctx, dev)
 	if err != nil {
@@ -409,15 +547,16 @@ func (r *reference) runTools(ctx context.Context, dev string, d *diskGPT, v gptV
 	if bad := r.unexplainedSgdisk(sg.Problems, d); len(bad) > 0 {
 		out = append(out, fmt.Sprintf("sgdisk -v on the crashed disk reports %q (state %s)", bad, v.State))
 	}
+	// The relocated table has the old one's partitions.
 	if sg.Table != tableString(r.oldTable) && sg.Table != tableString(r.newTable) {
-		out = append(out, fmt.Sprintf("sgdisk loads partitions %s: neither the old table (%s) nor the new one (%s)", sg.Table, tableString(r.oldTable), tableString(r.newTable)))
+		out = append(out, fmt.Sprintf("sgdisk loads partitions %s: neither the old (and relocated) table's (%s) nor the new one's (%s)", sg.Table, tableString(r.oldTable), tableString(r.newTable)))
 	}
 	return out
 }
 
-// tableAreasKey hashes everything outside the old and the new table's
-// usable areas: the protective MBR, both primaries, and the sectors from
-// each table's last usable LBA to its backup header.
+// tableAreasKey hashes everything outside the three tables' usable areas:
+// the protective MBR, the primaries, and the sectors from each table's
+// last usable LBA to its backup header.
 func (r *reference) tableAreasKey(img string) (string, error) {
 	f, err := os.Open(img)
 	if err != nil {
@@ -429,6 +568,9 @@ func (r *reference) tableAreasKey(img string) (string, error) {
 	areas := []region{{Off: 0, Size: int64(max(r.oldTable.FirstLBA, r.newTable.FirstLBA)) * ss}}
 	areas = append(areas, region{Off: int64(r.oldTable.LastLBA+1) * ss, Size: int64(r.oldBackupLBA-r.oldTable.LastLBA) * ss})
 	areas = append(areas, r.tableAreas[1])
+	if r.relocatedTable.LastLBA != r.newTable.LastLBA {
+		areas = append(areas, region{Off: int64(r.relocatedTable.LastLBA+1) * ss, Size: r.tableAreas[1].End() - int64(r.relocatedTable.LastLBA+1)*ss})
+	}
 	for _, a := range areas {
 		buf := make([]byte, a.Size)
 		if _, err := f.ReadAt(buf, a.Off); err != nil {
