@@ -65,7 +65,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 	if opts.Runner == nil {
 		opts.Runner = mkfs.Run
 	}
-	if int(t.Size()) != int(p.DiskSize) || t.SectorSize() != p.SectorSize {
+	if uint64(t.Size()) != p.DiskSize || t.SectorSize() != p.SectorSize {
 		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
 	}
 
@@ -122,7 +122,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 				}
 			}
 			if t.IsBlockDevice() {
-				opts.Log("Waiting for udev to create %d links.", len(s.Links))
+				opts.Log("Waiting for the new partitions' devices (udev links when udev runs).")
 				if err := disk.WaitForUdev(ctx, t, s.Links, opts.UdevTimeout); err != nil {
 					return err
 				}
