@@ -2,7 +2,11 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +30,11 @@ func AttachLoop(ctx context.Context, path string, sectorSize int64) (*Loop, erro
 		res, err = MustSucceed(ctx, "losetup", "--find", "--show", "--partscan",
 			"--sector-size", strconv.FormatInt(sectorSize, 10), path)
 		if err == nil {
-			return &Loop{Dev: strings.TrimSpace(res.Stdout), Backing: path}, nil
+			backing, aerr := filepath.Abs(path)
+			if r, rerr := filepath.EvalSymlinks(backing); aerr == nil && rerr == nil {
+				backing = r
+			}
+			return &Loop{Dev: strings.TrimSpace(res.Stdout), Backing: backing}, nil
 		}
 		if !strings.Contains(err.Error(), "busy") {
 			break
@@ -36,12 +44,33 @@ func AttachLoop(ctx context.Context, path string, sectorSize int64) (*Loop, erro
 	return nil, fmt.Errorf("attach loop device: %w", err)
 }
 
-// Detach detaches the loop device (its kernel partitions go with it).
+// Detach detaches the loop device (its kernel partitions go with it) and
+// waits until the kernel has really let go of it. losetup only marks a
+// device that udev still holds open (probing a partition the tool just
+// added) for automatic detach; until that happens its partitions stay
+// visible, and mkfs.btrfs run by the next tool on a copy of the same image
+// refuses the copy's derived filesystem UUID as "non-unique".
 func (l *Loop) Detach(ctx context.Context) error {
 	if _, err := MustSucceed(ctx, "losetup", "--detach", l.Dev); err != nil {
 		return fmt.Errorf("detach %s: %w", l.Dev, err)
 	}
-	return nil
+	backing := filepath.Join("/sys/block", filepath.Base(l.Dev), "loop", "backing_file")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Gone, or already reused for another image by a parallel test.
+		b, err := os.ReadFile(backing)
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)") != l.Backing) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("detach %s: still attached to %s after 30 s", l.Dev, l.Backing)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Refresh makes the loop device pick up a new size of its backing file.
