@@ -15,7 +15,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 	"golang.org/x/sys/unix"
@@ -84,37 +84,18 @@ func (r *recorder) inNew(off, n int64) bool {
 	return false
 }
 
-// seedImage writes a 64 MiB image with an ESP and a store partition and
-// grows it to 1 GiB, like an appliance image dd'ed onto a bigger disk.
+// seedImage writes the seed article's 64 MiB image grown to 1 GiB, like
+// an appliance image dd'ed onto a bigger disk, with something in the store
+// partition to see that it is never touched.
 func seedImage(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "disk.img")
-	tb := gpt.New(imageSize, 512, uuid.MustParse("6913f4b6-6690-4a57-a202-f1b53c56dbdf"))
-	esp, _ := parttype.Lookup("esp")
-	store, _ := parttype.Lookup("linux-generic")
-	tb.Entries = []gpt.Entry{
-		{Index: 1, Type: esp, UUID: uuid.MustParse("b2d552b0-45db-4678-b34f-066168609d1a"), Name: "boot", FirstLBA: 2048, LastLBA: 2048 + 40960 - 1},
-		{Index: 2, Type: store, UUID: uuid.MustParse("3ed50935-b785-4a2a-879d-dd4c00395d47"), Name: "nix-store", FirstLBA: 43008, LastLBA: 43008 + 65536 - 1},
-	}
-	writes, err := tb.Encode(imageSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
+	path := gpttest.SeedImage(t, imageSize, diskSize)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	for _, w := range writes {
-		if _, err := f.WriteAt(w.Data, w.Offset); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Something in the store, to see that it is never touched.
-	if _, err := f.WriteAt(bytes.Repeat([]byte("store"), 1000), 43008*512); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(diskSize); err != nil {
+	if _, err := f.WriteAt(bytes.Repeat([]byte("store"), 1000), gpttest.StoreOffset); err != nil {
 		t.Fatal(err)
 	}
 	return path

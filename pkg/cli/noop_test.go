@@ -11,41 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 )
 
-// imageWithStore writes a 64 MiB image (ESP + store) grown to 128 MiB.
+// imageWithStore writes the seed article's 64 MiB image grown to 128 MiB.
 func imageWithStore(t *testing.T) string {
-	t.Helper()
-	const built, disk = 64 << 20, 128 << 20
-	path := filepath.Join(t.TempDir(), "disk.img")
-	tb := gpt.New(built, 512, uuid.MustParse("6913f4b6-6690-4a57-a202-f1b53c56dbdf"))
-	esp, _ := parttype.Lookup("esp")
-	store, _ := parttype.Lookup("linux-generic")
-	tb.Entries = []gpt.Entry{
-		{Index: 1, Type: esp, UUID: uuid.MustParse("b2d552b0-45db-4678-b34f-066168609d1a"), Name: "boot", FirstLBA: 2048, LastLBA: 2048 + 40960 - 1},
-		{Index: 2, Type: store, UUID: uuid.MustParse("3ed50935-b785-4a2a-879d-dd4c00395d47"), Name: "nix-store", FirstLBA: 43008, LastLBA: 43008 + 65536 - 1},
-	}
-	writes, err := tb.Encode(built)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, w := range writes {
-		if _, err := f.WriteAt(w.Data, w.Offset); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Truncate(disk); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return gpttest.SeedImage(t, 64<<20, 128<<20)
 }
 
 // homeAndVar writes definitions without Format= (no mkfs needed).
