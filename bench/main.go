@@ -167,6 +167,7 @@ type bench struct {
 	notes          []string // printed under the table
 	appendix       []string // raw outputs (go test -bench, initrd listings)
 	failures       int
+	sproutEnv      []string // added to sprout's environment in alternate (the unit's GOMAXPROCS=1 row)
 
 	// Set by setup.
 	base      string // the factory image, 545 MiB

@@ -26,6 +26,11 @@ type result struct {
 // the end of wait. Output goes to a file (no pipe, so no copying
 // goroutine in the harness); a failing run is an error with its output.
 func (b *bench) timeOnce(path string, args ...string) (result, error) {
+	return b.timeOnceEnv(nil, path, args...)
+}
+
+// timeOnceEnv is timeOnce with extra environment variables.
+func (b *bench) timeOnceEnv(extraEnv []string, path string, args ...string) (result, error) {
 	log := filepath.Join(b.work, "last-run.log")
 	f, err := os.Create(log)
 	if err != nil {
@@ -34,7 +39,7 @@ func (b *bench) timeOnce(path string, args ...string) (result, error) {
 	defer f.Close()
 	cmd := exec.CommandContext(b.ctx, path, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = benchEnv()
+	cmd.Env = append(benchEnv(), extraEnv...)
 	start := time.Now()
 	err = cmd.Run()
 	wall := time.Since(start)
@@ -87,7 +92,7 @@ func (b *bench) alternate(n int, prepare func(round int) (sproutArgs, repartArgs
 		}
 		for _, isSprout := range order {
 			if isSprout {
-				r, err := b.timeOnce(b.sprout.path, sa...)
+				r, err := b.timeOnceEnv(b.sproutEnv, b.sprout.path, sa...)
 				if err != nil {
 					return p, err
 				}

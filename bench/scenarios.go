@@ -126,6 +126,17 @@ func (b *bench) noop() error {
 	if err != nil {
 		return err
 	}
+	// The same runs the way the initrd runs sprout: sprout.service and the
+	// dracut hook set GOMAXPROCS=1 (one scheduler thread; docs/benchmarks.md).
+	b.progress("no-op with GOMAXPROCS=1 (as sprout.service runs it): %d runs each", n)
+	b.sproutEnv = []string{"GOMAXPROCS=1"}
+	unit, err := b.alternate(n, func(int) ([]string, []string, error) {
+		return runArgs(false, b.defsExt4, a), runArgs(false, b.defsExt4, r), nil
+	}, nil, nil)
+	b.sproutEnv = nil
+	if err != nil {
+		return err
+	}
 	verdict := ""
 	for _, path := range []string{a, r} {
 		after, err := fingerprintOf(path)
@@ -139,6 +150,8 @@ func (b *bench) noop() error {
 	}
 	b.addTiming("No-op run (every later boot), seed layout on 10 GiB", p, 0.25, verdict)
 	b.noteSpread("no-op", p)
+	b.addTiming("No-op run as sprout.service runs it (`GOMAXPROCS=1` for sprout only)", unit, 0.25, verdict)
+	b.noteSpread("no-op (GOMAXPROCS=1)", unit)
 
 	// The floor: how much of that is starting the process at all.
 	n = b.runs(100)
