@@ -164,9 +164,9 @@ func (m mode) String() string {
 	return "mkfs killed"
 }
 
-func (s *suite) runScenario(t *testing.T, sc *scenario) {
-	ctx := context.Background()
-	start := time.Now()
+// prepare builds sc's base image in a fresh work directory and makes the
+// uninterrupted reference run on a copy.
+func (s *suite) prepare(ctx context.Context, t *testing.T, sc *scenario) *reference {
 	work, err := workDir(t)
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +179,13 @@ func (s *suite) runScenario(t *testing.T, sc *scenario) {
 	if err != nil {
 		t.Fatalf("uninterrupted run: %v", err)
 	}
+	return ref
+}
+
+func (s *suite) runScenario(t *testing.T, sc *scenario) {
+	ctx := context.Background()
+	start := time.Now()
+	ref := s.prepare(ctx, t, sc)
 	t.Logf("uninterrupted run: %d disk writes (%d by sprout, %d by mkfs), the relocated old table (as sfdisk makes it) is on the disk after write %d; sgdisk problems: old %q, relocated %q, new %q",
 		len(ref.writes), len(ref.writes)-ref.mkfsWrites, ref.mkfsWrites, ref.relocationEnd+1, ref.oldSgdisk, ref.relocatedSgdisk, ref.newSgdisk)
 

@@ -101,19 +101,8 @@ func fetchKernel(ctx context.Context) (vmlinuz, modDir string, err error) {
 func (s *suite) logWritesScenario(t *testing.T, sc *scenario, kernel, modDir string) {
 	ctx := context.Background()
 	start := time.Now()
-	work, err := workDir(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := buildBase(ctx, sc, work)
-	if err != nil {
-		t.Fatalf("build base image: %v", err)
-	}
-	ref, err := s.reference(ctx, sc, base, work)
-	if err != nil {
-		t.Fatalf("uninterrupted run: %v", err)
-	}
-	logPath, err := s.recordInVM(ctx, ref, kernel, modDir, work)
+	ref := s.prepare(ctx, t, sc)
+	logPath, err := s.recordInVM(ctx, ref, kernel, modDir, ref.work)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -701,6 +701,12 @@ func (s *suite) compareRefused(ctx context.Context, c *diffCase, o *outcome) err
 		}
 		return nil
 	}
+	return checkCopyUnchanged(c, o, "the oracle refused; sprout's copy of the input is no longer byte-identical")
+}
+
+// checkCopyUnchanged fails o with msg when sprout's copy of the input
+// differs from the input in any byte.
+func checkCopyUnchanged(c *diffCase, o *outcome, msg string) error {
 	want, err := harness.ContentHash(c.input)
 	if err != nil {
 		return err
@@ -710,7 +716,7 @@ func (s *suite) compareRefused(ctx context.Context, c *diffCase, o *outcome) err
 		return err
 	}
 	if want != got {
-		o.fail(catPreserve, "the oracle refused; sprout's copy of the input is no longer byte-identical")
+		o.fail(catPreserve, "%s", msg)
 	}
 	return nil
 }
@@ -732,18 +738,7 @@ func (s *suite) compareDeviationRefusal(c *diffCase, o *outcome) error {
 	if c.absent {
 		return nil
 	}
-	want, err := harness.ContentHash(c.input)
-	if err != nil {
-		return err
-	}
-	got, err := harness.ContentHash(o.sprout.copy)
-	if err != nil {
-		return err
-	}
-	if want != got {
-		o.fail(catPreserve, "sprout refused but its copy of the input is no longer byte-identical")
-	}
-	return nil
+	return checkCopyUnchanged(c, o, "sprout refused but its copy of the input is no longer byte-identical")
 }
 
 // hasDefinitions reports whether any definition directory holds a *.conf.
