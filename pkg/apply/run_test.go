@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -43,9 +44,11 @@ func (e event) String() string { return fmt.Sprintf("%s@%d+%d", e.kind, e.off, e
 
 // recorder wraps the device and logs what reaches it. After crashAfter
 // table writes (writes outside the new partitions) it fails every write:
-// the run stops there, as if the power went.
+// the run stops there, as if the power went. New partitions are formatted
+// concurrently, so the log is guarded by mu.
 type recorder struct {
 	disk.Device
+	mu         sync.Mutex
 	events     []event
 	newRanges  [][2]int64
 	crashAfter int // -1: never
@@ -54,24 +57,33 @@ type recorder struct {
 
 var errPowerCut = errors.New("simulated power cut")
 
+func (r *recorder) record(e event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
 func (r *recorder) WriteAt(p []byte, off int64) (int, error) {
+	r.mu.Lock()
 	if !r.inNew(off, int64(len(p))) {
 		if r.crashAfter >= 0 && r.tableDone >= r.crashAfter {
+			r.mu.Unlock()
 			return 0, errPowerCut
 		}
 		r.tableDone++
 	}
 	r.events = append(r.events, event{"write", off, int64(len(p))})
+	r.mu.Unlock()
 	return r.Device.WriteAt(p, off)
 }
 
 func (r *recorder) Sync() error {
-	r.events = append(r.events, event{kind: "sync"})
+	r.record(event{kind: "sync"})
 	return r.Device.Sync()
 }
 
 func (r *recorder) Discard(off, n int64) error {
-	r.events = append(r.events, event{"discard", off, n})
+	r.record(event{"discard", off, n})
 	return r.Device.Discard(off, n)
 }
 
@@ -169,7 +181,7 @@ func run(t *testing.T, path string, p *plan.Plan, crashAfter int) (*recorder, er
 		if !strings.HasPrefix(args[0], "mkfs.ext4") || !r.inNew(off, 1) {
 			return fmt.Errorf("unexpected mkfs call %q", args)
 		}
-		r.events = append(r.events, event{kind: "mkfs", off: off})
+		r.record(event{kind: "mkfs", off: off})
 		return nil
 	}
 	err = apply.Run(context.Background(), r, p, apply.Options{Discard: true, Runner: fakeMkfs})
