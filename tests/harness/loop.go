@@ -24,7 +24,8 @@ func AttachLoop(ctx context.Context, path string, sectorSize int64) (*Loop, erro
 	var err error
 	// Parallel attaches (ours, and systemd-repart's own loop devices for
 	// mkfs) can race for the same free device; losetup then fails with
-	// EBUSY and a retry picks another one.
+	// EBUSY, or with ENXIO when the device it was handed is being torn
+	// down, and a retry picks another one.
 	for attempt := 0; attempt < 10; attempt++ {
 		var res Result
 		res, err = MustSucceed(ctx, "losetup", "--find", "--show", "--partscan",
@@ -36,7 +37,7 @@ func AttachLoop(ctx context.Context, path string, sectorSize int64) (*Loop, erro
 			}
 			return &Loop{Dev: strings.TrimSpace(res.Stdout), Backing: backing}, nil
 		}
-		if !strings.Contains(err.Error(), "busy") {
+		if msg := err.Error(); !strings.Contains(msg, "busy") && !strings.Contains(msg, "No such device or address") {
 			break
 		}
 		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
