@@ -65,9 +65,19 @@ func TestDefect2ProtectiveMBROn4KSectors(t *testing.T) {
 	if tab := mustRead(t, small, 4096); tab.ProtectiveMBRInvalid != "" {
 		t.Fatalf("sfdisk's 4K protective MBR not recognised: %s", tab.ProtectiveMBRInvalid)
 	}
+	// The size field is read from the 4K sector: a wrong one is damage.
+	bad := small.clone(small.size)
+	if _, err := bad.WriteAt(le32(1000), 446+12); err != nil {
+		t.Fatal(err)
+	}
+	if tab := mustRead(t, bad, 4096); !strings.Contains(tab.ProtectiveMBRInvalid, "covers 1000 sectors, the disk has 4095") {
+		t.Errorf("4K disk with a wrong size field: ProtectiveMBRInvalid %q", tab.ProtectiveMBRInvalid)
+	}
+	// On a grown disk the record still covers the disk the table was made
+	// for: not damage (relocating the backup GPT rewrites it).
 	d := small.clone(64 * mib)
 	tab := mustRead(t, d, 4096)
-	if !strings.Contains(tab.ProtectiveMBRInvalid, "covers 4095 sectors, the disk has 16383") {
+	if tab.ProtectiveMBRInvalid != "" {
 		t.Errorf("grown 4K disk: ProtectiveMBRInvalid %q", tab.ProtectiveMBRInvalid)
 	}
 	tab.Relocate(d.size)

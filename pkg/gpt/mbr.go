@@ -64,7 +64,10 @@ func classifyMBR(lba0 []byte) mbrSector {
 // problem describes how LBA 0 falls short of a protective MBR for a disk
 // of the given number of sectors, in the terms libfdisk checks (it
 // accepts a size field of 0xFFFFFFFF for any disk); "" if it does not.
-func (m mbrSector) problem(sectors uint64) string {
+// A record that covers tableSectors, the disk the GPT was made for, is
+// fine too: that is an image dd'ed onto a bigger disk, not damage, and
+// moving the backup GPT rewrites it.
+func (m mbrSector) problem(sectors, tableSectors uint64) string {
 	switch m.kind {
 	case mbrNone:
 		return "LBA 0 has no MBR boot signature, so there is no protective MBR"
@@ -79,7 +82,7 @@ func (m mbrSector) problem(sectors uint64) string {
 	switch {
 	case start != 1:
 		return fmt.Sprintf("the protective MBR record starts at LBA %d, not 1", start)
-	case n != protectiveSize(sectors) && n != math.MaxUint32:
+	case n != protectiveSize(sectors) && n != protectiveSize(tableSectors) && n != math.MaxUint32:
 		return fmt.Sprintf("the protective MBR covers %d sectors, the disk has %d after LBA 0", n, sectors-1)
 	}
 	return ""

@@ -87,7 +87,7 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.ProtectiveMBRInvalid = mbr.problem(d.sectors)
+	t.ProtectiveMBRInvalid = mbr.problem(d.sectors, t.BackupLBA+1)
 	t.HybridMBR = mbr.kind == mbrHybrid
 	return t, nil
 }

@@ -146,24 +146,28 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 			// 252 refuses such a table too ("Failed to set GPT disk label").
 			return nil, errors.New("the GPT's disk GUID is all zeros, refusing; give the disk a GUID first (sgdisk --disk-guid=R)")
 		}
-		if table.Grown(int64(snap.Size)) {
-			before := *table
-			table.Relocate(int64(snap.Size))
-			p.Steps = append(p.Steps, RelocateBackup{
-				OldBackupLBA: before.BackupLBA, NewBackupLBA: table.BackupLBA,
-				OldLastUsableLBA: before.LastUsableLBA, NewLastUsableLBA: table.LastUsableLBA,
-				Table: table.Clone(),
-			})
-		}
-		// A damaged copy is rewritten from the good one; this is also how
-		// a run interrupted while writing the table converges.
-		for _, damage := range []struct{ what, why string }{
-			{"primary GPT", table.PrimaryInvalid},
-			{"backup GPT", table.BackupInvalid},
-			{"protective MBR", table.ProtectiveMBRInvalid},
-		} {
-			if damage.why != "" {
-				p.Steps = append(p.Steps, RepairTable{Reason: fmt.Sprintf("the %s is damaged (%s); it is rewritten", damage.what, damage.why)})
+		// Without definitions there is nothing to do, like 252 ("No
+		// changes."), also under --empty=allow: no relocation, no repair.
+		if len(defs) > 0 {
+			if table.Grown(int64(snap.Size)) {
+				before := *table
+				table.Relocate(int64(snap.Size))
+				p.Steps = append(p.Steps, RelocateBackup{
+					OldBackupLBA: before.BackupLBA, NewBackupLBA: table.BackupLBA,
+					OldLastUsableLBA: before.LastUsableLBA, NewLastUsableLBA: table.LastUsableLBA,
+					Table: table.Clone(),
+				})
+			}
+			// A damaged copy is rewritten from the good one; this is also how
+			// a run interrupted while writing the table converges.
+			for _, damage := range []struct{ what, why string }{
+				{"primary GPT", table.PrimaryInvalid},
+				{"backup GPT", table.BackupInvalid},
+				{"protective MBR", table.ProtectiveMBRInvalid},
+			} {
+				if damage.why != "" {
+					p.Steps = append(p.Steps, RepairTable{Reason: fmt.Sprintf("the %s is damaged (%s); it is rewritten", damage.what, damage.why)})
+				}
 			}
 		}
 	}
