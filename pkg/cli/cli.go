@@ -245,6 +245,10 @@ func (r *run) main(ctx context.Context) (int, error) {
 	}
 
 	p, err := plan.Make(defs, snap, opts)
+	if err == nil {
+		// Also in a dry run: it must not promise what the real run refuses.
+		err = apply.CheckFormats(p, os.Getpagesize())
+	}
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
 		return 0, fmt.Errorf("%s: %w", lock.Path(), err)

@@ -148,16 +148,19 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		}
 		// Without definitions there is nothing to do, like 252 ("No
 		// changes."), also under --empty=allow: no relocation, no repair.
-		if len(defs) > 0 {
-			if table.Grown(int64(snap.Size)) {
-				before := *table
-				table.Relocate(int64(snap.Size))
+		// The sizes reported still see the whole disk, as 252's do.
+		if table.Grown(int64(snap.Size)) {
+			before := *table
+			table.Relocate(int64(snap.Size))
+			if len(defs) > 0 {
 				p.Steps = append(p.Steps, RelocateBackup{
 					OldBackupLBA: before.BackupLBA, NewBackupLBA: table.BackupLBA,
 					OldLastUsableLBA: before.LastUsableLBA, NewLastUsableLBA: table.LastUsableLBA,
 					Table: table.Clone(),
 				})
 			}
+		}
+		if len(defs) > 0 {
 			// A damaged copy is rewritten from the good one; this is also how
 			// a run interrupted while writing the table converges.
 			for _, damage := range []struct{ what, why string }{
