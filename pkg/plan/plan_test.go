@@ -445,3 +445,40 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// Without definitions a grown disk is left alone under every --empty= mode
+// that keeps the table (252: "No changes."), a damaged protective MBR
+// included; the reported padding still reaches the real end of the disk,
+// as 252's does.
+func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
+	tb := table(t, gib, 2048, "1:root:2048:409600")
+	tb.ProtectiveMBRInvalid = "the protective MBR covers 7 sectors"
+	for _, mode := range []EmptyMode{EmptyRefuse, EmptyAllow} {
+		p := mustPlan(t, nil, existing(tb, 4*gib), Options{Empty: mode, Seed: seedA})
+		if p.Changed() {
+			t.Errorf("--empty=%v: steps %v", mode, p.Steps)
+		}
+		if len(p.Partitions) != 1 {
+			t.Fatalf("--empty=%v: rows %v", mode, p.Partitions)
+		}
+		end := p.Partitions[0].Offset + p.Partitions[0].NewSize + p.Partitions[0].NewPadding
+		// The end of the relocated usable area (LBA total-34), on the 4 KiB grain.
+		if want := (uint64(4*gib) - 33*512) &^ 4095; end != want {
+			t.Errorf("--empty=%v: partition and padding end at %d, want %d", mode, end, want)
+		}
+	}
+	// With a definition the same disk gets its backup moved and the MBR repaired.
+	p := mustPlan(t, []spec.Definition{def(t, "10-root", "root")}, existing(tb, 4*gib), Options{Seed: seedA})
+	var relocated, repaired bool
+	for _, s := range p.Steps {
+		switch s.(type) {
+		case RelocateBackup:
+			relocated = true
+		case RepairTable:
+			repaired = true
+		}
+	}
+	if !relocated || !repaired {
+		t.Errorf("with a definition: steps %v, want a relocation and a repair among them", p.Steps)
+	}
+}
