@@ -128,25 +128,34 @@ func TestCrashPoints(t *testing.T) {
 	if s.setupErr != nil {
 		t.Fatal(s.setupErr)
 	}
+	scenarios := s.scenarios(t)
+	for _, sc := range scenarios {
+		t.Run(sc.Name, func(t *testing.T) { s.runScenario(t, sc) })
+	}
+	if len(scenarios) == 0 {
+		t.Fatalf("no scenario ran (%s=%q)", envScenario, s.only)
+	}
+}
+
+// scenarios loads the scenarios under scenarioRoot, only the one named by
+// envScenario when it is set.
+func (s *suite) scenarios(t *testing.T) []*scenario {
 	entries, err := os.ReadDir(scenarioRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ran := 0
+	var out []*scenario
 	for _, e := range entries {
 		if !e.IsDir() || (s.only != "" && e.Name() != s.only) {
 			continue
 		}
-		ran++
 		sc, err := loadScenario(filepath.Join(scenarioRoot, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Run(sc.Name, func(t *testing.T) { s.runScenario(t, sc) })
+		out = append(out, sc)
 	}
-	if ran == 0 {
-		t.Fatalf("no scenario ran (%s=%q)", envScenario, s.only)
-	}
+	return out
 }
 
 // mode is how a crash point is made.

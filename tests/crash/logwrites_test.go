@@ -48,19 +48,8 @@ func TestLogWrites(t *testing.T) {
 		}
 		t.Skipf("skipping: %v", err)
 	}
-	entries, err := os.ReadDir(scenarioRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ran := 0
-	for _, e := range entries {
-		if !e.IsDir() || (s.only != "" && e.Name() != s.only) {
-			continue
-		}
-		sc, err := loadScenario(filepath.Join(scenarioRoot, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, sc := range s.scenarios(t) {
 		if !sc.LogWrites {
 			continue
 		}
