@@ -214,7 +214,7 @@ func TestStderrIsJournalStreamMatchesDeviceAndInode(t *testing.T) {
 	cases := map[string]bool{
 		fmt.Sprintf("%d:%d", st.Dev, st.Ino):   true,
 		fmt.Sprintf("%d:%d", st.Dev, st.Ino+1): false,
-		"": false, "garbage": false, "1:x": false,
+		"":                                     false, "garbage": false, "1:x": false,
 	}
 	for env, want := range cases {
 		if got := fdIsStream(fd, env); got != want {
