@@ -11,6 +11,7 @@ package parttype
 import (
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -123,59 +124,87 @@ var archSextet = [6]struct {
 	{"usr-", "-verity-sig", UsrVeritySig},
 }
 
-var genericTypes = [...]Type{
-	{Name: "esp", GUID: uuid.MustParse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b"), Designator: ESP},
-	{Name: "xbootldr", GUID: uuid.MustParse("bc13c2ff-59e6-4262-a352-b275fd6f7172"), Designator: XBootLdr},
-	{Name: "swap", GUID: uuid.MustParse("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"), Designator: Swap},
-	{Name: "home", GUID: uuid.MustParse("933ac7e1-2eb4-4f13-b844-0e14e2aef915"), Designator: Home},
-	{Name: "srv", GUID: uuid.MustParse("3b8f8425-20e0-4f3b-907f-1a25a76f98e8"), Designator: Srv},
-	{Name: "var", GUID: uuid.MustParse("4d21b016-b534-45c2-a9fb-5c16e091fd2d"), Designator: Var},
-	{Name: "tmp", GUID: uuid.MustParse("7ec6f557-3bc5-4aca-b293-16ef5df639d1"), Designator: Tmp},
-	{Name: "user-home", GUID: uuid.MustParse("773f91ef-66d4-49b5-bd83-d683bf40ad16"), Designator: UserHome},
-	{Name: "linux-generic", GUID: uuid.MustParse("0fc63daf-8483-4772-8e79-3d69d8477de4"), Designator: LinuxGeneric},
+var genericTypes = [...]struct {
+	name, guid string
+	designator Designator
+}{
+	{"esp", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", ESP},
+	{"xbootldr", "bc13c2ff-59e6-4262-a352-b275fd6f7172", XBootLdr},
+	{"swap", "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f", Swap},
+	{"home", "933ac7e1-2eb4-4f13-b844-0e14e2aef915", Home},
+	{"srv", "3b8f8425-20e0-4f3b-907f-1a25a76f98e8", Srv},
+	{"var", "4d21b016-b534-45c2-a9fb-5c16e091fd2d", Var},
+	{"tmp", "7ec6f557-3bc5-4aca-b293-16ef5df639d1", Tmp},
+	{"user-home", "773f91ef-66d4-49b5-bd83-d683bf40ad16", UserHome},
+	{"linux-generic", "0fc63daf-8483-4772-8e79-3d69d8477de4", LinuxGeneric},
 }
 
-// table holds every named type in the order systemd-repart 252 searches
+// table returns every named type in the order systemd-repart 252 searches
 // when it turns a GUID into a name: all per-architecture rows first, then
 // the architecture-independent ones. The aliases "root", "usr-secondary",
 // ... are not rows: they resolve to a per-architecture row (see Arch), which
-// is why Type=root is shown as "root-x86-64" on x86-64. Built once, never
-// modified.
-var table = buildTable()
-
-// byGUID and byName index table; built once, never modified.
-var byGUID, byName = indexTable(table)
+// is why Type=root is shown as "root-x86-64" on x86-64.
+//
+// It is built on first use, never modified, and searched linearly: 135
+// rows are scanned faster than a fresh process builds maps of them, and
+// package initialisation runs on every boot's no-op run
+// (docs/benchmarks.md).
+var table = sync.OnceValue(buildTable)
 
 func buildTable() []Type {
 	t := make([]Type, 0, len(archTypes)*len(archSextet)+len(genericTypes))
+	// All names in one string, so the table costs two allocations.
+	var names []byte
+	for _, a := range archTypes {
+		for _, s := range archSextet {
+			names = append(append(append(names, s.prefix...), a.arch...), s.suffix...)
+		}
+	}
+	all := string(names)
 	for _, a := range archTypes {
 		for i, s := range archSextet {
-			t = append(t, Type{
-				Name:       s.prefix + a.arch + s.suffix,
-				GUID:       uuid.MustParse(a.guids[i]),
-				Designator: s.designator,
-				Arch:       a.arch,
-			})
+			n := len(s.prefix) + len(a.arch) + len(s.suffix)
+			t = append(t, Type{Name: all[:n], GUID: mustParse(a.guids[i]), Designator: s.designator, Arch: a.arch})
+			all = all[n:]
 		}
 	}
-	return append(t, genericTypes[:]...)
+	for _, g := range genericTypes {
+		t = append(t, Type{Name: g.name, GUID: mustParse(g.guid), Designator: g.designator})
+	}
+	return t
 }
 
-func indexTable(t []Type) (map[uuid.UUID]int, map[string]int) {
-	g := make(map[uuid.UUID]int, len(t))
-	n := make(map[string]int, len(t))
-	for i, ty := range t {
-		if _, dup := g[ty.GUID]; !dup {
-			g[ty.GUID] = i
-		}
-		n[ty.Name] = i
+func mustParse(s string) uuid.UUID {
+	g, ok := ParseUUID(s)
+	if !ok {
+		panic("parttype: bad GUID in the table: " + s)
 	}
-	return g, n
+	return g
+}
+
+// byName returns the index of the row named name, or -1.
+func byName(name string) int {
+	for i, t := range table() {
+		if t.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// byGUID returns the index of the first row with GUID g, or -1.
+func byGUID(g uuid.UUID) int {
+	for i, t := range table() {
+		if t.GUID == g {
+			return i
+		}
+	}
+	return -1
 }
 
 // All returns a copy of the table in search order.
 func All() []Type {
-	return append([]Type(nil), table...)
+	return append([]Type(nil), table()...)
 }
 
 // Arch selects which architecture the alias names root, root-verity, ...
@@ -229,8 +258,8 @@ func NativeArch() Arch { return ArchFor(runtime.GOARCH) }
 // aliases), else a UUID written as 32 hex digits with or without the four
 // dashes, in any case. No braces, no "urn:uuid:" prefix.
 func (a Arch) Lookup(value string) (uuid.UUID, bool) {
-	if i, ok := byName[value]; ok {
-		return table[i].GUID, true
+	if i := byName(value); i >= 0 {
+		return table()[i].GUID, true
 	}
 	if g, ok := a.lookupAlias(value); ok {
 		return g, true
@@ -254,8 +283,8 @@ func (a Arch) lookupAlias(value string) (uuid.UUID, bool) {
 		if arch == "" {
 			return uuid.Nil, false
 		}
-		if i, ok := byName[s.prefix+arch+s.suffix]; ok {
-			return table[i].GUID, true
+		if i := byName(s.prefix + arch + s.suffix); i >= 0 {
+			return table()[i].GUID, true
 		}
 		return uuid.Nil, false
 	}
@@ -310,8 +339,8 @@ func hexDigit(c byte) (byte, bool) {
 // with their architecture ("root-x86-64"). It returns "" for GUIDs not in
 // the table; repart then shows the GUID itself.
 func Name(g uuid.UUID) string {
-	if i, ok := byGUID[g]; ok {
-		return table[i].Name
+	if i := byGUID(g); i >= 0 {
+		return table()[i].Name
 	}
 	return ""
 }
@@ -336,8 +365,8 @@ func DefaultLabel(g uuid.UUID) string {
 
 // Find returns the table row for a GUID.
 func Find(g uuid.UUID) (Type, bool) {
-	if i, ok := byGUID[g]; ok {
-		return table[i], true
+	if i := byGUID(g); i >= 0 {
+		return table()[i], true
 	}
 	return Type{}, false
 }
