@@ -18,6 +18,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -356,7 +357,7 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Parse(r.cfg.seed)
 	}
 	path := filepath.Join(r.cfg.root, "/etc/machine-id")
-	b, err := os.ReadFile(path)
+	b, err := plainfile.ReadFile(path)
 	id := strings.TrimSpace(string(b))
 	switch {
 	case errors.Is(err, os.ErrNotExist), err == nil && (id == "" || id == "uninitialized"):

@@ -283,11 +283,12 @@ func (d *device) unlock() {
 	}
 }
 
-func (d *device) Path() string                            { return d.path }
-func (d *device) Size() int64                             { return d.size }
-func (d *device) SectorSize() int                         { return d.sectorSize }
-func (d *device) PhysicalSectorSize() int                 { return d.physicalSectorSize }
-func (d *device) IsBlockDevice() bool                     { return d.block }
+func (d *device) Path() string            { return d.path }
+func (d *device) Size() int64             { return d.size }
+func (d *device) SectorSize() int         { return d.sectorSize }
+func (d *device) PhysicalSectorSize() int { return d.physicalSectorSize }
+func (d *device) IsBlockDevice() bool     { return d.block }
+
 // ReadAt reads like os.File.ReadAt: until p is full, io.EOF at the end.
 func (d *device) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {

@@ -2,16 +2,15 @@ package spec
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // Defaults of a definition before any setting is applied (repart.d(5)).
@@ -83,7 +82,7 @@ func newParser(path string) *parser {
 }
 
 func (p *parser) file(path string) error {
-	data, err := readFile(path)
+	data, err := plainfile.ReadFile(path)
 	if err != nil {
 		return &Error{File: path, Msg: "cannot read definition", Err: err}
 	}
@@ -344,46 +343,4 @@ func (p *parser) checkRange(minKey string, min uint64, maxKey string, max uint64
 	return &Error{File: l.file, Line: l.line, Key: minKey,
 		Msg: fmt.Sprintf("%s= (%s after rounding down to 4096) is larger than %s= (%s after rounding up, set at %s)",
 			minKey, strconv.FormatUint(min, 10), maxKey, strconv.FormatUint(max, 10), p.locs[maxKey])}
-}
-
-// readFile is os.ReadFile on a plain descriptor: an os.File of a regular
-// file still sets up the runtime's poller (an epoll instance and an
-// eventfd), a cost every boot's no-op run would pay (docs/benchmarks.md).
-// Errors read like os.ReadFile's.
-func readFile(path string) ([]byte, error) {
-	var fd int
-	for {
-		var err error
-		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
-		}
-		break
-	}
-	defer syscall.Close(fd)
-	size := 512
-	var st syscall.Stat_t
-	if syscall.Fstat(fd, &st) == nil && st.Size > 0 && st.Size < 1<<30 {
-		size = int(st.Size) + 1 // one more byte, so the end is seen without growing
-	}
-	data := make([]byte, 0, size)
-	for {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
-		}
-		n, err := syscall.Read(fd, data[len(data):cap(data)])
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return data, nil
-		}
-		data = data[:len(data)+n]
-	}
 }
