@@ -11,7 +11,6 @@ package parttype
 import (
 	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/google/uuid"
 )
@@ -139,39 +138,26 @@ var genericTypes = [...]struct {
 	{"linux-generic", "0fc63daf-8483-4772-8e79-3d69d8477de4", LinuxGeneric},
 }
 
-// table returns every named type in the order systemd-repart 252 searches
-// when it turns a GUID into a name: all per-architecture rows first, then
-// the architecture-independent ones. The aliases "root", "usr-secondary",
-// ... are not rows: they resolve to a per-architecture row (see Arch), which
-// is why Type=root is shown as "root-x86-64" on x86-64.
+// The table is the rows of archTypes (in order, each expanded by
+// archSextet) followed by genericTypes: the order systemd-repart 252
+// searches when it turns a GUID into a name. The aliases "root",
+// "usr-secondary", ... are not rows: they resolve to a per-architecture
+// row (see Arch), which is why Type=root is shown as "root-x86-64" on
+// x86-64.
 //
-// It is built on first use, never modified, and searched linearly: 135
-// rows are scanned faster than a fresh process builds maps of them, and
-// package initialisation runs on every boot's no-op run
-// (docs/benchmarks.md).
-var table = sync.OnceValue(buildTable)
+// The rows are never built as a whole: lookups walk the literals above,
+// parsing GUIDs on the fly without allocating. A no-op boot looks up a
+// handful of types, and building 135 rows (or maps of them) would cost it
+// more than the lookups do (docs/benchmarks.md, "no-op ÷ Go floor").
 
-func buildTable() []Type {
-	t := make([]Type, 0, len(archTypes)*len(archSextet)+len(genericTypes))
-	// All names in one string, so the table costs two allocations.
-	var names []byte
-	for _, a := range archTypes {
-		for _, s := range archSextet {
-			names = append(append(append(names, s.prefix...), a.arch...), s.suffix...)
-		}
-	}
-	all := string(names)
-	for _, a := range archTypes {
-		for i, s := range archSextet {
-			n := len(s.prefix) + len(a.arch) + len(s.suffix)
-			t = append(t, Type{Name: all[:n], GUID: mustParse(a.guids[i]), Designator: s.designator, Arch: a.arch})
-			all = all[n:]
-		}
-	}
-	for _, g := range genericTypes {
-		t = append(t, Type{Name: g.name, GUID: mustParse(g.guid), Designator: g.designator})
-	}
-	return t
+func archRow(a int, i int) Type {
+	t, s := archTypes[a], archSextet[i]
+	return Type{Name: s.prefix + t.arch + s.suffix, GUID: mustParse(t.guids[i]), Designator: s.designator, Arch: t.arch}
+}
+
+func genericRow(i int) Type {
+	t := genericTypes[i]
+	return Type{Name: t.name, GUID: mustParse(t.guid), Designator: t.designator}
 }
 
 func mustParse(s string) uuid.UUID {
@@ -182,29 +168,53 @@ func mustParse(s string) uuid.UUID {
 	return g
 }
 
-// byName returns the index of the row named name, or -1.
-func byName(name string) int {
-	for i, t := range table() {
-		if t.Name == name {
-			return i
+// byName returns the row named name.
+func byName(name string) (Type, bool) {
+	for a, t := range archTypes {
+		for i, s := range archSextet {
+			if len(name) == len(s.prefix)+len(t.arch)+len(s.suffix) && strings.HasPrefix(name, s.prefix) &&
+				strings.HasSuffix(name, s.suffix) && name[len(s.prefix):len(name)-len(s.suffix)] == t.arch {
+				return archRow(a, i), true
+			}
 		}
 	}
-	return -1
+	for i, t := range genericTypes {
+		if t.name == name {
+			return genericRow(i), true
+		}
+	}
+	return Type{}, false
 }
 
-// byGUID returns the index of the first row with GUID g, or -1.
-func byGUID(g uuid.UUID) int {
-	for i, t := range table() {
-		if t.GUID == g {
-			return i
+// byGUID returns the first row with GUID g.
+func byGUID(g uuid.UUID) (Type, bool) {
+	for a, t := range archTypes {
+		for i := range archSextet {
+			if mustParse(t.guids[i]) == g {
+				return archRow(a, i), true
+			}
 		}
 	}
-	return -1
+	for i, t := range genericTypes {
+		if mustParse(t.guid) == g {
+			return genericRow(i), true
+		}
+	}
+	return Type{}, false
 }
 
 // All returns a copy of the table in search order.
 func All() []Type {
-	return append([]Type(nil), table()...)
+	t := make([]Type, 0, len(archTypes)*len(archSextet)+len(genericTypes))
+	for a := range archTypes {
+		for i := range archSextet {
+			t = append(t, archRow(a, i))
+		}
+	}
+	for i := range genericTypes {
+		t = append(t, genericRow(i))
+	}
+	return t
 }
 
 // Arch selects which architecture the alias names root, root-verity, ...
@@ -258,8 +268,8 @@ func NativeArch() Arch { return ArchFor(runtime.GOARCH) }
 // aliases), else a UUID written as 32 hex digits with or without the four
 // dashes, in any case. No braces, no "urn:uuid:" prefix.
 func (a Arch) Lookup(value string) (uuid.UUID, bool) {
-	if i := byName(value); i >= 0 {
-		return table()[i].GUID, true
+	if t, ok := byName(value); ok {
+		return t.GUID, true
 	}
 	if g, ok := a.lookupAlias(value); ok {
 		return g, true
@@ -283,8 +293,8 @@ func (a Arch) lookupAlias(value string) (uuid.UUID, bool) {
 		if arch == "" {
 			return uuid.Nil, false
 		}
-		if i := byName(s.prefix + arch + s.suffix); i >= 0 {
-			return table()[i].GUID, true
+		if t, ok := byName(s.prefix + arch + s.suffix); ok {
+			return t.GUID, true
 		}
 		return uuid.Nil, false
 	}
@@ -298,26 +308,28 @@ func Lookup(value string) (uuid.UUID, bool) { return NativeArch().Lookup(value) 
 // digits, optionally with dashes after the 8th, 12th, 16th and 20th digit
 // (all four or none), upper or lower case.
 func ParseUUID(s string) (uuid.UUID, bool) {
-	var hex string
 	switch len(s) {
 	case 32:
-		hex = s
 	case 36:
 		if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 			return uuid.Nil, false
 		}
-		hex = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
 	default:
 		return uuid.Nil, false
 	}
 	var g uuid.UUID
+	j := 0 // index into s; dashes (36-character form only) are skipped
 	for i := range g {
-		hi, ok1 := hexDigit(hex[2*i])
-		lo, ok2 := hexDigit(hex[2*i+1])
+		if len(s) == 36 && (j == 8 || j == 13 || j == 18 || j == 23) {
+			j++
+		}
+		hi, ok1 := hexDigit(s[j])
+		lo, ok2 := hexDigit(s[j+1])
 		if !ok1 || !ok2 {
 			return uuid.Nil, false
 		}
 		g[i] = hi<<4 | lo
+		j += 2
 	}
 	return g, true
 }
@@ -339,8 +351,8 @@ func hexDigit(c byte) (byte, bool) {
 // with their architecture ("root-x86-64"). It returns "" for GUIDs not in
 // the table; repart then shows the GUID itself.
 func Name(g uuid.UUID) string {
-	if i := byGUID(g); i >= 0 {
-		return table()[i].Name
+	if t, ok := byGUID(g); ok {
+		return t.Name
 	}
 	return ""
 }
@@ -365,10 +377,7 @@ func DefaultLabel(g uuid.UUID) string {
 
 // Find returns the table row for a GUID.
 func Find(g uuid.UUID) (Type, bool) {
-	if i := byGUID(g); i >= 0 {
-		return table()[i], true
-	}
-	return Type{}, false
+	return byGUID(g)
 }
 
 // DesignatorOf returns what the type is for, or None for unknown GUIDs.
