@@ -151,12 +151,12 @@ var genericTypes = [...]struct {
 // more than the lookups do (docs/benchmarks.md, "no-op ÷ Go floor").
 
 func archRow(a int, i int) Type {
-	t, s := archTypes[a], archSextet[i]
+	t, s := &archTypes[a], &archSextet[i]
 	return Type{Name: s.prefix + t.arch + s.suffix, GUID: mustParse(t.guids[i]), Designator: s.designator, Arch: t.arch}
 }
 
 func genericRow(i int) Type {
-	t := genericTypes[i]
+	t := &genericTypes[i]
 	return Type{Name: t.name, GUID: mustParse(t.guid), Designator: t.designator}
 }
 
@@ -168,18 +168,21 @@ func mustParse(s string) uuid.UUID {
 	return g
 }
 
-// byName returns the row named name.
+// byName returns the row named name. (The loops index the arrays: a
+// range over an array value copies it onto the stack.)
 func byName(name string) (Type, bool) {
-	for a, t := range archTypes {
-		for i, s := range archSextet {
+	for a := range archTypes {
+		t := &archTypes[a]
+		for i := range archSextet {
+			s := &archSextet[i]
 			if len(name) == len(s.prefix)+len(t.arch)+len(s.suffix) && strings.HasPrefix(name, s.prefix) &&
 				strings.HasSuffix(name, s.suffix) && name[len(s.prefix):len(name)-len(s.suffix)] == t.arch {
 				return archRow(a, i), true
 			}
 		}
 	}
-	for i, t := range genericTypes {
-		if t.name == name {
+	for i := range genericTypes {
+		if genericTypes[i].name == name {
 			return genericRow(i), true
 		}
 	}
@@ -188,15 +191,15 @@ func byName(name string) (Type, bool) {
 
 // byGUID returns the first row with GUID g.
 func byGUID(g uuid.UUID) (Type, bool) {
-	for a, t := range archTypes {
+	for a := range archTypes {
 		for i := range archSextet {
-			if mustParse(t.guids[i]) == g {
+			if mustParse(archTypes[a].guids[i]) == g {
 				return archRow(a, i), true
 			}
 		}
 	}
-	for i, t := range genericTypes {
-		if mustParse(t.guid) == g {
+	for i := range genericTypes {
+		if mustParse(genericTypes[i].guid) == g {
 			return genericRow(i), true
 		}
 	}
