@@ -33,7 +33,7 @@ type WaitOptions struct {
 // no method applies there is nothing to wait for, and an ambiguous answer
 // or an unreadable sysfs will not fix itself: both fail at once.
 //
-// On success waited is how long it took (0 when the first look found it).
+// waited is how long Wait waited: 0 when the first look decided.
 func Wait(env Env, o WaitOptions) (disk string, tried []string, waited time.Duration, err error) {
 	if o.Interval <= 0 {
 		o.Interval = 100 * time.Millisecond
@@ -49,6 +49,9 @@ func Wait(env Env, o WaitOptions) (disk string, tried []string, waited time.Dura
 	for {
 		disk, tried, err = Find(env)
 		if err == nil || !worthWaiting(err) || o.Timeout <= 0 {
+			if !announced {
+				return disk, tried, 0, err
+			}
 			return disk, tried, o.Now().Sub(start), err
 		}
 		elapsed := o.Now().Sub(start)

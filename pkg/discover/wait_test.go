@@ -210,3 +210,15 @@ func TestFakeEFIVarCannotBeSeeked(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitedIsZeroWhenTheFirstLookFindsTheDisk(t *testing.T) {
+	f := newFake(t)
+	appliance(f, "vda", 512)
+	f.cmdline("root=PARTLABEL=root")
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	o := WaitOptions{Timeout: time.Minute, Sleep: clock.Sleep,
+		Now: func() time.Time { clock.now = clock.now.Add(time.Second); return clock.now }} // a slow look
+	if _, _, waited, err := Wait(f.env, o); err != nil || waited != 0 {
+		t.Errorf("waited %s, err %v; want 0 and no error", waited, err)
+	}
+}
