@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // Device is what the planner's snapshot and the writer need from a disk.
@@ -291,24 +293,7 @@ func (d *device) IsBlockDevice() bool     { return d.block }
 
 // ReadAt reads like os.File.ReadAt: until p is full, io.EOF at the end.
 func (d *device) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, &os.PathError{Op: "readat", Path: d.path, Err: errors.New("negative offset")}
-	}
-	done := 0
-	for done < len(p) {
-		n, err := unix.Pread(d.fd, p[done:], off+int64(done))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return done, &os.PathError{Op: "read", Path: d.path, Err: err}
-		}
-		if n == 0 {
-			return done, io.EOF
-		}
-		done += n
-	}
-	return done, nil
+	return plainfile.ReadAt(d.fd, d.path, p, off)
 }
 
 // WriteAt writes like os.File.WriteAt: all of p, or an error.
