@@ -196,7 +196,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			r.logf("Warning: the definitions directory %s does not exist.", d)
 		}
 	}
-	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions})
+	defs, err := r.loadDefinitions()
 	if err != nil {
 		return 0, err
 	}

@@ -25,7 +25,8 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --definitions=DIR    Read definitions from DIR instead of the search path
                           /etc/repart.d /run/repart.d /usr/local/lib/repart.d
                           /usr/lib/repart.d (repeatable; not under --root)
-     --root=PATH          Find definitions and etc/machine-id under PATH
+     --root=PATH          Find definitions, etc/machine-id and os-release (for
+                          the specifiers of Label=) under PATH
      --seed=UUID|random   Seed for partition, disk and file system UUIDs
                           (default: the machine ID, else random)
      --size=BYTES|auto    Grow an image file to this size first (never shrinks;

@@ -214,9 +214,10 @@ func TestParseErrors(t *testing.T) {
 		{"Label too long in bytes", "[Partition]\nType=home\nLabel=" + strings.Repeat("é", 18) + "x\n", 3, "Label", "37 bytes"},
 		{"Label emoji too long", "[Partition]\nType=home\nLabel=" + strings.Repeat("😀", 9) + "x\n", 3, "Label", "37 bytes"},
 		{"Label %% makes it too long", "[Partition]\nType=home\nLabel=" + strings.Repeat("x", 36) + "%%\n", 3, "Label", "37 bytes"},
-		{"Label specifier", "[Partition]\nType=home\nLabel=root-%a\n", 3, "Label", "specifier %a"},
-		{"Label unknown specifier", "[Partition]\nType=home\nLabel=%z\n", 3, "Label", "specifier %z"},
-		{"Label specifier after %%", "[Partition]\nType=home\nLabel=%%%H\n", 3, "Label", "specifier %H"},
+		{"Label unknown specifier", "[Partition]\nType=home\nLabel=%z\n", 3, "Label", "unknown specifier %z"},
+		{"Label unknown specifier after %%", "[Partition]\nType=home\nLabel=%%%q\n", 3, "Label", "unknown specifier %q"},
+		{"Label unknown after known specifier", "[Partition]\nType=home\nLabel=%a%Z\n", 3, "Label", "unknown specifier %Z"},
+		{"Label unknown multibyte specifier", "[Partition]\nType=home\nLabel=%é\n", 3, "Label", "unknown specifier %é"},
 		{"Label invalid UTF-8", "[Partition]\nType=home\nLabel=a\xffb\n", 3, "", "UTF-8"},
 
 		{"UUID junk", "[Partition]\nType=home\nUUID=xyz\n", 3, "UUID", `"xyz"`},
