@@ -48,6 +48,9 @@ type config struct {
 	help        bool
 	version     bool
 	device      string
+	// factoryReset is --factory-reset= (nil: not given).
+	factoryReset    *bool
+	canFactoryReset bool
 }
 
 // Env is what a run needs from its surroundings.
@@ -112,6 +115,15 @@ func parse(args []string) (*config, error) {
 			c.definitions = append(c.definitions, abs)
 			return err
 		}},
+		{name: "factory-reset", hasValue: true, set: func(v string) error {
+			b, err := parseBool(v)
+			c.factoryReset = &b
+			return err
+		}},
+		{name: "can-factory-reset", set: func(string) error {
+			c.canFactoryReset = true
+			return nil
+		}},
 		{name: "root", hasValue: true, set: func(v string) (err error) {
 			c.root, err = filepath.Abs(v)
 			return err
@@ -169,6 +181,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.empty == plan.EmptyCreate && !dryRunSet {
 		c.dryRun = false // creating an image is the point of --empty=create
+	}
+	if c.canFactoryReset {
+		c.dryRun = true // it only asks, as in 252
 	}
 	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
 		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
@@ -244,6 +259,12 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 	}
 
+	if r.cfg.canFactoryReset {
+		return r.canFactoryReset(defs, snap, opts)
+	}
+	if opts.FactoryReset, err = r.factoryResetRequested(); err != nil {
+		return 0, err
+	}
 	p, err := plan.Make(defs, snap, opts)
 	if err == nil {
 		// Also in a dry run: it must not promise what the real run refuses.
@@ -310,6 +331,8 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 		Discard: r.cfg.discard,
 		Log:     r.logf,
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
+
+		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
 }
 

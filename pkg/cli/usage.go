@@ -32,6 +32,12 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --size=BYTES|auto    Grow an image file to this size first (never shrinks;
                           auto = the minimum the definitions need). A dry run
                           plans with the size but does not grow the file.
+     --factory-reset=BOOL Erase the partitions whose definition says
+                          FactoryReset=yes and create them anew, empty
+                          (default: in the initrd, systemd.factory_reset= on
+                          the kernel command line, else the EFI variable
+                          FactoryReset; elsewhere no)
+     --can-factory-reset  Exit 0 if the disk has such a partition, else 1
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
      --json=MODE          Print the result as JSON: pretty, short or off
      --pretty=BOOL        Print the table (default: yes)
