@@ -75,7 +75,10 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 	if err := CheckFormats(p, os.Getpagesize()); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
-	if err := errors.Join(preflight(t, p), preflightReset(t, p)); err != nil {
+	if err := preflightReset(t, p); err != nil {
+		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+	}
+	if err := preflight(t, p); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
 
