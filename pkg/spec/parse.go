@@ -152,12 +152,13 @@ var settings = map[string]setting{
 	"ReadOnly":        func(d *Definition, v string) error { return setTristate(&d.ReadOnly, v) },
 	"GrowFileSystem":  func(d *Definition, v string) error { return setTristate(&d.GrowFileSystem, v) },
 	"FactoryReset":    setFactoryReset,
+	"Encrypt":         setEncrypt,
 }
 
 // unsupported names the repart.d settings sprout knows but does not
 // implement, with the systemd version that introduced them.
 var unsupported = map[string]string{
-	"CopyBlocks": "252", "CopyFiles": "252", "MakeDirectories": "252", "Encrypt": "252",
+	"CopyBlocks": "252", "CopyFiles": "252", "MakeDirectories": "252",
 	"Verity": "252", "VerityMatchKey": "252", "SplitName": "252",
 	"Minimize": "253", "ExcludeFiles": "254", "ExcludeFilesTarget": "254",
 	"Subvolumes": "255", "VerityDataBlockSizeBytes": "255", "VerityHashBlockSizeBytes": "255",
@@ -328,6 +329,27 @@ func setFactoryReset(d *Definition, v string) error {
 		return err
 	}
 	d.FactoryReset = b
+	return nil
+}
+
+// setEncrypt accepts only Encrypt=off (and the boolean false values,
+// which 252 reads as off): encryption itself is not implemented yet, and a
+// partition that should be encrypted must not be made in the clear.
+func setEncrypt(d *Definition, v string) error {
+	switch v {
+	case "off":
+		return nil
+	case "key-file", "tpm2", "key-file+tpm2":
+		return fmt.Errorf("sprout does not implement encryption yet; only Encrypt=off is accepted")
+	}
+	b, err := parseBool(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not an encryption mode (off, key-file, tpm2 or key-file+tpm2)")
+	case b:
+		// 252 reads a true boolean as key-file.
+		return fmt.Errorf("means Encrypt=key-file, and sprout does not implement encryption yet; only Encrypt=off is accepted")
+	}
 	return nil
 }
 
