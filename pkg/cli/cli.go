@@ -288,6 +288,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	switch {
 	case !p.Changed():
 		r.logf("No changes.")
+		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
 			if err := apply.CatchUpKernel(lock, p.New, r.logf); err != nil {
 				r.logf("Warning: could not update the kernel's partitions: %v", err)
@@ -302,6 +303,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		r.log.partitions(p, node)
+		r.settleFactoryReset(p, opts.FactoryReset)
 		r.logf("All done.")
 	}
 	if r.cfg.json != "off" {

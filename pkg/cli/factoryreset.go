@@ -79,3 +79,20 @@ func (r *run) canFactoryReset(defs []spec.Definition, snap plan.Snapshot, opts p
 	}
 	return ExitCannotFactoryReset, nil
 }
+
+// settleFactoryReset removes the request after a successful real run that
+// was asked to reset but had nothing left to erase: the first boot of a
+// fresh disk, or the boot after a crash that came between the reset's table
+// write and the removal. Leaving the variable would erase the partitions
+// just made on the next boot.
+func (r *run) settleFactoryReset(p *plan.Plan, requested bool) {
+	if !requested || r.cfg.dryRun {
+		return
+	}
+	for _, s := range p.Steps {
+		if _, ok := s.(plan.FactoryReset); ok {
+			return // removed by the reset step itself
+		}
+	}
+	_ = r.removeFactoryResetRequest()
+}
