@@ -12,7 +12,7 @@ import (
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
-// runFactoryReset is scenario (e): the seed article's appliance on a virtio
+// runFactoryReset is scenario (f): the seed article's appliance on a virtio
 // disk with dracut. Boot 1 creates /home and /var and leaves a file in
 // each; boot 2 runs with systemd.factory_reset=1, so sprout (in the
 // initrd) erases /home, whose definition says FactoryReset=yes, and
@@ -114,5 +114,5 @@ func (a *artefacts) runFactoryReset(ctx context.Context, dir string) (string, er
 		return "", fmt.Errorf("boot 3 changed the table: %s", strings.Join(d, "; "))
 	}
 	_ = os.Remove(disk)
-	return "qemu: scenario e (factory reset): systemd.factory_reset=1 made /home anew, empty; /var kept its file; the next boot changed nothing", nil
+	return "qemu: scenario f (factory reset): systemd.factory_reset=1 made /home anew, empty; /var kept its file; the next boot changed nothing", nil
 }
