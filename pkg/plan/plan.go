@@ -513,6 +513,18 @@ func kernelSteps(rows []Partition) []Step {
 			wait.Links = append(wait.Links, "/dev/disk/by-partuuid/"+r.UUID.String())
 		}
 	}
+	if len(wait.Partitions) == 0 {
+		// Nothing new, but the table is written all the same (a repair, a
+		// resize): udev's watch re-reads it once sprout lets go of the
+		// disk, removing and re-adding every partition. Wait for that
+		// here, not under the mounts ordered after sprout (measured in
+		// the QEMU tier: a repaired primary GPT, then a re-read after
+		// "All done.").
+		for _, r := range rows {
+			wait.Partitions = append(wait.Partitions, r.Index)
+			wait.Links = append(wait.Links, "/dev/disk/by-partuuid/"+r.UUID.String())
+		}
+	}
 	if len(wait.Partitions) > 0 {
 		steps = append(steps, wait)
 	}

@@ -482,3 +482,30 @@ func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
 		t.Errorf("with a definition: steps %v, want a relocation and a repair among them", p.Steps)
 	}
 }
+
+// A repair that creates nothing still writes the table, and udev's watch
+// re-reads it when sprout lets go of the disk: the plan waits for udev
+// (the links of every partition) so that re-read happens before sprout
+// returns, not under the mounts ordered after it.
+func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
+	tb := table(t, gib, 2048, "1:root:2048:409600")
+	tb.PrimaryInvalid = "header CRC mismatch"
+	p := mustPlan(t, []spec.Definition{def(t, "10-root", "root")}, existing(tb, gib), Options{Seed: seedA})
+	var repaired bool
+	var wait *WaitForUdev
+	for _, s := range p.Steps {
+		switch s := s.(type) {
+		case RepairTable:
+			repaired = true
+		case WaitForUdev:
+			wait = &s
+		}
+	}
+	if !repaired || wait == nil {
+		t.Fatalf("steps %v, want a repair and a wait for udev", p.Steps)
+	}
+	want := "/dev/disk/by-partuuid/" + tb.Entries[0].UUID.String()
+	if len(wait.Links) != 1 || wait.Links[0] != want {
+		t.Errorf("wait for udev: links %v, want [%s]", wait.Links, want)
+	}
+}

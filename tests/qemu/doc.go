@@ -13,10 +13,20 @@
 // torn on the host between the boots (tearPrimaryGPT, a power cut inside
 // sprout's write of it): the kernel sees no partitions, sprout (which waits
 // for its disk itself, --wait-for-disk) must find the disk through the
-// backup GPT, repair the primary, tell the kernel, and the root must
-// mount; (f) factory reset: after the first boot, a boot with
+// backup GPT, repair the primary, tell the kernel, and the root must mount;
+// (f) factory reset: after the first boot, a boot with
 // systemd.factory_reset=1 makes /home (FactoryReset=yes) anew, empty,
-// while /var keeps its files, and the boot after it changes nothing.
+// while /var keeps its files, and the boot after it changes nothing;
+// (u) the article's own boot: OVMF firmware, systemd-boot and a unified
+// kernel image on the ESP, a tmpfs root, the system on the squashfs
+// nix-store, no root= or sprout.device= (sprout finds the disk through
+// LoaderDevicePartUUID), built by scripts/build-uefi-appliance.sh.
+//
+// After their no-op boot, runs a 1 and a 2, d and u damage the disk's GPT
+// on the host and boot once more per damage (damage_test.go): a torn primary
+// (header CRC, or entries not matching the header) must boot with /home and
+// /var mounted and leave a valid GPT; both headers destroyed must end the
+// boot, with sprout's message, before the boot timeout.
 //
 // The tests are behind the "qemu" build tag because they download a kernel
 // and need root, QEMU, dracut and initramfs-tools-core

@@ -37,6 +37,17 @@ const (
 	// noChanges is what sprout (like systemd-repart) says when a run has
 	// nothing to do.
 	noChanges = "No changes."
+	// repairing starts sprout's line when it rewrites a damaged GPT copy.
+	repairing = "Repairing the partition table of"
+
+	// Debian's OVMF (package ovmf): the firmware code, and the variable
+	// store template each UEFI machine gets a copy of.
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	// loaderFound is how sprout says it found the UEFI appliance's disk:
+	// through systemd-boot's variable naming the ESP (PARTUUID fixed by
+	// build-uefi-appliance.sh).
+	loaderFound = "EFI variable LoaderDevicePartUUID: PARTUUID=5eed0001-0000-4000-8000-0000000000ef is /dev/vda1 on the disk /dev/vda"
 	// repairPrimary is how sprout says it rewrites a torn primary GPT.
 	repairPrimary = "the primary GPT is damaged"
 )
@@ -49,6 +60,13 @@ type scenario struct {
 	initrd     string // dracut or initramfs-tools
 	cmdline    string // how the disk is named (root=, sprout.device=)
 	disk       string // the guest's name for the disk
+	// firmware "uefi": OVMF boots the disk (systemd-boot, then the UKI
+	// built by build-uefi-appliance.sh with this scenario's initrd and no
+	// root= or sprout.device=); "": QEMU's -kernel/-initrd/-append.
+	firmware string
+	// damages are booted one after another after the no-op boot, each on
+	// the disk the boot before left (see damage_test.go).
+	damages []damage
 	// tearPrimary damages the primary GPT header between the boots (a
 	// power cut while it was written): boot 2 must repair it and reach
 	// the root instead of being a no-op.
@@ -74,9 +92,16 @@ var (
 		cmdline: "root=PARTLABEL=root sprout.device=PARTLABEL=boot", disk: "vda"}
 	scenarioD = scenario{name: "d", bus: "virtio", sectorSize: 512, initrd: "initramfs-tools",
 		cmdline: "root=PARTLABEL=root", disk: "vda"}
+	// The seed article's appliance as it boots: OVMF → systemd-boot → UKI,
+	// tmpfs root, squashfs nix-store, every mount by PARTLABEL.
+	scenarioU = scenario{name: "u", bus: "virtio", sectorSize: 512, initrd: "dracut",
+		disk: "vda", firmware: "uefi"}
 	scenarioE = scenario{name: "e", bus: "virtio", sectorSize: 512, initrd: "dracut",
 		cmdline: "root=PARTLABEL=root", disk: "vda", tearPrimary: true}
 )
+
+// uefiInitrds are the initrds a UEFI appliance (UKI) is built with.
+var uefiInitrds = []string{"dracut"}
 
 // baseCmdline makes every failure end the boot instead of waiting at a
 // shell: dracut powers off, initramfs-tools and the kernel reboot (and QEMU
@@ -94,7 +119,8 @@ type artefacts struct {
 	repo, dir  string // repository root, build/qemu
 	kernel     string // vmlinuz
 	initrds    map[string]string
-	appliances map[int]string // by sector size
+	appliances map[int]string    // by sector size
+	uefi       map[string]string // UEFI appliance images, by initrd
 }
 
 // prepare builds everything a test needs into build/qemu/<name> (the
@@ -106,8 +132,16 @@ func prepare(t *testing.T, name string) *artefacts {
 		t.Fatal("the QEMU tier needs root (loop devices for the 4K image, mount namespaces for mkinitramfs)")
 	}
 	tools := []string{"qemu-system-x86_64", "dracut", "mkinitramfs", "mksquashfs", "mkfs.vfat", "mkfs.ext4",
-		"sfdisk", "losetup", "unshare", "busybox", "blkid", "apt-get", "dpkg", "depmod", "cpio"}
-	if missing := harness.MissingTools(tools...); len(missing) > 0 {
+		"sfdisk", "losetup", "unshare", "busybox", "blkid", "apt-get", "dpkg", "depmod", "cpio",
+		"mcopy", "mmd", "objcopy", "objdump"}
+	missing := harness.MissingTools(tools...)
+	for _, f := range []string{ovmfCode, ovmfVars, "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+		"/usr/lib/systemd/boot/efi/systemd-bootx64.efi"} {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
 		t.Fatalf("the QEMU tier cannot run: missing %s; run tests/qemu/scripts/deps.sh (apt-get install)",
 			strings.Join(missing, ", "))
 	}
@@ -116,7 +150,7 @@ func prepare(t *testing.T, name string) *artefacts {
 		t.Fatal(err)
 	}
 	a := &artefacts{repo: repo, dir: filepath.Join(repo, "build", "qemu", name),
-		initrds: map[string]string{}, appliances: map[int]string{}}
+		initrds: map[string]string{}, appliances: map[int]string{}, uefi: map[string]string{}}
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +210,15 @@ func prepare(t *testing.T, name string) *artefacts {
 		})
 		a.appliances[ss] = out
 	}
+	for _, name := range uefiInitrds {
+		out := filepath.Join(a.dir, "uefi-appliance-"+name+".raw")
+		step("build the UEFI appliance image (systemd-boot, UKI with the "+name+" initrd)", func() error {
+			_, err := a.script(ctx, "tests/qemu/scripts/build-uefi-appliance.sh", "--kernel", a.kernel,
+				"--initrd", a.initrds[name], "--out", out)
+			return err
+		})
+		a.uefi[name] = out
+	}
 	return a
 }
 
@@ -206,7 +249,11 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 		return o, err
 	}
 	disk := filepath.Join(dir, "disk.raw")
-	if err := harness.CopySparse(a.appliances[sc.sectorSize], disk); err != nil {
+	image := a.appliances[sc.sectorSize]
+	if sc.firmware == "uefi" {
+		image = a.uefi[sc.initrd]
+	}
+	if err := harness.CopySparse(image, disk); err != nil {
 		return o, err
 	}
 	size, err := harness.Size(disk)
@@ -225,6 +272,12 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 		kernel: a.kernel, initrd: a.initrds[sc.initrd], disk: disk,
 		cmdline: baseCmdline + " " + sc.cmdline, bus: sc.bus, sectorSize: sc.sectorSize,
 		timeout: *bootTimeout,
+	}
+	if sc.firmware == "uefi" {
+		machine.firmware, machine.vars = ovmfCode, filepath.Join(dir, "OVMF_VARS.fd")
+		if err := harness.CopySparse(ovmfVars, machine.vars); err != nil {
+			return o, err
+		}
 	}
 
 	// Boot 1: sprout creates /home and /var.
@@ -303,9 +356,112 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	if d := harness.Diff(after, again); len(d) > 0 {
 		return o, fmt.Errorf("%s: boot 2 changed the table: %s", label, strings.Join(d, "; "))
 	}
-	o.summary = fmt.Sprintf("qemu: %s: boot 1 reached root in %.1f s (%d partition-table reads); boot 2 no-op, GPT unchanged, reached root in %.1f s",
-		label, o.first.rootUptime, rescans(o.first.log, sc), o.second.rootUptime)
+	o.summary = fmt.Sprintf("qemu: %s: boot 1 reached root in %.1f s (%d partition-table reads, %.0f s wall); boot 2 no-op, GPT unchanged, reached root in %.1f s",
+		label, o.first.rootUptime, rescans(o.first.log, sc), o.first.wall.Seconds(), o.second.rootUptime)
+	for i, d := range sc.damages {
+		machine.serialLog = filepath.Join(dir, fmt.Sprintf("boot%d-damaged.log", i+3))
+		line, err := a.bootDamaged(ctx, sc, machine, d, size, after)
+		if err != nil {
+			return o, fmt.Errorf("%s: boot %d, %s: %w", label, i+3, d.name, err)
+		}
+		o.boots++
+		o.summary += "\n  " + line
+	}
 	return o, nil
+}
+
+// bootDamaged damages the disk's GPT and boots it. A torn primary (the
+// backup intact) must boot like any other: root reached, /home and /var
+// mounted, the primary valid afterwards and the table as before; on the
+// -kernel paths sprout must say it repaired it (under UEFI the firmware may
+// get there first). With both copies gone, the boot must end by itself,
+// with sprout's message, before the boot timeout.
+func (a *artefacts) bootDamaged(ctx context.Context, sc scenario, machine vm, d damage, size int64, table *harness.Table) (string, error) {
+	if err := damageDisk(machine.disk, d); err != nil {
+		return "", err
+	}
+	if primaryProblem(machine.disk) == "" {
+		return "", fmt.Errorf("the damage left a valid primary GPT (test bug)")
+	}
+	b, err := machine.run(ctx)
+	if d.name == bothDestroyed.name {
+		switch {
+		case b == nil:
+			return "", err
+		case b.hung:
+			return "", fmt.Errorf("the boot hung (no end within %s): %v", machine.timeout, err)
+		case err == nil:
+			return "", fmt.Errorf("the boot reached the root without a partition table\n%s", tail(b.log, 40))
+		}
+		msg := sproutError(b.log)
+		if msg == "" {
+			return "", fmt.Errorf("the boot failed without a message from sprout\n%s", tail(b.log, 60))
+		}
+		return fmt.Sprintf("%s: boot failed by itself after %.0f s; sprout said: %s", d.name, b.wall.Seconds(), msg), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	problems := checkGuest(b, sc)
+	repaired := strings.Contains(b.log, repairing)
+	byFirmware := !repaired && firstPartitionRead(b.log, sc) == len(table.Partitions)
+	switch {
+	case sc.firmware == "" && !repaired:
+		problems = append(problems, fmt.Sprintf("sprout did not say %q", repairing))
+	case sc.firmware != "" && !repaired && !byFirmware:
+		problems = append(problems, "neither the firmware nor sprout repaired the primary GPT")
+	}
+	if late := lateRescans(b.log, sc); len(late) > 0 {
+		problems = append(problems, "the partition table was re-read after sprout finished: "+strings.Join(late, "; "))
+	}
+	if p := primaryProblem(machine.disk); p != "" {
+		problems = append(problems, "afterwards: "+p)
+	}
+	if p := gptCopyProblem(machine.disk, size/512-1); p != "" {
+		problems = append(problems, "afterwards: backup GPT: "+p)
+	}
+	if len(problems) > 0 {
+		return "", fmt.Errorf("\n  %s\n%s", strings.Join(problems, "\n  "), tail(b.log, 60))
+	}
+	now, err := readTable(ctx, machine.disk, sc.sectorSize)
+	if err != nil {
+		return "", err
+	}
+	if diff := harness.Diff(table, now); len(diff) > 0 {
+		return "", fmt.Errorf("the repaired table differs: %s", strings.Join(diff, "; "))
+	}
+	who := "sprout repaired it"
+	if byFirmware {
+		who = "the firmware (OVMF) had repaired it before Linux ran"
+	}
+	return fmt.Sprintf("%s: reached root in %.1f s, %s, primary GPT valid afterwards", d.name, b.rootUptime, who), nil
+}
+
+// sproutError returns sprout's last error line from a boot log ("" when
+// sprout said nothing that looks like a failure).
+func sproutError(log string) string {
+	var msg string
+	for _, l := range strings.Split(log, "\n") {
+		_, text, ok := strings.Cut(l, "sprout[")
+		if !ok {
+			continue
+		}
+		if _, text, ok = strings.Cut(text, "]: "); ok && strings.Contains(text, "sprout: ") {
+			msg = strings.TrimSpace(text)
+		}
+	}
+	return msg
+}
+
+// firstPartitionRead returns how many partitions the kernel listed the
+// first time it read the disk's partition table (0 if it found none).
+func firstPartitionRead(log string, sc scenario) int {
+	re := regexp.MustCompile(`(?m)^\[\s*[0-9.]+\]\s+` + regexp.QuoteMeta(sc.disk) + `:(.*)$`)
+	m := re.FindStringSubmatch(log)
+	if m == nil {
+		return 0
+	}
+	return len(strings.Fields(m[1]))
 }
 
 // checkRepairBoot checks boot 2 of a scenario whose primary GPT was torn:
@@ -386,6 +542,17 @@ func checkGuest(b *boot, sc scenario) []string {
 		{"/home", "ext4", sc.partNode(max(sc.homeEntry, 4)), "rw"},
 		{"/var", "ext4", sc.partNode(5), "rw"},
 	}
+	if sc.firmware == "uefi" {
+		// The article's filesystems.nix; the root is a tmpfs (no device).
+		want = []struct{ path, fstype, node, opts string }{
+			{"/", "tmpfs", "", "rw"},
+			{"/boot", "vfat", sc.partNode(1), "ro"},
+			{"/nix/store", "squashfs", sc.partNode(2), "ro"},
+			{"/home", "ext4", sc.partNode(3), "rw"},
+			{"/var", "ext4", sc.partNode(4), "rw"},
+		}
+		p = append(p, checkUEFIGuest(b, sc)...)
+	}
 	for _, w := range want {
 		l, ok := find(g, "mount", "path", w.path)
 		switch {
@@ -417,6 +584,41 @@ func checkGuest(b *boot, sc scenario) []string {
 	for _, bad := range []string{"Failed to start sprout.service", "sprout failed", "Dependency failed"} {
 		if strings.Contains(b.log, bad) {
 			p = append(p, "the log says "+strconv.Quote(bad))
+		}
+	}
+	return p
+}
+
+// checkUEFIGuest checks what only the UEFI appliance shows: sprout found
+// the disk through LoaderDevicePartUUID (there is no root= or
+// sprout.device=), systemd mounted everything in the initrd (the root's init
+// had nothing left to mount), and lsblk in the booted system shows the
+// four partitions mounted.
+func checkUEFIGuest(b *boot, sc scenario) []string {
+	var p []string
+	if !strings.Contains(b.log, loaderFound) {
+		p = append(p, "sprout did not log "+strconv.Quote(loaderFound))
+	}
+	for _, w := range []string{"root=", "sprout.device="} {
+		if l, ok := first(b.guest, "cmdline"); !ok || strings.Contains(l.text, w) {
+			p = append(p, "the command line names "+w+": "+l.text)
+		}
+	}
+	for _, g := range b.guest {
+		if g.what == "mounted-by-init" {
+			p = append(p, "the initrd did not mount "+g.kv["path"]+" (the root's init did)")
+		}
+	}
+	lsblk := map[string]string{}
+	for _, g := range b.guest {
+		if f := strings.Fields(g.text); g.what == "lsblk" && len(f) >= 2 {
+			lsblk[strings.TrimLeft(f[0], "|-`")] = f[len(f)-1]
+		}
+	}
+	for i, dir := range []string{"/boot", "/nix/store", "/home", "/var"} {
+		node := strings.TrimPrefix(sc.partNode(i+1), "/dev/")
+		if lsblk[node] != dir {
+			p = append(p, fmt.Sprintf("lsblk does not show %s mounted on %s (got %q)", node, dir, lsblk[node]))
 		}
 	}
 	return p
@@ -530,13 +732,27 @@ func TestQEMU(t *testing.T) {
 		label string
 	}
 	var jobs []job
+	// Torn tables ride on runs that have booted twice already: each
+	// damage is one more boot of the same disk, not a new disk. (Scenario e
+	// tears the primary header of the dracut -kernel path.)
+	torn := []damage{tornHeader, tornEntries}
 	for i := 1; i <= *seedRuns; i++ {
-		jobs = append(jobs, job{scenarioA, fmt.Sprintf("scenario a run %d (virtio, dracut, root=PARTLABEL=)", i)})
+		sc := scenarioA
+		switch i {
+		case 1:
+			sc.damages = []damage{tornEntries}
+		case 2:
+			sc.damages = []damage{bothDestroyed}
+		}
+		jobs = append(jobs, job{sc, fmt.Sprintf("scenario a run %d (virtio, dracut, root=PARTLABEL=)", i)})
 	}
+	scD, scU := scenarioD, scenarioU
+	scD.damages, scU.damages = torn, torn
 	jobs = append(jobs,
+		job{scU, "scenario u (the article's boot: OVMF, systemd-boot, UKI, tmpfs root, no root=)"},
 		job{scenarioB, "scenario b (NVMe, dracut, root=PARTUUID=)"},
 		job{scenarioC, "scenario c (4096-byte sectors, dracut, sprout.device=PARTLABEL=)"},
-		job{scenarioD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
+		job{scD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
 		job{scenarioE, "scenario e (virtio, dracut, root=PARTLABEL=, primary GPT torn before boot 2)"},
 	)
 	var mu sync.Mutex

@@ -15,11 +15,15 @@ import (
 	"time"
 )
 
-// vm is one QEMU boot of a raw disk with a direct kernel boot.
+// vm is one QEMU boot of a raw disk: a direct kernel boot (kernel, initrd,
+// cmdline), or UEFI firmware that boots the disk itself (firmware).
 type vm struct {
 	kernel, initrd string
 	disk           string
 	cmdline        string
+	// firmware, when set, is the UEFI code image (OVMF_CODE_4M.fd) and
+	// vars the machine's own writable copy of its variable store.
+	firmware, vars string
 	bus            string // "virtio" or "nvme"
 	sectorSize     int
 	serialLog      string // file the serial console is written to
@@ -34,6 +38,9 @@ type boot struct {
 	// time from kernel start through the initrd and switch-root.
 	rootUptime float64
 	guest      []guestLine
+	// hung: no power-off within the timeout; failed: a failure marker
+	// was seen (the boot ended, or was ended, without reaching the root).
+	hung, failed bool
 }
 
 // Markers of a boot that will not reach the root. Both initrds end such a
@@ -62,15 +69,23 @@ func (v vm) args() []string {
 	if v.bus == "nvme" {
 		device = "nvme,serial=sprout0001,drive=disk0" + blk
 	}
-	return []string{
+	args := []string{
 		"-nodefaults", "-no-user-config", "-machine", "q35", "-accel", accel,
 		"-m", "1024", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-serial", "file:" + v.serialLog,
 		"-no-reboot",
-		"-kernel", v.kernel, "-initrd", v.initrd, "-append", v.cmdline,
-		"-drive", "file=" + v.disk + ",format=raw,if=none,id=disk0",
-		"-device", device,
 	}
+	if v.firmware != "" {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+v.firmware,
+			"-drive", "if=pflash,format=raw,unit=1,file="+v.vars)
+	} else {
+		args = append(args, "-kernel", v.kernel, "-initrd", v.initrd, "-append", v.cmdline)
+	}
+	return append(args,
+		"-drive", "file="+v.disk+",format=raw,if=none,id=disk0",
+		"-device", device,
+	)
 }
 
 // run boots the VM and waits until the guest powers off. A boot that does
@@ -120,8 +135,10 @@ loop:
 		b.rootUptime, _ = strconv.ParseFloat(up.kv["uptime"], 64)
 	}
 
+	b.hung = errors.Is(ctx.Err(), context.DeadlineExceeded) && failedAt.IsZero()
+	b.failed = !failedAt.IsZero()
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && failedAt.IsZero():
 		return b, fmt.Errorf("boot hung: no power-off within %s (qemu said: %q)\n%s", v.timeout, strings.TrimSpace(stderr.String()), tail(b.log, 40))
 	case !failedAt.IsZero():
 		return b, fmt.Errorf("boot failed (%s)\n%s", firstMarker(b.log), tail(b.log, 60))

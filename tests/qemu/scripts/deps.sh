@@ -5,8 +5,12 @@
 # usage: deps.sh [--demo]   (--demo adds parted, for the article's "parted p")
 set -euo pipefail
 
+# ovmf, systemd-boot-efi, mtools and binutils build and boot the UEFI
+# appliance (firmware, systemd-boot and its EFI stub, the vfat ESP filled
+# without mounting, objcopy for the UKI).
 packages=(qemu-system-x86 qemu-utils dracut-core initramfs-tools-core busybox-static squashfs-tools
-	dosfstools e2fsprogs fdisk util-linux mount cpio file kmod)
+	dosfstools e2fsprogs fdisk util-linux mount cpio file kmod
+	ovmf systemd-boot-efi mtools binutils)
 [ "${1:-}" = --demo ] && packages+=(parted)
 
 missing=()

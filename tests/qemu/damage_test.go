@@ -1,0 +1,128 @@
+//go:build qemu
+
+package qemu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+)
+
+// A torn table: the state a power cut while a GPT copy is written can
+// leave. Each damages the primary GPT of a disk with 512-byte sectors
+// (the backup stays good), or both copies.
+type damage struct {
+	name  string
+	apply func(f *os.File, size int64) error
+}
+
+var (
+	// tornHeader breaks the primary header's CRC: the header sector was
+	// being written when the power went.
+	tornHeader = damage{"primary GPT header damaged (CRC)", func(f *os.File, _ int64) error {
+		return flipBytes(f, 512+16, 2)
+	}}
+	// tornEntries zeroes the second half of the primary entry array's first
+	// sector (entries 3 and 4: home and var) under a header whose entry CRC
+	// counts them: the header was written, the entries were not.
+	tornEntries = damage{"primary entries torn (not matching the header's CRC)", func(f *os.File, _ int64) error {
+		_, err := f.WriteAt(make([]byte, 256), 1024+256)
+		return err
+	}}
+	// bothDestroyed zeroes both GPT headers: nothing left to repair from.
+	bothDestroyed = damage{"both GPT headers destroyed", func(f *os.File, size int64) error {
+		if _, err := f.WriteAt(make([]byte, 512), 512); err != nil {
+			return err
+		}
+		_, err := f.WriteAt(make([]byte, 512), size-512)
+		return err
+	}}
+)
+
+// damageDisk applies d to the disk image file.
+func damageDisk(disk string, d damage) error {
+	f, err := os.OpenFile(disk, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if err := d.apply(f, st.Size()); err != nil {
+		f.Close()
+		return fmt.Errorf("damaging %s (%s): %w", disk, d.name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func flipBytes(f *os.File, off int64, n int) error {
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return err
+	}
+	for i := range b {
+		b[i] ^= 0xff
+	}
+	_, err := f.WriteAt(b, off)
+	return err
+}
+
+// gptCopyProblem checks one GPT copy of a disk with 512-byte sectors as a
+// reader that knows only the UEFI specification would: the header at lba
+// (signature, CRC, its own LBA) and its entry array (CRC). It returns ""
+// for a valid copy. It is independent of sprout's reader on purpose.
+func gptCopyProblem(disk string, lba int64) string {
+	f, err := os.Open(disk)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	h := make([]byte, 512)
+	if _, err := f.ReadAt(h, lba*512); err != nil {
+		return err.Error()
+	}
+	if string(h[:8]) != "EFI PART" {
+		return "no GPT signature"
+	}
+	hsize := binary.LittleEndian.Uint32(h[12:])
+	if hsize < 92 || hsize > 512 {
+		return fmt.Sprintf("header size %d", hsize)
+	}
+	want := binary.LittleEndian.Uint32(h[16:])
+	c := append([]byte(nil), h[:hsize]...)
+	clear(c[16:20])
+	if got := crc32.ChecksumIEEE(c); got != want {
+		return fmt.Sprintf("header CRC %08x, header says %08x", got, want)
+	}
+	if my := binary.LittleEndian.Uint64(h[24:]); my != uint64(lba) {
+		return fmt.Sprintf("header at LBA %d says it is at LBA %d", lba, my)
+	}
+	entriesLBA := binary.LittleEndian.Uint64(h[72:])
+	count, esize := binary.LittleEndian.Uint32(h[80:]), binary.LittleEndian.Uint32(h[84:])
+	if esize != 128 || count == 0 || count > 1024 {
+		return fmt.Sprintf("%d entries of %d bytes", count, esize)
+	}
+	arr := make([]byte, int(count)*int(esize))
+	if _, err := f.ReadAt(arr, int64(entriesLBA)*512); err != nil {
+		return err.Error()
+	}
+	if got, want := crc32.ChecksumIEEE(arr), binary.LittleEndian.Uint32(h[88:]); got != want {
+		return fmt.Sprintf("entry array CRC %08x, header says %08x", got, want)
+	}
+	return ""
+}
+
+// primaryProblem checks the primary GPT (LBA 1) of a 512-byte-sector disk.
+func primaryProblem(disk string) string {
+	if p := gptCopyProblem(disk, 1); p != "" {
+		return "primary GPT: " + p
+	}
+	return ""
+}
