@@ -135,8 +135,9 @@ test-qemu: deps build
 	SPROUT_BIN=$(CURDIR)/bin/sprout tests/qemu/run.sh
 
 test-nixos: deps
-	@echo "== NixOS module: parses, and its unit is ordered like systemd-units/sprout.service =="
+	@echo "== Nix: every .nix parses; the NixOS module's unit is ordered like systemd-units/sprout.service; package, flake and VM test evaluate against stand-ins; vendorHash is current (nothing is built: no nixpkgs here) =="
 	initrd/nixos/check.sh
+	nix/check.sh
 
 # Boots the seed appliance N times (fresh disk, first boot, no-op boot).
 soak: build
