@@ -40,8 +40,6 @@ cp -a /usr/lib/dracut "$work/dracut"
 mod="$work/dracut/modules.d/90sprout"
 cp -rL "$repo/initrd/dracut/90sprout" "$mod"
 cp "$repo/systemd-units/sprout.service" "$mod/"
-# Only until sprout waits for its disk itself (--wait-for-disk=).
-[ ! -e "$repo/systemd-units/sprout-generator" ] || cp "$repo/systemd-units/sprout-generator" "$mod/"
 
 # Only what the appliance needs: storage and file system drivers are forced
 # in and loaded early, so the root's fstab can mount vfat and squashfs too.

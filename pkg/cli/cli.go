@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
@@ -48,6 +49,7 @@ type config struct {
 	help        bool
 	version     bool
 	device      string
+	waitForDisk time.Duration
 }
 
 // Env is what a run needs from its surroundings.
@@ -148,6 +150,13 @@ func parse(args []string) (*config, error) {
 			c.pretty = &b
 			return err
 		}},
+		{name: "wait-for-disk", hasValue: true, set: func(v string) (err error) {
+			c.waitForDisk, err = time.ParseDuration(v)
+			if err == nil && c.waitForDisk < 0 {
+				err = errors.New("must not be negative")
+			}
+			return err
+		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
 		{name: "no-pager", set: func(string) error { return nil }},
 		{name: "help", set: func(string) error { c.help = true; return nil }},
@@ -172,6 +181,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
 		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
+	}
+	if c.device != "" && c.waitForDisk > 0 {
+		return nil, errors.New("--wait-for-disk= waits for the disk sprout finds; it cannot be combined with a device argument")
 	}
 	if c.empty == plan.EmptyCreate && c.size == "" {
 		return nil, errors.New("--empty=create needs --size=")
@@ -205,7 +217,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return ExitOK, nil
 	}
 	if r.cfg.device == "" {
-		dev, err := r.findDisk()
+		dev, err := r.findDisk(discover.System(), discover.WaitOptions{Timeout: r.cfg.waitForDisk})
 		if err != nil {
 			return 0, err
 		}
@@ -315,16 +327,24 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 
 // findDisk names the disk when the command line does not: from the kernel
 // command line, the boot loader or the mounted root (pkg/discover). It
-// never guesses; every method tried is logged.
-func (r *run) findDisk() (string, error) {
-	dev, tried, err := discover.Find(discover.System())
+// never guesses; every method tried is logged. With --wait-for-disk it
+// waits for the disk that the deciding method names to appear.
+func (r *run) findDisk(env discover.Env, wait discover.WaitOptions) (string, error) {
+	wait.Waiting = func(why string) {
+		r.logf("Waiting up to %s for the disk: %s", wait.Timeout, why)
+	}
+	dev, tried, waited, err := discover.Wait(env, wait)
 	for _, t := range tried {
 		r.logf("Looking for the disk: %s", t)
 	}
 	if err != nil {
 		return "", fmt.Errorf("no device given and none found (pass the whole disk, or sprout.device= on the kernel command line): %w", err)
 	}
-	r.logf("Using %s.", dev)
+	if waited > 0 {
+		r.logf("Using %s (found after %s).", dev, waited.Round(time.Millisecond))
+	} else {
+		r.logf("Using %s.", dev)
+	}
 	return dev, nil
 }
 

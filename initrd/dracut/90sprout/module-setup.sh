@@ -178,11 +178,6 @@ install() {
 
     if dracut_module_included "systemd"; then
         inst_simple "$(sprout_unit)" "$systemdsystemunitdir/sprout.service"
-        # Transitional: a checkout whose builder still ships a generator.
-        if [[ -e $moddir/sprout-generator ]]; then
-            inst_script "$moddir/sprout-generator" "$systemdutildir/system-generators/sprout-generator"
-            inst_multiple systemd-escape cat tail tr mkdir
-        fi
         $SYSTEMCTL -q --root "$initdir" enable sprout.service
     else
         # Classic dracut: the pre-mount hook runs once udev has settled and
