@@ -85,7 +85,7 @@ export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: deps build test-unit test-image test-loop test-bad test-crash test-fuzz test-qemu test-nixos
+test: deps build test-unit test-image test-loop test-bad test-crash test-fuzz test-qemu test-nixos test-install
 	@echo "== all test tiers passed =="
 
 test-unit: deps build
@@ -138,6 +138,14 @@ test-nixos: deps
 	@echo "== Nix: every .nix parses; the NixOS module's unit is ordered like systemd-units/sprout.service; package, flake and VM test evaluate against stand-ins; vendorHash is current (nothing is built: no nixpkgs here) =="
 	initrd/nixos/check.sh
 	nix/check.sh
+
+# sprout as users install it: make install, and the .deb with apt-get, each
+# in a throwaway overlay of this machine's /usr, /etc and /var; the
+# refusals; initrds from the host's own dracut and mkinitramfs; each booted
+# twice (tests/install/build-initrds.sh, tests/qemu/installed_test.go).
+test-install: deps build
+	@echo "== tier 9: installed path (make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice) =="
+	go test -count=1 -tags qemu -run '^TestInstalledPath$$' -v -timeout 40m ./tests/qemu/ 2>&1 | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 
 # Boots the seed appliance N times (fresh disk, first boot, no-op boot).
 soak: build
