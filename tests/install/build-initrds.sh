@@ -101,7 +101,12 @@ mkdir -p /etc/dracut.conf.d
 cat >/etc/dracut.conf.d/90-test-appliance.conf <<CONF
 drivers+=" $appliance_modules "
 force_drivers+=" $appliance_modules "
-compress="gzip"
+# A test machine's shortcuts, not sprout's: no microcode, no stripping and
+# no compression save minutes of a 2-core machine and change nothing a
+# boot of the appliance depends on.
+early_microcode="no"
+do_strip="no"
+compress="cat"
 CONF
 sed -i 's/^MODULES=.*/MODULES=list/' /etc/initramfs-tools/initramfs.conf
 printf '%s\n' $appliance_modules >>/etc/initramfs-tools/modules
