@@ -33,7 +33,7 @@ buildGo126Module {
     );
   };
 
-  vendorHash = "sha256-YyEqjWHvPeKW73wutrOLnmA0TjWnopawg53baC62c10=";
+  vendorHash = "sha256-4R2rCY18jJk2DZllRePlA1iAl8mmBY6Bw19XtnDJDl8=";
 
   subPackages = [ "cmd/sprout" ];
   env.CGO_ENABLED = "0";

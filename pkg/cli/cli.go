@@ -19,6 +19,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -50,6 +51,9 @@ type config struct {
 	version     bool
 	device      string
 	waitForDisk time.Duration
+	// factoryReset is --factory-reset= (nil: not given).
+	factoryReset    *bool
+	canFactoryReset bool
 }
 
 // Env is what a run needs from its surroundings.
@@ -113,6 +117,15 @@ func parse(args []string) (*config, error) {
 			abs, err := filepath.Abs(v)
 			c.definitions = append(c.definitions, abs)
 			return err
+		}},
+		{name: "factory-reset", hasValue: true, set: func(v string) error {
+			b, err := parseBool(v)
+			c.factoryReset = &b
+			return err
+		}},
+		{name: "can-factory-reset", set: func(string) error {
+			c.canFactoryReset = true
+			return nil
 		}},
 		{name: "root", hasValue: true, set: func(v string) (err error) {
 			c.root, err = filepath.Abs(v)
@@ -179,6 +192,9 @@ func parse(args []string) (*config, error) {
 	if c.empty == plan.EmptyCreate && !dryRunSet {
 		c.dryRun = false // creating an image is the point of --empty=create
 	}
+	if c.canFactoryReset {
+		c.dryRun = true // it only asks, as in 252
+	}
 	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
 		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
 	}
@@ -208,7 +224,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			r.logf("Warning: the definitions directory %s does not exist.", d)
 		}
 	}
-	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions})
+	defs, err := r.loadDefinitions()
 	if err != nil {
 		return 0, err
 	}
@@ -256,6 +272,12 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 	}
 
+	if r.cfg.canFactoryReset {
+		return r.canFactoryReset(defs, snap, opts)
+	}
+	if opts.FactoryReset, err = r.factoryResetRequested(); err != nil {
+		return 0, err
+	}
 	p, err := plan.Make(defs, snap, opts)
 	if err == nil {
 		// Also in a dry run: it must not promise what the real run refuses.
@@ -279,6 +301,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	switch {
 	case !p.Changed():
 		r.logf("No changes.")
+		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
 			if err := apply.CatchUpKernel(lock, p.New, r.logf); err != nil {
 				r.logf("Warning: could not update the kernel's partitions: %v", err)
@@ -293,6 +316,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		r.log.partitions(p, node)
+		r.settleFactoryReset(p, opts.FactoryReset)
 		r.logf("All done.")
 	}
 	if r.cfg.json != "off" {
@@ -322,6 +346,8 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 		Discard: r.cfg.discard,
 		Log:     r.logf,
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
+
+		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
 }
 
@@ -376,7 +402,7 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Parse(r.cfg.seed)
 	}
 	path := filepath.Join(r.cfg.root, "/etc/machine-id")
-	b, err := os.ReadFile(path)
+	b, err := plainfile.ReadFile(path)
 	id := strings.TrimSpace(string(b))
 	switch {
 	case errors.Is(err, os.ErrNotExist), err == nil && (id == "" || id == "uninitialized"):
