@@ -7,12 +7,77 @@ export CGO_ENABLED = 0
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all build test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu test-nixos bench demo soak clean
+.PHONY: all build man deps install uninstall deb test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu test-nixos test-install bench demo soak clean
 
-all: build
+all: build man
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sprout ./cmd/sprout
+
+# The Debian packages a command needs (scripts/packages). make test and
+# make demo run it first; so does .ci/run, through make test.
+deps:
+	scripts/deps.sh test
+
+# Man pages: written once in Markdown (docs/man), rendered here with
+# go-md2man, a Go tool dependency in go.mod (no Debian package needed).
+MANPAGES := bin/man/sprout.8 bin/man/sprout.service.8
+man: $(MANPAGES)
+bin/man/%.8: docs/man/%.8.md go.mod
+	@mkdir -p bin/man
+	$(GO) tool go-md2man -in $< -out $@
+
+# --- Installing --------------------------------------------------------------
+# make install [DESTDIR=/staging] [PREFIX=/usr]. The binary, man pages and
+# docs go under PREFIX. The unit, the dracut module and the initramfs-tools
+# files go where systemd, dracut and initramfs-tools look for them, whatever
+# PREFIX is (none of them reads /usr/local): pkg-config's answer where
+# systemd.pc and dracut.pc exist, else the paths Debian, Fedora and Arch
+# share (/usr/lib/...; on Debian 12, /lib is /usr/lib). The dracut module
+# and the initramfs-tools hook are told where the binary and the unit went.
+PREFIX      ?= /usr
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/sprout
+SYSCONFDIR  ?= /etc
+pkgvar = $(or $(shell pkg-config --variable=$(2) $(1) 2>/dev/null),$(3))
+UNITDIR     ?= $(call pkgvar,systemd,systemdsystemunitdir,/usr/lib/systemd/system)
+DRACUTDIR   ?= $(call pkgvar,dracut,dracutmodulesdir,/usr/lib/dracut/modules.d)
+INITRAMFSDIR ?= /usr/share/initramfs-tools
+DOCS := README.md LICENSE docs/algorithm.md docs/boot.md docs/compatibility.md docs/gpt.md docs/safety.md
+
+install: build man
+	install -Dm0755 bin/sprout $(DESTDIR)$(BINDIR)/sprout
+	install -Dm0644 systemd-units/sprout.service $(DESTDIR)$(UNITDIR)/sprout.service
+	install -Dm0755 initrd/dracut/90sprout/module-setup.sh $(DESTDIR)$(DRACUTDIR)/90sprout/module-setup.sh
+	install -Dm0755 initrd/dracut/90sprout/sprout-pre-mount.sh $(DESTDIR)$(DRACUTDIR)/90sprout/sprout-pre-mount.sh
+	sed -i 's|^sprout_installed_binary=.*|sprout_installed_binary=$(BINDIR)/sprout|; s|^sprout_installed_unit=.*|sprout_installed_unit=$(UNITDIR)/sprout.service|' \
+		$(DESTDIR)$(DRACUTDIR)/90sprout/module-setup.sh
+	install -Dm0755 initrd/initramfs-tools/hooks/sprout $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
+	sed -i 's|^installed_binary=.*|installed_binary=$(BINDIR)/sprout|' $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
+	install -Dm0755 initrd/initramfs-tools/scripts/local-premount/sprout $(DESTDIR)$(INITRAMFSDIR)/scripts/local-premount/sprout
+	install -Dm0644 initrd/initramfs-tools/conf.d/sprout $(DESTDIR)$(SYSCONFDIR)/initramfs-tools/conf.d/sprout
+	install -Dm0644 -t $(DESTDIR)$(MANDIR)/man8 $(MANPAGES)
+	install -Dm0644 -t $(DESTDIR)$(DOCDIR) $(DOCS)
+
+# Removes what install put there (the same variables must be given).
+# /etc/initramfs-tools/conf.d/sprout stays if it was edited.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sprout $(DESTDIR)$(UNITDIR)/sprout.service
+	rm -rf $(DESTDIR)$(DRACUTDIR)/90sprout
+	rm -f $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout $(DESTDIR)$(INITRAMFSDIR)/scripts/local-premount/sprout
+	if cmp -s initrd/initramfs-tools/conf.d/sprout $(DESTDIR)$(SYSCONFDIR)/initramfs-tools/conf.d/sprout; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/initramfs-tools/conf.d/sprout; fi
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES)))
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# A Debian package from a staged make install, with dpkg-deb (part of
+# dpkg, so nothing outside Debian is needed). The version must start with
+# a digit: 0~git<commit date>.<commit> until the project has tags.
+DEB_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo $${v\#v} || \
+	echo 0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo 0))
+deb: build man
+	scripts/make-deb.sh --version '$(DEB_VERSION)' --out build
 
 # The test tiers, cheapest first. Nothing may be skipped silently: the
 # REQUIRE variables turn "tool/root missing" from a skip into a failure.
@@ -20,31 +85,31 @@ export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: build test-unit test-image test-loop test-bad test-crash test-fuzz test-qemu test-nixos
+test: deps build test-unit test-image test-loop test-bad test-crash test-fuzz test-qemu test-nixos test-install
 	@echo "== all test tiers passed =="
 
-test-unit: build
+test-unit: deps build
 	@echo "== tier 1: unit tests (pure Go + package-level device tests) =="
 	file bin/sprout | grep -q 'statically linked'
 	$(GO) vet ./...
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 
-test-image: build
+test-image: deps build
 	@echo "== tier 2: image files, differential against systemd-repart 252 =="
 	@mkdir -p build && rm -f build/differential-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
 		$(GO) test -count=1 -timeout 20m ./tests/differential/
 	@cat build/differential-summary.txt
 
-test-loop: build
+test-loop: deps build
 	@echo "== tier 3: loop devices (BLKPG, mounted partitions, refusals, 512-4096 byte sectors) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -v -timeout 10m ./tests/loop/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|loop-device)|_test.go' | grep -v '^=== RUN'
 
-test-bad: build
+test-bad: deps build
 	@echo "== tier 4: bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks, 252's exit codes) =="
 	cd tests/bad && SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 15m
 
-test-crash: build
+test-crash: deps build
 	@echo "== tier 6: crash at every write (power cut, killed mkfs via ptrace; dm-log-writes replay in QEMU) =="
 	@mkdir -p build && rm -f build/crash-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_CRASH_SUMMARY=$(CURDIR)/build/crash-summary.txt \
@@ -59,19 +124,28 @@ test-crash: build
 FUZZ_PARSE ?= 800000x
 FUZZ_READ  ?= 400000x
 FUZZ_PLAN  ?= 120000x
-test-fuzz:
+test-fuzz: deps
 	@echo "== tier 7: fuzzing: parser $(FUZZ_PARSE), GPT reader $(FUZZ_READ), planner $(FUZZ_PLAN) executions =="
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) ./pkg/spec
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$'  -fuzztime $(FUZZ_READ) -fuzzminimizetime 200x ./pkg/gpt
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$'  -fuzztime $(FUZZ_PLAN) -fuzzminimizetime 200x ./pkg/plan
 
-test-qemu: build
+test-qemu: deps build
 	@echo "== tier 8: QEMU boots (Debian kernel; dracut and initramfs-tools initrds; TCG) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout tests/qemu/run.sh
 
-test-nixos:
-	@echo "== NixOS module: parses, and its unit is ordered like systemd-units/sprout.service =="
+test-nixos: deps
+	@echo "== Nix: every .nix parses; the NixOS module's unit is ordered like systemd-units/sprout.service; package, flake and VM test evaluate against stand-ins; vendorHash is current (nothing is built: no nixpkgs here) =="
 	initrd/nixos/check.sh
+	nix/check.sh
+
+# sprout as users install it: make install, and the .deb with apt-get, each
+# in a throwaway overlay of this machine's /usr, /etc and /var; the
+# refusals; initrds from the host's own dracut and mkinitramfs; each booted
+# twice (tests/install/build-initrds.sh, tests/qemu/installed_test.go).
+test-install: deps build
+	@echo "== tier 9: installed path (make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice) =="
+	go test -count=1 -tags qemu -run '^TestInstalledPath$$' -v -timeout 40m ./tests/qemu/ 2>&1 | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 
 # Boots the seed appliance N times (fresh disk, first boot, no-op boot).
 soak: build
@@ -80,6 +154,7 @@ soak: build
 # The README's main command: build sprout and a demo appliance, grow it by
 # 10 GiB, boot it twice in QEMU (installs its Debian packages if missing).
 demo:
+	scripts/deps.sh demo
 	demo/run.sh
 
 clean:

@@ -7,6 +7,7 @@ let
   lib = {
     mkEnableOption = description: { type = "bool"; inherit description; };
     mkOption = o: o;
+    literalExpression = text: { _type = "literalExpression"; inherit text; };
     types = {
       package = "package";
       str = "str";

@@ -2,15 +2,17 @@
 # boot.initrd.systemd.repart. It reads the same systemd.repart.partitions,
 # so the seed article's inflate.nix becomes:
 #
-#   imports = [ ./sprout.nix ];
+#   imports = [ sprout.nixosModules.default ];   # the flake's; or this file
+#   boot.initrd.systemd.enable = true;
 #   boot.initrd.sprout.enable = true;
-#   boot.initrd.sprout.package = pkgs.callPackage ./sprout-package.nix { };
 #   # boot.initrd.sprout.device = "/dev/sda";  # optional: sprout finds the disk
 #   systemd.repart.partitions = { home = { … }; var = { … }; };
 #
+# The package defaults to nix/package.nix built with the system's nixpkgs.
 # The unit mirrors systemd-units/sprout.service; see docs/boot.md for why it
-# is ordered this way. This module has only been syntax-checked (no Nix
-# builds are possible where sprout is developed).
+# is ordered this way. This module has been parsed and evaluated against
+# stand-ins only (initrd/nixos/check.sh, nix/check.sh): no Nix builds are
+# possible where sprout is developed.
 { config, lib, pkgs, utils, ... }:
 
 let
@@ -34,6 +36,8 @@ in
 
     package = lib.mkOption {
       type = lib.types.package;
+      default = pkgs.callPackage ../../nix/package.nix { };
+      defaultText = lib.literalExpression "pkgs.callPackage ./nix/package.nix { }";
       description = "The sprout package (a static Go binary in bin/sprout).";
     };
 

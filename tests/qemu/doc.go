@@ -30,7 +30,7 @@
 //
 // The tests are behind the "qemu" build tag because they download a kernel
 // and need root, QEMU, dracut and initramfs-tools-core
-// (tests/qemu/scripts/deps.sh installs them):
+// (scripts/deps.sh installs them):
 //
 //	go test -tags qemu -run TestQEMU -v -timeout 30m ./tests/qemu
 //	go test -tags qemu -run TestSoak -v -timeout 9h ./tests/qemu -soak=50

@@ -1,44 +1,149 @@
 #!/bin/bash
 # dracut module "sprout": grow the boot disk's GPT in the initrd from
 # repart.d definitions, before anything on that disk is mounted.
-# See docs/boot.md. Enable it with `dracut --add sprout` or
-# add_dracutmodules+=" sprout " in /etc/dracut.conf.d/.
+# See sprout.service(8) and docs/boot.md. Enable it with `dracut --add
+# sprout` or add_dracutmodules+=" sprout " in /etc/dracut.conf.d/.
 #
 # Settings (dracut.conf or the environment):
-#   sprout_binary=PATH       the static sprout binary (default: sprout in PATH)
+#   sprout_binary=PATH       the static sprout binary (default: the installed
+#                            one, else sprout in PATH)
 #   sprout_definitions=DIR   the repart.d definitions to put into the initrd's
 #                            /etc/repart.d (default: every *.conf of the host's
 #                            /etc/repart.d, /run/repart.d, /usr/local/lib/repart.d
 #                            and /usr/lib/repart.d; the first file of a name wins,
-#                            as in repart.d(5))
+#                            as in repart.d(5); NAME.conf.d/ drop-ins too)
+#
+# When the module is asked for, check() refuses (and so fails the whole
+# dracut run) with one line naming what is missing, rather than build an
+# initrd that cannot grow the disk: the binary, the unit, any definitions,
+# or a mkfs tool that a definition's Format= needs.
+
+# make install rewrites these to where it put the binary and the unit.
+sprout_installed_binary=/usr/bin/sprout
+sprout_installed_unit=/usr/lib/systemd/system/sprout.service
 
 # sprout_bin: the binary to install.
 sprout_bin() {
     if [[ -n ${sprout_binary-} ]]; then
         printf '%s' "$sprout_binary"
+    elif [[ -x $sprout_installed_binary ]]; then
+        printf '%s' "$sprout_installed_binary"
     else
         command -v sprout
     fi
 }
 
-# sprout_unit_file NAME: the unit shipped next to this module
-# (a source checkout or the test builder copies them here), else the host's.
-sprout_unit_file() {
-    local name=$1
-    if [[ -e $moddir/$name ]]; then
-        printf '%s' "$moddir/$name"
+# sprout_unit: the unit shipped next to this module (a source checkout's
+# builder copies it here), else the one make install put into systemd's
+# unit directory, else whatever is in dracut's idea of that directory.
+sprout_unit() {
+    if [[ -e $moddir/sprout.service ]]; then
+        printf '%s' "$moddir/sprout.service"
+    elif [[ -e $sprout_installed_unit ]]; then
+        printf '%s' "$sprout_installed_unit"
     else
-        printf '%s' "$systemdsystemunitdir/$name"
+        printf '%s' "${systemdsystemunitdir:-/usr/lib/systemd/system}/sprout.service"
     fi
 }
 
+# sprout_definition_dirs: where definitions come from, in repart.d order.
+sprout_definition_dirs() {
+    if [[ -n ${sprout_definitions-} ]]; then
+        printf '%s\n' "$sprout_definitions"
+    else
+        printf '%s\n' /etc/repart.d /run/repart.d /usr/local/lib/repart.d /usr/lib/repart.d
+    fi
+}
+
+# sprout_definition_files: "SOURCE<tab>TARGET" lines, one per definition and
+# drop-in (tab-separated) that goes into the initrd (the first file of a name wins).
+sprout_definition_files() {
+    local dir f name d drop
+    local -A seen=()
+    local -a dirs
+    mapfile -t dirs < <(sprout_definition_dirs)
+    for dir in "${dirs[@]}"; do
+        for f in "$dir"/*.conf; do
+            [[ -f $f ]] || continue
+            name=${f##*/}
+            [[ -n ${seen[$name]-} ]] && continue
+            seen[$name]=1
+            printf '%s\t/etc/repart.d/%s\n' "$f" "$name"
+            for d in "${dirs[@]}"; do
+                for drop in "$d/$name.d"/*.conf; do
+                    [[ -f $drop ]] || continue
+                    [[ -n ${seen[$name.d/${drop##*/}]-} ]] && continue
+                    seen[$name.d/${drop##*/}]=1
+                    printf '%s\t/etc/repart.d/%s.d/%s\n' "$drop" "$name" "${drop##*/}"
+                done
+            done
+        done
+    done
+}
+
+# sprout_formats FILE...: "FORMAT FILE" for each Format= of the files.
+sprout_formats() {
+    local f fmt
+    for f in "$@"; do
+        sed -n 's/^[[:space:]]*Format[[:space:]]*=[[:space:]]*\([a-z0-9]*\).*/\1/p' "$f" |
+            while read -r fmt; do printf '%s %s\n' "$fmt" "$f"; done
+    done
+}
+
+# sprout_mkfs FORMAT: the program sprout runs to make it ("" for swap,
+# which sprout writes itself; "?" for a format sprout does not make).
+sprout_mkfs() {
+    case $1 in
+        ext2 | ext3 | ext4 | vfat | xfs | btrfs) printf 'mkfs.%s' "$1" ;;
+        swap) ;;
+        *) printf '?' ;;
+    esac
+}
+
+# sprout_mkfs_package FORMAT: the package that has its mkfs (Debian names;
+# Fedora and Arch use the same ones, dosfstools included).
+sprout_mkfs_package() {
+    case $1 in
+        ext*) printf e2fsprogs ;;
+        vfat) printf dosfstools ;;
+        xfs) printf xfsprogs ;;
+        btrfs) printf btrfs-progs ;;
+    esac
+}
+
 check() {
-    local bin
-    bin=$(sprout_bin) || { derror "sprout: no sprout binary (set sprout_binary=)"; return 1; }
-    [[ -x $bin ]] || { derror "sprout: $bin is not executable"; return 1; }
-    require_binaries mke2fs || return 1
     # Only when asked for: a repartitioner must never sneak into an initrd.
-    return 255
+    [[ " ${dracutmodules-} ${add_dracutmodules-} ${force_add_dracutmodules-} " == *" sprout "* ]] || return 255
+
+    local bin unit fmt file prog
+    local -a sources=()
+    bin=$(sprout_bin)
+    if [[ -z $bin || ! -x $bin ]]; then
+        derror "sprout: the sprout binary is missing (${bin:-not in PATH}; install sprout or set sprout_binary=)"
+        return 1
+    fi
+    unit=$(sprout_unit)
+    if [[ ! -f $unit ]]; then
+        derror "sprout: the unit $unit is missing (install sprout: make install)"
+        return 1
+    fi
+    mapfile -t sources < <(sprout_definition_files | cut -f1)
+    if ((${#sources[@]} == 0)); then
+        derror "sprout: no repart.d definitions in $(sprout_definition_dirs | tr '\n' ' ')(set sprout_definitions=DIR)"
+        return 1
+    fi
+    while read -r fmt file; do
+        prog=$(sprout_mkfs "$fmt")
+        if [[ $prog == '?' ]]; then
+            derror "sprout: $file: Format=$fmt is not a file system sprout can make"
+            return 1
+        fi
+        if [[ -n $prog ]] && ! find_binary "$prog" >/dev/null; then
+            derror "sprout: $file: Format=$fmt needs $prog, which is missing (install $(sprout_mkfs_package "$fmt"))"
+            return 1
+        fi
+    done < <(sprout_formats "${sources[@]}")
+    return 0
 }
 
 depends() {
@@ -52,68 +157,27 @@ installkernel() {
     hostonly='' instmods -o xfs btrfs
 }
 
-# install_definitions: fill the initrd's /etc/repart.d.
-install_definitions() {
-    local dir f name
-    local -A seen=()
-    local -a dirs
-    if [[ -n ${sprout_definitions-} ]]; then
-        dirs=("$sprout_definitions")
-        [[ -d $sprout_definitions ]] || { derror "sprout: $sprout_definitions is not a directory"; return 1; }
-    else
-        dirs=(/etc/repart.d /run/repart.d /usr/local/lib/repart.d /usr/lib/repart.d)
-    fi
-    for dir in "${dirs[@]}"; do
-        for f in "$dir"/*.conf; do
-            [[ -f $f ]] || continue
-            name=${f##*/}
-            [[ -n ${seen[$name]-} ]] && continue
-            seen[$name]=1
-            inst_simple "$f" "/etc/repart.d/$name"
-            sprout_installed+=("$f")
-            # Drop-ins of this definition, from every directory of the path.
-            local d drop
-            for d in "${dirs[@]}"; do
-                for drop in "$d/$name.d"/*.conf; do
-                    [[ -f $drop ]] || continue
-                    inst_simple "$drop" "/etc/repart.d/$name.d/${drop##*/}"
-                    sprout_installed+=("$drop")
-                done
-            done
-        done
-    done
-    if ((${#seen[@]} == 0)); then
-        dwarn "sprout: no repart.d definitions found in ${dirs[*]}; sprout will not run"
-    fi
-}
-
-# sprout_formats FILE...: the file systems the definitions ask for.
-sprout_formats() {
-    (($# > 0)) || return 0
-    sed -n 's/^[[:space:]]*Format[[:space:]]*=[[:space:]]*\([a-z0-9]*\).*/\1/p' "$@" | sort -u
-}
-
 install() {
-    local bin fmt
-    local -a sprout_installed=()
-    bin=$(sprout_bin)
-    inst_simple "$bin" /usr/bin/sprout
-    install_definitions || return 1
-    # Only the mkfs tools the definitions need (swap needs none: sprout
-    # writes its header itself); every tool the host has would add ~1 MiB.
-    for fmt in $(sprout_formats "${sprout_installed[@]}"); do
-        case $fmt in
-            ext2 | ext3 | ext4) inst_multiple mke2fs "mkfs.$fmt" ;;
-            vfat) inst_multiple mkfs.vfat mkfs.fat ;;
-            xfs | btrfs) inst_multiple "mkfs.$fmt" ;;
-        esac
-    done
+    local src dst fmt _file prog
+    local -a sources=()
+    inst_simple "$(sprout_bin)" /usr/bin/sprout
+    while IFS=$'\t' read -r src dst; do
+        inst_simple "$src" "$dst"
+        sources+=("$src")
+    done < <(sprout_definition_files)
+    # Only the mkfs tools the definitions need (check() made sure they
+    # exist); every tool the host has would add ~1 MiB each.
+    while read -r fmt _file; do
+        prog=$(sprout_mkfs "$fmt")
+        [[ -n $prog ]] && inst_multiple "$prog"
+        [[ $fmt == ext* ]] && inst_multiple -o mke2fs
+    done < <(sprout_formats "${sources[@]}" | sort -u -k1,1)
     inst_multiple -o udevadm
     # mke2fs takes its feature defaults from here, as on the host.
     [[ -f /etc/mke2fs.conf ]] && inst_simple /etc/mke2fs.conf
 
     if dracut_module_included "systemd"; then
-        inst_simple "$(sprout_unit_file sprout.service)" "$systemdsystemunitdir/sprout.service"
+        inst_simple "$(sprout_unit)" "$systemdsystemunitdir/sprout.service"
         $SYSTEMCTL -q --root "$initdir" enable sprout.service
     else
         # Classic dracut: the pre-mount hook runs once udev has settled and

@@ -5,6 +5,8 @@ type info >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
 if [ -n "$(ls /etc/repart.d/*.conf 2>/dev/null)" ]; then
     info "sprout: growing the boot disk"
+    # sprout formats new partitions through loop devices.
+    modprobe -q loop 2>/dev/null || :
     GOMAXPROCS=1 /usr/bin/sprout --dry-run=no
     rc=$?
     case $rc in

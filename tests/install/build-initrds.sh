@@ -1,0 +1,198 @@
+#!/bin/bash
+# The installed path, as a user takes it: install sprout with `make install`
+# (--how make) or with `apt-get install ./sprout_*.deb` (--how deb), put the
+# seed article's definitions into the repart.d search path, and build
+# initrds with the host's own tools: `dracut --add sprout` and
+# `mkinitramfs`. Before that, check that both integrations refuse to build
+# an initrd that could not grow the disk.
+#
+# All of it runs in a private mount namespace whose /usr, /etc and /var
+# are overlays with a throwaway upper layer (tmpfs): the install is real
+# (same dracut, same files, same dpkg database), but no other process on
+# the machine sees it, and it is gone when this script ends.
+#
+# usage: build-initrds.sh --how make|deb [--deb FILE] --kernel-root DIR
+#            --kver KVER --out DIR
+#   DIR/lib/modules/KVER and DIR/boot/config-KVER: the kernel to build for.
+#   Writes OUT/initrd-dracut.img, OUT/initrd-initramfs-tools.img, OUT/log.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+how="" deb="" kernel_root="" kver="" out=""
+args=("$@")
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--how) how="$2"; shift 2 ;;
+	--deb) deb="$2"; shift 2 ;;
+	--kernel-root) kernel_root="$2"; shift 2 ;;
+	--kver) kver="$2"; shift 2 ;;
+	--out) out="$2"; shift 2 ;;
+	*) echo "build-initrds: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+case "$how" in make) ;; deb) [ -f "$deb" ] || { echo "build-initrds: --how deb needs --deb FILE" >&2; exit 2; } ;;
+*) echo "build-initrds: --how make|deb" >&2; exit 2 ;; esac
+for v in kernel_root kver out; do
+	[ -n "${!v}" ] || { echo "build-initrds: --${v//_/-} is required" >&2; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { echo "build-initrds: needs root (mount namespaces)" >&2; exit 1; }
+
+if [ -z "${SPROUT_INSTALL_NS:-}" ]; then
+	SPROUT_INSTALL_NS=1 exec unshare --mount --propagation private "$0" "${args[@]}"
+fi
+
+kernel_root="$(cd "$kernel_root" && pwd)"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+[ -z "$deb" ] || deb="$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")"
+log() { printf 'installed-path(%s): %s\n' "$how" "$*"; }
+
+# --- a throwaway layer over /usr, /etc and /var ------------------------------
+layer="$(mktemp -d /tmp/sprout-installed.XXXXXX)"
+cleanup() {
+	umount -R /var /etc /usr /boot 2>/dev/null || true
+	umount "$layer" 2>/dev/null || true
+	rmdir "$layer" 2>/dev/null || true
+}
+trap cleanup EXIT
+mount -t tmpfs -o size=2g sprout-layer "$layer"
+for d in usr etc var; do
+	mkdir -p "$layer/$d.upper" "$layer/$d.work"
+	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$layer/$d.upper,workdir=$layer/$d.work" "/$d"
+done
+# The kernel to build for, where mkinitramfs (and depmod) look.
+mkdir -p /usr/lib/modules
+mount --bind "$kernel_root/lib/modules" /usr/lib/modules
+mount --bind "$kernel_root/boot" /boot
+
+# --- install -----------------------------------------------------------------
+start=$SECONDS
+if [ "$how" = make ]; then
+	command -v sprout >/dev/null && { echo "build-initrds: sprout is already installed on this machine ($(command -v sprout))" >&2; exit 1; }
+	make -s -C "$repo" install >/dev/null
+	log "make install: $(cd "$layer" && find usr.upper etc.upper -type f | sed 's/\.upper//' | sort | tr '\n' ' ')"
+else
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" >"$out/apt.log" 2>&1 ||
+		{ cat "$out/apt.log" >&2; echo "build-initrds: apt-get install $deb failed" >&2; exit 1; }
+	log "apt-get install ./$(basename "$deb"): $(dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}' sprout), $(dpkg -L sprout | wc -l) paths"
+fi
+[ -x /usr/bin/sprout ] || { echo "build-initrds: /usr/bin/sprout is not there after the install" >&2; exit 1; }
+
+# The user's definitions: the seed article's home and var, in the search
+# path (make: /etc/repart.d; deb: /usr/local/lib/repart.d, a later entry).
+defs=/etc/repart.d
+[ "$how" = deb ] && defs=/usr/local/lib/repart.d
+for d in /etc/repart.d /run/repart.d /usr/local/lib/repart.d /usr/lib/repart.d; do
+	if compgen -G "$d/*.conf" >/dev/null; then
+		echo "build-initrds: this machine already has definitions in $d; they would go into the test's initrd" >&2
+		exit 1
+	fi
+done
+mkdir -p "$defs"
+cp "$repo"/tests/qemu/definitions/*.conf "$defs/"
+
+# Host configuration for the appliance, as its builder would write it:
+# the kernel modules its virtual hardware and fstab need, and only those
+# (a generic initrd with every driver takes minutes to build here), loaded
+# in the initrd because the appliance's root has no modules of its own.
+# Nothing here is about sprout: the module and the hook add what it needs.
+appliance_modules="virtio_pci virtio_blk ext4 vfat squashfs nls_cp437 nls_ascii nls_iso8859-1 nls_utf8"
+mkdir -p /etc/dracut.conf.d
+cat >/etc/dracut.conf.d/90-test-appliance.conf <<CONF
+drivers+=" $appliance_modules "
+force_drivers+=" $appliance_modules "
+# A test machine's shortcuts, not sprout's: no microcode, no stripping and
+# no compression save minutes of a 2-core machine and change nothing a
+# boot of the appliance depends on.
+early_microcode="no"
+do_strip="no"
+compress="cat"
+CONF
+sed -i 's/^MODULES=.*/MODULES=list/' /etc/initramfs-tools/initramfs.conf
+printf '%s\n' $appliance_modules >>/etc/initramfs-tools/modules
+if [ "$how" = deb ]; then
+	# The other documented way to ask for the module.
+	echo 'add_dracutmodules+=" sprout "' >/etc/dracut.conf.d/50-sprout.conf
+	dracut_add=()
+else
+	dracut_add=(--add sprout)
+fi
+kmoddir="/usr/lib/modules/$kver"
+dracut_cmd=(dracut --force "${dracut_add[@]}" --kver "$kver" --kmoddir "$kmoddir")
+
+# --- refusals: each must fail the build and name what is missing -------------
+# (once, with make install; the .deb ships the same module and hook)
+# expect_refusal WHAT PATTERN CMD...: CMD fails, and its output has a
+# line matching PATTERN.
+refusals=0
+expect_refusal() {
+	local what=$1 pattern=$2
+	shift 2
+	local o rc=0
+	o="$("$@" 2>&1)" || rc=$?
+	if [ "$rc" = 0 ]; then
+		echo "build-initrds: $what: the build succeeded; it must refuse" >&2
+		printf '%s\n' "$o" | tail -20 >&2
+		exit 1
+	fi
+	if ! grep -E -q "$pattern" <<<"$o"; then
+		echo "build-initrds: $what: exit $rc, but no line matches /$pattern/:" >&2
+		printf '%s\n' "$o" | tail -20 >&2
+		exit 1
+	fi
+	log "refused: $what: $(grep -E -m1 "$pattern" <<<"$o")"
+	refusals=$((refusals + 1))
+}
+scratch="$layer/scratch.img"
+hide() { mv "$1" "$layer/hidden"; }
+unhide() { mv "$layer/hidden" "$1"; }
+mkinitramfs_cmd=(mkinitramfs -o "$scratch" "$kver")
+
+if [ "$how" = make ]; then
+hide /usr/bin/sprout
+expect_refusal "dracut without the binary" 'sprout: the sprout binary is missing' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs without the binary" 'sprout hook: the sprout binary is missing' "${mkinitramfs_cmd[@]}"
+unhide /usr/bin/sprout
+unit="$(ls /usr/lib/systemd/system/sprout.service /lib/systemd/system/sprout.service 2>/dev/null | head -1)"
+hide "$unit"
+expect_refusal "dracut without the unit" 'sprout: the unit .*sprout.service is missing' "${dracut_cmd[@]}" "$scratch"
+unhide "$unit"
+mkfs_xfs="$(command -v mkfs.xfs)"
+echo 'Format=xfs' >>"$defs/20-var.conf"
+hide "$mkfs_xfs"
+expect_refusal "dracut, Format=xfs without mkfs.xfs" 'Format=xfs needs mkfs.xfs, which is missing' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs, Format=xfs without mkfs.xfs" 'Format=xfs needs mkfs.xfs, which is missing' "${mkinitramfs_cmd[@]}"
+unhide "$mkfs_xfs"
+cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
+mv "$defs" "$layer/defs"
+expect_refusal "dracut without definitions" 'sprout: no repart.d definitions' "${dracut_cmd[@]}" "$scratch"
+mv "$layer/defs" "$defs"
+rm -f "$scratch"
+fi
+
+# --- the initrds ---------------------------------------------------------------
+t=$SECONDS
+"${dracut_cmd[@]}" "$out/initrd-dracut.img" >"$out/dracut.log" 2>&1 ||
+	{ tail -30 "$out/dracut.log" >&2; echo "build-initrds: dracut failed" >&2; exit 1; }
+log "${dracut_cmd[*]} $out/initrd-dracut.img: $(du -h "$out/initrd-dracut.img" | cut -f1), $((SECONDS - t)) s"
+t=$SECONDS
+"${mkinitramfs_cmd[@]/$scratch/$out/initrd-initramfs-tools.img}" >"$out/mkinitramfs.log" 2>&1 ||
+	{ tail -30 "$out/mkinitramfs.log" >&2; echo "build-initrds: mkinitramfs failed" >&2; exit 1; }
+log "mkinitramfs -o $out/initrd-initramfs-tools.img $kver: $(du -h "$out/initrd-initramfs-tools.img" | cut -f1), $((SECONDS - t)) s"
+
+# What went in: sprout, its unit (dracut) or script, the definitions, mke2fs.
+lsinitrd "$out/initrd-dracut.img" >"$out/dracut.contents"
+for want in usr/bin/sprout etc/repart.d/10-home.conf etc/repart.d/20-var.conf mke2fs; do
+	grep -q "$want" "$out/dracut.contents" || { echo "build-initrds: the dracut initrd has no $want" >&2; exit 1; }
+done
+if grep -q 'usr/lib/systemd/systemd$\|lib/systemd/systemd$' "$out/dracut.contents"; then
+	grep -q 'sprout.service' "$out/dracut.contents" || { echo "build-initrds: the systemd initrd has no sprout.service" >&2; exit 1; }
+	log "dracut built a systemd initrd: sprout.service enabled"
+else
+	log "dracut built an initrd without systemd: sprout runs from the pre-mount hook"
+fi
+lsinitramfs "$out/initrd-initramfs-tools.img" >"$out/initramfs-tools.contents"
+for want in usr/bin/sprout scripts/local-premount/sprout etc/repart.d/10-home.conf sbin/mke2fs; do
+	grep -q "$want" "$out/initramfs-tools.contents" || { echo "build-initrds: the initramfs-tools initrd has no $want" >&2; exit 1; }
+done
+log "$refusals refusals as expected; install and both initrds in $((SECONDS - start)) s; the overlay is discarded now"

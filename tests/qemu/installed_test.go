@@ -1,0 +1,155 @@
+//go:build qemu
+
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sprout-initrd/sprout/tests/harness"
+)
+
+// TestInstalledPath is the installed-path tier (make test-install): sprout
+// installed as a user installs it, once with `make install` and once with
+// the .deb, and initrds built by the host's own dracut and mkinitramfs
+// (tests/install/build-initrds.sh, which also checks the refusals). Each
+// of the four initrds boots the seed appliance twice, with the same checks
+// as TestQEMU: boot 1 creates home and var (2:1) and the root mounts them
+// by PARTLABEL; boot 2 changes no byte of the GPT areas.
+func TestInstalledPath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the installed-path tier needs root (mount namespaces, overlays)")
+	}
+	tools := []string{"qemu-system-x86_64", "dracut", "mkinitramfs", "lsinitrd", "lsinitramfs", "unshare",
+		"apt-get", "dpkg-deb", "make", "mksquashfs", "mkfs.vfat", "mkfs.ext4", "mkfs.xfs", "sfdisk", "busybox", "blkid"}
+	if missing := harness.MissingTools(tools...); len(missing) > 0 {
+		t.Fatalf("the installed-path tier cannot run: missing %s; run scripts/deps.sh", strings.Join(missing, ", "))
+	}
+	repo, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &artefacts{repo: repo, dir: filepath.Join(repo, "build", "installed"),
+		initrds: map[string]string{}, appliances: map[int]string{}}
+	_ = os.RemoveAll(a.dir)
+	if err := os.MkdirAll(a.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	step := func(what string, f func() error) {
+		t.Helper()
+		start := time.Now()
+		if err := f(); err != nil {
+			t.Fatalf("installed path: %s: %v", what, err)
+		}
+		t.Logf("installed path: %s (%.1f s)", what, time.Since(start).Seconds())
+	}
+
+	var kver, kroot string
+	step("fetch Debian's kernel", func() error {
+		out, err := a.script(ctx, "tests/qemu/scripts/fetch-kernel.sh", filepath.Join(repo, "build", "qemu", "kernel"))
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(l, "KVER="); ok {
+				kver = v
+			}
+			if v, ok := strings.CutPrefix(l, "ROOT="); ok {
+				kroot = v
+			}
+		}
+		if kver == "" || kroot == "" {
+			return fmt.Errorf("fetch-kernel.sh printed no KVER/ROOT:\n%s", out)
+		}
+		a.kernel = filepath.Join(kroot, "boot", "vmlinuz-"+kver)
+		return nil
+	})
+	var deb string
+	step("make deb", func() error {
+		if out, err := exec.CommandContext(ctx, "make", "-s", "-C", repo, "deb").CombinedOutput(); err != nil {
+			return fmt.Errorf("make deb: %w\n%s", err, out)
+		}
+		debs, _ := filepath.Glob(filepath.Join(repo, "build", "sprout_*_amd64.deb"))
+		if len(debs) != 1 {
+			return fmt.Errorf("want one build/sprout_*_amd64.deb, found %v", debs)
+		}
+		deb = debs[0]
+		return nil
+	})
+	appliance := filepath.Join(a.dir, "appliance-512.raw")
+	step("build the appliance image", func() error {
+		_, err := a.script(ctx, "tests/qemu/scripts/build-appliance.sh", "--out", appliance)
+		return err
+	})
+	a.appliances[512] = appliance
+
+	// One install after the other (each in its own throwaway mount
+	// namespace; together they would only compete for the cores).
+	hows := []string{"make", "deb"}
+	for _, how := range hows {
+		dir := filepath.Join(a.dir, how)
+		args := []string{"--how", how, "--kernel-root", kroot, "--kver", kver, "--out", dir}
+		if how == "deb" {
+			args = append(args, "--deb", deb)
+		}
+		step("install with "+how+", refusals, dracut and mkinitramfs", func() error {
+			out, err := a.script(ctx, "tests/install/build-initrds.sh", args...)
+			fmt.Print(out)
+			return err
+		})
+		a.initrds[how+"/dracut"] = filepath.Join(dir, "initrd-dracut.img")
+		a.initrds[how+"/initramfs-tools"] = filepath.Join(dir, "initrd-initramfs-tools.img")
+	}
+
+	type job struct {
+		initrd, label string
+	}
+	var jobs []job
+	for _, how := range hows {
+		for _, tool := range []string{"dracut", "initramfs-tools"} {
+			what := "make install"
+			if how == "deb" {
+				what = "apt-get install ./" + filepath.Base(deb)
+			}
+			cmd := "dracut --add sprout"
+			if how == "deb" {
+				cmd = `dracut, add_dracutmodules+=" sprout "`
+			}
+			if tool == "initramfs-tools" {
+				cmd = "mkinitramfs"
+			}
+			jobs = append(jobs, job{how + "/" + tool, fmt.Sprintf("installed by %s, initrd by the host's %s", what, cmd)})
+		}
+	}
+	var mu sync.Mutex
+	var summaries []string
+	runsDir := filepath.Join(a.dir, "runs")
+	t.Run("boots", func(t *testing.T) {
+		for i, j := range jobs {
+			t.Run(strings.ReplaceAll(j.initrd, "/", "-"), func(t *testing.T) {
+				t.Parallel()
+				sc := scenario{name: j.initrd, bus: "virtio", sectorSize: 512, initrd: j.initrd,
+					cmdline: "root=PARTLABEL=root", disk: "vda"}
+				dir := filepath.Join(runsDir, fmt.Sprintf("%02d-%s", i, strings.ReplaceAll(j.initrd, "/", "-")))
+				o, err := a.runScenario(ctx, sc, j.label, dir)
+				if err != nil {
+					t.Fatalf("%v\n(logs in %s)", err, dir)
+				}
+				t.Log(o.summary)
+				mu.Lock()
+				summaries = append(summaries, o.summary)
+				mu.Unlock()
+				_ = os.Remove(filepath.Join(dir, "disk.raw"))
+			})
+		}
+	})
+	fmt.Printf("%s\ninstalled path: %d/%d initrds booted twice and passed\n", strings.Join(summaries, "\n"), len(summaries), len(jobs))
+}
