@@ -83,7 +83,7 @@ in
       services.sprout = {
         description = "Grow the boot disk's partitions (sprout)";
         wantedBy = [ "initrd-root-fs.target" ];
-        wants = [ "modprobe@loop.service" ] ++ lib.optional (cfg.device != null) deviceUnit;
+        wants = [ "modprobe@loop.service" "local-fs-pre.target" ] ++ lib.optional (cfg.device != null) deviceUnit;
         after = [ "modprobe@loop.service" "systemd-udevd.service" "systemd-udev-trigger.service" ]
           ++ lib.optional (cfg.device != null) deviceUnit;
         before = [
@@ -96,6 +96,10 @@ in
           DefaultDependencies = false;
           ConditionVirtualization = "!container";
           ConditionDirectoryNotEmpty = "/etc/repart.d";
+          # A disk sprout cannot find or repair ends the boot with its
+          # message instead of a root device wait without end (docs/boot.md).
+          OnFailure = "emergency.target";
+          OnFailureJobMode = "replace-irreversibly";
         };
         serviceConfig = {
           Type = "oneshot";
