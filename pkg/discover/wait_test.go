@@ -71,8 +71,9 @@ func TestWaitGivesUpWithWhatItTried(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
-	if clock.sleeps != 900 {
-		t.Errorf("%d looks after the first, want 900 (90 s at 100 ms)", clock.sleeps)
+	// 10 looks in the first second, then backing off to one a second.
+	if clock.sleeps < 90 || clock.sleeps > 110 {
+		t.Errorf("%d looks after the first, want about 100 in 90 s", clock.sleeps)
 	}
 	msg := err.Error()
 	for _, m := range []string{"gave up after waiting 1m30s", "sprout.device=: not on the kernel command line",
@@ -220,5 +221,32 @@ func TestWaitedIsZeroWhenTheFirstLookFindsTheDisk(t *testing.T) {
 		Now: func() time.Time { clock.now = clock.now.Add(time.Second); return clock.now }} // a slow look
 	if _, _, waited, err := Wait(f.env, o); err != nil || waited != 0 {
 		t.Errorf("waited %s, err %v; want 0 and no error", waited, err)
+	}
+}
+
+func TestWaitBacksOffAfterTheFirstSecond(t *testing.T) {
+	f := newFake(t)
+	f.cmdline("root=PARTLABEL=root") // no disk ever appears
+	var sleeps []time.Duration
+	now := time.Unix(1000, 0)
+	o := WaitOptions{Timeout: 90 * time.Second, Now: func() time.Time { return now },
+		Sleep: func(d time.Duration) { sleeps = append(sleeps, d); now = now.Add(d) }}
+	if _, _, _, err := Wait(f.env, o); err == nil {
+		t.Fatal("found a disk that is not there")
+	}
+	for i, d := range sleeps[:10] {
+		if d != 100*time.Millisecond {
+			t.Fatalf("sleep %d is %s, want 100ms during the first second", i, d)
+		}
+	}
+	for i := 1; i < len(sleeps); i++ {
+		if sleeps[i] > time.Second {
+			t.Fatalf("sleep %d is %s, longer than a second", i, sleeps[i])
+		}
+	}
+	// 90 s at 100 ms would be 900 looks; backing off to one a second
+	// leaves about a hundred.
+	if n := len(sleeps); n < 90 || n > 110 {
+		t.Errorf("%d looks in 90 s, want about 100", n)
 	}
 }
