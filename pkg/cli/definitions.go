@@ -10,8 +10,10 @@ import (
 // resolved from --root (or "/") and the running kernel, and says which
 // lines were ignored as systemd-repart 252 ignores them.
 func (r *run) loadDefinitions() ([]spec.Definition, error) {
-	facts := spec.ReadSystemFacts(r.cfg.root, os.Getenv)
-	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: facts.Specifiers()})
+	specifiers := spec.LazySpecifiers(func() spec.Specifiers {
+		return spec.ReadSystemFacts(r.cfg.root, os.Getenv).Specifiers()
+	})
+	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -17,6 +18,29 @@ type Specifiers struct {
 	// machine ID) to the reason. systemd-repart 252 then ignores the whole
 	// Label= line with a warning, and so does sprout.
 	Missing map[byte]error
+
+	// lazy, when set (LazySpecifiers), supplies Values and Missing the
+	// first time a label has a specifier.
+	lazy *lazySpecifiers
+}
+
+// LazySpecifiers returns Specifiers that call read once, when the first
+// label with a specifier is expanded. Labels without one are the common
+// case, and every boot's no-op run then reads no os-release, machine ID
+// or boot ID at all.
+func LazySpecifiers(read func() Specifiers) Specifiers {
+	return Specifiers{lazy: &lazySpecifiers{read: read}}
+}
+
+type lazySpecifiers struct {
+	once sync.Once
+	read func() Specifiers
+	sp   Specifiers
+}
+
+func (l *lazySpecifiers) get() Specifiers {
+	l.once.Do(func() { l.sp = l.read() })
+	return l.sp
 }
 
 // SpecifierLetters are the specifiers systemd-repart 252 expands in
@@ -47,6 +71,12 @@ var errNotResolved = errors.New("not resolved")
 func (sp Specifiers) Expand(s string) (string, error) {
 	if err := checkSpecifiers(s); err != nil {
 		return "", err
+	}
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	if sp.lazy != nil {
+		sp = sp.lazy.get()
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

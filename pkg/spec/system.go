@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,7 +73,7 @@ func ReadSystemFacts(root string, getenv func(string) string) SystemFacts {
 	}
 	f.OSRelease, f.OSReleaseErr = readOSRelease(base)
 	f.MachineID, f.MachineIDErr = readMachineID(base)
-	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+	if b, err := plainfile.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		f.BootID = strings.ReplaceAll(strings.TrimSpace(string(b)), "-", "")
 	}
 	var u unix.Utsname
@@ -168,7 +169,7 @@ func readOSRelease(root string) (map[string]string, error) {
 		host, err := chaseUnder(root, p)
 		if err == nil {
 			var data []byte
-			data, err = os.ReadFile(host)
+			data, err = plainfile.ReadFile(host)
 			if err == nil {
 				return parseEnvFile(data), nil
 			}
@@ -185,7 +186,7 @@ func readMachineID(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("machine ID: %w", err)
 	}
-	b, err := os.ReadFile(host)
+	b, err := plainfile.ReadFile(host)
 	if err != nil {
 		return "", fmt.Errorf("machine ID: %w", err)
 	}
