@@ -69,9 +69,6 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
 	}
 
-	if err := CheckFormats(p, os.Getpagesize()); err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
-	}
 	if err := preflight(t, p); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
@@ -300,20 +297,6 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 	}
 	if len(changed) > 0 {
 		opts.Log("Told the kernel about partitions %v.", changed)
-	}
-	return nil
-}
-
-// CheckFormats refuses a plan with a new partition too small for its
-// file system (pageSize is the swap page size), so that the run stops
-// before its first write instead of in the middle, when mkfs fails.
-func CheckFormats(p *plan.Plan, pageSize int) error {
-	for _, s := range p.Steps {
-		if f, ok := s.(plan.FormatPartition); ok {
-			if err := mkfs.CheckSize(f.Format, int64(f.Size), pageSize); err != nil {
-				return fmt.Errorf("future partition %d: %w", f.Index, err)
-			}
-		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
@@ -215,7 +217,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: probeFormats(defs)}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -244,11 +246,9 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 	}
 
+	// The planner refuses what cannot run (a missing mkfs, a partition too
+	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
-	if err == nil {
-		// Also in a dry run: it must not promise what the real run refuses.
-		err = apply.CheckFormats(p, os.Getpagesize())
-	}
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
 		return 0, fmt.Errorf("%s: %w", lock.Path(), err)
@@ -311,6 +311,18 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 		Log:     r.logf,
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
 	})
+}
+
+// probeFormats looks up the mkfs programs the definitions need, so the
+// planner can refuse a run that would fail in mkfs halfway.
+func probeFormats(defs []spec.Definition) fstype.Capabilities {
+	var formats []string
+	for _, d := range defs {
+		if d.Format != "" {
+			formats = append(formats, d.Format)
+		}
+	}
+	return fstype.Probe(formats, os.Getpagesize(), exec.LookPath)
 }
 
 // findDisk names the disk when the command line does not: from the kernel

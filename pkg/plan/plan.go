@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -52,6 +53,10 @@ type Options struct {
 	// Random returns a random UUID; used only when a derived UUID collides
 	// with one already on the disk.
 	Random func() uuid.UUID
+	// Formats is what the system can make (mkfs programs found, the swap
+	// page size), probed by the caller: a plan that needs more is refused
+	// here, so a dry run refuses what the real run would, before any write.
+	Formats fstype.Capabilities
 }
 
 // Activity is what happens to a partition, in systemd-repart's words.
@@ -227,7 +232,34 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
+	if err := checkFormats(p.Steps, opts.Formats); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// FormatError is a refusal because a new partition's file system cannot
+// be made.
+type FormatError struct {
+	Index int // the future partition
+	Err   error
+}
+
+func (e *FormatError) Error() string { return fmt.Sprintf("future partition %d: %v", e.Index, e.Err) }
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// checkFormats refuses a plan with a file system the system cannot make
+// (no mkfs program, or a partition too small for it), so that the run
+// stops before its first write instead of in the middle, in mkfs.
+func checkFormats(steps []Step, can fstype.Capabilities) error {
+	for _, s := range steps {
+		if f, ok := s.(FormatPartition); ok {
+			if err := can.Check(f.Format, int64(f.Size)); err != nil {
+				return &FormatError{Index: f.Index, Err: err}
+			}
+		}
+	}
+	return nil
 }
 
 // checkPreserved is the planner's promise as an assertion: every existing
