@@ -29,7 +29,9 @@ import (
 const (
 	ExitOK      = 0
 	ExitFailure = 1
-	ExitNoLabel = plan.ExitNoLabel
+	// ExitNoLabel: the disk has no (or the wrong kind of) partition
+	// table for the --empty= mode.
+	ExitNoLabel = 77
 )
 
 // Version is set at build time.
@@ -77,13 +79,18 @@ func Main(ctx context.Context, args []string, env Env) int {
 	code, err := r.main(ctx)
 	if err != nil {
 		r.log.errorf("sprout: %v", err)
-		var ee *plan.ExitError
-		if errors.As(err, &ee) {
-			return ee.Code
-		}
-		return ExitFailure
+		return exitCode(err)
 	}
 	return code
+}
+
+// exitCode is systemd-repart 252's exit code for a failed run.
+func exitCode(err error) int {
+	var le *plan.LabelError
+	if errors.As(err, &le) {
+		return ExitNoLabel
+	}
+	return ExitFailure
 }
 
 func parse(args []string) (*config, error) {

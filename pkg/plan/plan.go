@@ -111,17 +111,12 @@ type Plan struct {
 // Changed reports whether applying the plan writes anything.
 func (p *Plan) Changed() bool { return len(p.Steps) > 0 }
 
-// ExitError is a refusal with the exit code systemd-repart uses for it.
-type ExitError struct {
-	Code int
-	Msg  string
-}
+// LabelError is a refusal because the disk has no partition table, or
+// one of the wrong kind, for the --empty= mode (the cli gives it 252's
+// exit code).
+type LabelError struct{ Msg string }
 
-func (e *ExitError) Error() string { return e.Msg }
-
-// ExitNoLabel is the exit code for "the disk has no (or the wrong kind of)
-// partition table" under --empty=refuse/allow/require, as in 252.
-const ExitNoLabel = 77
+func (e *LabelError) Error() string { return e.Msg }
 
 // ErrNoSpace is returned (wrapped) when the definitions cannot fit.
 var ErrNoSpace = errors.New("can't fit requested partitions into available free space")
@@ -292,7 +287,7 @@ func decideScratch(snap Snapshot, mode EmptyMode) (bool, error) {
 		return true, nil
 	case EmptyRequire:
 		if snap.Label != LabelNone {
-			return false, &ExitError{ExitNoLabel, "the disk already has a partition table, refusing (--empty=require)"}
+			return false, &LabelError{"the disk already has a partition table, refusing (--empty=require)"}
 		}
 		return true, nil
 	case EmptyAllow:
@@ -300,15 +295,15 @@ func decideScratch(snap Snapshot, mode EmptyMode) (bool, error) {
 		case LabelNone:
 			return true, nil
 		case LabelOther:
-			return false, &ExitError{ExitNoLabel, fmt.Sprintf("the disk has a %s partition table, not GPT, refusing", snap.OtherLabel)}
+			return false, &LabelError{fmt.Sprintf("the disk has a %s partition table, not GPT, refusing", snap.OtherLabel)}
 		}
 		return false, nil
 	case EmptyRefuse, "":
 		switch snap.Label {
 		case LabelNone:
-			return false, &ExitError{ExitNoLabel, "the disk has no GPT partition table, not repartitioning (see --empty=)"}
+			return false, &LabelError{"the disk has no GPT partition table, not repartitioning (see --empty=)"}
 		case LabelOther:
-			return false, &ExitError{ExitNoLabel, fmt.Sprintf("the disk has a %s partition table, not GPT, not repartitioning", snap.OtherLabel)}
+			return false, &LabelError{fmt.Sprintf("the disk has a %s partition table, not GPT, not repartitioning", snap.OtherLabel)}
 		}
 		return false, nil
 	}
