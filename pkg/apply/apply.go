@@ -36,7 +36,8 @@ type Options struct {
 	Parallel int
 	// UdevTimeout bounds the wait for udev's links (default 30 s).
 	UdevTimeout time.Duration
-	// Log receives one line per action.
+	// Log receives one line per action. Formatting runs concurrently, so
+	// it must be safe for concurrent use.
 	Log func(format string, args ...any)
 	// Release is called once the table is written and the kernel told, just
 	// before waiting for udev: it must close the device (and so release its
@@ -398,14 +399,15 @@ func checkResizable(t Target, kernel []disk.KernelPartition, n int, start int64)
 // or knows smaller, without writing to the disk: a run interrupted after
 // the table write but before telling the kernel, in the same boot, would
 // otherwise leave them invisible until a reboot. It never removes a
-// kernel partition.
-func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) error {
+// kernel partition. It returns the partitions added, whose udev links the
+// caller waits for.
+func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) (added []int, err error) {
 	if !dev.IsBlockDevice() {
-		return nil
+		return nil, nil
 	}
 	kernel, err := disk.KernelPartitions(dev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	have := map[int]disk.KernelPartition{}
 	for _, k := range kernel {
@@ -419,13 +421,17 @@ func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) 
 		switch {
 		case !ok:
 			log("The kernel does not know partition %d yet; adding it.", e.Index)
-			errs = append(errs, disk.AddPartition(dev, e.Index, start, size))
+			if err := disk.AddPartition(dev, e.Index, start, size); err != nil {
+				errs = append(errs, err)
+			} else {
+				added = append(added, e.Index)
+			}
 		case k.Start == start && k.Size < size:
 			log("The kernel knows partition %d smaller than the table; resizing it.", e.Index)
 			errs = append(errs, disk.ResizePartition(dev, e.Index, start, size))
 		}
 	}
-	return errors.Join(errs...)
+	return added, errors.Join(errs...)
 }
 
 // zero makes [off, off+n) of t read as zeros: with the device's

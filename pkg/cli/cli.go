@@ -11,8 +11,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
@@ -275,13 +278,15 @@ func (r *run) main(ctx context.Context) (int, error) {
 	case !p.Changed():
 		r.logf("No changes.")
 		if !r.cfg.dryRun {
-			if err := apply.CatchUpKernel(lock, p.New, r.logf); err != nil {
-				r.logf("Warning: could not update the kernel's partitions: %v", err)
+			if err := r.catchUpKernel(ctx, lock, p); err != nil {
+				return 0, err
 			}
 		}
 	case r.cfg.dryRun:
 		r.logf("Planned steps:")
-		report.Steps(r.env.Stderr, p)
+		if err := report.Steps(r.env.Stderr, p); err != nil {
+			return 0, err
+		}
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
 		if err := r.apply(ctx, lock, p); err != nil {
@@ -315,9 +320,40 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 	r.logf("Applying changes to %s.", lock.Path())
 	return apply.Run(ctx, w, p, apply.Options{
 		Discard: r.cfg.discard,
-		Log:     r.logf,
+		Log:     lockedLog(r.logf), // formatting logs from several goroutines
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
 	})
+}
+
+// catchUpKernel brings the kernel in line with a table already on disk
+// (a run interrupted before it told the kernel) and waits for the links of
+// the partitions it added, as a run that writes does.
+func (r *run) catchUpKernel(ctx context.Context, lock disk.Device, p *plan.Plan) error {
+	added, err := apply.CatchUpKernel(lock, p.New, r.logf)
+	if err != nil {
+		return fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", lock.Path(), err)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	var links []string
+	for _, row := range p.Partitions {
+		if slices.Contains(added, row.Index) {
+			links = append(links, row.UdevLinks()...)
+		}
+	}
+	r.logf("Waiting for the new partitions' devices (udev links when udev runs).")
+	return disk.WaitForUdev(ctx, lock, links, 30*time.Second)
+}
+
+// lockedLog serializes calls to log.
+func lockedLog(log func(string, ...any)) func(string, ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		log(format, args...)
+	}
 }
 
 // probeFormats looks up the mkfs programs the definitions need, so the

@@ -524,16 +524,22 @@ func kernelSteps(rows []Partition) []Step {
 	for _, r := range rows {
 		if r.Activity == Create {
 			wait.Partitions = append(wait.Partitions, r.Index)
-			if r.Label != "" {
-				wait.Links = append(wait.Links, "/dev/disk/by-partlabel/"+udevEscape(r.Label))
-			}
-			wait.Links = append(wait.Links, "/dev/disk/by-partuuid/"+r.UUID.String())
+			wait.Links = append(wait.Links, r.UdevLinks()...)
 		}
 	}
 	if len(wait.Partitions) > 0 {
 		steps = append(steps, wait)
 	}
 	return steps
+}
+
+// UdevLinks are the /dev/disk links udev makes for the partition.
+func (r Partition) UdevLinks() []string {
+	var links []string
+	if r.Label != "" {
+		links = append(links, "/dev/disk/by-partlabel/"+udevEscape(r.Label))
+	}
+	return append(links, "/dev/disk/by-partuuid/"+r.UUID.String())
 }
 
 // MinimalSize is what --size=auto grows an image to: the minimum size of
