@@ -153,7 +153,7 @@ func (b *bench) initrdBytes() error {
 	if out, err := exec.Command("cp", "-rL", filepath.Join(b.cfg.repo, "initrd", "dracut", "90sprout"), mod).CombinedOutput(); err != nil {
 		return fmt.Errorf("cp: %w: %s", err, out)
 	}
-	for _, f := range []string{"sprout.service", "sprout-generator"} {
+	for _, f := range []string{"sprout.service"} {
 		if out, err := exec.Command("cp", filepath.Join(b.cfg.repo, "systemd-units", f), mod).CombinedOutput(); err != nil {
 			return fmt.Errorf("cp: %w: %s", err, out)
 		}
@@ -213,7 +213,7 @@ func (b *bench) initrdBytes() error {
 			sprout: bytesStr(sCat["tool"]), repart: bytesStr(rCat["tool"]), ratio: ratioStr(sCat["tool"], rCat["tool"])},
 		row{what: "… of which mkfs tools and their libraries",
 			sprout: bytesStr(sCat["mkfs"]), repart: bytesStr(rCat["mkfs"]), ratio: ratioStr(sCat["mkfs"], rCat["mkfs"])},
-		row{what: "… of which units, generator, definitions, helpers",
+		row{what: "… of which units, definitions, helpers",
 			sprout: bytesStr(sCat["other"]), repart: bytesStr(rCat["other"]), ratio: ratioStr(sCat["other"], rCat["other"])},
 	)
 	b.appendix = append(b.appendix,

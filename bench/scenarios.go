@@ -137,6 +137,10 @@ func (b *bench) noop() error {
 	if err != nil {
 		return err
 	}
+	goRow, goNote, err := b.goFloor(runArgs(false, b.defsExt4, a), runArgs(false, b.defsExt4, r))
+	if err != nil {
+		return err
+	}
 	verdict := ""
 	for _, path := range []string{a, r} {
 		after, err := fingerprintOf(path)
@@ -152,6 +156,11 @@ func (b *bench) noop() error {
 	b.noteSpread("no-op", p)
 	b.addTiming("No-op run as sprout.service runs it (`GOMAXPROCS=1` for sprout only)", unit, 0.25, verdict)
 	b.noteSpread("no-op (GOMAXPROCS=1)", unit)
+	if verdict != "" {
+		goRow.result = verdict
+	}
+	b.rows = append(b.rows, goRow)
+	b.notes = append(b.notes, goNote)
 
 	// The floor: how much of that is starting the process at all.
 	n = b.runs(100)

@@ -39,7 +39,7 @@ trap 'rm -rf "$work"' EXIT
 cp -a /usr/lib/dracut "$work/dracut"
 mod="$work/dracut/modules.d/90sprout"
 cp -rL "$repo/initrd/dracut/90sprout" "$mod"
-cp "$repo/systemd-units/sprout.service" "$repo/systemd-units/sprout-generator" "$mod/"
+cp "$repo/systemd-units/sprout.service" "$mod/"
 
 # Only what the appliance needs: storage and file system drivers are forced
 # in and loaded early, so the root's fstab can mount vfat and squashfs too.

@@ -46,7 +46,4 @@ in
   inherit (unit) before after wants conflicts wantedBy unitConfig serviceConfig;
   contents = builtins.attrNames c.boot.initrd.systemd.contents;
   definitions = map (e: e.name) c.boot.initrd.systemd.contents."/etc/repart.d".source.entries;
-  generatorHasScript = if device == null
-    then builtins.match ".*LoaderDevicePartUUID.*" c.boot.initrd.systemd.contents."/etc/systemd/system-generators/sprout-generator".source.text != null
-    else true;
 }

@@ -26,13 +26,6 @@ let
     })
     config.systemd.repart.partitions);
 
-  # Waits for the device named on the kernel command line (sprout.device=,
-  # the LoaderDevicePartUUID EFI variable, root=, mount.usr=).
-  generator = pkgs.writeShellScript "sprout-generator" ''
-    export PATH=${lib.makeBinPath [ pkgs.coreutils config.boot.initrd.systemd.package ]}
-    ${builtins.readFile ../../systemd-units/sprout-generator}
-  '';
-
   deviceUnit = "${utils.escapeSystemdPath cfg.device}.device";
 in
 {
@@ -81,11 +74,7 @@ in
       # mke2fs and friends, which sprout runs to format new partitions.
       initrdBin = [ pkgs.e2fsprogs pkgs.dosfstools ];
       storePaths = [ "${cfg.package}/bin/sprout" ];
-      contents = {
-        "/etc/repart.d".source = definitions;
-      } // lib.optionalAttrs (cfg.device == null) {
-        "/etc/systemd/system-generators/sprout-generator".source = generator;
-      };
+      contents."/etc/repart.d".source = definitions;
 
       services.sprout = {
         description = "Grow the boot disk's partitions (sprout)";
@@ -108,7 +97,10 @@ in
           Type = "oneshot";
           RemainAfterExit = true;
           ExecStart = lib.escapeShellArgs ([ "${cfg.package}/bin/sprout" "--dry-run=no" ]
-            ++ cfg.extraArgs ++ lib.optional (cfg.device != null) cfg.device);
+            ++ cfg.extraArgs
+            # Without a device sprout finds the disk and waits for it itself
+            # (docs/boot.md, "Waiting for the disk").
+            ++ (if cfg.device != null then [ cfg.device ] else [ "--wait-for-disk=90s" ]));
           SuccessExitStatus = "77";
           Environment = "TMPDIR=/run";
           StandardOutput = "journal+console";

@@ -23,6 +23,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -55,6 +56,7 @@ type config struct {
 	help        bool
 	version     bool
 	device      string
+	waitForDisk time.Duration
 }
 
 // Env is what a run needs from its surroundings.
@@ -160,6 +162,13 @@ func parse(args []string) (*config, error) {
 			c.pretty = &b
 			return err
 		}},
+		{name: "wait-for-disk", hasValue: true, set: func(v string) (err error) {
+			c.waitForDisk, err = time.ParseDuration(v)
+			if err == nil && c.waitForDisk < 0 {
+				err = errors.New("must not be negative")
+			}
+			return err
+		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
 		{name: "no-pager", set: func(string) error { return nil }},
 		{name: "help", set: func(string) error { c.help = true; return nil }},
@@ -184,6 +193,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
 		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
+	}
+	if c.device != "" && c.waitForDisk > 0 {
+		return nil, errors.New("--wait-for-disk= waits for the disk sprout finds; it cannot be combined with a device argument")
 	}
 	if c.empty == plan.EmptyCreate && c.size == "" {
 		return nil, errors.New("--empty=create needs --size=")
@@ -217,7 +229,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return ExitOK, nil
 	}
 	if r.cfg.device == "" {
-		dev, err := r.findDisk()
+		dev, err := r.findDisk(discover.System(), discover.WaitOptions{Timeout: r.cfg.waitForDisk})
 		if err != nil {
 			return 0, err
 		}
@@ -370,16 +382,24 @@ func probeFormats(defs []spec.Definition) fstype.Capabilities {
 
 // findDisk names the disk when the command line does not: from the kernel
 // command line, the boot loader or the mounted root (pkg/discover). It
-// never guesses; every method tried is logged.
-func (r *run) findDisk() (string, error) {
-	dev, tried, err := discover.Find(discover.System())
+// never guesses; every method tried is logged. With --wait-for-disk it
+// waits for the disk that the deciding method names to appear.
+func (r *run) findDisk(env discover.Env, wait discover.WaitOptions) (string, error) {
+	wait.Waiting = func(why string) {
+		r.logf("Waiting up to %s for the disk: %s", wait.Timeout, why)
+	}
+	dev, tried, waited, err := discover.Wait(env, wait)
 	for _, t := range tried {
 		r.logf("Looking for the disk: %s", t)
 	}
 	if err != nil {
 		return "", fmt.Errorf("no device given and none found (pass the whole disk, or sprout.device= on the kernel command line): %w", err)
 	}
-	r.logf("Using %s.", dev)
+	if waited > 0 {
+		r.logf("Using %s (found after %s).", dev, waited.Round(time.Millisecond))
+	} else {
+		r.logf("Using %s.", dev)
+	}
 	return dev, nil
 }
 
@@ -411,7 +431,7 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Parse(r.cfg.seed)
 	}
 	path := filepath.Join(r.cfg.root, "/etc/machine-id")
-	b, err := os.ReadFile(path)
+	b, err := plainfile.ReadFile(path)
 	id := strings.TrimSpace(string(b))
 	switch {
 	case errors.Is(err, os.ErrNotExist), err == nil && (id == "" || id == "uninitialized"):

@@ -5,8 +5,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
@@ -22,9 +21,7 @@ type logger struct {
 
 func newLogger(stderr io.Writer) *logger {
 	l := &logger{w: stderr}
-	if ok, err := journal.StderrIsJournalStream(); err == nil && ok {
-		l.journal = true
-	}
+	l.journal = journal.StderrIsJournalStream()
 	return l
 }
 
@@ -39,13 +36,13 @@ func (l *logger) log(prio journal.Priority, msg string, fields map[string]string
 		for k, v := range fields {
 			vars["SPROUT_"+k] = v
 		}
-		if journal.Send(msg, prio, vars) == nil {
-			daemon.SdNotify(false, "STATUS="+msg)
+		if journal.Send(journal.SocketPath, msg, prio, vars) == nil {
+			journal.Notify("STATUS=" + msg)
 			return
 		}
 	}
 	fmt.Fprintln(l.w, msg)
-	daemon.SdNotify(false, "STATUS="+msg)
+	journal.Notify("STATUS=" + msg)
 }
 
 func (l *logger) infof(format string, args ...any) {

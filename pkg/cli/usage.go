@@ -11,7 +11,7 @@ disk in this order and refuses if the first method that applies is
 ambiguous: sprout.device= on the kernel command line (a path, PARTLABEL=,
 PARTUUID=, LABEL= or UUID=), the EFI variable LoaderDevicePartUUID, root=
 and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
-/sysroot.
+/sysroot. With --wait-for-disk it waits for the disk that method names.
 
   -h --help               Show this help
      --version            Show the version
@@ -34,6 +34,12 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
      --json=MODE          Print the result as JSON: pretty, short or off
      --pretty=BOOL        Print the table (default: yes)
+     --wait-for-disk=TIME Without DEVICE: if the first method that applies
+                          names no device yet, look again every 100 ms for
+                          up to TIME (such as 90s; default 0: look once).
+                          Every disk's GPT is read, the backup too, so a disk
+                          whose torn primary GPT hides its partitions from
+                          the kernel is found (and repaired)
      --no-legend          Print the table without header and totals
      --no-pager           Accepted for compatibility; sprout never pages
 

@@ -2,14 +2,15 @@ package discover
 
 import (
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // readCmdline reads the kernel command line into key → value. A later
 // word overrides an earlier one, as for the kernel's own root=.
 func readCmdline(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := plainfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}

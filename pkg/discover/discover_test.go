@@ -280,7 +280,7 @@ func TestLoaderDevicePartUUID(t *testing.T) {
 	if id, note := readLoaderDevicePartUUID(f.env.EFIVars); id != "0fc63daf-8483-4772-8e79-3d69d8477de4" {
 		t.Errorf("got %q (%s)", id, note)
 	}
-	f.write("sys/firmware/efi/efivars/"+LoaderDevicePartUUIDVar, "\x06\x00\x00\x00x")
+	f.efiVarRaw([]byte("\x06\x00\x00\x00x"))
 	if id, note := readLoaderDevicePartUUID(f.env.EFIVars); id != "" || !strings.Contains(note, "malformed") {
 		t.Errorf("odd length: %q %q", id, note)
 	}

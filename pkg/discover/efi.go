@@ -3,6 +3,8 @@ package discover
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +21,7 @@ import (
 // "0FC63DAF-8483-4772-8E79-3D69D8477DE4".
 func readLoaderDevicePartUUID(efivars string) (id, note string) {
 	path := filepath.Join(efivars, LoaderDevicePartUUIDVar)
-	b, err := os.ReadFile(path)
+	b, err := readEFIVar(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if _, derr := os.Stat(efivars); derr != nil {
@@ -45,4 +47,29 @@ func readLoaderDevicePartUUID(efivars string) (id, note string) {
 		return "", "malformed: " + err.Error()
 	}
 	return u.String(), ""
+}
+
+// maxEFIVar bounds the variables read here; LoaderDevicePartUUID is 78
+// bytes.
+const maxEFIVar = 4096
+
+// readEFIVar reads an efivarfs file with one read(2) of the whole file from
+// its start. efivarfs files cannot be seeked and are read as a whole (GNU
+// tail -c +5 fails on them with "Illegal seek"), so no seek and no pread
+// at an offset.
+func readEFIVar(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, maxEFIVar+1)
+	n, err := f.Read(buf)
+	switch {
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	case n > maxEFIVar:
+		return nil, fmt.Errorf("reading %s: larger than %d bytes", path, maxEFIVar)
+	}
+	return buf[:n], nil
 }

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf16"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"golang.org/x/sys/unix"
 )
 
 // fakeSystem is a throw-away /sys, /dev, /proc and efivarfs: sysfs entries
@@ -19,7 +22,8 @@ type fakeSystem struct {
 	t    *testing.T
 	root string
 	env  Env
-	next int // next minor number
+	next int        // next minor number
+	efi  *efiServer // the fake LoaderDevicePartUUID, once set
 }
 
 func newFake(t *testing.T) *fakeSystem {
@@ -76,8 +80,86 @@ func (f *fakeSystem) efiVar(value string) {
 	for _, u := range utf16.Encode([]rune(value + "\x00")) {
 		b = binary.LittleEndian.AppendUint16(b, u)
 	}
-	f.write("sys/firmware/efi/efivars/"+LoaderDevicePartUUIDVar, string(b))
+	f.efiVarRaw(b)
 }
+
+// efiVarRaw makes LoaderDevicePartUUID a named pipe that hands out content
+// to every reader, until the test ends. Like an efivarfs file it cannot be
+// seeked (lseek and pread fail with ESPIPE), so a reader that skips the 4
+// attribute bytes by seeking fails here as it fails on real firmware.
+func (f *fakeSystem) efiVarRaw(content []byte) {
+	f.t.Helper()
+	if f.efi != nil {
+		f.efi.set(content)
+		return
+	}
+	dir := "sys/firmware/efi/efivars"
+	f.mkdir(dir)
+	path := filepath.Join(f.root, dir, LoaderDevicePartUUIDVar)
+	// Each reader gets a FIFO of its own: once a reader has opened one, the
+	// next FIFO is renamed into place before the content is written, so a
+	// later reader cannot see the content twice or find no writer.
+	fresh := func() error {
+		tmp := path + ".next"
+		if err := unix.Mkfifo(tmp, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, path)
+	}
+	if err := fresh(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.efi = &efiServer{content: content}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			w, err := os.OpenFile(path, os.O_WRONLY, 0) // blocks until a reader opens
+			if err != nil {
+				return
+			}
+			err = fresh()
+			w.Write(f.efi.get()) // one write below PIPE_BUF: the reader gets it whole
+			w.Close()
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err != nil {
+				f.t.Errorf("fake efivars: %v", err)
+				return
+			}
+		}
+	}()
+	f.t.Cleanup(func() {
+		close(done)
+		finished := make(chan struct{})
+		go func() { wg.Wait(); close(finished) }()
+		for {
+			// Release the writer blocked in open, until it has seen done.
+			if r, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
+				r.Close()
+			}
+			select {
+			case <-finished:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// efiServer holds the fake variable's current value.
+type efiServer struct {
+	mu      sync.Mutex
+	content []byte
+}
+
+func (e *efiServer) set(b []byte) { e.mu.Lock(); e.content = b; e.mu.Unlock() }
+func (e *efiServer) get() []byte  { e.mu.Lock(); defer e.mu.Unlock(); return e.content }
 
 // part describes one partition of a fake disk.
 type part struct {

@@ -2,10 +2,12 @@ package discover
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // mountEntry is what Find needs of one line of /proc/self/mountinfo.
@@ -17,14 +19,13 @@ type mountEntry struct {
 
 // findMount returns the last (topmost) mount at mountPoint, if any.
 func findMount(path, mountPoint string) (mountEntry, bool, error) {
-	f, err := os.Open(path)
+	data, err := plainfile.ReadFile(path)
 	if err != nil {
 		return mountEntry{}, false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	defer f.Close()
 	var last mountEntry
 	ok := false
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(bytes.NewReader(data))
 	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for s.Scan() {
 		// "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // hit is one device that matches a spec, and the disk it is on.
@@ -232,7 +233,7 @@ func (s *sysfs) partitionOf(disk *blockDev, index int) *blockDev {
 // readGPT reads a disk's partition table, read-only. Opening for reading
 // only matters: udev re-reads a disk's partitions whenever a writer closes it.
 func readGPT(d *blockDev) (*gpt.Table, error) {
-	f, err := os.Open(d.node)
+	f, err := plainfile.Open(d.node)
 	if err != nil {
 		return nil, err
 	}

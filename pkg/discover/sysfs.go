@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // blockDev is one entry of /sys/class/block.
@@ -96,7 +98,7 @@ func devName(dir, name string) string {
 }
 
 func readTrimmed(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := plainfile.ReadFile(path)
 	if err != nil {
 		return ""
 	}

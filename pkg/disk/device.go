@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // Device is what the planner's snapshot and the writer need from a disk.
@@ -113,19 +115,36 @@ func Open(path string, opts OpenOptions) (Device, error) {
 	if opts.Write {
 		flags = os.O_RDWR
 	}
-	f, err := os.OpenFile(resolved, flags|unix.O_CLOEXEC, 0)
+	fd, err := openFD(resolved, flags)
 	if err != nil {
 		if opts.Write && errors.Is(err, unix.EROFS) {
 			return nil, fmt.Errorf("open %s for writing: %w (%w)", resolved, ErrReadOnly, err)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	d, err := newDevice(f, resolved, opts)
+	d, err := newDevice(fd, resolved, opts)
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, err
 	}
 	return d, nil
+}
+
+// openFD opens path with a plain descriptor rather than an os.File: an
+// os.File of a disk or image joins the runtime's poller (an epoll
+// instance, an eventfd and a registration attempt per file), which every
+// boot's no-op run would pay for. Errors read like os.OpenFile's.
+func openFD(path string, flags int) (int, error) {
+	for {
+		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
 }
 
 // refuseReadOnly returns ErrReadOnly for a read-only block device (BLKROGET;
@@ -158,12 +177,12 @@ func refusePartition(node string) error {
 	return fmt.Errorf("open %s: %s is partition %d of %s; pass the whole disk", node, node, n, disk)
 }
 
-func newDevice(f *os.File, path string, opts OpenOptions) (*device, error) {
+func newDevice(fd int, path string, opts OpenOptions) (*device, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	d := &device{f: f, path: path, writable: opts.Write}
+	d := &device{fd: fd, path: path, writable: opts.Write}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		d.size = st.Size
@@ -189,7 +208,7 @@ func newDevice(f *os.File, path string, opts OpenOptions) (*device, error) {
 
 // device implements Device for both block devices and regular files.
 type device struct {
-	f                  *os.File
+	fd                 int
 	path               string
 	writable           bool
 	locked             bool
@@ -202,7 +221,7 @@ type device struct {
 }
 
 func (d *device) queryBlockDevice(write bool) error {
-	fd := int(d.f.Fd())
+	fd := d.fd
 	if write {
 		ro, err := unix.IoctlGetInt(fd, unix.BLKROGET)
 		if err != nil {
@@ -243,7 +262,7 @@ func (d *device) lock(opts OpenOptions) error {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := unix.Flock(int(d.f.Fd()), how|unix.LOCK_NB)
+		err := unix.Flock(d.fd, how|unix.LOCK_NB)
 		if err == nil {
 			d.locked = true
 			return nil
@@ -261,30 +280,58 @@ func (d *device) lock(opts OpenOptions) error {
 // unlock releases the BSD lock early (closing releases it too).
 func (d *device) unlock() {
 	if d.locked {
-		unix.Flock(int(d.f.Fd()), unix.LOCK_UN) // fails only if already closed: then it is released
+		unix.Flock(d.fd, unix.LOCK_UN) // fails only if already closed: then it is released
 		d.locked = false
 	}
 }
 
-func (d *device) Path() string                            { return d.path }
-func (d *device) Size() int64                             { return d.size }
-func (d *device) SectorSize() int                         { return d.sectorSize }
-func (d *device) PhysicalSectorSize() int                 { return d.physicalSectorSize }
-func (d *device) IsBlockDevice() bool                     { return d.block }
-func (d *device) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p, off) }
+func (d *device) Path() string            { return d.path }
+func (d *device) Size() int64             { return d.size }
+func (d *device) SectorSize() int         { return d.sectorSize }
+func (d *device) PhysicalSectorSize() int { return d.physicalSectorSize }
+func (d *device) IsBlockDevice() bool     { return d.block }
 
+// ReadAt reads like os.File.ReadAt: until p is full, io.EOF at the end.
+func (d *device) ReadAt(p []byte, off int64) (int, error) {
+	return plainfile.ReadAt(d.fd, d.path, p, off)
+}
+
+// WriteAt writes like os.File.WriteAt: all of p, or an error.
 func (d *device) WriteAt(p []byte, off int64) (int, error) {
 	if !d.writable {
 		return 0, fmt.Errorf("write %s at %d: device was opened read-only", d.path, off)
 	}
-	return d.f.WriteAt(p, off)
+	if off < 0 {
+		return 0, &os.PathError{Op: "writeat", Path: d.path, Err: errors.New("negative offset")}
+	}
+	done := 0
+	for done < len(p) {
+		n, err := unix.Pwrite(d.fd, p[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, &os.PathError{Op: "write", Path: d.path, Err: err}
+		}
+		if n == 0 {
+			return done, &os.PathError{Op: "write", Path: d.path, Err: io.ErrUnexpectedEOF}
+		}
+		done += n
+	}
+	return done, nil
 }
 
 func (d *device) Sync() error {
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", d.path, err)
+	for {
+		err := unix.Fsync(d.fd)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", d.path, &os.PathError{Op: "sync", Path: d.path, Err: err})
+		}
+		return nil
 	}
-	return nil
 }
 
 // Close is safe to call more than once.
@@ -293,9 +340,10 @@ func (d *device) Close() error {
 		return nil
 	}
 	d.closed = true
-	// Closing the descriptor releases the flock.
-	if err := d.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", d.path, err)
+	// Closing the descriptor releases the flock. No retry on EINTR: the
+	// descriptor is gone either way on Linux.
+	if err := unix.Close(d.fd); err != nil {
+		return fmt.Errorf("close %s: %w", d.path, &os.PathError{Op: "close", Path: d.path, Err: err})
 	}
 	return nil
 }
@@ -314,7 +362,7 @@ func (d *device) ZeroRange(off, length int64) error {
 	if length == 0 {
 		return nil
 	}
-	fd := int(d.f.Fd())
+	fd := d.fd
 	if !d.block {
 		if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length); err != nil {
 			return fmt.Errorf("zero %s [%d, %d): punch hole: %w", d.path, off, off+length, err)
@@ -338,7 +386,7 @@ func (d *device) Discard(off, length int64) error {
 	if off < 0 || length < 0 || off+length > d.size {
 		return fmt.Errorf("discard %s: range [%d, %d) outside device of %d bytes", d.path, off, off+length, d.size)
 	}
-	fd := int(d.f.Fd())
+	fd := d.fd
 	if !d.block {
 		if length == 0 {
 			return nil

@@ -41,7 +41,7 @@ func sparseFile(t *testing.T, size int64) string {
 
 func accessMode(t *testing.T, dev Device) int {
 	t.Helper()
-	fl, err := unix.FcntlInt(dev.(*device).f.Fd(), unix.F_GETFL, 0)
+	fl, err := unix.FcntlInt(uintptr(dev.(*device).fd), unix.F_GETFL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestDiscardFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd := int(dev.(*device).f.Fd())
+	fd := dev.(*device).fd
 	if hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE); err != nil || hole != mib {
 		t.Errorf("first hole at %d (%v), want %d", hole, err, mib)
 	}

@@ -56,7 +56,7 @@ func blkpg(dev Device, op int32, verb string, number int, start, length int64) e
 		Datalen: int32(unsafe.Sizeof(part)),
 		Data:    (*byte)(unsafe.Pointer(&part)),
 	}
-	err = ioctlPtr(int(d.f.Fd()), unix.BLKPG, &arg)
+	err = ioctlPtr(d.fd, unix.BLKPG, &arg)
 	runtime.KeepAlive(&part)
 	if err != nil {
 		return fmt.Errorf("%s: BLKPG: %w", what, err)

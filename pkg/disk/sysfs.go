@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // KernelPartition is one partition as the kernel currently sees it (sysfs).
@@ -35,7 +37,7 @@ func sysfsDir(rdev uint64) (string, error) {
 // nodeOf returns the /dev path of the block device whose sysfs directory is
 // dir. The kernel's DEVNAME is what devtmpfs and udev use.
 func nodeOf(dir string) string {
-	if b, err := os.ReadFile(filepath.Join(dir, "uevent")); err == nil {
+	if b, err := plainfile.ReadFile(filepath.Join(dir, "uevent")); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if name, ok := strings.CutPrefix(line, "DEVNAME="); ok && name != "" {
 				return "/dev/" + name
@@ -46,7 +48,7 @@ func nodeOf(dir string) string {
 }
 
 func readSysfsInt(dir, name string) (int64, error) {
-	b, err := os.ReadFile(filepath.Join(dir, name))
+	b, err := plainfile.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return 0, err
 	}

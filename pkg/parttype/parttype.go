@@ -123,59 +123,101 @@ var archSextet = [6]struct {
 	{"usr-", "-verity-sig", UsrVeritySig},
 }
 
-var genericTypes = [...]Type{
-	{Name: "esp", GUID: uuid.MustParse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b"), Designator: ESP},
-	{Name: "xbootldr", GUID: uuid.MustParse("bc13c2ff-59e6-4262-a352-b275fd6f7172"), Designator: XBootLdr},
-	{Name: "swap", GUID: uuid.MustParse("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"), Designator: Swap},
-	{Name: "home", GUID: uuid.MustParse("933ac7e1-2eb4-4f13-b844-0e14e2aef915"), Designator: Home},
-	{Name: "srv", GUID: uuid.MustParse("3b8f8425-20e0-4f3b-907f-1a25a76f98e8"), Designator: Srv},
-	{Name: "var", GUID: uuid.MustParse("4d21b016-b534-45c2-a9fb-5c16e091fd2d"), Designator: Var},
-	{Name: "tmp", GUID: uuid.MustParse("7ec6f557-3bc5-4aca-b293-16ef5df639d1"), Designator: Tmp},
-	{Name: "user-home", GUID: uuid.MustParse("773f91ef-66d4-49b5-bd83-d683bf40ad16"), Designator: UserHome},
-	{Name: "linux-generic", GUID: uuid.MustParse("0fc63daf-8483-4772-8e79-3d69d8477de4"), Designator: LinuxGeneric},
+var genericTypes = [...]struct {
+	name, guid string
+	designator Designator
+}{
+	{"esp", "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", ESP},
+	{"xbootldr", "bc13c2ff-59e6-4262-a352-b275fd6f7172", XBootLdr},
+	{"swap", "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f", Swap},
+	{"home", "933ac7e1-2eb4-4f13-b844-0e14e2aef915", Home},
+	{"srv", "3b8f8425-20e0-4f3b-907f-1a25a76f98e8", Srv},
+	{"var", "4d21b016-b534-45c2-a9fb-5c16e091fd2d", Var},
+	{"tmp", "7ec6f557-3bc5-4aca-b293-16ef5df639d1", Tmp},
+	{"user-home", "773f91ef-66d4-49b5-bd83-d683bf40ad16", UserHome},
+	{"linux-generic", "0fc63daf-8483-4772-8e79-3d69d8477de4", LinuxGeneric},
 }
 
-// table holds every named type in the order systemd-repart 252 searches
-// when it turns a GUID into a name: all per-architecture rows first, then
-// the architecture-independent ones. The aliases "root", "usr-secondary",
-// ... are not rows: they resolve to a per-architecture row (see Arch), which
-// is why Type=root is shown as "root-x86-64" on x86-64. Built once, never
-// modified.
-var table = buildTable()
+// The table is the rows of archTypes (in order, each expanded by
+// archSextet) followed by genericTypes: the order systemd-repart 252
+// searches when it turns a GUID into a name. The aliases "root",
+// "usr-secondary", ... are not rows: they resolve to a per-architecture
+// row (see Arch), which is why Type=root is shown as "root-x86-64" on
+// x86-64.
+//
+// The rows are never built as a whole: lookups walk the literals above,
+// parsing GUIDs on the fly without allocating. A no-op boot looks up a
+// handful of types, and building 135 rows (or maps of them) would cost it
+// more than the lookups do (docs/benchmarks.md, "no-op ÷ Go floor").
 
-// byGUID and byName index table; built once, never modified.
-var byGUID, byName = indexTable(table)
-
-func buildTable() []Type {
-	t := make([]Type, 0, len(archTypes)*len(archSextet)+len(genericTypes))
-	for _, a := range archTypes {
-		for i, s := range archSextet {
-			t = append(t, Type{
-				Name:       s.prefix + a.arch + s.suffix,
-				GUID:       uuid.MustParse(a.guids[i]),
-				Designator: s.designator,
-				Arch:       a.arch,
-			})
-		}
-	}
-	return append(t, genericTypes[:]...)
+func archRow(a int, i int) Type {
+	t, s := &archTypes[a], &archSextet[i]
+	return Type{Name: s.prefix + t.arch + s.suffix, GUID: mustParse(t.guids[i]), Designator: s.designator, Arch: t.arch}
 }
 
-func indexTable(t []Type) (map[uuid.UUID]int, map[string]int) {
-	g := make(map[uuid.UUID]int, len(t))
-	n := make(map[string]int, len(t))
-	for i, ty := range t {
-		if _, dup := g[ty.GUID]; !dup {
-			g[ty.GUID] = i
-		}
-		n[ty.Name] = i
+func genericRow(i int) Type {
+	t := &genericTypes[i]
+	return Type{Name: t.name, GUID: mustParse(t.guid), Designator: t.designator}
+}
+
+func mustParse(s string) uuid.UUID {
+	g, ok := ParseUUID(s)
+	if !ok {
+		panic("parttype: bad GUID in the table: " + s)
 	}
-	return g, n
+	return g
+}
+
+// byName returns the row named name. (The loops index the arrays: a
+// range over an array value copies it onto the stack.)
+func byName(name string) (Type, bool) {
+	for a := range archTypes {
+		t := &archTypes[a]
+		for i := range archSextet {
+			s := &archSextet[i]
+			if len(name) == len(s.prefix)+len(t.arch)+len(s.suffix) && strings.HasPrefix(name, s.prefix) &&
+				strings.HasSuffix(name, s.suffix) && name[len(s.prefix):len(name)-len(s.suffix)] == t.arch {
+				return archRow(a, i), true
+			}
+		}
+	}
+	for i := range genericTypes {
+		if genericTypes[i].name == name {
+			return genericRow(i), true
+		}
+	}
+	return Type{}, false
+}
+
+// byGUID returns the first row with GUID g.
+func byGUID(g uuid.UUID) (Type, bool) {
+	for a := range archTypes {
+		for i := range archSextet {
+			if mustParse(archTypes[a].guids[i]) == g {
+				return archRow(a, i), true
+			}
+		}
+	}
+	for i := range genericTypes {
+		if mustParse(genericTypes[i].guid) == g {
+			return genericRow(i), true
+		}
+	}
+	return Type{}, false
 }
 
 // All returns a copy of the table in search order.
 func All() []Type {
-	return append([]Type(nil), table...)
+	t := make([]Type, 0, len(archTypes)*len(archSextet)+len(genericTypes))
+	for a := range archTypes {
+		for i := range archSextet {
+			t = append(t, archRow(a, i))
+		}
+	}
+	for i := range genericTypes {
+		t = append(t, genericRow(i))
+	}
+	return t
 }
 
 // Arch selects which architecture the alias names root, root-verity, ...
@@ -229,8 +271,8 @@ func NativeArch() Arch { return ArchFor(runtime.GOARCH) }
 // aliases), else a UUID written as 32 hex digits with or without the four
 // dashes, in any case. No braces, no "urn:uuid:" prefix.
 func (a Arch) Lookup(value string) (uuid.UUID, bool) {
-	if i, ok := byName[value]; ok {
-		return table[i].GUID, true
+	if t, ok := byName(value); ok {
+		return t.GUID, true
 	}
 	if g, ok := a.lookupAlias(value); ok {
 		return g, true
@@ -254,8 +296,8 @@ func (a Arch) lookupAlias(value string) (uuid.UUID, bool) {
 		if arch == "" {
 			return uuid.Nil, false
 		}
-		if i, ok := byName[s.prefix+arch+s.suffix]; ok {
-			return table[i].GUID, true
+		if t, ok := byName(s.prefix + arch + s.suffix); ok {
+			return t.GUID, true
 		}
 		return uuid.Nil, false
 	}
@@ -269,26 +311,28 @@ func Lookup(value string) (uuid.UUID, bool) { return NativeArch().Lookup(value) 
 // digits, optionally with dashes after the 8th, 12th, 16th and 20th digit
 // (all four or none), upper or lower case.
 func ParseUUID(s string) (uuid.UUID, bool) {
-	var hex string
 	switch len(s) {
 	case 32:
-		hex = s
 	case 36:
 		if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 			return uuid.Nil, false
 		}
-		hex = s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
 	default:
 		return uuid.Nil, false
 	}
 	var g uuid.UUID
+	j := 0 // index into s; dashes (36-character form only) are skipped
 	for i := range g {
-		hi, ok1 := hexDigit(hex[2*i])
-		lo, ok2 := hexDigit(hex[2*i+1])
+		if len(s) == 36 && (j == 8 || j == 13 || j == 18 || j == 23) {
+			j++
+		}
+		hi, ok1 := hexDigit(s[j])
+		lo, ok2 := hexDigit(s[j+1])
 		if !ok1 || !ok2 {
 			return uuid.Nil, false
 		}
 		g[i] = hi<<4 | lo
+		j += 2
 	}
 	return g, true
 }
@@ -310,8 +354,8 @@ func hexDigit(c byte) (byte, bool) {
 // with their architecture ("root-x86-64"). It returns "" for GUIDs not in
 // the table; repart then shows the GUID itself.
 func Name(g uuid.UUID) string {
-	if i, ok := byGUID[g]; ok {
-		return table[i].Name
+	if t, ok := byGUID(g); ok {
+		return t.Name
 	}
 	return ""
 }
@@ -336,10 +380,7 @@ func DefaultLabel(g uuid.UUID) string {
 
 // Find returns the table row for a GUID.
 func Find(g uuid.UUID) (Type, bool) {
-	if i, ok := byGUID[g]; ok {
-		return table[i], true
-	}
-	return Type{}, false
+	return byGUID(g)
 }
 
 // DesignatorOf returns what the type is for, or None for unknown GUIDs.

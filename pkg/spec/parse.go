@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 
 	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // Defaults of a definition before any setting is applied (repart.d(5)).
@@ -83,7 +83,7 @@ func newParser(path string) *parser {
 }
 
 func (p *parser) file(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := plainfile.ReadFile(path)
 	if err != nil {
 		return &Error{File: path, Msg: "cannot read definition", Err: err}
 	}

@@ -9,7 +9,11 @@
 // root=PARTLABEL= (run three times); (b) the same on NVMe, found from
 // root=PARTUUID=; (c) a disk with 4096-byte logical sectors, found from
 // sprout.device=PARTLABEL=; (d) an initramfs-tools initrd (busybox shell
-// /init and udev, no systemd).
+// /init and udev, no systemd); (e) like (a), but the primary GPT header is
+// torn on the host between the boots (tearPrimaryGPT, a power cut inside
+// sprout's write of it): the kernel sees no partitions, sprout (which waits
+// for its disk itself, --wait-for-disk) must find the disk through the
+// backup GPT, repair the primary, tell the kernel, and the root must mount.
 //
 // The tests are behind the "qemu" build tag because they download a kernel
 // and need root, QEMU, dracut and initramfs-tools-core

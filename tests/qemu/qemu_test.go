@@ -37,6 +37,8 @@ const (
 	// noChanges is what sprout (like systemd-repart) says when a run has
 	// nothing to do.
 	noChanges = "No changes."
+	// repairPrimary is how sprout says it rewrites a torn primary GPT.
+	repairPrimary = "the primary GPT is damaged"
 )
 
 // scenario is one disk layout and initrd to boot twice.
@@ -47,6 +49,10 @@ type scenario struct {
 	initrd     string // dracut or initramfs-tools
 	cmdline    string // how the disk is named (root=, sprout.device=)
 	disk       string // the guest's name for the disk
+	// tearPrimary damages the primary GPT header between the boots (a
+	// power cut while it was written): boot 2 must repair it and reach
+	// the root instead of being a no-op.
+	tearPrimary bool
 }
 
 func (s scenario) partNode(n int) string {
@@ -65,6 +71,8 @@ var (
 		cmdline: "root=PARTLABEL=root sprout.device=PARTLABEL=boot", disk: "vda"}
 	scenarioD = scenario{name: "d", bus: "virtio", sectorSize: 512, initrd: "initramfs-tools",
 		cmdline: "root=PARTLABEL=root", disk: "vda"}
+	scenarioE = scenario{name: "e", bus: "virtio", sectorSize: 512, initrd: "dracut",
+		cmdline: "root=PARTLABEL=root", disk: "vda", tearPrimary: true}
 )
 
 // baseCmdline makes every failure end the boot instead of waiting at a
@@ -243,7 +251,14 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 		return o, err
 	}
 
-	// Boot 2: nothing to do, and nothing written.
+	if sc.tearPrimary {
+		if err := tearPrimaryGPT(disk, sc.sectorSize); err != nil {
+			return o, err
+		}
+	}
+
+	// Boot 2: nothing to do, and nothing written (or, with a torn primary
+	// GPT, the table repaired and the root reached all the same).
 	machine.serialLog = filepath.Join(dir, "boot2.log")
 	o.second, err = machine.run(ctx)
 	if err != nil {
@@ -251,6 +266,14 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	}
 	o.boots++
 	problems := checkGuest(o.second, sc)
+	if sc.tearPrimary {
+		if err := a.checkRepairBoot(ctx, o, sc, label, disk, after, problems); err != nil {
+			return o, err
+		}
+		o.summary = fmt.Sprintf("qemu: %s: boot 1 reached root in %.1f s; primary GPT torn; boot 2 repaired it and reached root in %.1f s (sprout waited: %v)",
+			label, o.first.rootUptime, o.second.rootUptime, strings.Contains(o.second.log, "Waiting up to"))
+		return o, nil
+	}
 	if !strings.Contains(o.second.log, noChanges) {
 		problems = append(problems, fmt.Sprintf("sprout did not say %q", noChanges))
 	}
@@ -280,6 +303,37 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	o.summary = fmt.Sprintf("qemu: %s: boot 1 reached root in %.1f s (%d partition-table reads); boot 2 no-op, GPT unchanged, reached root in %.1f s",
 		label, o.first.rootUptime, rescans(o.first.log, sc), o.second.rootUptime)
 	return o, nil
+}
+
+// checkRepairBoot checks boot 2 of a scenario whose primary GPT was torn:
+// sprout repaired it, the root and every fstab mount were reached, and the
+// image's GPT is whole again and equal to the table after boot 1.
+func (a *artefacts) checkRepairBoot(ctx context.Context, o outcome, sc scenario, label, disk string,
+	after *harness.Table, problems []string) error {
+	if !strings.Contains(o.second.log, repairPrimary) {
+		problems = append(problems, fmt.Sprintf("sprout did not say %q", repairPrimary))
+	}
+	if late := lateRescans(o.second.log, sc); len(late) > 0 {
+		problems = append(problems, "the partition table was re-read after sprout finished: "+strings.Join(late, "; "))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: boot 2 (torn primary GPT):\n  %s\n%s", label, strings.Join(problems, "\n  "), tail(o.second.log, 60))
+	}
+	state, err := gptProblems(disk, sc.sectorSize)
+	if err != nil {
+		return err
+	}
+	if state.primary != "" || state.backup != "" {
+		return fmt.Errorf("%s: after boot 2 the GPT is still damaged: primary %q, backup %q", label, state.primary, state.backup)
+	}
+	again, err := readTable(ctx, disk, sc.sectorSize)
+	if err != nil {
+		return err
+	}
+	if d := harness.Diff(after, again); len(d) > 0 {
+		return fmt.Errorf("%s: the repaired table differs from the one after boot 1: %s", label, strings.Join(d, "; "))
+	}
+	return nil
 }
 
 // readTable runs sfdisk --json on the image; a 4K image goes through a
@@ -480,6 +534,7 @@ func TestQEMU(t *testing.T) {
 		job{scenarioB, "scenario b (NVMe, dracut, root=PARTUUID=)"},
 		job{scenarioC, "scenario c (4096-byte sectors, dracut, sprout.device=PARTLABEL=)"},
 		job{scenarioD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
+		job{scenarioE, "scenario e (virtio, dracut, root=PARTLABEL=, primary GPT torn before boot 2)"},
 	)
 	var mu sync.Mutex
 	var summaries []string

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The QEMU tier (make test-qemu): installs missing Debian packages, then
-# boots scenarios a (three times), b, c and d. SPROUT_BIN selects a prebuilt
+# boots scenarios a (three times), b, c, d and e. SPROUT_BIN selects a prebuilt
 # sprout (default: a static build of ./cmd/sprout). Extra arguments go to
 # go test (e.g. -boot-timeout=8m).
 set -euo pipefail

@@ -21,14 +21,12 @@ sprout_bin() {
     fi
 }
 
-# sprout_unit_file NAME: the unit or generator shipped next to this module
+# sprout_unit_file NAME: the unit shipped next to this module
 # (a source checkout or the test builder copies them here), else the host's.
 sprout_unit_file() {
     local name=$1
     if [[ -e $moddir/$name ]]; then
         printf '%s' "$moddir/$name"
-    elif [[ $name == sprout-generator ]]; then
-        printf '%s' "$systemdutildir/system-generators/$name"
     else
         printf '%s' "$systemdsystemunitdir/$name"
     fi
@@ -116,8 +114,6 @@ install() {
 
     if dracut_module_included "systemd"; then
         inst_simple "$(sprout_unit_file sprout.service)" "$systemdsystemunitdir/sprout.service"
-        inst_script "$(sprout_unit_file sprout-generator)" "$systemdutildir/system-generators/sprout-generator"
-        inst_multiple systemd-escape cat tail tr mkdir
         $SYSTEMCTL -q --root "$initdir" enable sprout.service
     else
         # Classic dracut: the pre-mount hook runs once udev has settled and
