@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
@@ -377,7 +377,7 @@ func probeFormats(defs []spec.Definition) fstype.Capabilities {
 			formats = append(formats, d.Format)
 		}
 	}
-	return fstype.Probe(formats, os.Getpagesize(), exec.LookPath)
+	return mkfs.Capabilities(formats)
 }
 
 // findDisk names the disk when the command line does not: from the kernel

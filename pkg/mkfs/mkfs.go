@@ -139,3 +139,9 @@ func Run(ctx context.Context, args []string) error {
 	}
 	return nil
 }
+
+// Capabilities probes what this system can make of the given formats
+// (their programs in $PATH, the page size for swap), for the planner.
+func Capabilities(formats []string) fstype.Capabilities {
+	return fstype.Probe(formats, os.Getpagesize(), exec.LookPath)
+}
