@@ -8,6 +8,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
@@ -537,7 +538,7 @@ func kernelSteps(rows []Partition) []Step {
 func (r Partition) UdevLinks() []string {
 	var links []string
 	if r.Label != "" {
-		links = append(links, "/dev/disk/by-partlabel/"+udevEscape(r.Label))
+		links = append(links, "/dev/disk/by-partlabel/"+blockdev.UdevEscape(r.Label))
 	}
 	return append(links, "/dev/disk/by-partuuid/"+r.UUID.String())
 }

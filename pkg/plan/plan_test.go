@@ -429,14 +429,6 @@ func TestAttributes(t *testing.T) {
 	}
 }
 
-func TestUdevEscape(t *testing.T) {
-	for in, want := range map[string]string{"home": "home", "my disk": `my\x20disk`, "a/b": `a\x2fb`, "Wurzel-ä": "Wurzel-ä"} {
-		if got := udevEscape(in); got != want {
-			t.Errorf("%q → %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestFormatBytes(t *testing.T) {
 	// Values from systemd-repart 252's tables.
 	for v, want := range map[uint64]string{0: "0B", 1023: "1023B", 512000: "500.0K", 42778624: "40.7M",
