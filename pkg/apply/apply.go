@@ -439,7 +439,7 @@ func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) 
 // disk: nothing to write, and an image stays sparse), else, or if that
 // fails, by writing zeros.
 func zero(t Target, off, n int64) error {
-	if z, ok := t.(interface{ ZeroRange(off, n int64) error }); ok && z.ZeroRange(off, n) == nil {
+	if t.ZeroRange(off, n) == nil {
 		return nil
 	}
 	const chunk = 1 << 20
