@@ -41,24 +41,6 @@ const (
 // Version is set at build time.
 var Version = "dev"
 
-// config is the parsed command line.
-type config struct {
-	dryRun      bool
-	empty       plan.EmptyMode
-	definitions []string
-	root        string
-	seed        string
-	size        string
-	json        string
-	discard     bool
-	pretty      *bool
-	legend      bool
-	help        bool
-	version     bool
-	device      string
-	waitForDisk time.Duration
-}
-
 // Env is what a run needs from its surroundings.
 type Env struct {
 	Stdout, Stderr io.Writer
@@ -96,111 +78,6 @@ func exitCode(err error) int {
 		return ExitNoLabel
 	}
 	return ExitFailure
-}
-
-func parse(args []string) (*config, error) {
-	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true}
-	boolOpt := func(name string, dst *bool) option {
-		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
-			return err
-		}}
-	}
-	dryRunSet := false
-	opts := []option{
-		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
-			dryRunSet = true
-			c.dryRun, err = parseBool(v)
-			return err
-		}},
-		{name: "empty", hasValue: true, set: func(v string) error {
-			switch m := plan.EmptyMode(v); m {
-			case plan.EmptyRefuse, plan.EmptyAllow, plan.EmptyRequire, plan.EmptyForce, plan.EmptyCreate:
-				c.empty = m
-				return nil
-			}
-			return errors.New("expected refuse, allow, require, force or create")
-		}},
-		{name: "definitions", hasValue: true, set: func(v string) error {
-			abs, err := filepath.Abs(v)
-			c.definitions = append(c.definitions, abs)
-			return err
-		}},
-		{name: "root", hasValue: true, set: func(v string) (err error) {
-			c.root, err = filepath.Abs(v)
-			return err
-		}},
-		{name: "seed", hasValue: true, set: func(v string) error {
-			if v != "random" {
-				if _, err := uuid.Parse(v); err != nil {
-					return errors.New("expected a UUID or \"random\"")
-				}
-			}
-			c.seed = v
-			return nil
-		}},
-		{name: "size", hasValue: true, set: func(v string) error {
-			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
-					return err
-				}
-			}
-			c.size = v
-			return nil
-		}},
-		{name: "json", hasValue: true, set: func(v string) error {
-			switch v {
-			case "pretty", "short", "off":
-				c.json = v
-				return nil
-			}
-			return errors.New("expected pretty, short or off")
-		}},
-		boolOpt("discard", &c.discard),
-		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
-			c.pretty = &b
-			return err
-		}},
-		{name: "wait-for-disk", hasValue: true, set: func(v string) (err error) {
-			c.waitForDisk, err = time.ParseDuration(v)
-			if err == nil && c.waitForDisk < 0 {
-				err = errors.New("must not be negative")
-			}
-			return err
-		}},
-		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
-		{name: "no-pager", set: func(string) error { return nil }},
-		{name: "help", set: func(string) error { c.help = true; return nil }},
-		{name: "version", set: func(string) error { c.version = true; return nil }},
-	}
-	pos, err := parseArgs(args, opts)
-	if err != nil {
-		return nil, err
-	}
-	if c.help || c.version {
-		return c, nil
-	}
-	switch len(pos) {
-	case 0:
-	case 1:
-		c.device = pos[0]
-	default:
-		return nil, fmt.Errorf("expected at most one device, got %d arguments", len(pos))
-	}
-	if c.empty == plan.EmptyCreate && !dryRunSet {
-		c.dryRun = false // creating an image is the point of --empty=create
-	}
-	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
-		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
-	}
-	if c.device != "" && c.waitForDisk > 0 {
-		return nil, errors.New("--wait-for-disk= waits for the disk sprout finds; it cannot be combined with a device argument")
-	}
-	if c.empty == plan.EmptyCreate && c.size == "" {
-		return nil, errors.New("--empty=create needs --size=")
-	}
-	return c, nil
 }
 
 // run holds one invocation's state.
@@ -253,7 +130,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	r.log.device = lock.Path()
 	defer func() { lock.Close() }()
 
-	snap, err := snapshot(lock)
+	snap, err := plan.ReadSnapshot(lock, lock.Path())
 	if err != nil {
 		if !errors.Is(err, gpt.ErrCorrupt) || (r.cfg.empty != plan.EmptyForce && r.cfg.empty != plan.EmptyCreate) {
 			return 0, err
@@ -403,23 +280,6 @@ func (r *run) findDisk(env discover.Env, wait discover.WaitOptions) (string, err
 	return dev, nil
 }
 
-// snapshot reads what the planner needs from the disk.
-func snapshot(dev disk.Device) (plan.Snapshot, error) {
-	snap := plan.Snapshot{Size: uint64(dev.Size()), SectorSize: dev.SectorSize()}
-	t, err := gpt.Read(dev, dev.Size(), dev.SectorSize())
-	switch {
-	case err == nil:
-		snap.Label, snap.Table = plan.LabelGPT, t
-	case errors.Is(err, gpt.ErrNoLabel):
-		snap.Label = plan.LabelNone
-	case errors.Is(err, gpt.ErrOtherLabel):
-		snap.Label, snap.OtherLabel = plan.LabelOther, "DOS/MBR"
-	default:
-		return snap, fmt.Errorf("%s: %w", dev.Path(), err)
-	}
-	return snap, nil
-}
-
 // seed returns the UUID seed: --seed, else <root>/etc/machine-id, else a
 // random one (then UUIDs differ from run to run, which is said).
 func (r *run) seed() (uuid.UUID, error) {
@@ -445,62 +305,4 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("%s: not a machine ID: %q", path, id)
 	}
 	return u, nil
-}
-
-// createImage makes the new image file for --empty=create; like
-// systemd-repart it refuses to reuse an existing file.
-func createImage(path string, dryRun bool) error {
-	if dryRun {
-		return errors.New("--empty=create creates the image file, so it cannot be combined with --dry-run=yes")
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// applySize handles --size=: an image file is grown (never shrunk) to the
-// given size, or to the minimal size for --size=auto. A dry run changes
-// nothing and plans as if the file had been grown.
-func (r *run) applySize(lock *disk.Device, snap *plan.Snapshot, defs []spec.Definition) error {
-	dev := *lock
-	if dev.IsBlockDevice() {
-		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
-	}
-	var target uint64
-	if r.cfg.size == "auto" {
-		target = plan.MinimalSize(defs, *snap)
-		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
-	} else {
-		n, err := spec.ParseSize(r.cfg.size)
-		if err != nil {
-			return err
-		}
-		target = (n + 4095) / 4096 * 4096
-	}
-	if target <= snap.Size {
-		r.logf("%s is already %s or larger, not growing it.", dev.Path(), plan.FormatBytes(target))
-		return nil
-	}
-	if r.cfg.dryRun {
-		r.logf("Planning as if %s were grown to %s (a dry run does not grow it).", dev.Path(), plan.FormatBytes(target))
-		snap.Size = target
-		return nil
-	}
-	if err := os.Truncate(dev.Path(), int64(target)); err != nil {
-		return fmt.Errorf("grow %s: %w", dev.Path(), err)
-	}
-	r.logf("Grew %s to %s.", dev.Path(), plan.FormatBytes(target))
-	// Reopen so the handle and the snapshot see the new size.
-	path := dev.Path()
-	dev.Close()
-	reopened, err := disk.Open(path, disk.OpenOptions{Lock: true, Exclusive: true})
-	if err != nil {
-		return err
-	}
-	*lock = reopened
-	s, err := snapshot(reopened)
-	*snap = s
-	return err
 }
