@@ -305,8 +305,10 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 // preflight checks, before the first write, that the kernel will be able
 // to follow the new table without disturbing a partition in use: a
 // partition the kernel knows at another place (or not at all in the new
-// table) must not be in use, no kernel partition may overlap a new or
-// grown range, and the kernel must accept resizing an in-use partition.
+// table) must not be in use, and no kernel partition may overlap a new or
+// grown range. It only reads: it does not try a BLKPG resize as a probe
+// (every kernel that runs systemd 252, ≥ 3.15, resizes a partition in use
+// in place; BLKPG_RESIZE_PARTITION exists since 3.6).
 func preflight(t Target, p *plan.Plan) error {
 	if !t.IsBlockDevice() {
 		return nil
@@ -367,28 +369,6 @@ func preflight(t Target, p *plan.Plan) error {
 			}
 			if busy {
 				return fmt.Errorf("partition %d (%s) is in use at bytes %d–%d, where new partition %d (bytes %d–%d) would be wiped and formatted", k.Number, k.Node, k.Start, k.Start+k.Size, n, start, end)
-			}
-		}
-		if g, ok := s.(plan.GrowEntry); ok {
-			if err := checkResizable(t, kernel, g.Index, start); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkResizable proves that the kernel can resize an in-use partition by
-// resizing it to the size it already has.
-func checkResizable(t Target, kernel []disk.KernelPartition, n int, start int64) error {
-	busy, err := disk.PartitionInUse(t, n)
-	if err != nil || !busy {
-		return err
-	}
-	for _, k := range kernel {
-		if k.Number == n {
-			if err := disk.ResizePartition(t, n, start, k.Size); err != nil {
-				return fmt.Errorf("partition %d is in use and the kernel refuses to resize it: %w", n, err)
 			}
 		}
 	}
