@@ -45,6 +45,9 @@ type Options struct {
 	Release func() error
 	// Runner runs mkfs command lines; nil means mkfs.Run.
 	Runner func(ctx context.Context, args []string) error
+	// AfterFactoryReset is called once the table without the erased
+	// partitions is written (to remove the EFI variable that asked).
+	AfterFactoryReset func() error
 }
 
 // wipeSpan is how much of each end of a new partition's range is zeroed
@@ -70,6 +73,9 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
 	}
 
+	if err := preflightReset(t, p); err != nil {
+		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+	}
 	if err := preflight(t, p); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
@@ -92,6 +98,10 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 				if err := writeTable(t, s.Table, opts); err != nil {
 					return err
 				}
+			}
+		case plan.FactoryReset:
+			if err := factoryReset(t, s, opts); err != nil {
+				return err
 			}
 		case plan.WipeRange:
 			if err := wipeRange(t, int64(s.Offset), int64(s.Size), opts); err != nil {

@@ -97,7 +97,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			r.logf("Warning: the definitions directory %s does not exist.", d)
 		}
 	}
-	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions})
+	defs, err := r.loadDefinitions()
 	if err != nil {
 		return 0, err
 	}
@@ -145,6 +145,12 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 	}
 
+	if r.cfg.canFactoryReset {
+		return r.canFactoryReset(defs, snap, opts)
+	}
+	if opts.FactoryReset, err = r.factoryResetRequested(); err != nil {
+		return 0, err
+	}
 	// The planner refuses what cannot run (a missing mkfs, a partition too
 	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
@@ -166,6 +172,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	switch {
 	case !p.Changed():
 		r.logf("No changes.")
+		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
 			if err := r.catchUpKernel(ctx, lock, p); err != nil {
 				return 0, err
@@ -182,6 +189,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		r.log.partitions(p, node)
+		r.settleFactoryReset(p, opts.FactoryReset)
 		r.logf("All done.")
 	}
 	if r.cfg.json != "off" {
@@ -211,6 +219,8 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 		Discard: r.cfg.discard,
 		Log:     lockedLog(r.logf), // formatting logs from several goroutines
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
+
+		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
 }
 

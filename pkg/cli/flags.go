@@ -27,6 +27,9 @@ type config struct {
 	version     bool
 	device      string
 	waitForDisk time.Duration
+	// factoryReset is --factory-reset= (nil: not given).
+	factoryReset    *bool
+	canFactoryReset bool
 }
 
 func parse(args []string) (*config, error) {
@@ -56,6 +59,15 @@ func parse(args []string) (*config, error) {
 			abs, err := filepath.Abs(v)
 			c.definitions = append(c.definitions, abs)
 			return err
+		}},
+		{name: "factory-reset", hasValue: true, set: func(v string) error {
+			b, err := parseBool(v)
+			c.factoryReset = &b
+			return err
+		}},
+		{name: "can-factory-reset", set: func(string) error {
+			c.canFactoryReset = true
+			return nil
 		}},
 		{name: "root", hasValue: true, set: func(v string) (err error) {
 			c.root, err = filepath.Abs(v)
@@ -121,6 +133,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.empty == plan.EmptyCreate && !dryRunSet {
 		c.dryRun = false // creating an image is the point of --empty=create
+	}
+	if c.canFactoryReset {
+		c.dryRun = true // it only asks, as in 252
 	}
 	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
 		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)

@@ -25,12 +25,19 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --definitions=DIR    Read definitions from DIR instead of the search path
                           /etc/repart.d /run/repart.d /usr/local/lib/repart.d
                           /usr/lib/repart.d (repeatable; not under --root)
-     --root=PATH          Find definitions and etc/machine-id under PATH
+     --root=PATH          Find definitions, etc/machine-id and os-release (for
+                          the specifiers of Label=) under PATH
      --seed=UUID|random   Seed for partition, disk and file system UUIDs
                           (default: the machine ID, else random)
      --size=BYTES|auto    Grow an image file to this size first (never shrinks;
                           auto = the minimum the definitions need). A dry run
                           plans with the size but does not grow the file.
+     --factory-reset=BOOL Erase the partitions whose definition says
+                          FactoryReset=yes and create them anew, empty
+                          (default: in the initrd, systemd.factory_reset= on
+                          the kernel command line, else the EFI variable
+                          FactoryReset; elsewhere no)
+     --can-factory-reset  Exit 0 if the disk has such a partition, else 1
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
      --json=MODE          Print the result as JSON: pretty, short or off
      --pretty=BOOL        Print the table (default: yes)

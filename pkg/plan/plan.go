@@ -58,6 +58,10 @@ type Options struct {
 	// page size), probed by the caller: a plan that needs more is refused
 	// here, so a dry run refuses what the real run would, before any write.
 	Formats fstype.Capabilities
+	// FactoryReset erases the partitions whose definition says
+	// FactoryReset=yes and creates them anew (see FactoryReset). It is
+	// ignored when the table is created from scratch, as in 252.
+	FactoryReset bool
 }
 
 // Activity is what happens to a partition, in systemd-repart's words.
@@ -172,6 +176,12 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 				if damage.why != "" {
 					p.Steps = append(p.Steps, RepairTable{Reason: fmt.Sprintf("the %s is damaged (%s); it is rewritten", damage.what, damage.why)})
 				}
+			}
+		}
+		if opts.FactoryReset && len(defs) > 0 {
+			reset, err := planFactoryReset(defs, snap, table, p.Steps, opts)
+			if err != nil || reset != nil {
+				return reset, err
 			}
 		}
 	}

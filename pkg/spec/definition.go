@@ -67,6 +67,10 @@ type Definition struct {
 	GrowFileSystem Tristate
 	FactoryReset   bool
 
+	// Warnings are lines ignored as systemd-repart 252 ignores them (a
+	// Label= whose specifier has no value), each starting with file:line.
+	Warnings []string
+
 	// Lines maps each key that was set to the file:line of its last
 	// assignment, so later stages can point at the culprit.
 	Lines map[string]string

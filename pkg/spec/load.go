@@ -22,6 +22,9 @@ type Options struct {
 	// Dirs is --definitions= (repeatable). When it is not empty it replaces
 	// the default directories and is used as given, not under Root.
 	Dirs []string
+	// Specifiers are the values of Label='s % specifiers
+	// (ResolveSpecifiers).
+	Specifiers Specifiers
 }
 
 // SearchPath returns where systemd-repart looks for repart.d files by
@@ -88,7 +91,7 @@ func Load(opts Options) ([]Definition, error) {
 		for i, d := range dropIns {
 			paths[i] = d.path
 		}
-		def, err := Parse(f.path, paths)
+		def, err := ParseWith(f.path, paths, opts.Specifiers)
 		if err != nil {
 			return nil, err
 		}

@@ -398,13 +398,13 @@ func TestOracleLabels(t *testing.T) {
 }
 
 // TestOracleRejectedLabels: labels we refuse are ones repart ignores (it
-// warns and falls back to the default label), except specifiers, which
-// repart expands from the running system and we refuse on purpose.
+// warns and falls back to the default label); specifiers expand to what
+// repart expands them to on this machine.
 func TestOracleRejectedLabels(t *testing.T) {
 	requireOracle(t)
 	cases := []struct {
 		label    string
-		expanded bool // repart expands it (our deliberate refusal)
+		expanded bool // repart expands it, and so do we
 	}{
 		{strings.Repeat("x", 37), false},
 		{strings.Repeat("é", 18) + "x", false}, // 37 bytes, 19 UTF-16 units
@@ -413,6 +413,10 @@ func TestOracleRejectedLabels(t *testing.T) {
 		{"a%z", false},
 		{"%a", true},
 		{"x-%w", true},
+		{"%o-%v", true},
+		{"%m", true},
+		{"%b%%%l", true},
+		{"%b-%b", false}, // too long once expanded
 	}
 	files := map[string]string{}
 	for i, c := range cases {
@@ -424,18 +428,22 @@ func TestOracleRejectedLabels(t *testing.T) {
 		t.Fatalf("repart: %v\n%s", r.err, r.stderr)
 	}
 	msgs := messages(r.stderr)
+	host := ReadSystemFacts("", os.Getenv).Specifiers()
 	for i, c := range cases {
 		name := fmt.Sprintf("%03d.conf", i)
-		if _, err := Parse(filepath.Join(dir, name), nil); err == nil {
-			t.Errorf("Label=%s: we accepted it", c.label)
-		}
+		d, err := ParseWith(filepath.Join(dir, name), nil, host)
 		warned := len(complaints(msgs[name+":5"])) > 0
 		label := r.parts[i].Label
 		if c.expanded {
-			if warned || label == c.label {
-				t.Errorf("Label=%s: expected repart to expand it, got %q (warned %v)", c.label, label, warned)
+			if err != nil || warned || d.Label == nil || *d.Label != label {
+				t.Errorf("Label=%s: repart wrote %q (warned %v), we %v %v", c.label, label, warned, d.Label, err)
 			}
-		} else if !warned || !strings.HasPrefix(label, "linux-generic") {
+			continue
+		}
+		if err == nil {
+			t.Errorf("Label=%s: we accepted it", c.label)
+		}
+		if !warned || !strings.HasPrefix(label, "linux-generic") {
 			t.Errorf("Label=%s: expected repart to ignore it, got %q (warned %v)", c.label, label, warned)
 		}
 	}

@@ -1,11 +1,11 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
@@ -51,9 +51,16 @@ func newDefinition(path string) Definition {
 
 // Parse reads the definition file at path and then the drop-ins, in the
 // given order (later assignments win), and checks the result. It does not
-// look for drop-ins itself; Load does that.
+// look for drop-ins itself; Load does that. No specifier has a value: a
+// Label= with one (other than %%) is ignored with a warning.
 func Parse(path string, dropIns []string) (Definition, error) {
+	return ParseWith(path, dropIns, Specifiers{})
+}
+
+// ParseWith is Parse with the values the % specifiers of Label= expand to.
+func ParseWith(path string, dropIns []string, sp Specifiers) (Definition, error) {
 	p := newParser(path)
+	p.sp = sp
 	if err := p.file(path); err != nil {
 		return Definition{}, err
 	}
@@ -76,6 +83,7 @@ type parser struct {
 	// header is the first [Partition] line of the main file, for errors
 	// about settings that are missing.
 	header int
+	sp     Specifiers
 }
 
 func newParser(path string) *parser {
@@ -145,12 +153,13 @@ var settings = map[string]setting{
 	"ReadOnly":        func(d *Definition, v string) error { return setTristate(&d.ReadOnly, v) },
 	"GrowFileSystem":  func(d *Definition, v string) error { return setTristate(&d.GrowFileSystem, v) },
 	"FactoryReset":    setFactoryReset,
+	"Encrypt":         setEncrypt,
 }
 
 // unsupported names the repart.d settings sprout knows but does not
 // implement, with the systemd version that introduced them.
 var unsupported = map[string]string{
-	"CopyBlocks": "252", "CopyFiles": "252", "MakeDirectories": "252", "Encrypt": "252",
+	"CopyBlocks": "252", "CopyFiles": "252", "MakeDirectories": "252",
 	"Verity": "252", "VerityMatchKey": "252", "SplitName": "252",
 	"Minimize": "253", "ExcludeFiles": "254", "ExcludeFilesTarget": "254",
 	"Subvolumes": "255", "VerityDataBlockSizeBytes": "255", "VerityHashBlockSizeBytes": "255",
@@ -180,9 +189,27 @@ func (p *parser) set(path string, line int, key, value string) error {
 		return &Error{File: path, Line: line, Key: key,
 			Msg: fmt.Sprintf("unsupported key %s in [Partition] (%s)", showName("'", key, "'"), why)}
 	}
+	given := value
+	if key == "Label" {
+		expanded, err := p.sp.Expand(value)
+		var missing *MissingSpecifierError
+		if errors.As(err, &missing) {
+			// As 252: the line is ignored and an earlier Label= stays.
+			p.def.Warnings = append(p.def.Warnings, fmt.Sprintf("%s:%d: ignoring Label=%s: %v", path, line, value, err))
+			return nil
+		}
+		if err != nil {
+			return &Error{File: path, Line: line, Key: key,
+				Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, quote(given), err)}
+		}
+		value = expanded
+	}
 	if err := apply(&p.def, value); err != nil {
+		if value != given {
+			err = fmt.Errorf("expands to %s, %w", quote(value), err)
+		}
 		return &Error{File: path, Line: line, Key: key,
-			Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, quote(value), err)}
+			Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, quote(given), err)}
 	}
 	l := loc{path, line}
 	p.locs[key] = l
@@ -203,25 +230,9 @@ func setType(d *Definition, v string) error {
 	return nil
 }
 
-// setLabel takes the label literally except for "%%", which stands for
-// "%". systemd expands specifiers (%a, %H, %m, ...) from the running
-// system; sprout does not, so any other "%x" is refused rather than
-// written differently. A "%" at the very end stays as is, as in systemd.
-func setLabel(d *Definition, v string) error {
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] != '%' || i == len(v)-1 {
-			b.WriteByte(v[i])
-			continue
-		}
-		i++
-		if v[i] != '%' {
-			r, _ := utf8.DecodeRuneInString(v[i:])
-			return fmt.Errorf("specifier %s is not supported (sprout does not expand specifiers; write %%%% for a literal %%)", showName("", "%"+string(r), ""))
-		}
-		b.WriteByte('%')
-	}
-	label := b.String()
+// setLabel takes the label after its specifiers were expanded (see
+// parser.set and Specifiers.Expand).
+func setLabel(d *Definition, label string) error {
 	if len(label) > MaxLabelBytes {
 		return fmt.Errorf("%d bytes long; systemd-repart 252 accepts at most %d bytes of UTF-8 and would ignore it", len(label), MaxLabelBytes)
 	}
@@ -319,6 +330,27 @@ func setFactoryReset(d *Definition, v string) error {
 		return err
 	}
 	d.FactoryReset = b
+	return nil
+}
+
+// setEncrypt accepts only Encrypt=off (and the boolean false values,
+// which 252 reads as off): encryption itself is not implemented yet, and a
+// partition that should be encrypted must not be made in the clear.
+func setEncrypt(d *Definition, v string) error {
+	switch v {
+	case "off":
+		return nil
+	case "key-file", "tpm2", "key-file+tpm2":
+		return fmt.Errorf("sprout does not implement encryption yet; only Encrypt=off is accepted")
+	}
+	b, err := parseBool(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not an encryption mode (off, key-file, tpm2 or key-file+tpm2)")
+	case b:
+		// 252 reads a true boolean as key-file.
+		return fmt.Errorf("means Encrypt=key-file, and sprout does not implement encryption yet; only Encrypt=off is accepted")
+	}
 	return nil
 }
 

@@ -92,6 +92,13 @@ func TestParseKeys(t *testing.T) {
 		{"Label=a\tb\x01", func(d Definition) bool { return *d.Label == "a\tb\x01" }},
 		{"Label=first\nLabel=second", func(d Definition) bool { return *d.Label == "second" }},
 
+		// Encrypt=off and the false booleans (252 reads them as off) are
+		// accepted and change nothing.
+		{"Encrypt=off", func(d Definition) bool { return d.Label == nil }},
+		{"Encrypt=no", func(d Definition) bool { return d.Label == nil }},
+		{"Encrypt=0", func(d Definition) bool { return d.Label == nil }},
+		{"Encrypt=false", func(d Definition) bool { return d.Label == nil }},
+
 		{"UUID=01234567-89ab-cdef-0123-456789abcdef", func(d Definition) bool {
 			return *d.UUID == uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef")
 		}},
@@ -214,9 +221,10 @@ func TestParseErrors(t *testing.T) {
 		{"Label too long in bytes", "[Partition]\nType=home\nLabel=" + strings.Repeat("é", 18) + "x\n", 3, "Label", "37 bytes"},
 		{"Label emoji too long", "[Partition]\nType=home\nLabel=" + strings.Repeat("😀", 9) + "x\n", 3, "Label", "37 bytes"},
 		{"Label %% makes it too long", "[Partition]\nType=home\nLabel=" + strings.Repeat("x", 36) + "%%\n", 3, "Label", "37 bytes"},
-		{"Label specifier", "[Partition]\nType=home\nLabel=root-%a\n", 3, "Label", "specifier %a"},
-		{"Label unknown specifier", "[Partition]\nType=home\nLabel=%z\n", 3, "Label", "specifier %z"},
-		{"Label specifier after %%", "[Partition]\nType=home\nLabel=%%%H\n", 3, "Label", "specifier %H"},
+		{"Label unknown specifier", "[Partition]\nType=home\nLabel=%z\n", 3, "Label", "unknown specifier %z"},
+		{"Label unknown specifier after %%", "[Partition]\nType=home\nLabel=%%%q\n", 3, "Label", "unknown specifier %q"},
+		{"Label unknown after known specifier", "[Partition]\nType=home\nLabel=%a%Z\n", 3, "Label", "unknown specifier %Z"},
+		{"Label unknown multibyte specifier", "[Partition]\nType=home\nLabel=%é\n", 3, "Label", "unknown specifier %é"},
 		{"Label invalid UTF-8", "[Partition]\nType=home\nLabel=a\xffb\n", 3, "", "UTF-8"},
 
 		{"UUID junk", "[Partition]\nType=home\nUUID=xyz\n", 3, "UUID", `"xyz"`},
@@ -260,7 +268,12 @@ func TestParseErrors(t *testing.T) {
 		{"CopyBlocks", "[Partition]\nType=home\nCopyBlocks=auto\n", 3, "CopyBlocks", "unsupported key 'CopyBlocks' in [Partition] (sprout does not implement"},
 		{"CopyFiles", "[Partition]\nType=home\nCopyFiles=/a:/b\n", 3, "CopyFiles", "unsupported key 'CopyFiles'"},
 		{"MakeDirectories", "[Partition]\nType=home\nMakeDirectories=/x\n", 3, "MakeDirectories", "unsupported key"},
-		{"Encrypt", "[Partition]\nType=home\nEncrypt=tpm2\n", 3, "Encrypt", "unsupported key"},
+		{"Encrypt tpm2", "[Partition]\nType=home\nEncrypt=tpm2\n", 3, "Encrypt", "does not implement encryption"},
+		{"Encrypt key-file", "[Partition]\nType=home\nEncrypt=key-file\n", 3, "Encrypt", "does not implement encryption"},
+		{"Encrypt key-file+tpm2", "[Partition]\nType=home\nEncrypt=key-file+tpm2\n", 3, "Encrypt", "does not implement encryption"},
+		{"Encrypt yes", "[Partition]\nType=home\nEncrypt=yes\n", 3, "Encrypt", "means Encrypt=key-file"},
+		{"Encrypt bogus", "[Partition]\nType=home\nEncrypt=bogus\n", 3, "Encrypt", "not an encryption mode"},
+		{"Encrypt empty", "[Partition]\nType=home\nEncrypt=\n", 3, "Encrypt", "not an encryption mode"},
 		{"Verity", "[Partition]\nType=home\nVerity=data\n", 3, "Verity", "unsupported key"},
 		{"VerityMatchKey", "[Partition]\nType=home\nVerityMatchKey=root\n", 3, "VerityMatchKey", "unsupported key"},
 		{"SplitName", "[Partition]\nType=home\nSplitName=-\n", 3, "SplitName", "unsupported key"},

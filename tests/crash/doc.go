@@ -18,6 +18,11 @@
 // --relocate gpt-bak-std` on the old disk, and the reference run checks
 // that sprout's first table is that, byte for byte.
 //
+// A scenario may also ask for a factory reset (testdata/crash/README.md):
+// the first table is then the relocated old table without the erased
+// partitions, and their bytes must stay while a reader can still find the
+// old table.
+//
 // Three kinds of crash are made:
 //
 //   - power cut (TestCrashPoints): a ptrace tracer (harness.TraceWrites)

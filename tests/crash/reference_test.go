@@ -83,6 +83,8 @@ func (k writeKey) String() string {
 type existingPart struct {
 	region
 	Hash string
+	// Erased: the scenario's factory reset erases it (FactoryReset).
+	Erased bool
 }
 
 type newPart struct {
@@ -92,18 +94,35 @@ type newPart struct {
 	Probe  map[string]string // TYPE, UUID, LABEL after the uninterrupted run
 }
 
+// existingRegions are the partitions that must keep their bytes, always:
+// every old partition except those a factory reset erases.
 func (r *reference) existingRegions() []region {
-	out := make([]region, len(r.existing))
-	for i, e := range r.existing {
-		out[i] = e.region
+	var out []region
+	for _, e := range r.existing {
+		if !e.Erased {
+			out = append(out, e.region)
+		}
 	}
 	return out
 }
 
-// changedExisting lists the pre-existing partitions whose bytes differ in img.
+// changedExisting lists the kept pre-existing partitions whose bytes differ in img.
 func (r *reference) changedExisting(img string) []string {
+	return r.changed(img, false)
+}
+
+// changedErased lists the partitions a factory reset erases whose bytes
+// differ in img.
+func (r *reference) changedErased(img string) []string {
+	return r.changed(img, true)
+}
+
+func (r *reference) changed(img string, erased bool) []string {
 	var out []string
 	for _, e := range r.existing {
+		if e.Erased != erased {
+			continue
+		}
 		h, err := harness.RangeHash(img, e.Off, e.Size)
 		if err != nil {
 			out = append(out, err.Error())
@@ -167,7 +186,7 @@ func (s *suite) reference(ctx context.Context, sc *scenario, base, work string) 
 		if err != nil {
 			return nil, err
 		}
-		ref.existing = append(ref.existing, existingPart{region: r, Hash: h})
+		ref.existing = append(ref.existing, existingPart{region: r, Hash: h, Erased: slices.Contains(sc.FactoryReset, p.Name)})
 	}
 
 	// The uninterrupted run.
@@ -236,6 +255,15 @@ func (r *reference) relocateWithSfdisk(ctx context.Context) error {
 		return err
 	}
 	err = harness.Relocate(ctx, loop.Dev)
+	var erased []string
+	for _, p := range r.oldTable.Partitions {
+		if err == nil && slices.Contains(r.sc.FactoryReset, p.Name) {
+			// The factory reset's first table: the relocated one without
+			// the erased partitions.
+			_, err = harness.MustSucceed(ctx, "sfdisk", "-q", "--no-reread", "--no-tell-kernel", "--delete", loop.Dev, fmt.Sprint(p.Entry))
+			erased = append(erased, fmt.Sprintf("#%d:", p.Entry))
+		}
+	}
 	if err == nil {
 		r.relocatedTable, err = harness.ReadTable(ctx, loop.Dev)
 	}
@@ -257,10 +285,11 @@ func (r *reference) relocateWithSfdisk(ctx context.Context) error {
 		return fmt.Errorf("the old disk relocated by sfdisk: primary GPT %q, backup in the last LBA %q", rl.Primary.Problem, rl.AtEnd.Problem)
 	}
 	// The relocation changes where the table's backup is and how much of
-	// the disk is usable, nothing else.
+	// the disk is usable, nothing else (and, for a factory reset, the
+	// erased entries are gone).
 	d := harness.Diff(r.oldTable, r.relocatedTable)
-	if len(d) != 1 || !strings.HasPrefix(d[0], "lastlba:") {
-		return fmt.Errorf("sfdisk --relocate gpt-bak-std changed more than the last usable LBA: %v", d)
+	if len(d) != 1+len(erased) || !strings.HasPrefix(d[0], "lastlba:") {
+		return fmt.Errorf("sfdisk --relocate gpt-bak-std (and --delete of %v) changed more than the last usable LBA and those entries: %v", erased, d)
 	}
 	return nil
 }
@@ -291,6 +320,15 @@ func (s *suite) checkRelocationWrites(ctx context.Context, ref *reference, res *
 		return errors.New("sprout wrote no primary GPT header followed by a protective MBR")
 	case ref.relocationEnd == len(ref.writes)-1:
 		return fmt.Errorf("sprout's first table write is its last write (%v): it did not write the old table relocated before preparing the new partitions", ref.writes[ref.relocationEnd])
+	}
+	var erased []region
+	for _, e := range ref.existing {
+		if e.Erased {
+			erased = append(erased, e.region)
+		}
+	}
+	if early := writesInto(ref.writes[:ref.relocationEnd+1], erased); len(early) > 0 {
+		return fmt.Errorf("the factory reset writes into a partition it erases before the table without it is written: %v", early)
 	}
 	img := filepath.Join(ref.work, "relocation.img")
 	if err := harness.CopySparse(ref.base, img); err != nil {
@@ -397,7 +435,7 @@ func (s *suite) checkedRun(ctx context.Context, ref *reference, m *machine) (*un
 	if err := checkKernelView(dev, tbl); err != nil {
 		return nil, err
 	}
-	again, err := harness.TraceWrites(ctx, harness.TraceSpec{Argv: s.sproutArgv(ref, dev), Image: m.img, Timeout: 2 * time.Minute})
+	again, err := harness.TraceWrites(ctx, harness.TraceSpec{Argv: s.settledArgv(ref, dev), Image: m.img, Timeout: 2 * time.Minute})
 	if err != nil {
 		return nil, err
 	}
@@ -423,6 +461,9 @@ func (s *suite) checkedRun(ctx context.Context, ref *reference, m *machine) (*un
 		byName[p.Name] = p
 	}
 	for _, o := range ref.oldTable.Partitions {
+		if slices.Contains(ref.sc.FactoryReset, o.Name) {
+			continue // erased and created anew: checked as a new partition
+		}
 		n, ok := byName[o.Name]
 		if !ok || n.Entry != o.Entry || n.Start != o.Start || n.Size < o.Size || n.Type != o.Type || n.UUID != o.UUID {
 			return nil, fmt.Errorf("existing partition %v became %v", o, n)
@@ -439,8 +480,8 @@ func (s *suite) checkedRun(ctx context.Context, ref *reference, m *machine) (*un
 			return nil, fmt.Errorf("partition %q was to grow: %v → %v", name, old, n)
 		}
 	}
-	if len(tbl.Partitions) != len(ref.oldTable.Partitions)+len(ref.sc.New) {
-		return nil, fmt.Errorf("table after the run has %d partitions, want %d old + %d new:\n%s", len(tbl.Partitions), len(ref.oldTable.Partitions), len(ref.sc.New), tbl)
+	if len(tbl.Partitions) != len(ref.oldTable.Partitions)-len(ref.sc.FactoryReset)+len(ref.sc.New) {
+		return nil, fmt.Errorf("table after the run has %d partitions, want %d old - %d erased + %d new:\n%s", len(tbl.Partitions), len(ref.oldTable.Partitions), len(ref.sc.FactoryReset), len(ref.sc.New), tbl)
 	}
 	for _, want := range ref.sc.New {
 		p, ok := byName[want.Name]
@@ -547,8 +588,9 @@ func (r *reference) runTools(ctx context.Context, dev string, d *diskGPT, v gptV
 	if bad := r.unexplainedSgdisk(sg.Problems, d); len(bad) > 0 {
 		out = append(out, fmt.Sprintf("sgdisk -v on the crashed disk reports %q (state %s)", bad, v.State))
 	}
-	// The relocated table has the old one's partitions.
-	if sg.Table != tableString(r.oldTable) && sg.Table != tableString(r.newTable) {
+	// The relocated table has the old one's partitions (less those a
+	// factory reset erases).
+	if sg.Table != tableString(r.oldTable) && sg.Table != tableString(r.newTable) && sg.Table != tableString(r.relocatedTable) {
 		out = append(out, fmt.Sprintf("sgdisk loads partitions %s: neither the old (and relocated) table's (%s) nor the new one's (%s)", sg.Table, tableString(r.oldTable), tableString(r.newTable)))
 	}
 	return out

@@ -38,6 +38,11 @@ type scenario struct {
 	Grown []string `json:"grown,omitempty"`
 	// LogWrites also runs the scenario in the dm-log-writes tier.
 	LogWrites bool `json:"log_writes,omitempty"`
+	// FactoryReset lists existing partitions (by label) that the run, with
+	// --factory-reset=yes, erases and creates anew (they are also in New).
+	// The first table written is then the relocated old table WITHOUT
+	// them, as sfdisk makes it (--relocate, then --delete).
+	FactoryReset []string `json:"factory_reset,omitempty"`
 }
 
 func loadScenario(dir string) (*scenario, error) {
@@ -58,6 +63,15 @@ func loadScenario(dir string) (*scenario, error) {
 		return nil, fmt.Errorf("%s: size, base, grow (+N), seed and definitions are required", dir)
 	case len(sc.New) == 0:
 		return nil, fmt.Errorf("%s: no new partitions: nothing would be formatted", dir)
+	}
+	for _, name := range sc.FactoryReset {
+		found := false
+		for _, n := range sc.New {
+			found = found || n.Name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("%s: factory-reset partition %q is not listed in new", dir, name)
+		}
 	}
 	for _, n := range sc.New {
 		switch n.Format {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,13 +47,16 @@ type scenario struct {
 }
 
 type scenarioStep struct {
-	Name        string        `json:"name"`
-	Grow        string        `json:"grow,omitempty"` // "+10G": add; "4G": set the size (sparse) before the run
-	Definitions []string      `json:"definitions"`
-	Args        []string      `json:"args,omitempty"`
-	NoRerun     bool          `json:"no_rerun,omitempty"`
-	Oracle      *oracleExpect `json:"oracle,omitempty"`
-	Ratio       *ratioCheck   `json:"ratio,omitempty"`
+	Name        string   `json:"name"`
+	Grow        string   `json:"grow,omitempty"` // "+10G": add; "4G": set the size (sparse) before the run
+	Definitions []string `json:"definitions"`
+	Args        []string `json:"args,omitempty"`
+	// Root is passed to both tools as --root=, relative to the scenario
+	// directory (a tree with etc/os-release, etc/machine-id, ...).
+	Root    string        `json:"root,omitempty"`
+	NoRerun bool          `json:"no_rerun,omitempty"`
+	Oracle  *oracleExpect `json:"oracle,omitempty"`
+	Ratio   *ratioCheck   `json:"ratio,omitempty"`
 	// Deviation declares a deliberate difference from 252
 	// (docs/compatibility.md); sprout is checked against it instead.
 	Deviation *deviation `json:"deviation,omitempty"`
@@ -201,11 +205,14 @@ func scenarioCase(sc *scenario, st scenarioStep, absDir, stepDir, from string) (
 		sectorSize: sc.SectorSize,
 		loop:       sc.Loop,
 		repartSeed: sc.Seed,
-		args:       st.Args,
+		args:       slices.Clone(st.Args),
 		rerun:      !st.NoRerun,
 		oracleWant: st.Oracle,
 		deviation:  st.Deviation,
 		input:      filepath.Join(stepDir, "input.img"),
+	}
+	if st.Root != "" {
+		c.args = append(c.args, "--root="+filepath.Join(absDir, st.Root))
 	}
 	for _, d := range st.Definitions {
 		c.defDirs = append(c.defDirs, filepath.Join(absDir, d))
@@ -239,8 +246,8 @@ func scenarioCase(sc *scenario, st scenarioStep, absDir, stepDir, from string) (
 		}
 		desc = append(desc, fmt.Sprintf("image %s (%d bytes), %d-byte sectors", harness.FormatSize(size), size, sc.SectorSize))
 	}
-	if len(st.Args) > 0 {
-		desc = append(desc, "flags "+strings.Join(st.Args, " "))
+	if len(c.args) > 0 {
+		desc = append(desc, "flags "+strings.Join(c.args, " "))
 	}
 	c.describe = strings.Join(desc, "; ")
 	return c, nil

@@ -13,7 +13,10 @@
 // torn on the host between the boots (tearPrimaryGPT, a power cut inside
 // sprout's write of it): the kernel sees no partitions, sprout (which waits
 // for its disk itself, --wait-for-disk) must find the disk through the
-// backup GPT, repair the primary, tell the kernel, and the root must mount.
+// backup GPT, repair the primary, tell the kernel, and the root must
+// mount; (f) factory reset: after the first boot, a boot with
+// systemd.factory_reset=1 makes /home (FactoryReset=yes) anew, empty,
+// while /var keeps its files, and the boot after it changes nothing.
 //
 // The tests are behind the "qemu" build tag because they download a kernel
 // and need root, QEMU, dracut and initramfs-tools-core

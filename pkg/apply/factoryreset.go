@@ -1,0 +1,73 @@
+package apply
+
+import (
+	"fmt"
+
+	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/plan"
+)
+
+// factoryReset carries out a plan.FactoryReset step: the table without
+// the erased partitions is written (backup copy first, each write
+// synced) before any of their bytes is touched, and the kernel forgets
+// them, so no device node points at a range that is being wiped. Their
+// ranges are then wiped, formatted and added back by the plan's ordinary
+// steps.
+func factoryReset(t Target, s plan.FactoryReset, opts Options) error {
+	for _, e := range s.Erase {
+		opts.Log("Factory reset: removing partition %d %q (%s) from the table.", e.Index, e.Label, e.File)
+	}
+	if err := writeTable(t, s.Table, opts); err != nil {
+		return fmt.Errorf("factory reset: %w", err)
+	}
+	if t.IsBlockDevice() {
+		ss := int64(s.Table.SectorSize)
+		var want []disk.WantPartition
+		for _, e := range s.Table.Entries {
+			want = append(want, disk.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
+		}
+		if _, err := disk.SyncKernel(t, want); err != nil {
+			return fmt.Errorf("factory reset: the table without the erased partitions is written, but the kernel could not follow: %w", err)
+		}
+	}
+	opts.Log("Factory reset: %d partition(s) removed; creating them anew.", len(s.Erase))
+	if opts.AfterFactoryReset != nil {
+		if err := opts.AfterFactoryReset(); err != nil {
+			return fmt.Errorf("factory reset: %w", err)
+		}
+	}
+	return nil
+}
+
+// preflightReset refuses, before the first write, to erase a partition
+// that is in use (mounted, swapped on, held by another device).
+func preflightReset(t Target, p *plan.Plan) error {
+	if !t.IsBlockDevice() {
+		return nil
+	}
+	for _, s := range p.Steps {
+		r, ok := s.(plan.FactoryReset)
+		if !ok {
+			continue
+		}
+		kernel, err := disk.KernelPartitions(t)
+		if err != nil {
+			return err
+		}
+		for _, e := range r.Erase {
+			for _, k := range kernel {
+				if k.Number != e.Index {
+					continue
+				}
+				busy, err := disk.PartitionInUse(t, k.Number)
+				if err != nil {
+					return err
+				}
+				if busy {
+					return fmt.Errorf("partition %d (%s, %q) is in use; a factory reset would erase it", k.Number, k.Node, e.Label)
+				}
+			}
+		}
+	}
+	return nil
+}

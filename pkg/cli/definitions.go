@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/sprout-initrd/sprout/pkg/spec"
+)
+
+// loadDefinitions reads the repart.d files, with Label='s specifiers
+// resolved from --root (or "/") and the running kernel, and says which
+// lines were ignored as systemd-repart 252 ignores them.
+func (r *run) loadDefinitions() ([]spec.Definition, error) {
+	facts := spec.ReadSystemFacts(r.cfg.root, os.Getenv)
+	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: facts.Specifiers()})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range defs {
+		for _, w := range d.Warnings {
+			r.logf("Warning: %s", w)
+		}
+	}
+	return defs, nil
+}

@@ -1,0 +1,112 @@
+package discover
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf16"
+
+	"golang.org/x/sys/unix"
+)
+
+// FactoryResetVar is the efivarfs file name of systemd's FactoryReset
+// variable, which asks the initrd for a factory reset.
+const FactoryResetVar = "FactoryReset-8cf2644b-4b0b-428f-9387-6d876050dc67"
+
+// fsImmutable is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
+const fsImmutable = 0x10
+
+// FactoryResetRequest says whether the kernel command line
+// (systemd.factory_reset=BOOL, which decides when present) or the EFI
+// variable FactoryReset asks for a factory reset, as systemd-repart 252
+// checks in the initrd, and which of them said so.
+func FactoryResetRequest(env Env) (requested bool, source string, err error) {
+	args, err := readCmdline(env.ProcCmdline)
+	if err != nil {
+		return false, "", err
+	}
+	if v, ok := args["systemd.factory_reset"]; ok {
+		b := true // a bare word switches it on
+		if v != "" {
+			if b, err = parseBool(v); err != nil {
+				return false, "", fmt.Errorf("kernel command line systemd.factory_reset=%s: %w", v, err)
+			}
+		}
+		return b, "the kernel command line (systemd.factory_reset=" + v + ")", nil
+	}
+	value, ok, err := readEFIString(filepath.Join(env.EFIVars, FactoryResetVar))
+	if err != nil || !ok {
+		return false, "", err
+	}
+	b, err := parseBool(value)
+	if err != nil {
+		return false, "", fmt.Errorf("EFI variable FactoryReset=%q: %w", value, err)
+	}
+	return b, "the EFI variable FactoryReset", nil
+}
+
+// RemoveFactoryResetVar deletes the EFI variable once the reset is done,
+// so the next boot does not reset again. efivarfs files are immutable
+// until the flag is cleared. A variable that is not there is no error.
+func RemoveFactoryResetVar(env Env) error {
+	path := filepath.Join(env.EFIVars, FactoryResetVar)
+	if f, err := os.Open(path); err == nil {
+		if flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS); err == nil && flags&fsImmutable != 0 {
+			// Best effort: on a file system without the flag the
+			// unlink below says what is wrong.
+			_ = unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(flags&^fsImmutable))
+		}
+		f.Close()
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove EFI variable FactoryReset: %w", err)
+	}
+	return nil
+}
+
+// readEFIString reads an efivarfs variable holding a UTF-16LE string. The
+// file is read with a single read call from its start: efivarfs returns
+// the whole variable at once and does not support partial reads.
+func readEFIString(path string) (value string, ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read EFI variable: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64*1024)
+	n, err := f.Read(buf)
+	if err != nil {
+		return "", false, fmt.Errorf("read EFI variable %s: %w", filepath.Base(path), err)
+	}
+	b := buf[:n]
+	if len(b) < 4 || (len(b)-4)%2 != 0 {
+		return "", false, fmt.Errorf("EFI variable %s is malformed (not a UTF-16 string)", filepath.Base(path))
+	}
+	units := make([]uint16, 0, (len(b)-4)/2)
+	for i := 4; i+1 < len(b); i += 2 {
+		u := binary.LittleEndian.Uint16(b[i:])
+		if u == 0 {
+			break
+		}
+		units = append(units, u)
+	}
+	return string(utf16.Decode(units)), true, nil
+}
+
+// parseBool accepts what systemd's parse_boolean accepts.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "1", "yes", "y", "true", "t", "on":
+		return true, nil
+	case "0", "no", "n", "false", "f", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean: %q", s)
+}
