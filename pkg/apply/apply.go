@@ -36,7 +36,8 @@ type Options struct {
 	Parallel int
 	// UdevTimeout bounds the wait for udev's links (default 30 s).
 	UdevTimeout time.Duration
-	// Log receives one line per action.
+	// Log receives one line per action. Formatting runs concurrently, so
+	// it must be safe for concurrent use.
 	Log func(format string, args ...any)
 	// Release is called once the table is written and the kernel told, just
 	// before waiting for udev: it must close the device (and so release its
@@ -72,9 +73,6 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
 	}
 
-	if err := CheckFormats(p, os.Getpagesize()); err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
-	}
 	if err := preflightReset(t, p); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
@@ -314,25 +312,13 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 	return nil
 }
 
-// CheckFormats refuses a plan with a new partition too small for its
-// file system (pageSize is the swap page size), so that the run stops
-// before its first write instead of in the middle, when mkfs fails.
-func CheckFormats(p *plan.Plan, pageSize int) error {
-	for _, s := range p.Steps {
-		if f, ok := s.(plan.FormatPartition); ok {
-			if err := mkfs.CheckSize(f.Format, int64(f.Size), pageSize); err != nil {
-				return fmt.Errorf("future partition %d: %w", f.Index, err)
-			}
-		}
-	}
-	return nil
-}
-
 // preflight checks, before the first write, that the kernel will be able
 // to follow the new table without disturbing a partition in use: a
 // partition the kernel knows at another place (or not at all in the new
-// table) must not be in use, no kernel partition may overlap a new or
-// grown range, and the kernel must accept resizing an in-use partition.
+// table) must not be in use, and no kernel partition may overlap a new or
+// grown range. It only reads: it does not try a BLKPG resize as a probe
+// (every kernel that runs systemd 252, ≥ 3.15, resizes a partition in use
+// in place; BLKPG_RESIZE_PARTITION exists since 3.6).
 func preflight(t Target, p *plan.Plan) error {
 	if !t.IsBlockDevice() {
 		return nil
@@ -395,28 +381,6 @@ func preflight(t Target, p *plan.Plan) error {
 				return fmt.Errorf("partition %d (%s) is in use at bytes %d–%d, where new partition %d (bytes %d–%d) would be wiped and formatted", k.Number, k.Node, k.Start, k.Start+k.Size, n, start, end)
 			}
 		}
-		if g, ok := s.(plan.GrowEntry); ok {
-			if err := checkResizable(t, kernel, g.Index, start); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkResizable proves that the kernel can resize an in-use partition by
-// resizing it to the size it already has.
-func checkResizable(t Target, kernel []disk.KernelPartition, n int, start int64) error {
-	busy, err := disk.PartitionInUse(t, n)
-	if err != nil || !busy {
-		return err
-	}
-	for _, k := range kernel {
-		if k.Number == n {
-			if err := disk.ResizePartition(t, n, start, k.Size); err != nil {
-				return fmt.Errorf("partition %d is in use and the kernel refuses to resize it: %w", n, err)
-			}
-		}
 	}
 	return nil
 }
@@ -425,14 +389,15 @@ func checkResizable(t Target, kernel []disk.KernelPartition, n int, start int64)
 // or knows smaller, without writing to the disk: a run interrupted after
 // the table write but before telling the kernel, in the same boot, would
 // otherwise leave them invisible until a reboot. It never removes a
-// kernel partition.
-func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) error {
+// kernel partition. It returns the partitions added, whose udev links the
+// caller waits for.
+func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) (added []int, err error) {
 	if !dev.IsBlockDevice() {
-		return nil
+		return nil, nil
 	}
 	kernel, err := disk.KernelPartitions(dev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	have := map[int]disk.KernelPartition{}
 	for _, k := range kernel {
@@ -446,13 +411,17 @@ func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) 
 		switch {
 		case !ok:
 			log("The kernel does not know partition %d yet; adding it.", e.Index)
-			errs = append(errs, disk.AddPartition(dev, e.Index, start, size))
+			if err := disk.AddPartition(dev, e.Index, start, size); err != nil {
+				errs = append(errs, err)
+			} else {
+				added = append(added, e.Index)
+			}
 		case k.Start == start && k.Size < size:
 			log("The kernel knows partition %d smaller than the table; resizing it.", e.Index)
 			errs = append(errs, disk.ResizePartition(dev, e.Index, start, size))
 		}
 	}
-	return errors.Join(errs...)
+	return added, errors.Join(errs...)
 }
 
 // zero makes [off, off+n) of t read as zeros: with the device's
@@ -460,7 +429,7 @@ func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) 
 // disk: nothing to write, and an image stays sparse), else, or if that
 // fails, by writing zeros.
 func zero(t Target, off, n int64) error {
-	if z, ok := t.(interface{ ZeroRange(off, n int64) error }); ok && z.ZeroRange(off, n) == nil {
+	if t.ZeroRange(off, n) == nil {
 		return nil
 	}
 	const chunk = 1 << 20

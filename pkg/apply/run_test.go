@@ -77,6 +77,24 @@ func (r *recorder) WriteAt(p []byte, off int64) (int, error) {
 	return r.Device.WriteAt(p, off)
 }
 
+// ZeroRange is recorded as what production does (a hole in an image
+// file, BLKZEROOUT on a disk), and counts like a write for the power cut.
+func (r *recorder) ZeroRange(off, n int64) error {
+	r.mu.Lock()
+	if !r.inNew(off, n) {
+		if r.crashAfter >= 0 && r.tableDone >= r.crashAfter {
+			r.mu.Unlock()
+			return errPowerCut
+		}
+		r.tableDone++
+	}
+	r.events = append(r.events, event{"zero", off, n})
+	r.mu.Unlock()
+	return r.Device.ZeroRange(off, n)
+}
+
+var _ disk.Device = (*recorder)(nil)
+
 func (r *recorder) Sync() error {
 	r.record(event{kind: "sync"})
 	return r.Device.Sync()

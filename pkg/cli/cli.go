@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,7 +20,9 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
@@ -29,32 +33,13 @@ import (
 const (
 	ExitOK      = 0
 	ExitFailure = 1
-	ExitNoLabel = plan.ExitNoLabel
+	// ExitNoLabel: the disk has no (or the wrong kind of) partition
+	// table for the --empty= mode.
+	ExitNoLabel = 77
 )
 
 // Version is set at build time.
 var Version = "dev"
-
-// config is the parsed command line.
-type config struct {
-	dryRun      bool
-	empty       plan.EmptyMode
-	definitions []string
-	root        string
-	seed        string
-	size        string
-	json        string
-	discard     bool
-	pretty      *bool
-	legend      bool
-	help        bool
-	version     bool
-	device      string
-	waitForDisk time.Duration
-	// factoryReset is --factory-reset= (nil: not given).
-	factoryReset    *bool
-	canFactoryReset bool
-}
 
 // Env is what a run needs from its surroundings.
 type Env struct {
@@ -81,130 +66,18 @@ func Main(ctx context.Context, args []string, env Env) int {
 	code, err := r.main(ctx)
 	if err != nil {
 		r.log.errorf("sprout: %v", err)
-		var ee *plan.ExitError
-		if errors.As(err, &ee) {
-			return ee.Code
-		}
-		return ExitFailure
+		return exitCode(err)
 	}
 	return code
 }
 
-func parse(args []string) (*config, error) {
-	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true}
-	boolOpt := func(name string, dst *bool) option {
-		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
-			return err
-		}}
+// exitCode is systemd-repart 252's exit code for a failed run.
+func exitCode(err error) int {
+	var le *plan.LabelError
+	if errors.As(err, &le) {
+		return ExitNoLabel
 	}
-	dryRunSet := false
-	opts := []option{
-		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
-			dryRunSet = true
-			c.dryRun, err = parseBool(v)
-			return err
-		}},
-		{name: "empty", hasValue: true, set: func(v string) error {
-			switch m := plan.EmptyMode(v); m {
-			case plan.EmptyRefuse, plan.EmptyAllow, plan.EmptyRequire, plan.EmptyForce, plan.EmptyCreate:
-				c.empty = m
-				return nil
-			}
-			return errors.New("expected refuse, allow, require, force or create")
-		}},
-		{name: "definitions", hasValue: true, set: func(v string) error {
-			abs, err := filepath.Abs(v)
-			c.definitions = append(c.definitions, abs)
-			return err
-		}},
-		{name: "factory-reset", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
-			c.factoryReset = &b
-			return err
-		}},
-		{name: "can-factory-reset", set: func(string) error {
-			c.canFactoryReset = true
-			return nil
-		}},
-		{name: "root", hasValue: true, set: func(v string) (err error) {
-			c.root, err = filepath.Abs(v)
-			return err
-		}},
-		{name: "seed", hasValue: true, set: func(v string) error {
-			if v != "random" {
-				if _, err := uuid.Parse(v); err != nil {
-					return errors.New("expected a UUID or \"random\"")
-				}
-			}
-			c.seed = v
-			return nil
-		}},
-		{name: "size", hasValue: true, set: func(v string) error {
-			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
-					return err
-				}
-			}
-			c.size = v
-			return nil
-		}},
-		{name: "json", hasValue: true, set: func(v string) error {
-			switch v {
-			case "pretty", "short", "off":
-				c.json = v
-				return nil
-			}
-			return errors.New("expected pretty, short or off")
-		}},
-		boolOpt("discard", &c.discard),
-		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
-			c.pretty = &b
-			return err
-		}},
-		{name: "wait-for-disk", hasValue: true, set: func(v string) (err error) {
-			c.waitForDisk, err = time.ParseDuration(v)
-			if err == nil && c.waitForDisk < 0 {
-				err = errors.New("must not be negative")
-			}
-			return err
-		}},
-		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
-		{name: "no-pager", set: func(string) error { return nil }},
-		{name: "help", set: func(string) error { c.help = true; return nil }},
-		{name: "version", set: func(string) error { c.version = true; return nil }},
-	}
-	pos, err := parseArgs(args, opts)
-	if err != nil {
-		return nil, err
-	}
-	if c.help || c.version {
-		return c, nil
-	}
-	switch len(pos) {
-	case 0:
-	case 1:
-		c.device = pos[0]
-	default:
-		return nil, fmt.Errorf("expected at most one device, got %d arguments", len(pos))
-	}
-	if c.empty == plan.EmptyCreate && !dryRunSet {
-		c.dryRun = false // creating an image is the point of --empty=create
-	}
-	if c.canFactoryReset {
-		c.dryRun = true // it only asks, as in 252
-	}
-	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
-		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
-	}
-	if c.device != "" && c.waitForDisk > 0 {
-		return nil, errors.New("--wait-for-disk= waits for the disk sprout finds; it cannot be combined with a device argument")
-	}
-	if c.empty == plan.EmptyCreate && c.size == "" {
-		return nil, errors.New("--empty=create needs --size=")
-	}
-	return c, nil
+	return ExitFailure
 }
 
 // run holds one invocation's state.
@@ -243,7 +116,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: probeFormats(defs)}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -257,7 +130,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	r.log.device = lock.Path()
 	defer func() { lock.Close() }()
 
-	snap, err := snapshot(lock)
+	snap, err := plan.ReadSnapshot(lock, lock.Path())
 	if err != nil {
 		if !errors.Is(err, gpt.ErrCorrupt) || (r.cfg.empty != plan.EmptyForce && r.cfg.empty != plan.EmptyCreate) {
 			return 0, err
@@ -278,11 +151,9 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if opts.FactoryReset, err = r.factoryResetRequested(); err != nil {
 		return 0, err
 	}
+	// The planner refuses what cannot run (a missing mkfs, a partition too
+	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
-	if err == nil {
-		// Also in a dry run: it must not promise what the real run refuses.
-		err = apply.CheckFormats(p, os.Getpagesize())
-	}
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
 		return 0, fmt.Errorf("%s: %w", lock.Path(), err)
@@ -303,13 +174,15 @@ func (r *run) main(ctx context.Context) (int, error) {
 		r.logf("No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
-			if err := apply.CatchUpKernel(lock, p.New, r.logf); err != nil {
-				r.logf("Warning: could not update the kernel's partitions: %v", err)
+			if err := r.catchUpKernel(ctx, lock, p); err != nil {
+				return 0, err
 			}
 		}
 	case r.cfg.dryRun:
 		r.logf("Planned steps:")
-		report.Steps(r.env.Stderr, p)
+		if err := report.Steps(r.env.Stderr, p); err != nil {
+			return 0, err
+		}
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
 		if err := r.apply(ctx, lock, p); err != nil {
@@ -344,11 +217,54 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 	r.logf("Applying changes to %s.", lock.Path())
 	return apply.Run(ctx, w, p, apply.Options{
 		Discard: r.cfg.discard,
-		Log:     r.logf,
+		Log:     lockedLog(r.logf), // formatting logs from several goroutines
 		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
 
 		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
+}
+
+// catchUpKernel brings the kernel in line with a table already on disk
+// (a run interrupted before it told the kernel) and waits for the links of
+// the partitions it added, as a run that writes does.
+func (r *run) catchUpKernel(ctx context.Context, lock disk.Device, p *plan.Plan) error {
+	added, err := apply.CatchUpKernel(lock, p.New, r.logf)
+	if err != nil {
+		return fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", lock.Path(), err)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	var links []string
+	for _, row := range p.Partitions {
+		if slices.Contains(added, row.Index) {
+			links = append(links, row.UdevLinks()...)
+		}
+	}
+	r.logf("Waiting for the new partitions' devices (udev links when udev runs).")
+	return disk.WaitForUdev(ctx, lock, links, 30*time.Second)
+}
+
+// lockedLog serializes calls to log.
+func lockedLog(log func(string, ...any)) func(string, ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		log(format, args...)
+	}
+}
+
+// probeFormats looks up the mkfs programs the definitions need, so the
+// planner can refuse a run that would fail in mkfs halfway.
+func probeFormats(defs []spec.Definition) fstype.Capabilities {
+	var formats []string
+	for _, d := range defs {
+		if d.Format != "" {
+			formats = append(formats, d.Format)
+		}
+	}
+	return mkfs.Capabilities(formats)
 }
 
 // findDisk names the disk when the command line does not: from the kernel
@@ -372,23 +288,6 @@ func (r *run) findDisk(env discover.Env, wait discover.WaitOptions) (string, err
 		r.logf("Using %s.", dev)
 	}
 	return dev, nil
-}
-
-// snapshot reads what the planner needs from the disk.
-func snapshot(dev disk.Device) (plan.Snapshot, error) {
-	snap := plan.Snapshot{Size: uint64(dev.Size()), SectorSize: dev.SectorSize()}
-	t, err := gpt.Read(dev, dev.Size(), dev.SectorSize())
-	switch {
-	case err == nil:
-		snap.Label, snap.Table = plan.LabelGPT, t
-	case errors.Is(err, gpt.ErrNoLabel):
-		snap.Label = plan.LabelNone
-	case errors.Is(err, gpt.ErrOtherLabel):
-		snap.Label, snap.OtherLabel = plan.LabelOther, "DOS/MBR"
-	default:
-		return snap, fmt.Errorf("%s: %w", dev.Path(), err)
-	}
-	return snap, nil
 }
 
 // seed returns the UUID seed: --seed, else <root>/etc/machine-id, else a
@@ -416,62 +315,4 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("%s: not a machine ID: %q", path, id)
 	}
 	return u, nil
-}
-
-// createImage makes the new image file for --empty=create; like
-// systemd-repart it refuses to reuse an existing file.
-func createImage(path string, dryRun bool) error {
-	if dryRun {
-		return errors.New("--empty=create creates the image file, so it cannot be combined with --dry-run=yes")
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// applySize handles --size=: an image file is grown (never shrunk) to the
-// given size, or to the minimal size for --size=auto. A dry run changes
-// nothing and plans as if the file had been grown.
-func (r *run) applySize(lock *disk.Device, snap *plan.Snapshot, defs []spec.Definition) error {
-	dev := *lock
-	if dev.IsBlockDevice() {
-		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
-	}
-	var target uint64
-	if r.cfg.size == "auto" {
-		target = plan.MinimalSize(defs, *snap)
-		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
-	} else {
-		n, err := spec.ParseSize(r.cfg.size)
-		if err != nil {
-			return err
-		}
-		target = (n + 4095) / 4096 * 4096
-	}
-	if target <= snap.Size {
-		r.logf("%s is already %s or larger, not growing it.", dev.Path(), plan.FormatBytes(target))
-		return nil
-	}
-	if r.cfg.dryRun {
-		r.logf("Planning as if %s were grown to %s (a dry run does not grow it).", dev.Path(), plan.FormatBytes(target))
-		snap.Size = target
-		return nil
-	}
-	if err := os.Truncate(dev.Path(), int64(target)); err != nil {
-		return fmt.Errorf("grow %s: %w", dev.Path(), err)
-	}
-	r.logf("Grew %s to %s.", dev.Path(), plan.FormatBytes(target))
-	// Reopen so the handle and the snapshot see the new size.
-	path := dev.Path()
-	dev.Close()
-	reopened, err := disk.Open(path, disk.OpenOptions{Lock: true, Exclusive: true})
-	if err != nil {
-		return err
-	}
-	*lock = reopened
-	s, err := snapshot(reopened)
-	*snap = s
-	return err
 }

@@ -292,22 +292,6 @@ func TestUnescapeMount(t *testing.T) {
 	}
 }
 
-func TestUdevEscape(t *testing.T) {
-	for in, want := range map[string]string{
-		"root":        "root",
-		"my root":     `my\x20root`,
-		"a/b":         `a\x2fb`,
-		"EFI-System":  "EFI-System",
-		"héllo":       "héllo",
-		"x\xffy":      `x\xffy`,
-		"data#1@x=:+": "data#1@x=:+",
-	} {
-		if got := udevEscape(in); got != want {
-			t.Errorf("udevEscape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestProbeFS(t *testing.T) {
 	id := uuid.MustParse("11111111-2222-4333-8444-555555555555")
 	got, ok := probeFS(strings.NewReader(string(ext4("home", id))))

@@ -3,11 +3,11 @@ package discover
 import (
 	"errors"
 	"fmt"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
@@ -156,7 +156,7 @@ func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanRe
 
 // addLink adds the device behind udev's by-* link, if there is one.
 func (s *sysfs) addLink(r *scanResult, linkDir, name string) {
-	link := filepath.Join(s.env.Dev, "disk", linkDir, udevEscape(name))
+	link := filepath.Join(s.env.Dev, "disk", linkDir, blockdev.UdevEscape(name))
 	if _, err := os.Lstat(link); err != nil {
 		return
 	}
@@ -239,24 +239,4 @@ func readGPT(d *blockDev) (*gpt.Table, error) {
 	}
 	defer f.Close()
 	return gpt.Read(f, d.size, d.sectorSize)
-}
-
-// udevEscape encodes a name as udev does for /dev/disk/by-* links: bytes
-// outside [0-9A-Za-z#+-.:=@_] (and outside valid UTF-8 sequences) become
-// \xNN.
-func udevEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case size > 1 && r != utf8.RuneError:
-			b.WriteString(s[i : i+size])
-		case r < utf8.RuneSelf && (r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || strings.ContainsRune("#+-.:=@_", r)):
-			b.WriteByte(s[i])
-		default:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		}
-		i += size
-	}
-	return b.String()
 }

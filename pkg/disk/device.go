@@ -39,9 +39,14 @@ type Device interface {
 	// returns an error wrapping ErrDiscardUnsupported when the device cannot
 	// discard; callers may ignore that one.
 	Discard(off, length int64) error
+	// ZeroRange makes [off, off+length) read as zeros without writing
+	// them where it can (a hole in a file, BLKZEROOUT on a disk).
+	ZeroRange(off, length int64) error
 	// Close releases the lock (if any) and the file descriptor.
 	Close() error
 }
+
+var _ Device = (*device)(nil)
 
 // OpenOptions says how to open a device.
 type OpenOptions struct {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 )
 
 // Request describes one file system to make.
@@ -24,21 +25,11 @@ type Request struct {
 	Discard bool      // let mkfs discard the range first
 }
 
-// Supported reports whether sprout can make this file system at all.
-func Supported(format string) bool {
-	switch format {
-	case "ext2", "ext3", "ext4", "vfat", "swap", "xfs", "btrfs":
-		return true
-	}
-	return false
-}
-
-// Program is the mkfs binary a format needs ("" for swap, made in Go).
+// Program is the mkfs binary a format needs ("" for swap, made in Go),
+// from the format table.
 func Program(format string) string {
-	if format == "swap" {
-		return ""
-	}
-	return "mkfs." + format
+	f, _ := fstype.Lookup(format)
+	return f.Program
 }
 
 // Args returns the command line that formats node, which covers exactly
@@ -147,4 +138,10 @@ func Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// Capabilities probes what this system can make of the given formats
+// (their programs in $PATH, the page size for swap), for the planner.
+func Capabilities(formats []string) fstype.Capabilities {
+	return fstype.Probe(formats, os.Getpagesize(), exec.LookPath)
 }

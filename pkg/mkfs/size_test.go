@@ -9,36 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 )
-
-func TestCheckSize(t *testing.T) {
-	cases := []struct {
-		format string
-		size   int64
-		ok     bool
-	}{
-		{"swap", 40 << 10, true},
-		{"swap", 36 << 10, false},
-		{"swap", 4096, false},
-		{"xfs", 300 << 20, true},
-		{"xfs", 300<<20 - 4096, false},
-		{"vfat", 1 << 20, true},
-		{"vfat", 512 << 10, false},
-		{"ext2", 1 << 20, true},
-		{"ext3", 4096, false},
-		{"ext4", 1<<20 - 4096, false},
-		{"btrfs", 4096, true}, // left to the planner's minimum
-	}
-	for _, c := range cases {
-		err := CheckSize(c.format, c.size, 4096)
-		if (err == nil) != c.ok {
-			t.Errorf("CheckSize(%s, %d): %v, want ok=%v", c.format, c.size, err, c.ok)
-		}
-		if err != nil && !strings.Contains(err.Error(), c.format) {
-			t.Errorf("CheckSize(%s, %d): %q does not name the format", c.format, c.size, err)
-		}
-	}
-}
 
 // The minimums hold for the installed tools: each formats a file of
 // exactly its minimum size, and mkfs.xfs really refuses one sector less.
@@ -48,11 +20,11 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 		size   int64
 		ok     bool
 	}{
-		{"ext2", extMinSize, true},
-		{"ext4", extMinSize, true},
-		{"vfat", vfatMinSize, true},
-		{"xfs", xfsMinSize, true},
-		{"xfs", xfsMinSize - 4096, false},
+		{"ext2", minSize(t, "ext2"), true},
+		{"ext4", minSize(t, "ext4"), true},
+		{"vfat", minSize(t, "vfat"), true},
+		{"xfs", minSize(t, "xfs"), true},
+		{"xfs", minSize(t, "xfs") - 4096, false},
 	}
 	for _, c := range cases {
 		disktest.RequireTool(t, Program(c.format))
@@ -79,8 +51,16 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 				t.Errorf("%s on %d bytes: blkid finds %q", c.format, c.size, got)
 			}
 		}
-		if err == nil && CheckSize(c.format, c.size, 4096) != nil {
-			t.Errorf("%s formats %d bytes but CheckSize refuses it", c.format, c.size)
+		if err == nil && (fstype.Capabilities{}).Check(c.format, c.size) != nil {
+			t.Errorf("%s formats %d bytes but the format table refuses it", c.format, c.size)
 		}
 	}
+}
+
+func minSize(t *testing.T, format string) int64 {
+	f, ok := fstype.Lookup(format)
+	if !ok {
+		t.Fatalf("%s is not in the format table", format)
+	}
+	return f.MinSize(4096)
 }

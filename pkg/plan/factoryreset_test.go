@@ -235,27 +235,25 @@ func TestFactoryResetRepairsDamage(t *testing.T) {
 func TestCanFactoryReset(t *testing.T) {
 	defs := resetDefs(t)
 	for _, c := range []struct {
-		name string
-		snap Snapshot
-		mode EmptyMode
-		want bool
-		code int // ExitError code, 0 for none
+		name  string
+		snap  Snapshot
+		mode  EmptyMode
+		want  bool
+		label bool // refused with a LabelError
 	}{
-		{"resettable partitions", resetDisk(t), "", true, 0},
-		{"only root", existing(table(t, 300<<20, 2048, "1:root:2048:131072"), 300<<20), "", false, 0},
-		{"blank disk, refuse", blank(300<<20, 512), EmptyRefuse, false, ExitNoLabel},
-		{"blank disk, allow (from scratch)", blank(300<<20, 512), EmptyAllow, false, 0},
-		{"force (from scratch)", resetDisk(t), EmptyForce, false, 0},
+		{"resettable partitions", resetDisk(t), "", true, false},
+		{"only root", existing(table(t, 300<<20, 2048, "1:root:2048:131072"), 300<<20), "", false, false},
+		{"blank disk, refuse", blank(300<<20, 512), EmptyRefuse, false, true},
+		{"blank disk, allow (from scratch)", blank(300<<20, 512), EmptyAllow, false, false},
+		{"force (from scratch)", resetDisk(t), EmptyForce, false, false},
 	} {
 		got, err := CanFactoryReset(defs, c.snap, Options{Empty: c.mode})
-		code := 0
-		if ee, ok := err.(*ExitError); ok {
-			code = ee.Code
-		} else if err != nil {
+		_, label := err.(*LabelError)
+		if err != nil && !label {
 			t.Errorf("%s: %v", c.name, err)
 		}
-		if got != c.want || code != c.code {
-			t.Errorf("%s: got %v (exit %d), want %v (exit %d)", c.name, got, code, c.want, c.code)
+		if got != c.want || label != c.label {
+			t.Errorf("%s: got %v (label refusal %v), want %v (label refusal %v)", c.name, got, label, c.want, c.label)
 		}
 	}
 }

@@ -75,7 +75,8 @@ func (sc fuzzScenario) String() string {
 func checkPlanScenario(t *testing.T, sc fuzzScenario) {
 	p, err := Make(sc.defs, sc.snap, sc.opts)
 	if err != nil {
-		if errors.Is(err, ErrNoSpace) || strings.Contains(err.Error(), "no free slot") ||
+		var fe *FormatError
+		if errors.Is(err, ErrNoSpace) || errors.As(err, &fe) || strings.Contains(err.Error(), "no free slot") ||
 			strings.Contains(err.Error(), "is already used by partition") ||
 			strings.Contains(err.Error(), "disk GUID is all zeros") {
 			return

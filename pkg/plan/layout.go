@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -77,18 +78,12 @@ type layout struct {
 	areas      []*freeArea
 }
 
-// fsMinimumSize is the smallest file system mkfs can make, as systemd 252
-// knows it; for any other format one grain is assumed.
+// fsMinimumSize is the smallest partition systemd 252's planner gives a
+// file system (the format table's PlanMinimum); for any other format one
+// grain is assumed.
 func fsMinimumSize(format string) (uint64, bool) {
-	switch format {
-	case "ext4":
-		return 1 * mib, true
-	case "xfs":
-		return 14 * mib, true
-	case "btrfs":
-		return 256 * mib, true
-	}
-	return 0, false
+	f, ok := fstype.Lookup(format)
+	return f.PlanMinimum, ok && f.PlanMinimum > 0
 }
 
 func (l *layout) minSize(m *member) uint64 {

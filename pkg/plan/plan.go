@@ -8,8 +8,10 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -52,6 +54,10 @@ type Options struct {
 	// Random returns a random UUID; used only when a derived UUID collides
 	// with one already on the disk.
 	Random func() uuid.UUID
+	// Formats is what the system can make (mkfs programs found, the swap
+	// page size), probed by the caller: a plan that needs more is refused
+	// here, so a dry run refuses what the real run would, before any write.
+	Formats fstype.Capabilities
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -110,17 +116,12 @@ type Plan struct {
 // Changed reports whether applying the plan writes anything.
 func (p *Plan) Changed() bool { return len(p.Steps) > 0 }
 
-// ExitError is a refusal with the exit code systemd-repart uses for it.
-type ExitError struct {
-	Code int
-	Msg  string
-}
+// LabelError is a refusal because the disk has no partition table, or
+// one of the wrong kind, for the --empty= mode (the cli gives it 252's
+// exit code).
+type LabelError struct{ Msg string }
 
-func (e *ExitError) Error() string { return e.Msg }
-
-// ExitNoLabel is the exit code for "the disk has no (or the wrong kind of)
-// partition table" under --empty=refuse/allow/require, as in 252.
-const ExitNoLabel = 77
+func (e *LabelError) Error() string { return e.Msg }
 
 // ErrNoSpace is returned (wrapped) when the definitions cannot fit.
 var ErrNoSpace = errors.New("can't fit requested partitions into available free space")
@@ -237,7 +238,34 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
+	if err := checkFormats(p.Steps, opts.Formats); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// FormatError is a refusal because a new partition's file system cannot
+// be made.
+type FormatError struct {
+	Index int // the future partition
+	Err   error
+}
+
+func (e *FormatError) Error() string { return fmt.Sprintf("future partition %d: %v", e.Index, e.Err) }
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// checkFormats refuses a plan with a file system the system cannot make
+// (no mkfs program, or a partition too small for it), so that the run
+// stops before its first write instead of in the middle, in mkfs.
+func checkFormats(steps []Step, can fstype.Capabilities) error {
+	for _, s := range steps {
+		if f, ok := s.(FormatPartition); ok {
+			if err := can.Check(f.Format, int64(f.Size)); err != nil {
+				return &FormatError{Index: f.Index, Err: err}
+			}
+		}
+	}
+	return nil
 }
 
 // checkPreserved is the planner's promise as an assertion: every existing
@@ -270,7 +298,7 @@ func decideScratch(snap Snapshot, mode EmptyMode) (bool, error) {
 		return true, nil
 	case EmptyRequire:
 		if snap.Label != LabelNone {
-			return false, &ExitError{ExitNoLabel, "the disk already has a partition table, refusing (--empty=require)"}
+			return false, &LabelError{"the disk already has a partition table, refusing (--empty=require)"}
 		}
 		return true, nil
 	case EmptyAllow:
@@ -278,15 +306,15 @@ func decideScratch(snap Snapshot, mode EmptyMode) (bool, error) {
 		case LabelNone:
 			return true, nil
 		case LabelOther:
-			return false, &ExitError{ExitNoLabel, fmt.Sprintf("the disk has a %s partition table, not GPT, refusing", snap.OtherLabel)}
+			return false, &LabelError{fmt.Sprintf("the disk has a %s partition table, not GPT, refusing", snap.OtherLabel)}
 		}
 		return false, nil
 	case EmptyRefuse, "":
 		switch snap.Label {
 		case LabelNone:
-			return false, &ExitError{ExitNoLabel, "the disk has no GPT partition table, not repartitioning (see --empty=)"}
+			return false, &LabelError{"the disk has no GPT partition table, not repartitioning (see --empty=)"}
 		case LabelOther:
-			return false, &ExitError{ExitNoLabel, fmt.Sprintf("the disk has a %s partition table, not GPT, not repartitioning", snap.OtherLabel)}
+			return false, &LabelError{fmt.Sprintf("the disk has a %s partition table, not GPT, not repartitioning", snap.OtherLabel)}
 		}
 		return false, nil
 	}
@@ -507,10 +535,7 @@ func kernelSteps(rows []Partition) []Step {
 	for _, r := range rows {
 		if r.Activity == Create {
 			wait.Partitions = append(wait.Partitions, r.Index)
-			if r.Label != "" {
-				wait.Links = append(wait.Links, "/dev/disk/by-partlabel/"+udevEscape(r.Label))
-			}
-			wait.Links = append(wait.Links, "/dev/disk/by-partuuid/"+r.UUID.String())
+			wait.Links = append(wait.Links, r.UdevLinks()...)
 		}
 	}
 	if len(wait.Partitions) == 0 {
@@ -529,6 +554,15 @@ func kernelSteps(rows []Partition) []Step {
 		steps = append(steps, wait)
 	}
 	return steps
+}
+
+// UdevLinks are the /dev/disk links udev makes for the partition.
+func (r Partition) UdevLinks() []string {
+	var links []string
+	if r.Label != "" {
+		links = append(links, "/dev/disk/by-partlabel/"+blockdev.UdevEscape(r.Label))
+	}
+	return append(links, "/dev/disk/by-partuuid/"+r.UUID.String())
 }
 
 // MinimalSize is what --size=auto grows an image to: the minimum size of

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -363,27 +364,27 @@ func TestEmptyModes(t *testing.T) {
 		mode    EmptyMode
 		snap    Snapshot
 		scratch bool
-		code    int
+		refused bool
 	}{
-		{EmptyRefuse, blank(gib, 512), false, ExitNoLabel},
-		{EmptyRefuse, other, false, ExitNoLabel},
-		{EmptyRefuse, gptSnap, false, 0},
-		{EmptyAllow, blank(gib, 512), true, 0},
-		{EmptyAllow, other, false, ExitNoLabel},
-		{EmptyAllow, gptSnap, false, 0},
-		{EmptyRequire, blank(gib, 512), true, 0},
-		{EmptyRequire, gptSnap, false, ExitNoLabel},
-		{EmptyRequire, other, false, ExitNoLabel},
-		{EmptyForce, gptSnap, true, 0},
-		{EmptyCreate, other, true, 0},
+		{EmptyRefuse, blank(gib, 512), false, true},
+		{EmptyRefuse, other, false, true},
+		{EmptyRefuse, gptSnap, false, false},
+		{EmptyAllow, blank(gib, 512), true, false},
+		{EmptyAllow, other, false, true},
+		{EmptyAllow, gptSnap, false, false},
+		{EmptyRequire, blank(gib, 512), true, false},
+		{EmptyRequire, gptSnap, false, true},
+		{EmptyRequire, other, false, true},
+		{EmptyForce, gptSnap, true, false},
+		{EmptyCreate, other, true, false},
 	}
 	for _, c := range cases {
 		p, err := Make(nil, c.snap, Options{Empty: c.mode, Seed: seedA})
-		var ee *ExitError
+		var le *LabelError
 		switch {
-		case c.code != 0:
-			if !errors.As(err, &ee) || ee.Code != c.code {
-				t.Errorf("%s on %v: err %v, want exit %d", c.mode, c.snap.Label, err, c.code)
+		case c.refused:
+			if !errors.As(err, &le) {
+				t.Errorf("%s on %v: err %v, want a LabelError", c.mode, c.snap.Label, err)
 			}
 		case err != nil:
 			t.Errorf("%s on %v: %v", c.mode, c.snap.Label, err)
@@ -424,14 +425,6 @@ func TestAttributes(t *testing.T) {
 		c.mod(&d)
 		if got := newAttributes(&d, d.Type); got != c.want {
 			t.Errorf("%s: %#x, want %#x", c.name, got, c.want)
-		}
-	}
-}
-
-func TestUdevEscape(t *testing.T) {
-	for in, want := range map[string]string{"home": "home", "my disk": `my\x20disk`, "a/b": `a\x2fb`, "Wurzel-ä": "Wurzel-ä"} {
-		if got := udevEscape(in); got != want {
-			t.Errorf("%q → %q, want %q", in, got, want)
 		}
 	}
 }
@@ -507,5 +500,24 @@ func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
 	want := "/dev/disk/by-partuuid/" + tb.Entries[0].UUID.String()
 	if len(wait.Links) != 1 || wait.Links[0] != want {
 		t.Errorf("wait for udev: links %v, want [%s]", wait.Links, want)
+	}
+}
+
+// Whether a plan can run is the planner's decision, from the capabilities
+// the caller probed: a new file system whose program is missing is
+// refused, one that exists (or a partition without Format=) is not.
+func TestMissingMkfsRefused(t *testing.T) {
+	snap := existing(table(t, gib, 2048), 2*gib) // grown: the backup moves
+	noExt4 := fstype.Capabilities{PageSize: 4096, Programs: map[string]bool{"mkfs.ext4": false, "mkfs.xfs": true}}
+	_, err := Make([]spec.Definition{def(t, "10-home", "home", "Format=ext4")}, snap, Options{Seed: seedA, Formats: noExt4})
+	var fe *FormatError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "mkfs.ext4") {
+		t.Fatalf("ext4 without mkfs.ext4: %v, want a FormatError naming mkfs.ext4", err)
+	}
+	if _, err := Make([]spec.Definition{def(t, "10-home", "home", "Format=xfs")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
+		t.Errorf("xfs with mkfs.xfs: %v", err)
+	}
+	if _, err := Make([]spec.Definition{def(t, "10-home", "home")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
+		t.Errorf("no Format=: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
@@ -182,29 +181,6 @@ func sortEntries(es []gpt.Entry) {
 			es[j], es[j-1] = es[j-1], es[j]
 		}
 	}
-}
-
-// udevEscape encodes a partition label the way udev names its
-// /dev/disk/by-partlabel link: bytes outside a small safe set (and not
-// part of valid UTF-8 multibyte characters) become \xNN.
-func udevEscape(s string) string {
-	const safe = "#+-.:=@_"
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', strings.ContainsRune(safe, r):
-			b.WriteRune(r)
-		case r != utf8.RuneError && n > 1:
-			b.WriteString(s[i : i+n])
-		default:
-			for _, c := range []byte(s[i : i+n]) {
-				fmt.Fprintf(&b, `\x%02x`, c)
-			}
-		}
-		i += n
-	}
-	return b.String()
 }
 
 // FormatBytes prints a size the way systemd does in tables: base 1024,

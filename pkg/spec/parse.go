@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
@@ -29,7 +30,7 @@ const (
 
 // Formats returns the Format= values sprout can create. Whether the mkfs
 // tool is installed is checked when a plan needs it, not here.
-func Formats() []string { return []string{"ext2", "ext3", "ext4", "vfat", "swap", "xfs", "btrfs"} }
+func Formats() []string { return fstype.Names() }
 
 func newDefinition(path string) Definition {
 	return Definition{

@@ -150,7 +150,11 @@ func runCase(t *testing.T, c *badCase) {
 		}
 	}
 
-	run, err := runTool(ctx, c.argv(sproutBin, in.device))
+	env, err := c.env(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := runTool(ctx, c.argv(sproutBin, in.device), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +248,7 @@ func checkAfter(t *testing.T, c *badCase, in *input, run toolResult, lba0 string
 			if err != nil {
 				t.Fatal(err)
 			}
-			again, err := runTool(ctx, run.argv)
+			again, err := runTool(ctx, run.argv, run.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +290,11 @@ func compareOracle(t *testing.T, c *badCase) {
 	if err != nil {
 		t.Fatalf("preparing the oracle's disk: %v", err)
 	}
-	res, err := runTool(ctx, c.argv(harness.Oracle, in.device))
+	env, err := c.env(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := runTool(ctx, c.argv(harness.Oracle, in.device), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +313,7 @@ func compareOracle(t *testing.T, c *badCase) {
 
 type toolResult struct {
 	argv           []string
+	env            []string
 	exit           int
 	stdout, stderr string
 	maxRSS         int64 // bytes
@@ -312,15 +321,16 @@ type toolResult struct {
 
 // runTool runs argv with a fixed C locale and no pager or colours, and
 // reports its exit code and peak resident memory.
-func runTool(ctx context.Context, argv []string) (toolResult, error) {
+func runTool(ctx context.Context, argv, env []string) (toolResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "SYSTEMD_PAGER=cat", "SYSTEMD_COLORS=0", "SYSTEMD_LOG_COLOR=0", "SYSTEMD_LOG_LOCATION=0")
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	res := toolResult{argv: argv, stdout: stdout.String(), stderr: stderr.String()}
+	res := toolResult{argv: argv, env: env, stdout: stdout.String(), stderr: stderr.String()}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

@@ -37,6 +37,8 @@ type badCase struct {
 	unchanged bool
 	after     []string // checks after a successful run: valid-gpt, rerun-no-changes, lba0-unchanged
 	maxRSS    int64    // bytes
+	hide      []string // programs left out of $PATH for both tools
+	grow      int64    // bytes the image is grown to after the table is written
 
 	// The oracle.
 	repart  string // systemd-repart 252's exit code on the same input, or "skip: why"
@@ -110,7 +112,7 @@ func loadCase(dir string) (*badCase, error) {
 const caseSeed = "750b6cd5c4ae4012a15e7be3c29e6a47"
 
 func (c *badCase) set(key, value string, seen map[string]bool) error {
-	repeatable := key == "stderr" || key == "corrupt" || key == "after"
+	repeatable := key == "stderr" || key == "corrupt" || key == "after" || key == "hide"
 	if seen[key] && !repeatable {
 		return fmt.Errorf("given twice")
 	}
@@ -157,6 +159,13 @@ func (c *badCase) set(key, value string, seen map[string]bool) error {
 			err = fmt.Errorf("unknown check %q", value)
 		}
 		c.after = append(c.after, value)
+	case "grow":
+		c.grow, err = harness.ParseSize(value)
+	case "hide":
+		if strings.ContainsAny(value, "/ ") || value == "" {
+			err = fmt.Errorf("want a program name")
+		}
+		c.hide = append(c.hide, value)
 	case "max-rss":
 		c.maxRSS, err = harness.ParseSize(value)
 	case "repart252":
@@ -184,4 +193,40 @@ func (c *badCase) argv(bin, device string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// env is the extra environment of a case's runs: with programs to hide, a
+// $PATH of one directory (under dir) linking every program of the real
+// $PATH but those.
+func (c *badCase) env(dir string) ([]string, error) {
+	if len(c.hide) == 0 {
+		return nil, nil
+	}
+	bin := filepath.Join(dir, "path")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return nil, err
+	}
+	hidden := map[string]bool{}
+	for _, h := range c.hide {
+		hidden[h] = true
+	}
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			link := filepath.Join(bin, e.Name())
+			if hidden[e.Name()] {
+				continue
+			}
+			if _, err := os.Lstat(link); err == nil {
+				continue // an earlier $PATH entry wins, as in a lookup
+			}
+			if err := os.Symlink(filepath.Join(d, e.Name()), link); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return []string{"PATH=" + bin}, nil
 }

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/spec"
+)
+
+// config is the parsed command line.
+type config struct {
+	dryRun      bool
+	empty       plan.EmptyMode
+	definitions []string
+	root        string
+	seed        string
+	size        string
+	json        string
+	discard     bool
+	pretty      *bool
+	legend      bool
+	help        bool
+	version     bool
+	device      string
+	waitForDisk time.Duration
+	// factoryReset is --factory-reset= (nil: not given).
+	factoryReset    *bool
+	canFactoryReset bool
+}
+
+func parse(args []string) (*config, error) {
+	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true}
+	boolOpt := func(name string, dst *bool) option {
+		return option{name: name, hasValue: true, set: func(v string) (err error) {
+			*dst, err = parseBool(v)
+			return err
+		}}
+	}
+	dryRunSet := false
+	opts := []option{
+		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
+			dryRunSet = true
+			c.dryRun, err = parseBool(v)
+			return err
+		}},
+		{name: "empty", hasValue: true, set: func(v string) error {
+			switch m := plan.EmptyMode(v); m {
+			case plan.EmptyRefuse, plan.EmptyAllow, plan.EmptyRequire, plan.EmptyForce, plan.EmptyCreate:
+				c.empty = m
+				return nil
+			}
+			return errors.New("expected refuse, allow, require, force or create")
+		}},
+		{name: "definitions", hasValue: true, set: func(v string) error {
+			abs, err := filepath.Abs(v)
+			c.definitions = append(c.definitions, abs)
+			return err
+		}},
+		{name: "factory-reset", hasValue: true, set: func(v string) error {
+			b, err := parseBool(v)
+			c.factoryReset = &b
+			return err
+		}},
+		{name: "can-factory-reset", set: func(string) error {
+			c.canFactoryReset = true
+			return nil
+		}},
+		{name: "root", hasValue: true, set: func(v string) (err error) {
+			c.root, err = filepath.Abs(v)
+			return err
+		}},
+		{name: "seed", hasValue: true, set: func(v string) error {
+			if v != "random" {
+				if _, err := uuid.Parse(v); err != nil {
+					return errors.New("expected a UUID or \"random\"")
+				}
+			}
+			c.seed = v
+			return nil
+		}},
+		{name: "size", hasValue: true, set: func(v string) error {
+			if v != "auto" {
+				if _, err := spec.ParseSize(v); err != nil {
+					return err
+				}
+			}
+			c.size = v
+			return nil
+		}},
+		{name: "json", hasValue: true, set: func(v string) error {
+			switch v {
+			case "pretty", "short", "off":
+				c.json = v
+				return nil
+			}
+			return errors.New("expected pretty, short or off")
+		}},
+		boolOpt("discard", &c.discard),
+		{name: "pretty", hasValue: true, set: func(v string) error {
+			b, err := parseBool(v)
+			c.pretty = &b
+			return err
+		}},
+		{name: "wait-for-disk", hasValue: true, set: func(v string) (err error) {
+			c.waitForDisk, err = time.ParseDuration(v)
+			if err == nil && c.waitForDisk < 0 {
+				err = errors.New("must not be negative")
+			}
+			return err
+		}},
+		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
+		{name: "no-pager", set: func(string) error { return nil }},
+		{name: "help", set: func(string) error { c.help = true; return nil }},
+		{name: "version", set: func(string) error { c.version = true; return nil }},
+	}
+	pos, err := parseArgs(args, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.help || c.version {
+		return c, nil
+	}
+	switch len(pos) {
+	case 0:
+	case 1:
+		c.device = pos[0]
+	default:
+		return nil, fmt.Errorf("expected at most one device, got %d arguments", len(pos))
+	}
+	if c.empty == plan.EmptyCreate && !dryRunSet {
+		c.dryRun = false // creating an image is the point of --empty=create
+	}
+	if c.canFactoryReset {
+		c.dryRun = true // it only asks, as in 252
+	}
+	if c.device == "" && c.empty != plan.EmptyRefuse && c.empty != plan.EmptyAllow {
+		return nil, fmt.Errorf("--empty=%s needs a device argument", c.empty)
+	}
+	if c.device != "" && c.waitForDisk > 0 {
+		return nil, errors.New("--wait-for-disk= waits for the disk sprout finds; it cannot be combined with a device argument")
+	}
+	if c.empty == plan.EmptyCreate && c.size == "" {
+		return nil, errors.New("--empty=create needs --size=")
+	}
+	return c, nil
+}

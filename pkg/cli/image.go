@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/spec"
+)
+
+// createImage makes the new image file for --empty=create; like
+// systemd-repart it refuses to reuse an existing file.
+func createImage(path string, dryRun bool) error {
+	if dryRun {
+		return errors.New("--empty=create creates the image file, so it cannot be combined with --dry-run=yes")
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// applySize handles --size=: an image file is grown (never shrunk) to the
+// given size, or to the minimal size for --size=auto. A dry run changes
+// nothing and plans as if the file had been grown.
+func (r *run) applySize(lock *disk.Device, snap *plan.Snapshot, defs []spec.Definition) error {
+	dev := *lock
+	if dev.IsBlockDevice() {
+		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
+	}
+	var target uint64
+	if r.cfg.size == "auto" {
+		target = plan.MinimalSize(defs, *snap)
+		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
+	} else {
+		n, err := spec.ParseSize(r.cfg.size)
+		if err != nil {
+			return err
+		}
+		target = (n + 4095) / 4096 * 4096
+	}
+	if target <= snap.Size {
+		r.logf("%s is already %s or larger, not growing it.", dev.Path(), plan.FormatBytes(target))
+		return nil
+	}
+	if r.cfg.dryRun {
+		r.logf("Planning as if %s were grown to %s (a dry run does not grow it).", dev.Path(), plan.FormatBytes(target))
+		snap.Size = target
+		return nil
+	}
+	if err := os.Truncate(dev.Path(), int64(target)); err != nil {
+		return fmt.Errorf("grow %s: %w", dev.Path(), err)
+	}
+	r.logf("Grew %s to %s.", dev.Path(), plan.FormatBytes(target))
+	// Reopen so the handle and the snapshot see the new size.
+	path := dev.Path()
+	dev.Close()
+	reopened, err := disk.Open(path, disk.OpenOptions{Lock: true, Exclusive: true})
+	if err != nil {
+		return err
+	}
+	*lock = reopened
+	s, err := plan.ReadSnapshot(reopened, reopened.Path())
+	*snap = s
+	return err
+}

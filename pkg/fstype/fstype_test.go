@@ -1,0 +1,82 @@
+package fstype
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheckSize(t *testing.T) {
+	cases := []struct {
+		format string
+		size   int64
+		ok     bool
+	}{
+		{"swap", 40 << 10, true},
+		{"swap", 36 << 10, false},
+		{"swap", 4096, false},
+		{"xfs", 300 << 20, true},
+		{"xfs", 300<<20 - 4096, false},
+		{"vfat", 1 << 20, true},
+		{"vfat", 512 << 10, false},
+		{"ext2", 1 << 20, true},
+		{"ext3", 4096, false},
+		{"ext4", 1<<20 - 4096, false},
+		{"btrfs", 4096, true}, // left to the planner's minimum
+	}
+	for _, c := range cases {
+		err := Capabilities{PageSize: 4096}.Check(c.format, c.size)
+		if (err == nil) != c.ok {
+			t.Errorf("Check(%s, %d): %v, want ok=%v", c.format, c.size, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), c.format) {
+			t.Errorf("Check(%s, %d): %q does not name the format", c.format, c.size, err)
+		}
+	}
+}
+
+// A probed system without a program refuses its formats, and only those;
+// swap needs no program.
+func TestProbeMissingProgram(t *testing.T) {
+	var asked []string
+	lookPath := func(p string) (string, error) {
+		asked = append(asked, p)
+		if p == "mkfs.ext4" {
+			return "", errors.New("not found")
+		}
+		return "/sbin/" + p, nil
+	}
+	c := Probe([]string{"ext4", "xfs", "ext4", "swap"}, 4096, lookPath)
+	if strings.Join(asked, " ") != "mkfs.ext4 mkfs.xfs" {
+		t.Errorf("looked up %q, want each needed program once", asked)
+	}
+	err := c.Check("ext4", 1<<30)
+	if err == nil || !strings.Contains(err.Error(), "mkfs.ext4") {
+		t.Errorf("ext4 without mkfs.ext4: %v", err)
+	}
+	if err := c.Check("xfs", 1<<30); err != nil {
+		t.Errorf("xfs with mkfs.xfs: %v", err)
+	}
+	if err := c.Check("swap", 1<<20); err != nil {
+		t.Errorf("swap: %v", err)
+	}
+	if got := c.Missing(); len(got) != 1 || got[0] != "mkfs.ext4" {
+		t.Errorf("Missing() = %v", got)
+	}
+	// Not probed: every program counts as present.
+	if err := (Capabilities{}).Check("ext4", 1<<30); err != nil {
+		t.Errorf("unprobed: %v", err)
+	}
+}
+
+func TestNamesAndPrograms(t *testing.T) {
+	for _, n := range Names() {
+		f, _ := Lookup(n)
+		if (f.Program == "") != (n == "swap") {
+			t.Errorf("%s: program %q", n, f.Program)
+		}
+	}
+	if _, ok := Lookup("ntfs"); ok {
+		t.Error("ntfs is in the table")
+	}
+}
