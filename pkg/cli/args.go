@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // option is one long option. Like systemd's getopt_long use, an option
@@ -54,13 +56,10 @@ func parseArgs(args []string, opts []option) ([]string, error) {
 	return positional, nil
 }
 
-// parseBool accepts what systemd's parse_boolean accepts.
+// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
 func parseBool(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "1", "yes", "y", "true", "t", "on":
-		return true, nil
-	case "0", "no", "n", "false", "f", "off":
-		return false, nil
+	if b, ok := spec.Boolean(s); ok {
+		return b, nil
 	}
 	return false, fmt.Errorf("not a boolean: %q", s)
 }

@@ -30,18 +30,12 @@ func readLoaderDevicePartUUID(efivars string) (id, note string) {
 		return "", "not set (the boot loader does not set it)"
 	case err != nil:
 		return "", "unreadable: " + err.Error()
-	case len(b) < 4 || (len(b)-4)%2 != 0:
+	}
+	str, ok := decodeEFIString(b)
+	if !ok {
 		return "", "malformed (not a UTF-16 string)"
 	}
-	units := make([]uint16, 0, (len(b)-4)/2)
-	for i := 4; i+1 < len(b); i += 2 {
-		u := binary.LittleEndian.Uint16(b[i:])
-		if u == 0 {
-			break
-		}
-		units = append(units, u)
-	}
-	text := strings.TrimSpace(string(utf16.Decode(units)))
+	text := strings.TrimSpace(str)
 	u, err := uuid.Parse(text)
 	if err != nil {
 		return "", "malformed: " + err.Error()
@@ -72,4 +66,22 @@ func readEFIVar(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: larger than %d bytes", path, maxEFIVar)
 	}
 	return buf[:n], nil
+}
+
+// decodeEFIString decodes an efivarfs file holding a string: 4 attribute bytes,
+// then UTF-16LE text up to the first NUL. ok is false when the length
+// cannot be that.
+func decodeEFIString(b []byte) (s string, ok bool) {
+	if len(b) < 4 || (len(b)-4)%2 != 0 {
+		return "", false
+	}
+	units := make([]uint16, 0, (len(b)-4)/2)
+	for i := 4; i+1 < len(b); i += 2 {
+		u := binary.LittleEndian.Uint16(b[i:])
+		if u == 0 {
+			break
+		}
+		units = append(units, u)
+	}
+	return string(utf16.Decode(units)), true
 }

@@ -1,16 +1,15 @@
 package discover
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"unicode/utf16"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // FactoryResetVar is the efivarfs file name of systemd's FactoryReset
@@ -85,28 +84,17 @@ func readEFIString(path string) (value string, ok bool, err error) {
 	if err != nil {
 		return "", false, fmt.Errorf("read EFI variable %s: %w", filepath.Base(path), err)
 	}
-	b := buf[:n]
-	if len(b) < 4 || (len(b)-4)%2 != 0 {
+	str, ok := decodeEFIString(buf[:n])
+	if !ok {
 		return "", false, fmt.Errorf("EFI variable %s is malformed (not a UTF-16 string)", filepath.Base(path))
 	}
-	units := make([]uint16, 0, (len(b)-4)/2)
-	for i := 4; i+1 < len(b); i += 2 {
-		u := binary.LittleEndian.Uint16(b[i:])
-		if u == 0 {
-			break
-		}
-		units = append(units, u)
-	}
-	return string(utf16.Decode(units)), true, nil
+	return str, true, nil
 }
 
-// parseBool accepts what systemd's parse_boolean accepts.
+// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
 func parseBool(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "1", "yes", "y", "true", "t", "on":
-		return true, nil
-	case "0", "no", "n", "false", "f", "off":
-		return false, nil
+	if b, ok := spec.Boolean(s); ok {
+		return b, nil
 	}
 	return false, fmt.Errorf("not a boolean: %q", s)
 }

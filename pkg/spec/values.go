@@ -15,14 +15,22 @@ var (
 	errRange  = errors.New("out of range")
 )
 
-// parseBool accepts the words systemd's boolean settings accept, in any
-// case: 1 yes y true t on / 0 no n false f off.
-func parseBool(s string) (bool, error) {
+// Boolean reads the words systemd's boolean settings, flags and kernel
+// command-line switches accept, in any case: 1 yes y true t on / 0 no n
+// false f off. ok is false for anything else.
+func Boolean(s string) (value, ok bool) {
 	switch strings.ToLower(s) {
 	case "1", "yes", "y", "true", "t", "on":
-		return true, nil
+		return true, true
 	case "0", "no", "n", "false", "f", "off":
-		return false, nil
+		return false, true
+	}
+	return false, false
+}
+
+func parseBool(s string) (bool, error) {
+	if b, ok := Boolean(s); ok {
+		return b, nil
 	}
 	return false, errors.New("not a boolean (use yes/no, true/false, on/off or 1/0)")
 }
