@@ -53,24 +53,9 @@ func TestInstalledPath(t *testing.T) {
 	}
 
 	var kver, kroot string
-	step("fetch Debian's kernel", func() error {
-		out, err := a.script(ctx, "tests/qemu/scripts/fetch-kernel.sh", filepath.Join(repo, "build", "qemu", "kernel"))
-		if err != nil {
-			return err
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if v, ok := strings.CutPrefix(l, "KVER="); ok {
-				kver = v
-			}
-			if v, ok := strings.CutPrefix(l, "ROOT="); ok {
-				kroot = v
-			}
-		}
-		if kver == "" || kroot == "" {
-			return fmt.Errorf("fetch-kernel.sh printed no KVER/ROOT:\n%s", out)
-		}
-		a.kernel = filepath.Join(kroot, "boot", "vmlinuz-"+kver)
-		return nil
+	step("fetch Debian's kernel", func() (err error) {
+		kver, kroot, err = a.fetchKernel(ctx)
+		return err
 	})
 	var deb string
 	step("make deb", func() error {

@@ -170,24 +170,9 @@ func prepare(t *testing.T, name string) *artefacts {
 		return err
 	})
 	var kver, kroot string
-	step("fetch Debian's kernel", func() error {
-		out, err := a.script(ctx, "tests/qemu/scripts/fetch-kernel.sh", filepath.Join(repo, "build", "qemu", "kernel"))
-		if err != nil {
-			return err
-		}
-		for _, l := range strings.Split(out, "\n") {
-			if v, ok := strings.CutPrefix(l, "KVER="); ok {
-				kver = v
-			}
-			if v, ok := strings.CutPrefix(l, "ROOT="); ok {
-				kroot = v
-			}
-		}
-		if kver == "" || kroot == "" {
-			return fmt.Errorf("fetch-kernel.sh printed no KVER/ROOT:\n%s", out)
-		}
-		a.kernel = filepath.Join(kroot, "boot", "vmlinuz-"+kver)
-		return nil
+	step("fetch Debian's kernel", func() (err error) {
+		kver, kroot, err = a.fetchKernel(ctx)
+		return err
 	})
 	defs := filepath.Join(repo, "tests/qemu/definitions")
 	for name, builder := range map[string]string{
@@ -220,6 +205,29 @@ func prepare(t *testing.T, name string) *artefacts {
 		a.uefi[name] = out
 	}
 	return a
+}
+
+// fetchKernel runs fetch-kernel.sh (Debian's kernel, cached under
+// build/qemu/kernel for every tier that boots) and sets a.kernel. kver is
+// the kernel release, kroot the tree its package was unpacked into.
+func (a *artefacts) fetchKernel(ctx context.Context) (kver, kroot string, err error) {
+	out, err := a.script(ctx, "tests/qemu/scripts/fetch-kernel.sh", filepath.Join(a.repo, "build", "qemu", "kernel"))
+	if err != nil {
+		return "", "", err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "KVER="); ok {
+			kver = v
+		}
+		if v, ok := strings.CutPrefix(l, "ROOT="); ok {
+			kroot = v
+		}
+	}
+	if kver == "" || kroot == "" {
+		return "", "", fmt.Errorf("fetch-kernel.sh printed no KVER/ROOT:\n%s", out)
+	}
+	a.kernel = filepath.Join(kroot, "boot", "vmlinuz-"+kver)
+	return kver, kroot, nil
 }
 
 // script runs a script of the repository and returns its stdout.
