@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/loopdev"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
@@ -25,7 +25,7 @@ import (
 
 // Target is the disk being changed, as apply needs it.
 type Target interface {
-	disk.Device
+	blockdev.Device
 }
 
 // Options tune a run.
@@ -134,7 +134,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 			}
 			if t.IsBlockDevice() {
 				opts.Log("Waiting for the new partitions' devices (udev links when udev runs).")
-				if err := disk.WaitForUdev(ctx, t, s.Links, opts.UdevTimeout); err != nil {
+				if err := blockdev.WaitForUdev(ctx, t, s.Links, opts.UdevTimeout); err != nil {
 					return err
 				}
 			}
@@ -155,7 +155,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 // discards the disk when allowed.
 func wipeForNewTable(t Target, p *plan.Plan, opts Options) error {
 	if opts.Discard {
-		if err := t.Discard(0, t.Size()); err != nil && !errors.Is(err, disk.ErrDiscardUnsupported) {
+		if err := t.Discard(0, t.Size()); err != nil && !errors.Is(err, blockdev.ErrDiscardUnsupported) {
 			return fmt.Errorf("discard %s: %w", t.Path(), err)
 		}
 	}
@@ -228,7 +228,7 @@ func wipeRange(t Target, off, size int64, opts Options) error {
 	}
 	if opts.Discard && size > 2*wipeSpan {
 		err := t.Discard(off+wipeSpan, size-2*wipeSpan)
-		if err != nil && !errors.Is(err, disk.ErrDiscardUnsupported) {
+		if err != nil && !errors.Is(err, blockdev.ErrDiscardUnsupported) {
 			return err
 		}
 	}
@@ -298,11 +298,11 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 		return nil
 	}
 	ss := int64(table.SectorSize)
-	var want []disk.WantPartition
+	var want []blockdev.WantPartition
 	for _, e := range table.Entries {
-		want = append(want, disk.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
+		want = append(want, blockdev.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
 	}
-	changed, err := disk.SyncKernel(t, want)
+	changed, err := blockdev.SyncKernel(t, want)
 	if err != nil {
 		return fmt.Errorf("the table is written, but the kernel could not follow: %w", err)
 	}
@@ -323,7 +323,7 @@ func preflight(t Target, p *plan.Plan) error {
 	if !t.IsBlockDevice() {
 		return nil
 	}
-	kernel, err := disk.KernelPartitions(t)
+	kernel, err := blockdev.KernelPartitions(t)
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func preflight(t Target, p *plan.Plan) error {
 			stays[k.Number] = true
 			continue
 		}
-		busy, err := disk.PartitionInUse(t, k.Number)
+		busy, err := blockdev.PartitionInUse(t, k.Number)
 		if err != nil {
 			return err
 		}
@@ -373,7 +373,7 @@ func preflight(t Target, p *plan.Plan) error {
 			if !isNew {
 				continue
 			}
-			busy, err := disk.PartitionInUse(t, k.Number)
+			busy, err := blockdev.PartitionInUse(t, k.Number)
 			if err != nil {
 				return err
 			}
@@ -391,15 +391,15 @@ func preflight(t Target, p *plan.Plan) error {
 // otherwise leave them invisible until a reboot. It never removes a
 // kernel partition. It returns the partitions added, whose udev links the
 // caller waits for.
-func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) (added []int, err error) {
+func CatchUpKernel(dev blockdev.Device, table *gpt.Table, log func(string, ...any)) (added []int, err error) {
 	if !dev.IsBlockDevice() {
 		return nil, nil
 	}
-	kernel, err := disk.KernelPartitions(dev)
+	kernel, err := blockdev.KernelPartitions(dev)
 	if err != nil {
 		return nil, err
 	}
-	have := map[int]disk.KernelPartition{}
+	have := map[int]blockdev.KernelPartition{}
 	for _, k := range kernel {
 		have[k.Number] = k
 	}
@@ -411,14 +411,14 @@ func CatchUpKernel(dev disk.Device, table *gpt.Table, log func(string, ...any)) 
 		switch {
 		case !ok:
 			log("The kernel does not know partition %d yet; adding it.", e.Index)
-			if err := disk.AddPartition(dev, e.Index, start, size); err != nil {
+			if err := blockdev.AddPartition(dev, e.Index, start, size); err != nil {
 				errs = append(errs, err)
 			} else {
 				added = append(added, e.Index)
 			}
 		case k.Start == start && k.Size < size:
 			log("The kernel knows partition %d smaller than the table; resizing it.", e.Index)
-			errs = append(errs, disk.ResizePartition(dev, e.Index, start, size))
+			errs = append(errs, blockdev.ResizePartition(dev, e.Index, start, size))
 		}
 	}
 	return added, errors.Join(errs...)

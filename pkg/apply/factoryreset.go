@@ -3,7 +3,7 @@ package apply
 import (
 	"fmt"
 
-	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
@@ -22,11 +22,11 @@ func factoryReset(t Target, s plan.FactoryReset, opts Options) error {
 	}
 	if t.IsBlockDevice() {
 		ss := int64(s.Table.SectorSize)
-		var want []disk.WantPartition
+		var want []blockdev.WantPartition
 		for _, e := range s.Table.Entries {
-			want = append(want, disk.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
+			want = append(want, blockdev.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
 		}
-		if _, err := disk.SyncKernel(t, want); err != nil {
+		if _, err := blockdev.SyncKernel(t, want); err != nil {
 			return fmt.Errorf("factory reset: the table without the erased partitions is written, but the kernel could not follow: %w", err)
 		}
 	}
@@ -50,7 +50,7 @@ func preflightReset(t Target, p *plan.Plan) error {
 		if !ok {
 			continue
 		}
-		kernel, err := disk.KernelPartitions(t)
+		kernel, err := blockdev.KernelPartitions(t)
 		if err != nil {
 			return err
 		}
@@ -59,7 +59,7 @@ func preflightReset(t Target, p *plan.Plan) error {
 				if k.Number != e.Index {
 					continue
 				}
-				busy, err := disk.PartitionInUse(t, k.Number)
+				busy, err := blockdev.PartitionInUse(t, k.Number)
 				if err != nil {
 					return err
 				}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
-	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -47,7 +47,7 @@ func (e event) String() string { return fmt.Sprintf("%s@%d+%d", e.kind, e.off, e
 // the run stops there, as if the power went. New partitions are formatted
 // concurrently, so the log is guarded by mu.
 type recorder struct {
-	disk.Device
+	blockdev.Device
 	mu         sync.Mutex
 	events     []event
 	newRanges  [][2]int64
@@ -93,7 +93,7 @@ func (r *recorder) ZeroRange(off, n int64) error {
 	return r.Device.ZeroRange(off, n)
 }
 
-var _ disk.Device = (*recorder)(nil)
+var _ blockdev.Device = (*recorder)(nil)
 
 func (r *recorder) Sync() error {
 	r.record(event{kind: "sync"})
@@ -158,7 +158,7 @@ func loadDefinitions(t *testing.T, files map[string]string) []spec.Definition {
 // planFor opens the image, reads its table and plans.
 func planFor(t *testing.T, path string, defs []spec.Definition) (*plan.Plan, *gpt.Table) {
 	t.Helper()
-	dev, err := disk.Open(path, disk.OpenOptions{})
+	dev, err := blockdev.Open(path, blockdev.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func planFor(t *testing.T, path string, defs []spec.Definition) (*plan.Plan, *gp
 // run applies p to the image through a recorder; mkfs calls are recorded.
 func run(t *testing.T, path string, p *plan.Plan, crashAfter int) (*recorder, error) {
 	t.Helper()
-	dev, err := disk.Open(path, disk.OpenOptions{Write: true, Lock: true})
+	dev, err := blockdev.Open(path, blockdev.OpenOptions{Write: true, Lock: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,3 @@
-// Package blockdev is sprout's Linux block layer. So far it holds the one
-// udev name encoding that the planner (the links a run waits for) and
-// discovery (the links it resolves) share.
 package blockdev
 
 import (

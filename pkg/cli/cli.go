@@ -18,8 +18,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/discover"
-	"github.com/sprout-initrd/sprout/pkg/disk"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
@@ -123,7 +123,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	lock, err := disk.Open(r.cfg.device, disk.OpenOptions{Lock: true, Exclusive: !r.cfg.dryRun})
+	lock, err := blockdev.Open(r.cfg.device, blockdev.OpenOptions{Lock: true, Exclusive: !r.cfg.dryRun})
 	if err != nil {
 		return 0, err
 	}
@@ -161,7 +161,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	for _, n := range p.Notices {
 		r.logf("%s", n)
 	}
-	node := func(n int) string { return disk.PartitionNode(lock.Path(), n) }
+	node := func(n int) string { return blockdev.PartitionNode(lock.Path(), n) }
 	rows := report.Rows(p, node)
 	if r.cfg.json == "off" && (r.cfg.pretty == nil || *r.cfg.pretty) {
 		if err := report.Table(r.env.Stdout, rows, r.cfg.legend); err != nil {
@@ -203,13 +203,13 @@ func (r *run) main(ctx context.Context) (int, error) {
 // apply writes through a second, writable handle while the read-only one
 // keeps the exclusive lock, so udev does not re-read the table when the
 // writable handle is closed.
-func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
+func (r *run) apply(ctx context.Context, lock blockdev.Device, p *plan.Plan) error {
 	// SIGINT and SIGTERM stop a run cleanly only from here on. Before,
 	// nothing has been written and their default action is safe; and a
 	// no-op run is spared the thread that signal delivery needs.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	w, err := disk.Open(lock.Path(), disk.OpenOptions{Write: true})
+	w, err := blockdev.Open(lock.Path(), blockdev.OpenOptions{Write: true})
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (r *run) apply(ctx context.Context, lock disk.Device, p *plan.Plan) error {
 // catchUpKernel brings the kernel in line with a table already on disk
 // (a run interrupted before it told the kernel) and waits for the links of
 // the partitions it added, as a run that writes does.
-func (r *run) catchUpKernel(ctx context.Context, lock disk.Device, p *plan.Plan) error {
+func (r *run) catchUpKernel(ctx context.Context, lock blockdev.Device, p *plan.Plan) error {
 	added, err := apply.CatchUpKernel(lock, p.New, r.logf)
 	if err != nil {
 		return fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", lock.Path(), err)
@@ -242,7 +242,7 @@ func (r *run) catchUpKernel(ctx context.Context, lock disk.Device, p *plan.Plan)
 		}
 	}
 	r.logf("Waiting for the new partitions' devices (udev links when udev runs).")
-	return disk.WaitForUdev(ctx, lock, links, 30*time.Second)
+	return blockdev.WaitForUdev(ctx, lock, links, 30*time.Second)
 }
 
 // lockedLog serializes calls to log.

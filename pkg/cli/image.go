@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/sprout-initrd/sprout/pkg/disk"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -26,7 +26,7 @@ func createImage(path string, dryRun bool) error {
 // applySize handles --size=: an image file is grown (never shrunk) to the
 // given size, or to the minimal size for --size=auto. A dry run changes
 // nothing and plans as if the file had been grown.
-func (r *run) applySize(lock *disk.Device, snap *plan.Snapshot, defs []spec.Definition) error {
+func (r *run) applySize(lock *blockdev.Device, snap *plan.Snapshot, defs []spec.Definition) error {
 	dev := *lock
 	if dev.IsBlockDevice() {
 		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
@@ -58,7 +58,7 @@ func (r *run) applySize(lock *disk.Device, snap *plan.Snapshot, defs []spec.Defi
 	// Reopen so the handle and the snapshot see the new size.
 	path := dev.Path()
 	dev.Close()
-	reopened, err := disk.Open(path, disk.OpenOptions{Lock: true, Exclusive: true})
+	reopened, err := blockdev.Open(path, blockdev.OpenOptions{Lock: true, Exclusive: true})
 	if err != nil {
 		return err
 	}

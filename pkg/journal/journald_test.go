@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
 
 // The real journald (systemd 252 here) must store what Send sends, field
@@ -16,7 +16,7 @@ import (
 // namespace with tmpfs over /run and /var/log/journal, so the host sees
 // nothing; this test binary, run again inside, is the sender.
 func TestJournaldStoresWhatSendSends(t *testing.T) {
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	journald := "/lib/systemd/systemd-journald"
 	for _, tool := range []string{journald, "/usr/bin/journalctl", "/usr/bin/unshare"} {
 		if _, err := os.Stat(tool); err != nil {

@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sprout-initrd/sprout/pkg/disk"
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
 
 const mib = 1 << 20
@@ -58,7 +58,7 @@ func sysfsLoop(t *testing.T, l *Loop, attr string) string {
 // TestAttach writes through the loop device and finds the bytes at the
 // right place of the backing file, and nothing outside the range.
 func TestAttach(t *testing.T) {
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	for _, bs := range []int{512, 4096} {
 		for _, withConfigure := range []bool{true, false} {
 			name := strconv.Itoa(bs) + map[bool]string{true: "/LOOP_CONFIGURE", false: "/LOOP_SET_FD"}[withConfigure]
@@ -68,7 +68,7 @@ func TestAttach(t *testing.T) {
 				if !strings.HasPrefix(l.Path(), "/dev/loop") {
 					t.Errorf("Path() = %q", l.Path())
 				}
-				dev, err := disk.Open(l.Path(), disk.OpenOptions{})
+				dev, err := blockdev.Open(l.Path(), blockdev.OpenOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -172,20 +172,20 @@ func hashRange(t *testing.T, path string, off, n int64) [32]byte {
 func TestFormatNextToMountedPartition(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		t.Run(strconv.Itoa(ss), func(t *testing.T) {
-			disktest.RequireTool(t, "mkfs.ext4")
-			disktest.RequireTool(t, "e2fsck")
-			ld := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 256 * mib, SectorSize: ss})
-			dev, err := disk.Open(ld.Path, disk.OpenOptions{Write: true, Lock: true})
+			blockdevtest.RequireTool(t, "mkfs.ext4")
+			blockdevtest.RequireTool(t, "e2fsck")
+			ld := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 256 * mib, SectorSize: ss})
+			dev, err := blockdev.Open(ld.Path, blockdev.OpenOptions{Write: true, Lock: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dev.Close()
-			if err := disk.AddPartition(dev, 1, mib, 64*mib); err != nil {
+			if err := blockdev.AddPartition(dev, 1, mib, 64*mib); err != nil {
 				t.Fatal(err)
 			}
-			p1 := disk.PartitionNode(ld.Path, 1)
-			disktest.Run(t, "mkfs.ext4", "-q", "-F", p1)
-			mnt := disktest.Mount(t, p1, "ext4")
+			p1 := blockdev.PartitionNode(ld.Path, 1)
+			blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", p1)
+			mnt := blockdevtest.Mount(t, p1, "ext4")
 			if err := os.WriteFile(filepath.Join(mnt, "keep"), []byte("data"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestFormatNextToMountedPartition(t *testing.T) {
 			if err != nil {
 				t.Fatalf("attach over a disk with a mounted partition: %v", err)
 			}
-			disktest.Run(t, "mkfs.ext4", "-q", "-F", l.Path())
+			blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", l.Path())
 			if err := l.Sync(); err != nil {
 				t.Fatal(err)
 			}
@@ -211,8 +211,8 @@ func TestFormatNextToMountedPartition(t *testing.T) {
 			}
 			// Check the file system where the future partition will be.
 			check := attachT(t, ld.Path, 100*mib, 64*mib, ss, true)
-			disktest.Run(t, "e2fsck", "-fn", check.Path())
-			out := disktest.Run(t, "dumpe2fs", "-h", check.Path())
+			blockdevtest.Run(t, "e2fsck", "-fn", check.Path())
+			out := blockdevtest.Run(t, "dumpe2fs", "-h", check.Path())
 			if blocks, size := dumpe2fsField(t, out, "Block count"), dumpe2fsField(t, out, "Block size"); blocks*size != 64*mib {
 				t.Errorf("file system spans %d blocks of %d bytes, want 64 MiB", blocks, size)
 			}
@@ -239,7 +239,7 @@ func dumpe2fsField(t *testing.T, out, name string) int64 {
 }
 
 func TestDetachWaitsForOtherOpeners(t *testing.T) {
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	l := attachT(t, sparseFile(t, 16*mib), 0, 8*mib, 512, true)
 	other, err := os.Open(l.Path())
 	if err != nil {
@@ -265,7 +265,7 @@ func TestDetachWaitsForOtherOpeners(t *testing.T) {
 }
 
 func TestDetachFailsWhileHeld(t *testing.T) {
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	l, err := Attach(sparseFile(t, 16*mib), 0, 8*mib, 512)
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +283,7 @@ func TestDetachFailsWhileHeld(t *testing.T) {
 }
 
 func TestAttachHoldsLock(t *testing.T) {
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	l := attachT(t, sparseFile(t, 16*mib), 0, 8*mib, 512, true)
 	f, err := os.Open(l.Path())
 	if err != nil {
@@ -297,7 +297,7 @@ func TestAttachHoldsLock(t *testing.T) {
 
 // TestAttachConcurrently races several Attach calls for free devices.
 func TestAttachConcurrently(t *testing.T) {
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	backing := sparseFile(t, 64*mib)
 	const n = 4
 	loops := make([]*Loop, n)

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 )
 
@@ -27,7 +27,7 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 		{"xfs", minSize(t, "xfs") - 4096, false},
 	}
 	for _, c := range cases {
-		disktest.RequireTool(t, Program(c.format))
+		blockdevtest.RequireTool(t, Program(c.format))
 		path := filepath.Join(t.TempDir(), "fs.img")
 		if err := os.WriteFile(path, nil, 0o600); err != nil {
 			t.Fatal(err)
@@ -47,7 +47,7 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 			t.Errorf("%s on %d bytes: %v, want success=%v", c.format, c.size, err, c.ok)
 		}
 		if err == nil {
-			if got := strings.TrimSpace(disktest.Run(t, "blkid", "-p", "-o", "value", "-s", "TYPE", path)); got != c.format {
+			if got := strings.TrimSpace(blockdevtest.Run(t, "blkid", "-p", "-o", "value", "-s", "TYPE", path)); got != c.format {
 				t.Errorf("%s on %d bytes: blkid finds %q", c.format, c.size, got)
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/tests/harness"
@@ -39,7 +39,7 @@ var baseTools = []string{"losetup", "partx", "delpart", "sfdisk", "blkid", "bloc
 // SPROUT_REQUIRE_ROOT=1 (or SPROUT_REQUIRE_TOOLS=1) says they must be there.
 func begin(t *testing.T, extraTools ...string) {
 	t.Helper()
-	disktest.RequireRoot(t)
+	blockdevtest.RequireRoot(t)
 	var missing []string
 	for _, tool := range append(append([]string(nil), baseTools...), extraTools...) {
 		missing = append(missing, harness.MissingTools(tool)...)

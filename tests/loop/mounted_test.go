@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,7 +25,7 @@ func TestMountedStoreStaysUsableWhileHomeAndVarAreAdded(t *testing.T) {
 			content := writeSynced(t, filepath.Join(dir, "before-run"))
 			rdev := nodeNumbers(t, d, 1, 2)
 			kernelBefore := d.kernelPartitions()
-			events := disktest.NewUeventMonitor(t)
+			events := blockdevtest.NewUeventMonitor(t)
 
 			res := apply(t, d, "seed-defs")
 
@@ -79,7 +79,7 @@ func TestMountedPartitionGrowsInPlaceThroughBLKPGResize(t *testing.T) {
 			dir, _ := mount(t, d.node(home.Entry))
 			content := writeSynced(t, filepath.Join(dir, "before-run"))
 			rdev := nodeNumbers(t, d, home.Entry)
-			events := disktest.NewUeventMonitor(t)
+			events := blockdevtest.NewUeventMonitor(t)
 
 			res := apply(t, d, "grow-defs")
 
@@ -177,7 +177,7 @@ func mountedAt(t *testing.T, node, dir string) bool {
 }
 
 // sawEvent reports whether a uevent of the action concerned node.
-func sawEvent(events []disktest.Uevent, action, node string) bool {
+func sawEvent(events []blockdevtest.Uevent, action, node string) bool {
 	for _, ev := range events {
 		if ev.Action == action && strings.HasSuffix(ev.DevPath, "/"+filepath.Base(node)) {
 			return true
@@ -188,7 +188,7 @@ func sawEvent(events []disktest.Uevent, action, node string) bool {
 
 // checkNoRemoveEvents fails if the kernel sent a "remove" uevent for one
 // of the partitions (its node went away, if only for a moment).
-func checkNoRemoveEvents(t *testing.T, events []disktest.Uevent, d *loopDisk, parts ...int) {
+func checkNoRemoveEvents(t *testing.T, events []blockdevtest.Uevent, d *loopDisk, parts ...int) {
 	t.Helper()
 	for _, n := range parts {
 		if sawEvent(events, "remove", d.node(n)) {

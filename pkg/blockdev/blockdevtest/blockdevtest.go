@@ -1,8 +1,8 @@
-// Package disktest has fixtures for tests that need real block devices:
+// Package blockdevtest has fixtures for tests that need real block devices:
 // loop devices over sparse files, partitions added through BLKPG (this
 // project's CI kernel has no GPT parser), mounts, and a kernel uevent
 // monitor. Every fixture cleans up after itself through t.Cleanup.
-package disktest
+package blockdevtest
 
 import (
 	"bytes"

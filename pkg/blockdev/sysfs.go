@@ -1,4 +1,4 @@
-package disk
+package blockdev
 
 import (
 	"errors"
@@ -114,7 +114,7 @@ func blockDevice(dev Device) (*device, error) {
 	}
 	d, ok := dev.(*device)
 	if !ok {
-		return nil, fmt.Errorf("%s: block device was not opened by disk.Open", dev.Path())
+		return nil, fmt.Errorf("%s: block device was not opened by blockdev.Open", dev.Path())
 	}
 	return d, nil
 }

@@ -1,11 +1,11 @@
-package disk
+package blockdev
 
 import (
 	"bytes"
 	"os"
 	"testing"
 
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
 
 // zeroRanger is what apply uses when a device can zero without writing.
@@ -64,7 +64,7 @@ func TestZeroRangeFilePunchesHole(t *testing.T) {
 
 func TestZeroRangeBlockDevice(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
-		l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib, SectorSize: ss})
+		l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib, SectorSize: ss})
 		checkZeroRange(t, openT(t, l.Path, OpenOptions{Write: true}))
 	}
 }

@@ -1,4 +1,4 @@
-package disk
+package blockdev
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
 
 func TestPartitionNode(t *testing.T) {
@@ -36,9 +36,9 @@ func TestPartitionNode(t *testing.T) {
 }
 
 // loopDisk returns a locked, writable Device over a fresh loop disk.
-func loopDisk(t *testing.T, size int64, sectorSize int) (Device, *disktest.LoopDisk) {
+func loopDisk(t *testing.T, size int64, sectorSize int) (Device, *blockdevtest.LoopDisk) {
 	t.Helper()
-	l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: size, SectorSize: sectorSize})
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: size, SectorSize: sectorSize})
 	return openT(t, l.Path, OpenOptions{Write: true, Lock: true}), l
 }
 
@@ -63,9 +63,9 @@ func wantKernel(t *testing.T, dev Device, want []KernelPartition) {
 
 func mkfsMount(t *testing.T, node string) string {
 	t.Helper()
-	disktest.RequireTool(t, "mkfs.ext4")
-	disktest.Run(t, "mkfs.ext4", "-q", "-F", node)
-	return disktest.Mount(t, node, "ext4")
+	blockdevtest.RequireTool(t, "mkfs.ext4")
+	blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", node)
+	return blockdevtest.Mount(t, node, "ext4")
 }
 
 func TestAddPartition(t *testing.T) {
@@ -185,7 +185,7 @@ func TestSyncKernel(t *testing.T) {
 			}
 			defer held.Close()
 
-			mon := disktest.NewUeventMonitor(t)
+			mon := blockdevtest.NewUeventMonitor(t)
 			want := []WantPartition{
 				{Number: 1, Start: mib, Size: 16 * mib}, // grown from 8 MiB while mounted
 				{Number: 2, Start: 17 * mib, Size: 16 * mib},

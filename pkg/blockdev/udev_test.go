@@ -1,4 +1,4 @@
-package disk
+package blockdev
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
 
 // fakeUdev makes a directory that looks like /run/udev of a running udev.
@@ -71,7 +71,7 @@ func TestWaitForUdevTimesOutNamingLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "by-partuuid-missing")
-	mon := disktest.NewUeventMonitor(t)
+	mon := blockdevtest.NewUeventMonitor(t)
 
 	err := waitForUdev(context.Background(), dev, []string{present, missing}, 1500*time.Millisecond, run)
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -1,4 +1,4 @@
-package disk
+package blockdev
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sprout-initrd/sprout/pkg/disk/disktest"
+	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
 
 const mib = 1 << 20
@@ -178,14 +178,14 @@ func testLocking(t *testing.T, path string) {
 func TestLockFile(t *testing.T) { testLocking(t, sparseFile(t, mib)) }
 
 func TestLockBlockDevice(t *testing.T) {
-	l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib})
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
 	testLocking(t, l.Path)
 }
 
 func TestOpenBlockDevice(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		t.Run(strconv.Itoa(ss), func(t *testing.T) {
-			l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 48 * mib, SectorSize: ss})
+			l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 48 * mib, SectorSize: ss})
 			dev := openT(t, l.Path, OpenOptions{Write: true, Lock: true})
 			if !dev.IsBlockDevice() || dev.Path() != l.Path {
 				t.Errorf("IsBlockDevice %v, Path %q; want true, %q", dev.IsBlockDevice(), dev.Path(), l.Path)
@@ -196,7 +196,7 @@ func TestOpenBlockDevice(t *testing.T) {
 			if dev.SectorSize() != ss {
 				t.Errorf("SectorSize() = %d, want %d", dev.SectorSize(), ss)
 			}
-			sysPhys := disktest.Run(t, "cat", "/sys/class/block/"+filepath.Base(l.Path)+"/queue/physical_block_size")
+			sysPhys := blockdevtest.Run(t, "cat", "/sys/class/block/"+filepath.Base(l.Path)+"/queue/physical_block_size")
 			if strconv.Itoa(dev.PhysicalSectorSize()) != strings.TrimSpace(sysPhys) {
 				t.Errorf("PhysicalSectorSize() = %d, sysfs says %s", dev.PhysicalSectorSize(), sysPhys)
 			}
@@ -250,7 +250,7 @@ func closeWrites(t *testing.T, path string, fn func()) int {
 // TestReadOnlyOpenKeepsUdevQuiet: a run that changes nothing must not make
 // udev re-probe the disk.
 func TestReadOnlyOpenKeepsUdevQuiet(t *testing.T) {
-	l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib})
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
 	openClose := func(opts OpenOptions) func() {
 		return func() {
 			dev, err := Open(l.Path, opts)
@@ -273,7 +273,7 @@ func TestReadOnlyOpenKeepsUdevQuiet(t *testing.T) {
 }
 
 func TestOpenReadOnlyDevice(t *testing.T) {
-	l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib, ReadOnly: true})
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib, ReadOnly: true})
 	var err error
 	if n := closeWrites(t, l.Path, func() { _, err = Open(l.Path, OpenOptions{Write: true}) }); n != 0 {
 		t.Errorf("refusing a read-only device opened it for writing (%d IN_CLOSE_WRITE events)", n)
@@ -291,7 +291,7 @@ func TestOpenReadOnlyDevice(t *testing.T) {
 }
 
 func TestOpenRefusesPartition(t *testing.T) {
-	l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib})
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
 	dev := openT(t, l.Path, OpenOptions{Write: true})
 	if err := AddPartition(dev, 2, mib, 4*mib); err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestOpenRefusesPartition(t *testing.T) {
 }
 
 func TestDiskForPartition(t *testing.T) {
-	l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib})
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
 	dev := openT(t, l.Path, OpenOptions{Write: true})
 	if err := AddPartition(dev, 3, 2*mib, 2*mib); err != nil {
 		t.Fatal(err)
@@ -376,7 +376,7 @@ func TestDiscardFile(t *testing.T) {
 func TestDiscardBlockDevice(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		t.Run(strconv.Itoa(ss), func(t *testing.T) {
-			l := disktest.NewLoopDisk(t, disktest.LoopOptions{Size: 16 * mib, SectorSize: ss})
+			l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib, SectorSize: ss})
 			dev := openT(t, l.Path, OpenOptions{Write: true, Lock: true})
 			if _, err := dev.WriteAt(fill(0xAA, 8*mib), 0); err != nil {
 				t.Fatal(err)
@@ -387,9 +387,9 @@ func TestDiscardBlockDevice(t *testing.T) {
 			if err := AddPartition(dev, 1, 8*mib, 8*mib); err != nil {
 				t.Fatal(err)
 			}
-			disktest.RequireTool(t, "mkfs.ext4")
-			disktest.Run(t, "mkfs.ext4", "-q", "-F", PartitionNode(l.Path, 1))
-			disktest.Mount(t, PartitionNode(l.Path, 1), "ext4")
+			blockdevtest.RequireTool(t, "mkfs.ext4")
+			blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", PartitionNode(l.Path, 1))
+			blockdevtest.Mount(t, PartitionNode(l.Path, 1), "ext4")
 
 			// An unaligned range: only whole sectors inside it may be discarded.
 			off, length := int64(mib+100), int64(2*mib)

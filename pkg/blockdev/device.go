@@ -1,11 +1,13 @@
-// Package disk is sprout's only door to the machine's block layer: opening
-// and locking a disk or image file, sector sizes, discard, the kernel's
-// partition view (sysfs and BLKPG) and waiting for udev.
+// Package blockdev is sprout's Linux block layer, the only package that
+// knows about file descriptors of disks, ioctls, flock, sysfs, mountinfo,
+// device-node names, udev and loop devices: opening and locking a disk or
+// image file, sector sizes, discard, the kernel's partition view (sysfs
+// and BLKPG) and waiting for udev.
 //
 // A regular image file and a block device implement the same Device
 // interface; for files every kernel-side operation is a no-op, so the same
 // code runs against images in tests and against real disks at boot.
-package disk
+package blockdev
 
 import (
 	"errors"
