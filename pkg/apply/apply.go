@@ -18,7 +18,6 @@ import (
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/loopdev"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
@@ -252,7 +251,7 @@ func makeFileSystem(ctx context.Context, t Target, off, size int64, req mkfs.Req
 	if err := t.Sync(); err != nil {
 		return err
 	}
-	loop, err := loopdev.Attach(t.Path(), off, size, t.SectorSize())
+	loop, err := blockdev.AttachLoop(t.Path(), off, size, t.SectorSize())
 	if err != nil {
 		return err
 	}

@@ -238,50 +238,35 @@ func (d *device) queryBlockDevice(write bool) error {
 			return fmt.Errorf("open %s for writing: %w", d.path, ErrReadOnly)
 		}
 	}
-	var size uint64
-	if err := ioctlPtr(fd, unix.BLKGETSIZE64, &size); err != nil {
-		return fmt.Errorf("%s: BLKGETSIZE64: %w", d.path, err)
-	}
-	ss, err := unix.IoctlGetInt(fd, unix.BLKSSZGET)
+	size, err := deviceBytes(fd)
 	if err != nil {
-		return fmt.Errorf("%s: BLKSSZGET: %w", d.path, err)
+		return fmt.Errorf("%s: %w", d.path, err)
+	}
+	ss, err := logicalSectorSize(fd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.path, err)
 	}
 	pss, err := unix.IoctlGetUint32(fd, unix.BLKPBSZGET)
 	if err != nil {
 		return fmt.Errorf("%s: BLKPBSZGET: %w", d.path, err)
 	}
-	d.size = int64(size)
+	d.size = size
 	d.sectorSize = ss
 	d.physicalSectorSize = int(pss)
 	return nil
 }
 
-// lock takes the BSD lock, polling with LOCK_NB so that a stuck holder
-// turns into an error instead of a hang.
+// lock takes the BSD lock, exclusive for a writer or when asked.
 func (d *device) lock(opts OpenOptions) error {
-	how, kind := unix.LOCK_SH, "shared"
-	if opts.Write || opts.Exclusive {
-		how, kind = unix.LOCK_EX, "exclusive"
-	}
 	timeout := opts.LockTimeout
 	if timeout == 0 {
 		timeout = defaultLockTimeout
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := unix.Flock(d.fd, how|unix.LOCK_NB)
-		if err == nil {
-			d.locked = true
-			return nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("lock %s (%s): %w", d.path, kind, err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lock %s (%s): still held by another process after %s: %w", d.path, kind, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := flockWait(d.fd, d.path, opts.Write || opts.Exclusive, timeout, 50*time.Millisecond); err != nil {
+		return err
 	}
+	d.locked = true
+	return nil
 }
 
 // unlock releases the BSD lock early (closing releases it too).

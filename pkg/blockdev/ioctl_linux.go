@@ -1,6 +1,7 @@
 package blockdev
 
 import (
+	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,4 +14,23 @@ func ioctlPtr[T any](fd int, req uint, arg *T) error {
 		return errno
 	}
 	return nil
+}
+
+// deviceBytes returns the size in bytes of the block device open as fd.
+func deviceBytes(fd int) (int64, error) {
+	var size uint64
+	if err := ioctlPtr(fd, unix.BLKGETSIZE64, &size); err != nil {
+		return 0, fmt.Errorf("BLKGETSIZE64: %w", err)
+	}
+	return int64(size), nil
+}
+
+// logicalSectorSize returns the logical sector size of the block device
+// open as fd.
+func logicalSectorSize(fd int) (int, error) {
+	ss, err := unix.IoctlGetInt(fd, unix.BLKSSZGET)
+	if err != nil {
+		return 0, fmt.Errorf("BLKSSZGET: %w", err)
+	}
+	return ss, nil
 }

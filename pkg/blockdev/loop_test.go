@@ -1,4 +1,4 @@
-package loopdev
+package blockdev
 
 import (
 	"bytes"
@@ -14,23 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 )
-
-const mib = 1 << 20
-
-func sparseFile(t *testing.T, size int64) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "backing.img")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, size); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func attachT(t *testing.T, path string, offset, size int64, blockSize int, withConfigure bool) *Loop {
 	t.Helper()
@@ -68,7 +53,7 @@ func TestAttach(t *testing.T) {
 				if !strings.HasPrefix(l.Path(), "/dev/loop") {
 					t.Errorf("Path() = %q", l.Path())
 				}
-				dev, err := blockdev.Open(l.Path(), blockdev.OpenOptions{})
+				dev, err := Open(l.Path(), OpenOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -138,7 +123,7 @@ func TestAttachRefusesBadRanges(t *testing.T) {
 		{"directory", t.TempDir(), 0, mib, 512, "is a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := Attach(tc.path, tc.offset, tc.size, tc.bs)
+			l, err := AttachLoop(tc.path, tc.offset, tc.size, tc.bs)
 			if err == nil {
 				l.Detach()
 				t.Fatal("Attach succeeded")
@@ -175,15 +160,15 @@ func TestFormatNextToMountedPartition(t *testing.T) {
 			blockdevtest.RequireTool(t, "mkfs.ext4")
 			blockdevtest.RequireTool(t, "e2fsck")
 			ld := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 256 * mib, SectorSize: ss})
-			dev, err := blockdev.Open(ld.Path, blockdev.OpenOptions{Write: true, Lock: true})
+			dev, err := Open(ld.Path, OpenOptions{Write: true, Lock: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dev.Close()
-			if err := blockdev.AddPartition(dev, 1, mib, 64*mib); err != nil {
+			if err := AddPartition(dev, 1, mib, 64*mib); err != nil {
 				t.Fatal(err)
 			}
-			p1 := blockdev.PartitionNode(ld.Path, 1)
+			p1 := PartitionNode(ld.Path, 1)
 			blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", p1)
 			mnt := blockdevtest.Mount(t, p1, "ext4")
 			if err := os.WriteFile(filepath.Join(mnt, "keep"), []byte("data"), 0o600); err != nil {
@@ -194,7 +179,7 @@ func TestFormatNextToMountedPartition(t *testing.T) {
 			gapBefore := hashRange(t, ld.Path, 65*mib, 35*mib)
 			tailBefore := hashRange(t, ld.Path, 164*mib, 92*mib)
 
-			l, err := Attach(ld.Path, 100*mib, 64*mib, ss)
+			l, err := AttachLoop(ld.Path, 100*mib, 64*mib, ss)
 			if err != nil {
 				t.Fatalf("attach over a disk with a mounted partition: %v", err)
 			}
@@ -266,7 +251,7 @@ func TestDetachWaitsForOtherOpeners(t *testing.T) {
 
 func TestDetachFailsWhileHeld(t *testing.T) {
 	blockdevtest.RequireRoot(t)
-	l, err := Attach(sparseFile(t, 16*mib), 0, 8*mib, 512)
+	l, err := AttachLoop(sparseFile(t, 16*mib), 0, 8*mib, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +289,7 @@ func TestAttachConcurrently(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { loops[i], errs[i] = Attach(backing, int64(i)*8*mib, 8*mib, 512) })
+		wg.Go(func() { loops[i], errs[i] = AttachLoop(backing, int64(i)*8*mib, 8*mib, 512) })
 	}
 	wg.Wait()
 	seen := map[string]bool{}

@@ -1,12 +1,4 @@
-// Package loopdev attaches loop devices over a byte range of a disk or file.
-//
-// sprout formats a new partition before its table entry exists (so a crash
-// leaves either no partition or a complete one). mkfs therefore cannot be
-// pointed at a partition node; it runs on a loop device covering exactly the
-// future partition's bytes. mkfs cannot use the whole disk with an offset
-// either: mke2fs and mkfs.fat open their target O_EXCL, which fails while any
-// partition of the disk is mounted.
-package loopdev
+package blockdev
 
 import (
 	"errors"
@@ -16,13 +8,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Loop is an attached loop device. It is created with LO_FLAGS_AUTOCLEAR and
-// kept open, so if sprout dies the kernel detaches it on its own.
+// Loop is an attached loop device over a byte range of a disk or file. It
+// is created with LO_FLAGS_AUTOCLEAR and kept open, so if sprout dies the
+// kernel detaches it on its own.
+//
+// sprout formats a new partition before its table entry exists (so a crash
+// leaves either no partition or a complete one). mkfs therefore cannot be
+// pointed at a partition node; it runs on a loop device covering exactly the
+// future partition's bytes. mkfs cannot use the whole disk with an offset
+// either: mke2fs and mkfs.fat open their target O_EXCL, which fails while any
+// partition of the disk is mounted.
 type Loop struct {
 	f       *os.File
 	path    string
@@ -35,22 +34,22 @@ type Loop struct {
 }
 
 const (
-	attachAttempts = 20
-	detachTimeout  = 5 * time.Second
-	lockTimeout    = 5 * time.Second
+	attachAttempts  = 20
+	detachTimeout   = 5 * time.Second
+	loopLockTimeout = 5 * time.Second
 )
 
-// Attach creates a loop device backed by path (a block device or regular
+// AttachLoop creates a loop device backed by path (a block device or regular
 // file) covering exactly [offset, offset+size), with the given logical block
 // size. The backing file is opened read-write but not O_EXCL, so a disk with
 // mounted partitions can back it. The loop device is held with a BSD
 // LOCK_EX (udev's block-device locking protocol) so udev leaves it alone
 // while it is being written; other processes (mkfs) can still open it.
-func Attach(path string, offset, size int64, blockSize int) (*Loop, error) {
+func AttachLoop(path string, offset, size int64, blockSize int) (*Loop, error) {
 	return attach(path, offset, size, blockSize, true)
 }
 
-// attach is Attach; withConfigure=false skips LOOP_CONFIGURE so tests can
+// attach is AttachLoop; withConfigure=false skips LOOP_CONFIGURE so tests can
 // exercise the fallback used on kernels older than 5.8.
 func attach(path string, offset, size int64, blockSize int, withConfigure bool) (*Loop, error) {
 	what := fmt.Sprintf("attach loop device to %s [%d, %d) with %d-byte blocks", path, offset, offset+size, blockSize)
@@ -166,16 +165,16 @@ func noBusy(err error) error {
 // check verifies the kernel's idea of the loop device's size and block size.
 func (l *Loop) check(blockSize int) error {
 	fd := int(l.f.Fd())
-	var size uint64
-	if err := ioctlPtr(fd, unix.BLKGETSIZE64, &size); err != nil {
-		return fmt.Errorf("%s: BLKGETSIZE64: %w", l.path, err)
+	size, err := deviceBytes(fd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.path, err)
 	}
-	if int64(size) != l.size {
+	if size != l.size {
 		return fmt.Errorf("%s: kernel reports %d bytes, want %d", l.path, size, l.size)
 	}
-	ss, err := unix.IoctlGetInt(fd, unix.BLKSSZGET)
+	ss, err := logicalSectorSize(fd)
 	if err != nil {
-		return fmt.Errorf("%s: BLKSSZGET: %w", l.path, err)
+		return fmt.Errorf("%s: %w", l.path, err)
 	}
 	if ss != blockSize {
 		return fmt.Errorf("%s: kernel reports %d-byte sectors, want %d", l.path, ss, blockSize)
@@ -186,20 +185,7 @@ func (l *Loop) check(blockSize int) error {
 // lock takes LOCK_EX on the loop device; udev may hold a shared lock for a
 // moment while it probes the device it just saw appear.
 func (l *Loop) lock() error {
-	deadline := time.Now().Add(lockTimeout)
-	for {
-		err := unix.Flock(int(l.f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("lock %s: %w", l.path, err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lock %s: still held by another process after %s: %w", l.path, lockTimeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return flockWait(int(l.f.Fd()), l.path, true, loopLockTimeout, 20*time.Millisecond)
 }
 
 // Path is the loop device node, /dev/loopN.
@@ -291,20 +277,8 @@ func sizeOf(f *os.File) (int64, error) {
 	case st.Mode().IsRegular():
 		return st.Size(), nil
 	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
-		var size uint64
-		if err := ioctlPtr(int(f.Fd()), unix.BLKGETSIZE64, &size); err != nil {
-			return 0, fmt.Errorf("BLKGETSIZE64: %w", err)
-		}
-		return int64(size), nil
+		return deviceBytes(int(f.Fd()))
 	default:
 		return 0, fmt.Errorf("%s is neither a block device nor a regular file", f.Name())
 	}
-}
-
-func ioctlPtr[T any](fd int, req uint, arg *T) error {
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(arg)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }
