@@ -17,9 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"golang.org/x/sys/unix"
 )
 
 // Device is what the planner's snapshot and the writer need from a disk.
@@ -68,6 +67,9 @@ type OpenOptions struct {
 	// LockTimeout bounds the wait for the lock (udev holds a shared lock
 	// while it probes). Zero means 10 seconds.
 	LockTimeout time.Duration
+	// Root is where the kernel's state is read (sysfs, mountinfo, udev);
+	// empty fields mean the system's.
+	Root Root
 }
 
 const defaultLockTimeout = 10 * time.Second
@@ -106,8 +108,9 @@ func Open(path string, opts OpenOptions) (Device, error) {
 	if !isBlock && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("open %s: %s is neither a block device nor a regular file (mode %s)", path, resolved, st.Mode().Type())
 	}
+	opts.Root = opts.Root.orSystem()
 	if isBlock {
-		if err := refusePartition(resolved); err != nil {
+		if err := refusePartition(opts.Root, resolved); err != nil {
 			return nil, err
 		}
 		// Check before opening for writing: closing a write-opened disk
@@ -173,8 +176,8 @@ func refuseReadOnly(node string) error {
 }
 
 // refusePartition returns an error when node is a partition of a disk.
-func refusePartition(node string) error {
-	disk, n, err := DiskForPartition(node)
+func refusePartition(root Root, node string) error {
+	disk, n, err := root.DiskForPartition(node)
 	if errors.Is(err, ErrNotPartition) {
 		return nil
 	}
@@ -189,7 +192,7 @@ func newDevice(fd int, path string, opts OpenOptions) (*device, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	d := &device{fd: fd, path: path, writable: opts.Write}
+	d := &device{fd: fd, path: path, writable: opts.Write, root: opts.Root}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		d.size = st.Size
@@ -217,6 +220,7 @@ func newDevice(fd int, path string, opts OpenOptions) (*device, error) {
 type device struct {
 	fd                 int
 	path               string
+	root               Root
 	writable           bool
 	locked             bool
 	closed             bool

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"golang.org/x/sys/unix"
 )
 
 const mib = 1 << 20
@@ -318,14 +317,14 @@ func TestDiskForPartition(t *testing.T) {
 	if err := AddPartition(dev, 3, 2*mib, 2*mib); err != nil {
 		t.Fatal(err)
 	}
-	diskPath, n, err := DiskForPartition(PartitionNode(l.Path, 3))
+	diskPath, n, err := SystemRoot().DiskForPartition(PartitionNode(l.Path, 3))
 	if err != nil || diskPath != l.Path || n != 3 {
 		t.Errorf("DiskForPartition = %q, %d, %v; want %q, 3, nil", diskPath, n, err, l.Path)
 	}
-	if _, _, err := DiskForPartition(l.Path); !errors.Is(err, ErrNotPartition) {
+	if _, _, err := SystemRoot().DiskForPartition(l.Path); !errors.Is(err, ErrNotPartition) {
 		t.Errorf("DiskForPartition(whole disk) = %v, want ErrNotPartition", err)
 	}
-	if _, _, err := DiskForPartition("/dev/null"); err == nil || errors.Is(err, ErrNotPartition) {
+	if _, _, err := SystemRoot().DiskForPartition("/dev/null"); err == nil || errors.Is(err, ErrNotPartition) {
 		t.Errorf("DiskForPartition(/dev/null) = %v, want a not-a-block-device error", err)
 	}
 }

@@ -1,7 +1,6 @@
 package blockdev
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -216,18 +215,18 @@ func PartitionInUse(dev Device, n int) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	rdev, err := blockDeviceNumber(p.Node)
+	devNum, err := DevNumOf(p.Node)
 	if err != nil {
 		return false, fmt.Errorf("partition %d of %s: %w", n, d.path, err)
 	}
-	mounted, err := mountedDevice(rdev)
+	mounted, err := d.root.Mounted(devNum)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("read mount table: %w", err)
 	}
 	if mounted {
 		return true, nil
 	}
-	dir, err := sysfsDir(rdev)
+	dir, err := d.root.dirOf(devNum)
 	if err != nil {
 		return false, err
 	}
@@ -248,29 +247,5 @@ func PartitionInUse(dev Device, n int) (bool, error) {
 		return false, fmt.Errorf("partition %d of %s: open %s exclusively: %w", n, d.path, p.Node, err)
 	}
 	unix.Close(fd)
-	return false, nil
-}
-
-// mountedDevice reports whether a file system on device rdev is mounted,
-// going by the major:minor column of /proc/self/mountinfo.
-func mountedDevice(rdev uint64) (bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
-	}
-	defer f.Close()
-	want := fmt.Sprintf("%d:%d", unix.Major(rdev), unix.Minor(rdev))
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// mount ID, parent ID, major:minor, …
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 2 && fields[2] == want {
-			return true, nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return false, fmt.Errorf("read mount table: %w", err)
-	}
 	return false, nil
 }

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"golang.org/x/sys/unix"
 )
 
 func TestPartitionNode(t *testing.T) {

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"golang.org/x/sys/unix"
 )
 
 func attachT(t *testing.T, path string, offset, size int64, blockSize int, withConfigure bool) *Loop {

@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"golang.org/x/sys/unix"
 )
 
 // KernelPartition is one partition as the kernel currently sees it (sysfs).
@@ -23,28 +22,67 @@ type KernelPartition struct {
 	Node string
 }
 
-// sysfsDir returns the canonical sysfs directory of a block device number,
+// BlockDevice is one entry of the block class in sysfs: a disk, a
+// partition, or a stacked device (dm, md).
+type BlockDevice struct {
+	Name       string   // kernel name: vda3, nvme0n1, dm-0
+	Node       string   // device node under Root.Dev
+	DevNum     string   // "major:minor"
+	Partition  int      // partition number; 0 for a whole device
+	Parent     string   // the whole disk's name, for a partition
+	Slaves     []string // devices a dm/md device is built on
+	Size       int64    // bytes
+	SectorSize int      // logical sector size (the disk's, for partitions)
+}
+
+// devNumString formats a device number as sysfs and mountinfo do.
+func devNumString(rdev uint64) string {
+	return fmt.Sprintf("%d:%d", unix.Major(rdev), unix.Minor(rdev))
+}
+
+// DevNumOf stats path (following symlinks) and returns its device number
+// ("major:minor"), or an error if it is not a block device.
+func DevNumOf(path string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "", fmt.Errorf("stat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return "", fmt.Errorf("%s is not a block device", path)
+	}
+	return devNumString(st.Rdev), nil
+}
+
+// dirOf returns the canonical sysfs directory of a block device,
 // e.g. /sys/devices/virtual/block/loop0 or …/block/loop0/loop0p1.
-func sysfsDir(rdev uint64) (string, error) {
-	link := fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(rdev), unix.Minor(rdev))
-	dir, err := filepath.EvalSymlinks(link)
+func (r Root) dirOf(devNum string) (string, error) {
+	dir, err := filepath.EvalSymlinks(filepath.Join(r.orSystem().SysDevBlock, devNum))
 	if err != nil {
-		return "", fmt.Errorf("sysfs entry of block device %d:%d: %w", unix.Major(rdev), unix.Minor(rdev), err)
+		return "", fmt.Errorf("sysfs entry of block device %s: %w", devNum, err)
 	}
 	return dir, nil
 }
 
-// nodeOf returns the /dev path of the block device whose sysfs directory is
-// dir. The kernel's DEVNAME is what devtmpfs and udev use.
-func nodeOf(dir string) string {
-	if b, err := plainfile.ReadFile(filepath.Join(dir, "uevent")); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if name, ok := strings.CutPrefix(line, "DEVNAME="); ok && name != "" {
-				return "/dev/" + name
-			}
+// nodeOf returns the device node of the block device whose sysfs
+// directory is dir. The kernel's DEVNAME is what devtmpfs and udev use; it
+// differs from the sysfs name for names with a slash, like cciss/c0d0.
+func (r Root) nodeOf(dir string) string {
+	name := filepath.Base(dir)
+	for line := range strings.SplitSeq(readTrimmed(filepath.Join(dir, "uevent")), "\n") {
+		if v, ok := strings.CutPrefix(line, "DEVNAME="); ok && v != "" {
+			name = v
+			break
 		}
 	}
-	return "/dev/" + filepath.Base(dir)
+	return filepath.Join(r.orSystem().Dev, name)
+}
+
+func readTrimmed(path string) string {
+	b, err := plainfile.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func readSysfsInt(dir, name string) (int64, error) {
@@ -59,28 +97,15 @@ func readSysfsInt(dir, name string) (int64, error) {
 	return v, nil
 }
 
-// blockDeviceNumber stats path (following symlinks) and returns its device
-// number, or an error if it is not a block device.
-func blockDeviceNumber(path string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return 0, fmt.Errorf("%s is not a block device", path)
-	}
-	return st.Rdev, nil
-}
-
 // DiskForPartition returns the whole disk a partition node belongs to and
 // the partition's number, from sysfs. For a node that is not a partition the
 // error wraps ErrNotPartition.
-func DiskForPartition(partPath string) (diskPath string, partNumber int, err error) {
-	rdev, err := blockDeviceNumber(partPath)
+func (r Root) DiskForPartition(partPath string) (diskPath string, partNumber int, err error) {
+	devNum, err := DevNumOf(partPath)
 	if err != nil {
 		return "", 0, err
 	}
-	dir, err := sysfsDir(rdev)
+	dir, err := r.dirOf(devNum)
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", partPath, err)
 	}
@@ -91,19 +116,109 @@ func DiskForPartition(partPath string) (diskPath string, partNumber int, err err
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", partPath, err)
 	}
-	return nodeOf(filepath.Dir(dir)), int(n), nil
+	return r.nodeOf(filepath.Dir(dir)), int(n), nil
 }
 
-// PartitionNode returns the conventional node of partition n of a disk:
-// the kernel puts a "p" between the disk name and the number when the disk
-// name ends in a digit (/dev/sda3, /dev/nvme0n1p3, /dev/loop0p3,
-// /dev/mmcblk0p3). It is a naming rule only; KernelPartitions reports the
-// kernel's actual node.
-func PartitionNode(diskPath string, n int) string {
-	if diskPath != "" && diskPath[len(diskPath)-1] >= '0' && diskPath[len(diskPath)-1] <= '9' {
-		return diskPath + "p" + strconv.Itoa(n)
+// Partitions returns the kernel's partitions of the disk devNum, sorted
+// by number. sysfs reports start and size in 512-byte units whatever the
+// logical sector size; they are converted to bytes.
+func (r Root) Partitions(devNum string) ([]KernelPartition, error) {
+	dirs, err := r.partitionDirs(devNum)
+	if err != nil {
+		return nil, err
 	}
-	return diskPath + strconv.Itoa(n)
+	var parts []KernelPartition
+	for n, pdir := range dirs {
+		start, err := readSysfsInt(pdir, "start")
+		if err != nil {
+			return nil, fmt.Errorf("partition %d: %w", n, err)
+		}
+		size, err := readSysfsInt(pdir, "size")
+		if err != nil {
+			return nil, fmt.Errorf("partition %d: %w", n, err)
+		}
+		parts = append(parts, KernelPartition{Number: n, Start: start * 512, Size: size * 512, Node: r.nodeOf(pdir)})
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
+	return parts, nil
+}
+
+// partitionDirs maps the partition numbers of the disk devNum to their
+// sysfs directories.
+func (r Root) partitionDirs(devNum string) (map[int]string, error) {
+	dir, err := r.dirOf(devNum)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read partitions: %w", err)
+	}
+	dirs := map[int]string{}
+	for _, e := range entries {
+		pdir := filepath.Join(dir, e.Name())
+		n, err := readSysfsInt(pdir, "partition")
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			continue // not a partition (queue/, holders/, …) or removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		dirs[int(n)] = pdir
+	}
+	return dirs, nil
+}
+
+// BlockDevices reads every entry of the block class, sorted by name. A
+// device that vanishes while it is read is left out.
+func (r Root) BlockDevices() ([]*BlockDevice, error) {
+	root := r.orSystem()
+	entries, err := os.ReadDir(root.SysBlock)
+	if err != nil {
+		return nil, fmt.Errorf("listing block devices: %w", err)
+	}
+	byName := map[string]*BlockDevice{}
+	var devs []*BlockDevice
+	for _, e := range entries {
+		d, err := root.readBlockDevice(e.Name())
+		if err != nil {
+			continue
+		}
+		byName[d.Name] = d
+		devs = append(devs, d)
+	}
+	for _, d := range devs {
+		if p, ok := byName[d.Parent]; ok && d.Partition > 0 {
+			d.SectorSize = p.SectorSize
+		}
+	}
+	sort.Slice(devs, func(i, j int) bool { return devs[i].Name < devs[j].Name })
+	return devs, nil
+}
+
+func (r Root) readBlockDevice(name string) (*BlockDevice, error) {
+	real, err := filepath.EvalSymlinks(filepath.Join(r.SysBlock, name))
+	if err != nil {
+		return nil, err
+	}
+	d := &BlockDevice{Name: name, Node: r.nodeOf(real), SectorSize: 512}
+	d.DevNum = readTrimmed(filepath.Join(real, "dev"))
+	if n, err := strconv.Atoi(readTrimmed(filepath.Join(real, "partition"))); err == nil && n > 0 {
+		d.Partition = n
+		d.Parent = filepath.Base(filepath.Dir(real))
+	}
+	if n, err := strconv.ParseInt(readTrimmed(filepath.Join(real, "size")), 10, 64); err == nil {
+		d.Size = n * 512 // sysfs counts 512-byte units whatever the sector size
+	}
+	if n, err := strconv.Atoi(readTrimmed(filepath.Join(real, "queue", "logical_block_size"))); err == nil && n > 0 {
+		d.SectorSize = n
+	}
+	if slaves, err := os.ReadDir(filepath.Join(real, "slaves")); err == nil {
+		for _, sl := range slaves {
+			d.Slaves = append(d.Slaves, sl.Name())
+		}
+	}
+	return d, nil
 }
 
 // blockDevice returns dev as our block device, or nil for regular files
@@ -120,8 +235,7 @@ func blockDevice(dev Device) (*device, error) {
 }
 
 // KernelPartitions returns the kernel's partitions of dev, sorted by number.
-// sysfs reports start and size in 512-byte units whatever the logical sector
-// size; they are converted to bytes. Regular files have none.
+// Regular files have none.
 func KernelPartitions(dev Device) ([]KernelPartition, error) {
 	d, err := blockDevice(dev)
 	if d == nil || err != nil {
@@ -131,35 +245,10 @@ func KernelPartitions(dev Device) ([]KernelPartition, error) {
 }
 
 func kernelPartitions(d *device) ([]KernelPartition, error) {
-	dir, err := sysfsDir(d.rdev)
+	parts, err := d.root.Partitions(devNumString(d.rdev))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.path, err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%s: read partitions: %w", d.path, err)
-	}
-	var parts []KernelPartition
-	for _, e := range entries {
-		pdir := filepath.Join(dir, e.Name())
-		n, err := readSysfsInt(pdir, "partition")
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
-			continue // not a partition (queue/, holders/, …) or removed meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", d.path, err)
-		}
-		start, err := readSysfsInt(pdir, "start")
-		if err != nil {
-			return nil, fmt.Errorf("%s: partition %d: %w", d.path, n, err)
-		}
-		size, err := readSysfsInt(pdir, "size")
-		if err != nil {
-			return nil, fmt.Errorf("%s: partition %d: %w", d.path, n, err)
-		}
-		parts = append(parts, KernelPartition{Number: int(n), Start: start * 512, Size: size * 512, Node: nodeOf(pdir)})
-	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
 	return parts, nil
 }
 

@@ -3,13 +3,13 @@ package blockdev
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
-
-const udevRunDir = "/run/udev"
 
 // WaitForUdev waits until the system has caught up with the kernel's new
 // partition view of dev, for at most timeout.
@@ -30,7 +30,7 @@ const udevRunDir = "/run/udev"
 // is held, and closing a disk opened for writing makes udev re-probe it.
 // If dev is still open its lock is released here. A no-op for regular files.
 func WaitForUdev(ctx context.Context, dev Device, links []string, timeout time.Duration) error {
-	return waitForUdev(ctx, dev, links, timeout, udevRunDir)
+	return waitForUdev(ctx, dev, links, timeout, "")
 }
 
 // udevPoll is how often the wait re-checks; udevQuiet is how long links and
@@ -40,12 +40,16 @@ const (
 	udevQuiet = 200 * time.Millisecond
 )
 
+// runDir overrides the root's udev directory (for tests).
 func waitForUdev(ctx context.Context, dev Device, links []string, timeout time.Duration, runDir string) error {
 	d, err := blockDevice(dev)
 	if d == nil || err != nil {
 		return err
 	}
 	d.unlock()
+	if runDir == "" {
+		runDir = d.root.RunUdev
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !exists(filepath.Join(runDir, "control")) {
@@ -127,23 +131,22 @@ func waitForNodes(ctx context.Context, d *device, timeout time.Duration) error {
 // triggerChange asks the kernel to send a "change" uevent for the disk and
 // each of its partitions, like `udevadm trigger --action=change`.
 func triggerChange(d *device) error {
-	dir, err := sysfsDir(d.rdev)
+	devNum := devNumString(d.rdev)
+	dir, err := d.root.dirOf(devNum)
 	if err != nil {
 		return err
 	}
-	dirs := []string{dir}
-	entries, err := os.ReadDir(dir)
+	parts, err := d.root.partitionDirs(devNum)
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.path, err)
 	}
-	for _, e := range entries {
-		if _, err := readSysfsInt(filepath.Join(dir, e.Name()), "partition"); err == nil {
-			dirs = append(dirs, filepath.Join(dir, e.Name()))
-		}
+	dirs := []string{dir}
+	for _, n := range slices.Sorted(maps.Keys(parts)) {
+		dirs = append(dirs, parts[n])
 	}
 	for _, dir := range dirs {
 		if err := os.WriteFile(filepath.Join(dir, "uevent"), []byte("change"), 0); err != nil {
-			return fmt.Errorf("trigger change uevent for %s: %w", nodeOf(dir), err)
+			return fmt.Errorf("trigger change uevent for %s: %w", d.root.nodeOf(dir), err)
 		}
 	}
 	return nil

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"golang.org/x/sys/unix"
 )
 
 // fakeUdev makes a directory that looks like /run/udev of a running udev.

@@ -286,12 +286,6 @@ func TestLoaderDevicePartUUID(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/sysroot/my\040dir\134x`); got != `/sysroot/my dir\x` {
-		t.Errorf("got %q", got)
-	}
-}
-
 func TestProbeFS(t *testing.T) {
 	id := uuid.MustParse("11111111-2222-4333-8444-555555555555")
 	got, ok := probeFS(strings.NewReader(string(ext4("home", id))))

@@ -1,88 +1,46 @@
 package discover
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"strconv"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 )
 
-// mountEntry is what Find needs of one line of /proc/self/mountinfo.
-type mountEntry struct {
-	devNum string // "major:minor"
-	fsType string
-	source string
-}
-
 // findMount returns the last (topmost) mount at mountPoint, if any.
-func findMount(path, mountPoint string) (mountEntry, bool, error) {
-	data, err := plainfile.ReadFile(path)
+func findMount(env Env, mountPoint string) (blockdev.Mount, bool, error) {
+	mounts, err := env.root().Mounts()
 	if err != nil {
-		return mountEntry{}, false, fmt.Errorf("reading %s: %w", path, err)
+		return blockdev.Mount{}, false, err
 	}
-	var last mountEntry
+	var last blockdev.Mount
 	ok := false
-	s := bufio.NewScanner(bytes.NewReader(data))
-	s.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for s.Scan() {
-		// "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw"
-		before, after, found := strings.Cut(s.Text(), " - ")
-		left, right := strings.Fields(before), strings.Fields(after)
-		if !found || len(left) < 5 || len(right) < 2 {
-			continue
+	for _, m := range mounts {
+		if m.MountPoint == mountPoint {
+			last, ok = m, true
 		}
-		if unescapeMount(left[4]) != mountPoint {
-			continue
-		}
-		last = mountEntry{devNum: left[2], fsType: right[0], source: unescapeMount(right[1])}
-		ok = true
-	}
-	if err := s.Err(); err != nil {
-		return mountEntry{}, false, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return last, ok, nil
-}
-
-// unescapeMount undoes the kernel's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // mountSource is the source of the "mount" methods: the mount's device
 // number, or "" when nothing (or nothing block-backed) is mounted there.
 func mountSource(env Env, mountPoint string) func() (string, string) {
 	return func() (string, string) {
-		m, ok, err := findMount(env.MountInfo, mountPoint)
+		m, ok, err := findMount(env, mountPoint)
 		switch {
 		case err != nil:
 			return "", err.Error()
 		case !ok:
 			return "", "not mounted"
-		case strings.HasPrefix(m.devNum, "0:"):
+		case strings.HasPrefix(m.DevNum, "0:"):
 			// tmpfs, overlay, or btrfs (whose st_dev is anonymous): only
 			// a /dev source can name its device.
-			if strings.HasPrefix(m.source, "/dev/") {
-				return "path:" + m.source, ""
+			if strings.HasPrefix(m.Source, "/dev/") {
+				return "path:" + m.Source, ""
 			}
-			return "", fmt.Sprintf("mounted from %s (%s), not a block device", m.source, m.fsType)
+			return "", fmt.Sprintf("mounted from %s (%s), not a block device", m.Source, m.FSType)
 		}
-		return "devnum:" + m.devNum, ""
+		return "devnum:" + m.DevNum, ""
 	}
 }

@@ -3,21 +3,21 @@ package discover
 import (
 	"errors"
 	"fmt"
-	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
 
 // hit is one device that matches a spec, and the disk it is on.
 type hit struct {
-	dev  *blockDev // the matching partition (or whole device)
-	disk *blockDev
+	dev  *blockdev.BlockDevice // the matching partition (or whole device)
+	disk *blockdev.BlockDevice
 }
 
 // resolveSpec turns a device spec from the kernel command line into the
@@ -63,7 +63,7 @@ func resolveMount(s *sysfs, source string) (found, error) {
 	if err != nil {
 		return found{}, err
 	}
-	return s.onDisk(d, fmt.Sprintf("mounted from %s (%s)", d.node, num))
+	return s.onDisk(d, fmt.Sprintf("mounted from %s (%s)", d.Node, num))
 }
 
 func (s *sysfs) resolvePath(path, shown string) (found, error) {
@@ -74,19 +74,19 @@ func (s *sysfs) resolvePath(path, shown string) (found, error) {
 	return s.onDisk(d, shown)
 }
 
-func (s *sysfs) onDisk(d *blockDev, what string) (found, error) {
+func (s *sysfs) onDisk(d *blockdev.BlockDevice, what string) (found, error) {
 	disk, via, err := s.wholeDisk(d)
 	if err != nil {
 		return found{}, err
 	}
 	if len(via) == 0 {
-		return found{disk: disk.node, how: fmt.Sprintf("%s is the disk %s", what, disk.node)}, nil
+		return found{disk: disk.Node, how: fmt.Sprintf("%s is the disk %s", what, disk.Node)}, nil
 	}
 	var chain []string
 	for _, v := range via {
-		chain = append(chain, v.node)
+		chain = append(chain, v.Node)
 	}
-	return found{disk: disk.node, how: fmt.Sprintf("%s is on the disk %s (via %s)", what, disk.node, strings.Join(chain, " → "))}, nil
+	return found{disk: disk.Node, how: fmt.Sprintf("%s is on the disk %s (via %s)", what, disk.Node, strings.Join(chain, " → "))}, nil
 }
 
 // scanResult collects matches and the devices that could not be read.
@@ -104,14 +104,14 @@ func (s *sysfs) scanGPT(match func(gpt.Entry) bool, linkDir, name string) scanRe
 	for _, d := range s.disks() {
 		t, err := readGPT(d)
 		if errors.Is(err, gpt.ErrNoLabel) || errors.Is(err, gpt.ErrOtherLabel) {
-			r.scanned = append(r.scanned, d.name)
+			r.scanned = append(r.scanned, d.Name)
 			continue
 		}
 		if err != nil {
-			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.name, err))
+			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.Name, err))
 			continue
 		}
-		r.scanned = append(r.scanned, d.name)
+		r.scanned = append(r.scanned, d.Name)
 		for _, e := range t.Entries {
 			if !match(e) {
 				continue
@@ -128,18 +128,18 @@ func (s *sysfs) scanGPT(match func(gpt.Entry) bool, linkDir, name string) scanRe
 // UUID, plus udev's link.
 func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanResult {
 	var r scanResult
-	for _, d := range s.sorted() {
-		if d.size == 0 || strings.HasPrefix(d.name, "fd") {
+	for _, d := range s.list {
+		if d.Size == 0 || strings.HasPrefix(d.Name, "fd") {
 			continue
 		}
-		f, err := os.Open(d.node)
+		f, err := os.Open(d.Node)
 		if err != nil {
-			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.name, err))
+			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.Name, err))
 			continue
 		}
 		id, ok := probeFS(f)
 		f.Close()
-		r.scanned = append(r.scanned, d.name)
+		r.scanned = append(r.scanned, d.Name)
 		if !ok || !match(id) {
 			continue
 		}
@@ -171,7 +171,7 @@ func (s *sysfs) addLink(r *scanResult, linkDir, name string) {
 		return
 	}
 	for _, h := range r.hits {
-		if h.dev.name == d.name {
+		if h.dev.Name == d.Name {
 			return
 		}
 	}
@@ -183,10 +183,10 @@ func (s *sysfs) decide(spec string, r scanResult) (found, error) {
 	byDisk := map[string][]string{}
 	var disks []string
 	for _, h := range r.hits {
-		if _, ok := byDisk[h.disk.node]; !ok {
-			disks = append(disks, h.disk.node)
+		if _, ok := byDisk[h.disk.Node]; !ok {
+			disks = append(disks, h.disk.Node)
 		}
-		byDisk[h.disk.node] = append(byDisk[h.disk.node], h.dev.node)
+		byDisk[h.disk.Node] = append(byDisk[h.disk.Node], h.dev.Node)
 	}
 	sort.Strings(disks)
 	scanned := "scanned " + orNone(r.scanned)
@@ -216,27 +216,23 @@ func orNone(names []string) string {
 
 // partitionOf is the kernel's device for partition index of disk, or a
 // stand-in named like the kernel would when the kernel has not added it.
-func (s *sysfs) partitionOf(disk *blockDev, index int) *blockDev {
+func (s *sysfs) partitionOf(disk *blockdev.BlockDevice, index int) *blockdev.BlockDevice {
 	for _, d := range s.devs {
-		if d.parent == disk.name && d.partition == index {
+		if d.Parent == disk.Name && d.Partition == index {
 			return d
 		}
 	}
-	name := disk.name
-	if last := name[len(name)-1]; last >= '0' && last <= '9' {
-		name += "p"
-	}
-	name = fmt.Sprintf("%s%d", name, index)
-	return &blockDev{name: name, node: filepath.Join(s.env.Dev, name), partition: index, parent: disk.name}
+	name := blockdev.PartitionNode(disk.Name, index)
+	return &blockdev.BlockDevice{Name: name, Node: filepath.Join(s.env.Dev, name), Partition: index, Parent: disk.Name}
 }
 
 // readGPT reads a disk's partition table, read-only. Opening for reading
 // only matters: udev re-reads a disk's partitions whenever a writer closes it.
-func readGPT(d *blockDev) (*gpt.Table, error) {
-	f, err := plainfile.Open(d.node)
+func readGPT(d *blockdev.BlockDevice) (*gpt.Table, error) {
+	f, err := plainfile.Open(d.Node)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return gpt.Read(f, d.size, d.sectorSize)
+	return gpt.Read(f, d.Size, d.SectorSize)
 }
