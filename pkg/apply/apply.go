@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,10 +23,21 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
-// Target is the disk being changed, as apply needs it.
-type Target interface {
-	blockdev.Device
+// Disk is the disk or image a run changes: blockdev.Session in
+// production. The writable handle, the kernel's view and the lock's end
+// are explicit, so the lock's life stays with whoever opened the disk.
+type Disk interface {
+	// Writer is the handle the run writes through.
+	Writer() (blockdev.Device, error)
+	// Kernel is the kernel's view of the disk's partitions.
+	Kernel() blockdev.Kernel
+	// SettleUdev releases the disk (closes its handles, so its lock) and
+	// waits until udev has caught up with the kernel: udev holds back the
+	// events of a locked disk. For an image file it only releases.
+	SettleUdev(ctx context.Context, links []string, timeout time.Duration) error
 }
+
+var _ Disk = (*blockdev.Session)(nil)
 
 // Options tune a run.
 type Options struct {
@@ -38,10 +50,6 @@ type Options struct {
 	// Log receives one line per action. Formatting runs concurrently, so
 	// it must be safe for concurrent use.
 	Log func(format string, args ...any)
-	// Release is called once the table is written and the kernel told, just
-	// before waiting for udev: it must close the device (and so release its
-	// lock), because udev holds back events of a locked disk.
-	Release func() error
 	// Runner runs mkfs command lines; nil means mkfs.Run.
 	Runner func(ctx context.Context, args []string) error
 	// AfterFactoryReset is called once the table without the erased
@@ -54,8 +62,8 @@ type Options struct {
 // blkid looks for (ext*, xfs, btrfs, vfat, swap, LUKS, LVM, MD, ZFS, GPT).
 const wipeSpan = 1 << 20
 
-// Run executes p's steps on t, which must be open for writing.
-func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
+// Run executes p's steps on d.
+func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 	if opts.Log == nil {
 		opts.Log = func(string, ...any) {}
 	}
@@ -68,14 +76,20 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 	if opts.Runner == nil {
 		opts.Runner = mkfs.Run
 	}
+	t, err := d.Writer()
+	if err != nil {
+		return err
+	}
+	k := d.Kernel()
+	opts.Log("Applying changes to %s.", t.Path())
 	if uint64(t.Size()) != p.DiskSize || t.SectorSize() != p.SectorSize {
 		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
 	}
 
-	if err := preflightReset(t, p); err != nil {
+	if err := preflightReset(k, p); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
-	if err := preflight(t, p); err != nil {
+	if err := preflight(k, p); err != nil {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
 
@@ -99,7 +113,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 				}
 			}
 		case plan.FactoryReset:
-			if err := factoryReset(t, s, opts); err != nil {
+			if err := factoryReset(t, k, s, opts); err != nil {
 				return err
 			}
 		case plan.WipeRange:
@@ -122,20 +136,15 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 				return err
 			}
 		case plan.TellKernel:
-			if err := tellKernel(t, p.New, opts); err != nil {
+			if err := tellKernel(k, p.New, opts); err != nil {
 				return err
 			}
 		case plan.WaitForUdev:
-			if opts.Release != nil {
-				if err := opts.Release(); err != nil {
-					return err
-				}
-			}
 			if t.IsBlockDevice() {
 				opts.Log("Waiting for the new partitions' devices (udev links when udev runs).")
-				if err := blockdev.WaitForUdev(ctx, t, s.Links, opts.UdevTimeout); err != nil {
-					return err
-				}
+			}
+			if err := d.SettleUdev(ctx, s.Links, opts.UdevTimeout); err != nil {
+				return err
 			}
 		case plan.RepairTable:
 			// The repair itself happens with WriteTable; say why the table
@@ -152,7 +161,7 @@ func Run(ctx context.Context, t Target, p *plan.Plan, opts Options) error {
 // wipeForNewTable clears what an old label left outside the usable area
 // (both GPT copies, an MBR) before a table is created from scratch, and
 // discards the disk when allowed.
-func wipeForNewTable(t Target, p *plan.Plan, opts Options) error {
+func wipeForNewTable(t blockdev.Device, p *plan.Plan, opts Options) error {
 	if opts.Discard {
 		if err := t.Discard(0, t.Size()); err != nil && !errors.Is(err, blockdev.ErrDiscardUnsupported) {
 			return fmt.Errorf("discard %s: %w", t.Path(), err)
@@ -174,7 +183,7 @@ func wipeForNewTable(t Target, p *plan.Plan, opts Options) error {
 // formatAll prepares and formats the new partitions, several at a time;
 // they are independent byte ranges. Any failure stops the run before the
 // table is written.
-func formatAll(ctx context.Context, t Target, fs []plan.FormatPartition, opts Options) error {
+func formatAll(ctx context.Context, t blockdev.Device, fs []plan.FormatPartition, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, opts.Parallel)
@@ -202,7 +211,7 @@ func formatAll(ctx context.Context, t Target, fs []plan.FormatPartition, opts Op
 	return t.Sync()
 }
 
-func formatOne(ctx context.Context, t Target, f plan.FormatPartition, opts Options) error {
+func formatOne(ctx context.Context, t blockdev.Device, f plan.FormatPartition, opts Options) error {
 	off, size := int64(f.Offset), int64(f.Size)
 	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
 	req := mkfs.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
@@ -215,7 +224,7 @@ func formatOne(ctx context.Context, t Target, f plan.FormatPartition, opts Optio
 
 // wipeRange zeroes both ends of a new partition's range (old file
 // system and RAID signatures live there) and discards it if allowed.
-func wipeRange(t Target, off, size int64, opts Options) error {
+func wipeRange(t blockdev.Device, off, size int64, opts Options) error {
 	head := min(size, wipeSpan)
 	if err := zero(t, off, head); err != nil {
 		return err
@@ -234,7 +243,7 @@ func wipeRange(t Target, off, size int64, opts Options) error {
 	return nil
 }
 
-func makeFileSystem(ctx context.Context, t Target, off, size int64, req mkfs.Request, opts Options) error {
+func makeFileSystem(ctx context.Context, t blockdev.Device, off, size int64, req mkfs.Request, opts Options) error {
 	if req.Format == "swap" {
 		return mkfs.WriteSwap(t, off, size, os.Getpagesize(), req.Label, req.UUID)
 	}
@@ -272,7 +281,7 @@ func makeFileSystem(ctx context.Context, t Target, off, size int64, req mkfs.Req
 // backup header, primary entries, primary header, protective MBR — with a
 // sync after each write, so no write is reordered before an earlier one.
 // A crash at any point leaves at least one valid copy, old or new.
-func writeTable(t Target, table *gpt.Table, opts Options) error {
+func writeTable(t blockdev.Device, table *gpt.Table, opts Options) error {
 	writes, err := table.Encode(t.Size())
 	if err != nil {
 		return fmt.Errorf("encode partition table: %w", err)
@@ -292,16 +301,8 @@ func writeTable(t Target, table *gpt.Table, opts Options) error {
 // tellKernel brings the kernel's partitions in line with the table: new
 // ones are added and grown ones resized with BLKPG; unchanged ones are not
 // touched, so their device nodes (and mounts) never go away.
-func tellKernel(t Target, table *gpt.Table, opts Options) error {
-	if !t.IsBlockDevice() {
-		return nil
-	}
-	ss := int64(table.SectorSize)
-	var want []blockdev.WantPartition
-	for _, e := range table.Entries {
-		want = append(want, blockdev.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
-	}
-	changed, err := blockdev.SyncKernel(t, want)
+func tellKernel(k blockdev.Kernel, table *gpt.Table, opts Options) error {
+	changed, err := blockdev.SyncKernel(k, kernelWant(table))
 	if err != nil {
 		return fmt.Errorf("the table is written, but the kernel could not follow: %w", err)
 	}
@@ -311,6 +312,16 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 	return nil
 }
 
+// kernelWant is the kernel's view a table asks for.
+func kernelWant(table *gpt.Table) []blockdev.WantPartition {
+	ss := int64(table.SectorSize)
+	var want []blockdev.WantPartition
+	for _, e := range table.Entries {
+		want = append(want, blockdev.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
+	}
+	return want
+}
+
 // preflight checks, before the first write, that the kernel will be able
 // to follow the new table without disturbing a partition in use: a
 // partition the kernel knows at another place (or not at all in the new
@@ -318,12 +329,9 @@ func tellKernel(t Target, table *gpt.Table, opts Options) error {
 // grown range. It only reads: it does not try a BLKPG resize as a probe
 // (every kernel that runs systemd 252, ≥ 3.15, resizes a partition in use
 // in place; BLKPG_RESIZE_PARTITION exists since 3.6).
-func preflight(t Target, p *plan.Plan) error {
-	if !t.IsBlockDevice() {
-		return nil
-	}
-	kernel, err := blockdev.KernelPartitions(t)
-	if err != nil {
+func preflight(kv blockdev.Kernel, p *plan.Plan) error {
+	kernel, err := kv.Partitions()
+	if err != nil || len(kernel) == 0 {
 		return err
 	}
 	ss := int64(p.SectorSize)
@@ -331,14 +339,16 @@ func preflight(t Target, p *plan.Plan) error {
 	for _, e := range p.New.Entries {
 		want[e.Index] = e
 	}
-	stays := map[int]bool{} // kernel partitions SyncKernel keeps
+	// The kernel partitions SyncKernel will delete must not be in use;
+	// the others stay.
+	moves := blockdev.DiffKernel(kernel, kernelWant(p.New)).Delete
+	stays := map[int]bool{}
 	for _, k := range kernel {
-		w, ok := want[k.Number]
-		if ok && int64(w.FirstLBA)*ss == k.Start {
+		if !slices.Contains(moves, k.Number) {
 			stays[k.Number] = true
 			continue
 		}
-		busy, err := blockdev.PartitionInUse(t, k.Number)
+		busy, err := kv.PartitionInUse(k.Number)
 		if err != nil {
 			return err
 		}
@@ -372,7 +382,7 @@ func preflight(t Target, p *plan.Plan) error {
 			if !isNew {
 				continue
 			}
-			busy, err := blockdev.PartitionInUse(t, k.Number)
+			busy, err := kv.PartitionInUse(k.Number)
 			if err != nil {
 				return err
 			}
@@ -384,50 +394,68 @@ func preflight(t Target, p *plan.Plan) error {
 	return nil
 }
 
-// CatchUpKernel tells the kernel about partitions of table that it lacks
-// or knows smaller, without writing to the disk: a run interrupted after
-// the table write but before telling the kernel, in the same boot, would
-// otherwise leave them invisible until a reboot. It never removes a
-// kernel partition. It returns the partitions added, whose udev links the
-// caller waits for.
-func CatchUpKernel(dev blockdev.Device, table *gpt.Table, log func(string, ...any)) (added []int, err error) {
-	if !dev.IsBlockDevice() {
-		return nil, nil
+// CatchUpKernel tells the kernel about partitions of p's table that it
+// lacks or knows smaller, without writing to the disk, and waits for the
+// udev links of those it added: a run interrupted after the table write
+// but before telling the kernel, in the same boot, would otherwise leave
+// them invisible until a reboot. It never removes or moves a kernel
+// partition. For an image file it does nothing.
+func CatchUpKernel(ctx context.Context, d Disk, p *plan.Plan, log func(string, ...any)) error {
+	k := d.Kernel()
+	if k.Identity().DevNum == "" {
+		return nil
 	}
-	kernel, err := blockdev.KernelPartitions(dev)
+	kernel, err := k.Partitions()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	have := map[int]blockdev.KernelPartition{}
-	for _, k := range kernel {
-		have[k.Number] = k
+	known := map[int]bool{}
+	for _, kp := range kernel {
+		known[kp.Number] = true
 	}
-	ss := int64(table.SectorSize)
+	want := map[int]blockdev.WantPartition{}
+	for _, w := range kernelWant(p.New) {
+		want[w.Number] = w
+	}
+	changes := blockdev.DiffKernel(kernel, kernelWant(p.New))
 	var errs []error
-	for _, e := range table.Entries {
-		start, size := int64(e.FirstLBA)*ss, int64(e.Sectors())*ss
-		k, ok := have[e.Index]
-		switch {
-		case !ok:
-			log("The kernel does not know partition %d yet; adding it.", e.Index)
-			if err := blockdev.AddPartition(dev, e.Index, start, size); err != nil {
-				errs = append(errs, err)
-			} else {
-				added = append(added, e.Index)
-			}
-		case k.Start == start && k.Size < size:
-			log("The kernel knows partition %d smaller than the table; resizing it.", e.Index)
-			errs = append(errs, blockdev.ResizePartition(dev, e.Index, start, size))
+	var added []int
+	for _, n := range changes.Add {
+		if known[n] {
+			continue // moved: only a real run may delete it
+		}
+		log("The kernel does not know partition %d yet; adding it.", n)
+		if err := k.AddPartition(n, want[n].Start, want[n].Size); err != nil {
+			errs = append(errs, err)
+		} else {
+			added = append(added, n)
 		}
 	}
-	return added, errors.Join(errs...)
+	for _, n := range changes.Grow {
+		log("The kernel knows partition %d smaller than the table; resizing it.", n)
+		errs = append(errs, k.ResizePartition(n, want[n].Start, want[n].Size))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	var links []string
+	for _, row := range p.Partitions {
+		if slices.Contains(added, row.Index) {
+			links = append(links, row.UdevLinks()...)
+		}
+	}
+	log("Waiting for the new partitions' devices (udev links when udev runs).")
+	return d.SettleUdev(ctx, links, 30*time.Second)
 }
 
 // zero makes [off, off+n) of t read as zeros: with the device's
 // ZeroRange when it has one (a hole in an image file, BLKZEROOUT on a
 // disk: nothing to write, and an image stays sparse), else, or if that
 // fails, by writing zeros.
-func zero(t Target, off, n int64) error {
+func zero(t blockdev.Device, off, n int64) error {
 	if t.ZeroRange(off, n) == nil {
 		return nil
 	}

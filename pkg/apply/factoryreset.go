@@ -13,22 +13,15 @@ import (
 // them, so no device node points at a range that is being wiped. Their
 // ranges are then wiped, formatted and added back by the plan's ordinary
 // steps.
-func factoryReset(t Target, s plan.FactoryReset, opts Options) error {
+func factoryReset(t blockdev.Device, k blockdev.Kernel, s plan.FactoryReset, opts Options) error {
 	for _, e := range s.Erase {
 		opts.Log("Factory reset: removing partition %d %q (%s) from the table.", e.Index, e.Label, e.File)
 	}
 	if err := writeTable(t, s.Table, opts); err != nil {
 		return fmt.Errorf("factory reset: %w", err)
 	}
-	if t.IsBlockDevice() {
-		ss := int64(s.Table.SectorSize)
-		var want []blockdev.WantPartition
-		for _, e := range s.Table.Entries {
-			want = append(want, blockdev.WantPartition{Number: e.Index, Start: int64(e.FirstLBA) * ss, Size: int64(e.Sectors()) * ss})
-		}
-		if _, err := blockdev.SyncKernel(t, want); err != nil {
-			return fmt.Errorf("factory reset: the table without the erased partitions is written, but the kernel could not follow: %w", err)
-		}
+	if _, err := blockdev.SyncKernel(k, kernelWant(s.Table)); err != nil {
+		return fmt.Errorf("factory reset: the table without the erased partitions is written, but the kernel could not follow: %w", err)
 	}
 	opts.Log("Factory reset: %d partition(s) removed; creating them anew.", len(s.Erase))
 	if opts.AfterFactoryReset != nil {
@@ -41,16 +34,13 @@ func factoryReset(t Target, s plan.FactoryReset, opts Options) error {
 
 // preflightReset refuses, before the first write, to erase a partition
 // that is in use (mounted, swapped on, held by another device).
-func preflightReset(t Target, p *plan.Plan) error {
-	if !t.IsBlockDevice() {
-		return nil
-	}
+func preflightReset(kv blockdev.Kernel, p *plan.Plan) error {
 	for _, s := range p.Steps {
 		r, ok := s.(plan.FactoryReset)
 		if !ok {
 			continue
 		}
-		kernel, err := blockdev.KernelPartitions(t)
+		kernel, err := kv.Partitions()
 		if err != nil {
 			return err
 		}
@@ -59,7 +49,7 @@ func preflightReset(t Target, p *plan.Plan) error {
 				if k.Number != e.Index {
 					continue
 				}
-				busy, err := blockdev.PartitionInUse(t, k.Number)
+				busy, err := kv.PartitionInUse(k.Number)
 				if err != nil {
 					return err
 				}

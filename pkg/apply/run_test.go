@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
@@ -22,8 +23,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// These tests run apply.Run on image files through a Target that records
-// every write, sync and discard, and a fake mkfs that records its calls.
+// These tests run apply.Run on image files through a Disk whose writer
+// records every write, zeroing, sync and discard, and a fake mkfs that
+// records its calls.
 
 const (
 	mib       = int64(1) << 20
@@ -94,6 +96,21 @@ func (r *recorder) ZeroRange(off, n int64) error {
 }
 
 var _ blockdev.Device = (*recorder)(nil)
+
+// recordingDisk is an image file as apply.Run sees it, writing through
+// the recorder. The kernel's view is the image handle's own (it has none).
+type recordingDisk struct {
+	w      *recorder
+	kernel blockdev.Kernel
+}
+
+func (d *recordingDisk) Writer() (blockdev.Device, error) { return d.w, nil }
+func (d *recordingDisk) Kernel() blockdev.Kernel          { return d.kernel }
+func (d *recordingDisk) SettleUdev(context.Context, []string, time.Duration) error {
+	return d.w.Close()
+}
+
+var _ apply.Disk = (*recordingDisk)(nil)
 
 func (r *recorder) Sync() error {
 	r.record(event{kind: "sync"})
@@ -177,7 +194,7 @@ func planFor(t *testing.T, path string, defs []spec.Definition) (*plan.Plan, *gp
 // run applies p to the image through a recorder; mkfs calls are recorded.
 func run(t *testing.T, path string, p *plan.Plan, crashAfter int) (*recorder, error) {
 	t.Helper()
-	dev, err := blockdev.Open(path, blockdev.OpenOptions{Write: true, Lock: true})
+	dev, err := blockdev.Open(path, blockdev.OpenOptions{Write: true, Flock: blockdev.ExclusiveFlock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +219,7 @@ func run(t *testing.T, path string, p *plan.Plan, crashAfter int) (*recorder, er
 		r.record(event{kind: "mkfs", off: off})
 		return nil
 	}
-	err = apply.Run(context.Background(), r, p, apply.Options{Discard: true, Runner: fakeMkfs})
+	err = apply.Run(context.Background(), &recordingDisk{w: r, kernel: dev}, p, apply.Options{Discard: true, Runner: fakeMkfs})
 	return r, err
 }
 

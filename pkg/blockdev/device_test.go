@@ -16,7 +16,7 @@ import (
 
 const mib = 1 << 20
 
-func openT(t *testing.T, path string, opts OpenOptions) Device {
+func openT(t *testing.T, path string, opts OpenOptions) *Handle {
 	t.Helper()
 	dev, err := Open(path, opts)
 	if err != nil {
@@ -38,9 +38,9 @@ func sparseFile(t *testing.T, size int64) string {
 	return path
 }
 
-func accessMode(t *testing.T, dev Device) int {
+func accessMode(t *testing.T, dev *Handle) int {
 	t.Helper()
-	fl, err := unix.FcntlInt(uintptr(dev.(*device).fd), unix.F_GETFL, 0)
+	fl, err := unix.FcntlInt(uintptr(dev.fd), unix.F_GETFL, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,16 +73,16 @@ func TestOpenRegularFile(t *testing.T) {
 	}
 
 	// Kernel-side operations are no-ops on image files.
-	if parts, err := KernelPartitions(dev); err != nil || parts != nil {
+	if parts, err := dev.Partitions(); err != nil || parts != nil {
 		t.Errorf("KernelPartitions = %v, %v; want nil, nil", parts, err)
 	}
-	if err := AddPartition(dev, 1, mib, mib); err != nil {
+	if err := dev.AddPartition(1, mib, mib); err != nil {
 		t.Errorf("AddPartition: %v", err)
 	}
 	if changed, err := SyncKernel(dev, []WantPartition{{1, mib, mib}}); err != nil || changed != nil {
 		t.Errorf("SyncKernel = %v, %v; want nil, nil", changed, err)
 	}
-	if inUse, err := PartitionInUse(dev, 1); err != nil || inUse {
+	if inUse, err := dev.PartitionInUse(1); err != nil || inUse {
 		t.Errorf("PartitionInUse = %v, %v; want false, nil", inUse, err)
 	}
 }
@@ -141,14 +141,14 @@ func lockHeld(t *testing.T, path string, how int) bool {
 }
 
 func testLocking(t *testing.T, path string) {
-	dev, err := Open(path, OpenOptions{Write: true, Lock: true})
+	dev, err := Open(path, OpenOptions{Write: true, Flock: ExclusiveFlock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !lockHeld(t, path, unix.LOCK_EX) || !lockHeld(t, path, unix.LOCK_SH) {
 		t.Error("Write+Lock: another open file could still take a lock; want LOCK_EX held")
 	}
-	if _, err := Open(path, OpenOptions{Lock: true, LockTimeout: 200 * time.Millisecond}); err == nil {
+	if _, err := Open(path, OpenOptions{Flock: SharedFlock, LockTimeout: 200 * time.Millisecond}); err == nil {
 		t.Error("a second locking Open succeeded while LOCK_EX was held")
 	} else if !errors.Is(err, unix.EWOULDBLOCK) {
 		t.Errorf("second locking Open: %v, want EWOULDBLOCK", err)
@@ -158,7 +158,7 @@ func testLocking(t *testing.T, path string) {
 		t.Error("lock still held after Close")
 	}
 
-	shared := openT(t, path, OpenOptions{Lock: true})
+	shared := openT(t, path, OpenOptions{Flock: SharedFlock})
 	if lockHeld(t, path, unix.LOCK_SH) {
 		t.Error("read-only Lock blocks another shared lock; want LOCK_SH")
 	}
@@ -185,7 +185,7 @@ func TestOpenBlockDevice(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		t.Run(strconv.Itoa(ss), func(t *testing.T) {
 			l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 48 * mib, SectorSize: ss})
-			dev := openT(t, l.Path, OpenOptions{Write: true, Lock: true})
+			dev := openT(t, l.Path, OpenOptions{Write: true, Flock: ExclusiveFlock})
 			if !dev.IsBlockDevice() || dev.Path() != l.Path {
 				t.Errorf("IsBlockDevice %v, Path %q; want true, %q", dev.IsBlockDevice(), dev.Path(), l.Path)
 			}
@@ -263,10 +263,10 @@ func TestReadOnlyOpenKeepsUdevQuiet(t *testing.T) {
 			dev.Close()
 		}
 	}
-	if n := closeWrites(t, l.Path, openClose(OpenOptions{Lock: true})); n != 0 {
+	if n := closeWrites(t, l.Path, openClose(OpenOptions{Flock: SharedFlock})); n != 0 {
 		t.Errorf("read-only Open/Close caused %d IN_CLOSE_WRITE events, want 0", n)
 	}
-	if n := closeWrites(t, l.Path, openClose(OpenOptions{Write: true, Lock: true})); n != 1 {
+	if n := closeWrites(t, l.Path, openClose(OpenOptions{Write: true, Flock: ExclusiveFlock})); n != 1 {
 		t.Errorf("control: write Open/Close caused %d IN_CLOSE_WRITE events, want 1", n)
 	}
 }
@@ -292,7 +292,7 @@ func TestOpenReadOnlyDevice(t *testing.T) {
 func TestOpenRefusesPartition(t *testing.T) {
 	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
 	dev := openT(t, l.Path, OpenOptions{Write: true})
-	if err := AddPartition(dev, 2, mib, 4*mib); err != nil {
+	if err := dev.AddPartition(2, mib, 4*mib); err != nil {
 		t.Fatal(err)
 	}
 	node := PartitionNode(l.Path, 2)
@@ -314,7 +314,7 @@ func TestOpenRefusesPartition(t *testing.T) {
 func TestDiskForPartition(t *testing.T) {
 	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
 	dev := openT(t, l.Path, OpenOptions{Write: true})
-	if err := AddPartition(dev, 3, 2*mib, 2*mib); err != nil {
+	if err := dev.AddPartition(3, 2*mib, 2*mib); err != nil {
 		t.Fatal(err)
 	}
 	diskPath, n, err := SystemRoot().DiskForPartition(PartitionNode(l.Path, 3))
@@ -347,7 +347,7 @@ func TestDiscardFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd := dev.(*device).fd
+	fd := dev.fd
 	if hole, err := unix.Seek(fd, 0, unix.SEEK_HOLE); err != nil || hole != mib {
 		t.Errorf("first hole at %d (%v), want %d", hole, err, mib)
 	}
@@ -376,14 +376,14 @@ func TestDiscardBlockDevice(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		t.Run(strconv.Itoa(ss), func(t *testing.T) {
 			l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib, SectorSize: ss})
-			dev := openT(t, l.Path, OpenOptions{Write: true, Lock: true})
+			dev := openT(t, l.Path, OpenOptions{Write: true, Flock: ExclusiveFlock})
 			if _, err := dev.WriteAt(fill(0xAA, 8*mib), 0); err != nil {
 				t.Fatal(err)
 			}
 			if err := dev.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			if err := AddPartition(dev, 1, 8*mib, 8*mib); err != nil {
+			if err := dev.AddPartition(1, 8*mib, 8*mib); err != nil {
 				t.Fatal(err)
 			}
 			blockdevtest.RequireTool(t, "mkfs.ext4")

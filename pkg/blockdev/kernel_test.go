@@ -35,23 +35,23 @@ func TestPartitionNode(t *testing.T) {
 }
 
 // loopDisk returns a locked, writable Device over a fresh loop disk.
-func loopDisk(t *testing.T, size int64, sectorSize int) (Device, *blockdevtest.LoopDisk) {
+func loopDisk(t *testing.T, size int64, sectorSize int) (*Handle, *blockdevtest.LoopDisk) {
 	t.Helper()
 	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: size, SectorSize: sectorSize})
-	return openT(t, l.Path, OpenOptions{Write: true, Lock: true}), l
+	return openT(t, l.Path, OpenOptions{Write: true, Flock: ExclusiveFlock}), l
 }
 
-func mustAdd(t *testing.T, dev Device, n int, start, size int64) string {
+func mustAdd(t *testing.T, dev *Handle, n int, start, size int64) string {
 	t.Helper()
-	if err := AddPartition(dev, n, start, size); err != nil {
+	if err := dev.AddPartition(n, start, size); err != nil {
 		t.Fatal(err)
 	}
 	return PartitionNode(dev.Path(), n)
 }
 
-func wantKernel(t *testing.T, dev Device, want []KernelPartition) {
+func wantKernel(t *testing.T, dev *Handle, want []KernelPartition) {
 	t.Helper()
-	got, err := KernelPartitions(dev)
+	got, err := dev.Partitions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +81,14 @@ func TestAddPartition(t *testing.T) {
 				t.Errorf("BLKGETSIZE64 of %s = %d, want %d", node, got, 7*mib)
 			}
 			// The kernel insists on whole logical sectors; we say so first.
-			if err := AddPartition(dev, 3, 20*mib+512, mib); ss > 512 && err == nil {
+			if err := dev.AddPartition(3, 20*mib+512, mib); ss > 512 && err == nil {
 				t.Error("AddPartition accepted a start that is not a multiple of the sector size")
 			}
-			if err := AddPartition(dev, 0, 20*mib, mib); err == nil {
+			if err := dev.AddPartition(0, 20*mib, mib); err == nil {
 				t.Error("AddPartition accepted partition number 0")
 			}
 			// Overlaps are the kernel's to refuse; the errno must survive.
-			if err := AddPartition(dev, 4, 6*mib, mib); !errors.Is(err, unix.EBUSY) {
+			if err := dev.AddPartition(4, 6*mib, mib); !errors.Is(err, unix.EBUSY) {
 				t.Errorf("overlapping AddPartition = %v, want EBUSY", err)
 			}
 		})
@@ -116,10 +116,10 @@ func TestResizeMountedPartition(t *testing.T) {
 			dev, _ := loopDisk(t, 128*mib, ss)
 			node := mustAdd(t, dev, 1, mib, 32*mib)
 			mkfsMount(t, node)
-			if inUse, err := PartitionInUse(dev, 1); err != nil || !inUse {
+			if inUse, err := dev.PartitionInUse(1); err != nil || !inUse {
 				t.Fatalf("PartitionInUse(mounted) = %v, %v; want true", inUse, err)
 			}
-			if err := ResizePartition(dev, 1, mib, 100*mib); err != nil {
+			if err := dev.ResizePartition(1, mib, 100*mib); err != nil {
 				t.Fatalf("resize of a mounted partition: %v", err)
 			}
 			wantKernel(t, dev, []KernelPartition{{Number: 1, Start: mib, Size: 100 * mib, Node: node}})
@@ -127,11 +127,11 @@ func TestResizeMountedPartition(t *testing.T) {
 				t.Errorf("BLKGETSIZE64 of %s = %d after resize, want %d", node, got, 100*mib)
 			}
 			// The kernel keeps the start; BLKPG resize cannot move.
-			if err := ResizePartition(dev, 1, 2*mib, 10*mib); err == nil {
+			if err := dev.ResizePartition(1, 2*mib, 10*mib); err == nil {
 				t.Error("ResizePartition with a different start succeeded")
 			}
 			// A mounted partition cannot be deleted.
-			if err := DeletePartition(dev, 1); !errors.Is(err, unix.EBUSY) {
+			if err := dev.DeletePartition(1); !errors.Is(err, unix.EBUSY) {
 				t.Errorf("DeletePartition(mounted) = %v, want EBUSY", err)
 			}
 		})
@@ -145,7 +145,7 @@ func TestPartitionInUse(t *testing.T) {
 
 	check := func(n int, want bool, why string) {
 		t.Helper()
-		got, err := PartitionInUse(dev, n)
+		got, err := dev.PartitionInUse(n)
 		if err != nil || got != want {
 			t.Errorf("PartitionInUse(%d) %s = %v, %v; want %v", n, why, got, err, want)
 		}
@@ -275,7 +275,7 @@ func TestVerifyKernelReportsDifferences(t *testing.T) {
 	dev, _ := loopDisk(t, 64*mib, 512)
 	mustAdd(t, dev, 1, mib, 8*mib)
 	mustAdd(t, dev, 3, 20*mib, 8*mib)
-	d := dev.(*device)
+	d := dev
 	if err := verifyKernel(d, []WantPartition{{1, mib, 8 * mib}, {3, 20 * mib, 8 * mib}}); err != nil {
 		t.Fatalf("matching view reported as different: %v", err)
 	}

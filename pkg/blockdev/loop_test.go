@@ -159,12 +159,12 @@ func TestFormatNextToMountedPartition(t *testing.T) {
 			blockdevtest.RequireTool(t, "mkfs.ext4")
 			blockdevtest.RequireTool(t, "e2fsck")
 			ld := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 256 * mib, SectorSize: ss})
-			dev, err := Open(ld.Path, OpenOptions{Write: true, Lock: true})
+			dev, err := Open(ld.Path, OpenOptions{Write: true, Flock: ExclusiveFlock})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer dev.Close()
-			if err := AddPartition(dev, 1, mib, 64*mib); err != nil {
+			if err := dev.AddPartition(1, mib, 64*mib); err != nil {
 				t.Fatal(err)
 			}
 			p1 := PartitionNode(ld.Path, 1)

@@ -33,7 +33,7 @@ func TestWaitForUdevWithoutUdev(t *testing.T) {
 	node := mustAdd(t, dev, 1, mib, 8*mib)
 	noUdev := t.TempDir()
 	// Links are udev's; without udev only the devtmpfs nodes count.
-	err := waitForUdev(context.Background(), dev, []string{"/dev/disk/by-partlabel/never"}, 2*time.Second, noUdev)
+	err := WaitForUdev(context.Background(), Root{RunUdev: noUdev}, dev.Identity(), []string{"/dev/disk/by-partlabel/never"}, 2*time.Second)
 	if err != nil {
 		t.Fatalf("no udev, node %s present: %v", node, err)
 	}
@@ -53,7 +53,7 @@ func TestWaitForUdevWaitsForLinksAndQueue(t *testing.T) {
 		os.Remove(filepath.Join(run, "queue"))
 	}()
 	begin := time.Now()
-	if err := waitForUdev(context.Background(), dev, []string{link}, 10*time.Second, run); err != nil {
+	if err := WaitForUdev(context.Background(), Root{RunUdev: run}, dev.Identity(), []string{link}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if elapsed := time.Since(begin); elapsed < 600*time.Millisecond {
@@ -72,7 +72,7 @@ func TestWaitForUdevTimesOutNamingLinks(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "by-partuuid-missing")
 	mon := blockdevtest.NewUeventMonitor(t)
 
-	err := waitForUdev(context.Background(), dev, []string{present, missing}, 1500*time.Millisecond, run)
+	err := WaitForUdev(context.Background(), Root{RunUdev: run}, dev.Identity(), []string{present, missing}, 1500*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want a deadline error", err)
 	}
@@ -94,16 +94,54 @@ func TestWaitForUdevTimesOutNamingLinks(t *testing.T) {
 	}
 }
 
-func TestWaitForUdevReleasesLock(t *testing.T) {
-	dev, l := loopDisk(t, 32*mib, 512) // opened with Write and Lock
-	if !lockHeld(t, l.Path, unix.LOCK_SH) {
-		t.Fatal("fixture: lock not held")
+// TestSessionSettleUdevReleasesLock: the session's lock is held until
+// SettleUdev, which releases both handles before it waits (udev would
+// postpone the events waited for), and waits by the disk's identity.
+func TestSessionSettleUdevReleasesLock(t *testing.T) {
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 32 * mib})
+	s, err := OpenSession(l.Path, SessionOptions{Write: true, Root: Root{RunUdev: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := waitForUdev(context.Background(), dev, nil, time.Second, t.TempDir()); err != nil {
+	defer s.Release()
+	w, err := s.Writer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kernel().AddPartition(1, mib, 8*mib); err != nil {
+		t.Fatal(err)
+	}
+	if !lockHeld(t, l.Path, unix.LOCK_SH) {
+		t.Fatal("session: lock not held")
+	}
+	if err := s.SettleUdev(context.Background(), nil, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if lockHeld(t, l.Path, unix.LOCK_SH) {
 		t.Error("lock still held: udev would postpone the events we wait for")
+	}
+	if _, err := w.ReadAt(make([]byte, 512), 0); err == nil {
+		t.Error("the writable handle is still open after SettleUdev")
+	}
+	if err := s.Release(); err != nil {
+		t.Errorf("second Release: %v", err)
+	}
+}
+
+// TestSessionDryRunRefusesWriter: a session opened without Write holds a
+// shared lock and gives out no writable handle.
+func TestSessionDryRunRefusesWriter(t *testing.T) {
+	path := sparseFile(t, mib)
+	s, err := OpenSession(path, SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if _, err := s.Writer(); err == nil {
+		t.Error("Writer of a read-only session: no error")
+	}
+	if !lockHeld(t, path, unix.LOCK_EX) || lockHeld(t, path, unix.LOCK_SH) {
+		t.Error("read-only session: want a shared lock, not an exclusive one")
 	}
 }
 
@@ -112,14 +150,14 @@ func TestWaitForUdevRespectsContext(t *testing.T) {
 	run := fakeUdev(t, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := waitForUdev(ctx, dev, nil, time.Minute, run); !errors.Is(err, context.Canceled) {
+	if err := WaitForUdev(ctx, Root{RunUdev: run}, dev.Identity(), nil, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
 
 func TestWaitForUdevFileIsNoop(t *testing.T) {
 	dev := openT(t, sparseFile(t, mib), OpenOptions{})
-	if err := WaitForUdev(context.Background(), dev, []string{"/nonexistent"}, time.Millisecond); err != nil {
+	if err := WaitForUdev(context.Background(), Root{}, dev.Identity(), []string{"/nonexistent"}, time.Millisecond); err != nil {
 		t.Errorf("image file: %v", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,14 +122,14 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	lock, err := blockdev.Open(r.cfg.device, blockdev.OpenOptions{Lock: true, Exclusive: !r.cfg.dryRun})
+	session, err := blockdev.OpenSession(r.cfg.device, blockdev.SessionOptions{Write: !r.cfg.dryRun})
 	if err != nil {
 		return 0, err
 	}
-	r.log.device = lock.Path()
-	defer func() { lock.Close() }()
+	r.log.device = session.Path()
+	defer session.Release()
 
-	snap, err := plan.ReadSnapshot(lock, lock.Path())
+	snap, err := plan.ReadSnapshot(session.Reader(), session.Path())
 	if err != nil {
 		if !errors.Is(err, gpt.ErrCorrupt) || (r.cfg.empty != plan.EmptyForce && r.cfg.empty != plan.EmptyCreate) {
 			return 0, err
@@ -140,7 +139,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		snap.Label, snap.OtherLabel = plan.LabelOther, "damaged GPT"
 	}
 	if r.cfg.size != "" {
-		if err := r.applySize(&lock, &snap, defs); err != nil {
+		if err := r.applySize(session, &snap, defs); err != nil {
 			return 0, err
 		}
 	}
@@ -156,12 +155,12 @@ func (r *run) main(ctx context.Context) (int, error) {
 	p, err := plan.Make(defs, snap, opts)
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
-		return 0, fmt.Errorf("%s: %w", lock.Path(), err)
+		return 0, fmt.Errorf("%s: %w", session.Path(), err)
 	}
 	for _, n := range p.Notices {
 		r.logf("%s", n)
 	}
-	node := func(n int) string { return blockdev.PartitionNode(lock.Path(), n) }
+	node := func(n int) string { return blockdev.PartitionNode(session.Path(), n) }
 	rows := report.Rows(p, node)
 	if r.cfg.json == "off" && (r.cfg.pretty == nil || *r.cfg.pretty) {
 		if err := report.Table(r.env.Stdout, rows, r.cfg.legend); err != nil {
@@ -174,8 +173,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 		r.logf("No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
-			if err := r.catchUpKernel(ctx, lock, p); err != nil {
-				return 0, err
+			if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
+				return 0, fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", session.Path(), err)
 			}
 		}
 	case r.cfg.dryRun:
@@ -185,7 +184,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
-		if err := r.apply(ctx, lock, p); err != nil {
+		if err := r.apply(ctx, session, p); err != nil {
 			return 0, err
 		}
 		r.log.partitions(p, node)
@@ -200,49 +199,20 @@ func (r *run) main(ctx context.Context) (int, error) {
 	return ExitOK, nil
 }
 
-// apply writes through a second, writable handle while the read-only one
-// keeps the exclusive lock, so udev does not re-read the table when the
-// writable handle is closed.
-func (r *run) apply(ctx context.Context, lock blockdev.Device, p *plan.Plan) error {
+// apply writes the plan through the session (blockdev.Session writes
+// through a second, unlocked handle while the first keeps the lock).
+func (r *run) apply(ctx context.Context, session *blockdev.Session, p *plan.Plan) error {
 	// SIGINT and SIGTERM stop a run cleanly only from here on. Before,
 	// nothing has been written and their default action is safe; and a
 	// no-op run is spared the thread that signal delivery needs.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	w, err := blockdev.Open(lock.Path(), blockdev.OpenOptions{Write: true})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	r.logf("Applying changes to %s.", lock.Path())
-	return apply.Run(ctx, w, p, apply.Options{
+	return apply.Run(ctx, session, p, apply.Options{
 		Discard: r.cfg.discard,
 		Log:     lockedLog(r.logf), // formatting logs from several goroutines
-		Release: func() error { return errors.Join(w.Close(), lock.Close()) },
 
 		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
-}
-
-// catchUpKernel brings the kernel in line with a table already on disk
-// (a run interrupted before it told the kernel) and waits for the links of
-// the partitions it added, as a run that writes does.
-func (r *run) catchUpKernel(ctx context.Context, lock blockdev.Device, p *plan.Plan) error {
-	added, err := apply.CatchUpKernel(lock, p.New, r.logf)
-	if err != nil {
-		return fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", lock.Path(), err)
-	}
-	if len(added) == 0 {
-		return nil
-	}
-	var links []string
-	for _, row := range p.Partitions {
-		if slices.Contains(added, row.Index) {
-			links = append(links, row.UdevLinks()...)
-		}
-	}
-	r.logf("Waiting for the new partitions' devices (udev links when udev runs).")
-	return blockdev.WaitForUdev(ctx, lock, links, 30*time.Second)
 }
 
 // lockedLog serializes calls to log.

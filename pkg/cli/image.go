@@ -26,8 +26,8 @@ func createImage(path string, dryRun bool) error {
 // applySize handles --size=: an image file is grown (never shrunk) to the
 // given size, or to the minimal size for --size=auto. A dry run changes
 // nothing and plans as if the file had been grown.
-func (r *run) applySize(lock *blockdev.Device, snap *plan.Snapshot, defs []spec.Definition) error {
-	dev := *lock
+func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []spec.Definition) error {
+	dev := session.Reader()
 	if dev.IsBlockDevice() {
 		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
 	}
@@ -56,14 +56,10 @@ func (r *run) applySize(lock *blockdev.Device, snap *plan.Snapshot, defs []spec.
 	}
 	r.logf("Grew %s to %s.", dev.Path(), plan.FormatBytes(target))
 	// Reopen so the handle and the snapshot see the new size.
-	path := dev.Path()
-	dev.Close()
-	reopened, err := blockdev.Open(path, blockdev.OpenOptions{Lock: true, Exclusive: true})
-	if err != nil {
+	if err := session.Reopen(); err != nil {
 		return err
 	}
-	*lock = reopened
-	s, err := plan.ReadSnapshot(reopened, reopened.Path())
+	s, err := plan.ReadSnapshot(session.Reader(), session.Path())
 	*snap = s
 	return err
 }

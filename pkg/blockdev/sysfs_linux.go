@@ -13,15 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KernelPartition is one partition as the kernel currently sees it (sysfs).
-type KernelPartition struct {
-	Number int
-	// Start and Size are in bytes.
-	Start, Size int64
-	// Node is the device node, e.g. /dev/loop0p3.
-	Node string
-}
-
 // BlockDevice is one entry of the block class in sysfs: a disk, a
 // partition, or a stacked device (dm, md).
 type BlockDevice struct {
@@ -219,49 +210,4 @@ func (r Root) readBlockDevice(name string) (*BlockDevice, error) {
 		}
 	}
 	return d, nil
-}
-
-// blockDevice returns dev as our block device, or nil for regular files
-// (for which kernel-side operations are no-ops).
-func blockDevice(dev Device) (*device, error) {
-	if !dev.IsBlockDevice() {
-		return nil, nil
-	}
-	d, ok := dev.(*device)
-	if !ok {
-		return nil, fmt.Errorf("%s: block device was not opened by blockdev.Open", dev.Path())
-	}
-	return d, nil
-}
-
-// KernelPartitions returns the kernel's partitions of dev, sorted by number.
-// Regular files have none.
-func KernelPartitions(dev Device) ([]KernelPartition, error) {
-	d, err := blockDevice(dev)
-	if d == nil || err != nil {
-		return nil, err
-	}
-	return kernelPartitions(d)
-}
-
-func kernelPartitions(d *device) ([]KernelPartition, error) {
-	parts, err := d.root.Partitions(devNumString(d.rdev))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", d.path, err)
-	}
-	return parts, nil
-}
-
-// kernelPartition returns partition n of d, or ok=false if the kernel has none.
-func kernelPartition(d *device, n int) (p KernelPartition, ok bool, err error) {
-	parts, err := kernelPartitions(d)
-	if err != nil {
-		return KernelPartition{}, false, err
-	}
-	for _, p := range parts {
-		if p.Number == n {
-			return p, true, nil
-		}
-	}
-	return KernelPartition{}, false, nil
 }

@@ -12,48 +12,35 @@ import (
 )
 
 // WaitForUdev waits until the system has caught up with the kernel's new
-// partition view of dev, for at most timeout.
+// partition view of the disk id, for at most timeout.
 //
-// With udev running (/run/udev/control exists) it returns once every path
-// in links (e.g. /dev/disk/by-partlabel/home) exists and udev's event queue
-// (/run/udev/queue) has stayed empty for a moment. An empty queue alone
-// proves little: the uevent we are waiting for may not have reached udev
-// yet, or udev may have handled an older event only (Ignition hit exactly
-// this). So when the queue is empty but links are still missing, a "change"
-// uevent is written to the disk's and its partitions' sysfs uevent files,
-// which makes udev re-run its rules for them, and the wait goes on.
+// With udev running (root.RunUdev/control exists) it returns once every
+// path in links (e.g. /dev/disk/by-partlabel/home) exists and udev's event
+// queue (root.RunUdev/queue) has stayed empty for a moment. An empty queue
+// alone proves little: the uevent we are waiting for may not have reached
+// udev yet, or udev may have handled an older event only (Ignition hit
+// exactly this). So when the queue is empty but links are still missing, a
+// "change" uevent is written to the disk's and its partitions' sysfs
+// uevent files, which makes udev re-run its rules for them, and the wait
+// goes on.
 //
 // Without udev nobody creates links; it waits until the devtmpfs nodes of
-// all the kernel's partitions of dev exist.
+// all the kernel's partitions of the disk exist.
 //
-// Call it after closing dev: udev postpones events of a disk whose BSD lock
-// is held, and closing a disk opened for writing makes udev re-probe it.
-// If dev is still open its lock is released here. A no-op for regular files.
-func WaitForUdev(ctx context.Context, dev Device, links []string, timeout time.Duration) error {
-	return waitForUdev(ctx, dev, links, timeout, "")
-}
-
-// udevPoll is how often the wait re-checks; udevQuiet is how long links and
-// an empty queue must hold before the wait ends.
-const (
-	udevPoll  = 50 * time.Millisecond
-	udevQuiet = 200 * time.Millisecond
-)
-
-// runDir overrides the root's udev directory (for tests).
-func waitForUdev(ctx context.Context, dev Device, links []string, timeout time.Duration, runDir string) error {
-	d, err := blockDevice(dev)
-	if d == nil || err != nil {
-		return err
+// Call it with no handle of the disk open (Session.SettleUdev does):
+// udev postpones events of a disk whose BSD lock is held, and closing a
+// disk opened for writing makes udev re-probe it. A no-op for an image
+// file.
+func WaitForUdev(ctx context.Context, root Root, id Identity, links []string, timeout time.Duration) error {
+	if id.DevNum == "" {
+		return nil
 	}
-	d.unlock()
-	if runDir == "" {
-		runDir = d.root.RunUdev
-	}
+	root = root.orSystem()
+	runDir := root.RunUdev
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !exists(filepath.Join(runDir, "control")) {
-		return waitForNodes(ctx, d, timeout)
+		return waitForNodes(ctx, root, id)
 	}
 
 	// Give udev this long to handle the kernel's own uevents before
@@ -76,7 +63,7 @@ func waitForUdev(ctx context.Context, dev Device, links []string, timeout time.D
 			}
 		case len(missing) > 0 && !queued && now.After(nextTrigger) && triggers < 3:
 			quietSince = time.Time{}
-			if err := triggerChange(d); err != nil {
+			if err := triggerChange(root, id); err != nil {
 				return err
 			}
 			triggers++
@@ -97,19 +84,26 @@ func waitForUdev(ctx context.Context, dev Device, links []string, timeout time.D
 				problems = append(problems, "udev did not settle")
 			}
 			return fmt.Errorf("waiting for udev on %s (%d change uevents sent): %s: %w",
-				d.path, triggers, strings.Join(problems, "; "), ctx.Err())
+				id.Path, triggers, strings.Join(problems, "; "), ctx.Err())
 		case <-time.After(udevPoll):
 		}
 	}
 }
 
-// waitForNodes waits for the device nodes of dev's kernel partitions;
+// udevPoll is how often the wait re-checks; udevQuiet is how long links and
+// an empty queue must hold before the wait ends.
+const (
+	udevPoll  = 50 * time.Millisecond
+	udevQuiet = 200 * time.Millisecond
+)
+
+// waitForNodes waits for the device nodes of the disk's kernel partitions;
 // devtmpfs creates them when the kernel adds a partition.
-func waitForNodes(ctx context.Context, d *device, timeout time.Duration) error {
+func waitForNodes(ctx context.Context, root Root, id Identity) error {
 	for {
-		parts, err := kernelPartitions(d)
+		parts, err := root.Partitions(id.DevNum)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", id.Path, err)
 		}
 		var nodes []string
 		for _, p := range parts {
@@ -122,7 +116,7 @@ func waitForNodes(ctx context.Context, d *device, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for partition nodes of %s (no udev): missing %s: %w",
-				d.path, strings.Join(missing, ", "), ctx.Err())
+				id.Path, strings.Join(missing, ", "), ctx.Err())
 		case <-time.After(udevPoll):
 		}
 	}
@@ -130,15 +124,14 @@ func waitForNodes(ctx context.Context, d *device, timeout time.Duration) error {
 
 // triggerChange asks the kernel to send a "change" uevent for the disk and
 // each of its partitions, like `udevadm trigger --action=change`.
-func triggerChange(d *device) error {
-	devNum := devNumString(d.rdev)
-	dir, err := d.root.dirOf(devNum)
+func triggerChange(root Root, id Identity) error {
+	dir, err := root.dirOf(id.DevNum)
 	if err != nil {
 		return err
 	}
-	parts, err := d.root.partitionDirs(devNum)
+	parts, err := root.partitionDirs(id.DevNum)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.path, err)
+		return fmt.Errorf("%s: %w", id.Path, err)
 	}
 	dirs := []string{dir}
 	for _, n := range slices.Sorted(maps.Keys(parts)) {
@@ -146,7 +139,7 @@ func triggerChange(d *device) error {
 	}
 	for _, dir := range dirs {
 		if err := os.WriteFile(filepath.Join(dir, "uevent"), []byte("change"), 0); err != nil {
-			return fmt.Errorf("trigger change uevent for %s: %w", d.root.nodeOf(dir), err)
+			return fmt.Errorf("trigger change uevent for %s: %w", root.nodeOf(dir), err)
 		}
 	}
 	return nil

@@ -1,12 +1,3 @@
-// Package blockdev is sprout's Linux block layer, the only package that
-// knows about file descriptors of disks, ioctls, flock, sysfs, mountinfo,
-// device-node names, udev and loop devices: opening and locking a disk or
-// image file, sector sizes, discard, the kernel's partition view (sysfs
-// and BLKPG) and waiting for udev.
-//
-// A regular image file and a block device implement the same Device
-// interface; for files every kernel-side operation is a no-op, so the same
-// code runs against images in tests and against real disks at boot.
 package blockdev
 
 import (
@@ -21,33 +12,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Device is what the planner's snapshot and the writer need from a disk.
-type Device interface {
-	io.ReaderAt
-	io.WriterAt
-	// Path is the resolved path the device was opened by (symlinks followed).
-	Path() string
-	// Size is the size in bytes, taken when the device was opened.
-	Size() int64
-	// SectorSize is the logical sector size (512 for regular files).
-	SectorSize() int
-	// PhysicalSectorSize is the physical sector size (512 for regular files).
-	PhysicalSectorSize() int
-	IsBlockDevice() bool
-	// Sync flushes written data to stable storage (fsync).
-	Sync() error
-	// Discard tells the storage that [off, off+length) holds no data. It
-	// returns an error wrapping ErrDiscardUnsupported when the device cannot
-	// discard; callers may ignore that one.
-	Discard(off, length int64) error
-	// ZeroRange makes [off, off+length) read as zeros without writing
-	// them where it can (a hole in a file, BLKZEROOUT on a disk).
-	ZeroRange(off, length int64) error
-	// Close releases the lock (if any) and the file descriptor.
-	Close() error
-}
+var (
+	_ Device = (*Handle)(nil)
+	_ Kernel = (*Handle)(nil)
+)
 
-var _ Device = (*device)(nil)
+// FlockMode is the BSD lock (flock(2)) a handle holds until Close: udev's
+// block-device locking protocol. udev does not probe a disk while someone
+// holds LOCK_EX on it, and holds LOCK_SH itself while it probes.
+type FlockMode int
+
+const (
+	NoFlock        FlockMode = iota
+	SharedFlock              // LOCK_SH: reading, and udev may probe too
+	ExclusiveFlock           // LOCK_EX: udev keeps away from the disk
+)
 
 // OpenOptions says how to open a device.
 type OpenOptions struct {
@@ -55,15 +34,12 @@ type OpenOptions struct {
 	// changes nothing: closing a block device opened for writing makes
 	// udev's inotify watch re-probe the disk.
 	Write bool
-	// Lock takes a BSD lock (flock) until Close: exclusive when Write is set,
-	// shared otherwise. This is udev's block-device locking protocol: udev
-	// does not probe a disk while someone holds LOCK_EX on it.
-	Lock bool
-	// Exclusive takes the lock exclusively even on a read-only open. sprout
-	// holds such a lock on a read-only descriptor for the whole run and
+	// Flock is the BSD lock taken after opening (it is never O_EXCL,
+	// which the kernel refuses while a partition is mounted). A Session
+	// holds ExclusiveFlock on a read-only handle for the whole run and
 	// writes through a second, unlocked one: when that one is closed,
 	// udev's watch finds the disk locked and does not re-read its table.
-	Exclusive bool
+	Flock FlockMode
 	// LockTimeout bounds the wait for the lock (udev holds a shared lock
 	// while it probes). Zero means 10 seconds.
 	LockTimeout time.Duration
@@ -74,24 +50,13 @@ type OpenOptions struct {
 
 const defaultLockTimeout = 10 * time.Second
 
-var (
-	// ErrReadOnly is returned when Write is requested on a read-only block device.
-	ErrReadOnly = errors.New("device is read-only")
-	// ErrDiscardUnsupported is wrapped by Discard when the device or file
-	// system cannot discard (EOPNOTSUPP, ENOTTY, EINVAL) or refuses for a
-	// reason that is not the caller's fault (EBUSY, a known kernel quirk).
-	ErrDiscardUnsupported = errors.New("discard not supported")
-	// ErrNotPartition is returned by DiskForPartition for a whole disk.
-	ErrNotPartition = errors.New("not a partition")
-)
-
 // Open opens a whole block device or a regular image file.
 //
 // Symlinks (such as /dev/disk/by-id/…) are resolved first. A partition node
 // is refused with an error naming the disk it belongs to, and so is anything
 // that is neither a block device nor a regular file. The device is never
 // opened O_EXCL, because a partition of the disk may be mounted.
-func Open(path string, opts OpenOptions) (Device, error) {
+func Open(path string, opts OpenOptions) (*Handle, error) {
 	resolved, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -187,12 +152,12 @@ func refusePartition(root Root, node string) error {
 	return fmt.Errorf("open %s: %s is partition %d of %s; pass the whole disk", node, node, n, disk)
 }
 
-func newDevice(fd int, path string, opts OpenOptions) (*device, error) {
+func newDevice(fd int, path string, opts OpenOptions) (*Handle, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	d := &device{fd: fd, path: path, writable: opts.Write, root: opts.Root}
+	d := &Handle{fd: fd, path: path, writable: opts.Write, root: opts.Root}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		d.size = st.Size
@@ -208,7 +173,7 @@ func newDevice(fd int, path string, opts OpenOptions) (*device, error) {
 		// The path was checked before opening; it changed under us.
 		return nil, fmt.Errorf("open %s: no longer a block device or regular file", path)
 	}
-	if opts.Lock {
+	if opts.Flock != NoFlock {
 		if err := d.lock(opts); err != nil {
 			return nil, err
 		}
@@ -216,13 +181,14 @@ func newDevice(fd int, path string, opts OpenOptions) (*device, error) {
 	return d, nil
 }
 
-// device implements Device for both block devices and regular files.
-type device struct {
+// Handle is an open block device or regular file: the I/O handle
+// (Device) and, keyed by the disk's device number, the kernel's view of
+// its partitions (Kernel).
+type Handle struct {
 	fd                 int
 	path               string
 	root               Root
 	writable           bool
-	locked             bool
 	closed             bool
 	block              bool
 	rdev               uint64 // device number, block devices only
@@ -231,7 +197,7 @@ type device struct {
 	physicalSectorSize int
 }
 
-func (d *device) queryBlockDevice(write bool) error {
+func (d *Handle) queryBlockDevice(write bool) error {
 	fd := d.fd
 	if write {
 		ro, err := unix.IoctlGetInt(fd, unix.BLKROGET)
@@ -260,40 +226,37 @@ func (d *device) queryBlockDevice(write bool) error {
 	return nil
 }
 
-// lock takes the BSD lock, exclusive for a writer or when asked.
-func (d *device) lock(opts OpenOptions) error {
+// lock takes the BSD lock opts.Flock asks for.
+func (d *Handle) lock(opts OpenOptions) error {
 	timeout := opts.LockTimeout
 	if timeout == 0 {
 		timeout = defaultLockTimeout
 	}
-	if err := flockWait(d.fd, d.path, opts.Write || opts.Exclusive, timeout, 50*time.Millisecond); err != nil {
-		return err
-	}
-	d.locked = true
-	return nil
+	return flockWait(d.fd, d.path, opts.Flock == ExclusiveFlock, timeout, 50*time.Millisecond)
 }
 
-// unlock releases the BSD lock early (closing releases it too).
-func (d *device) unlock() {
-	if d.locked {
-		unix.Flock(d.fd, unix.LOCK_UN) // fails only if already closed: then it is released
-		d.locked = false
-	}
-}
+func (d *Handle) Path() string            { return d.path }
+func (d *Handle) Size() int64             { return d.size }
+func (d *Handle) SectorSize() int         { return d.sectorSize }
+func (d *Handle) PhysicalSectorSize() int { return d.physicalSectorSize }
+func (d *Handle) IsBlockDevice() bool     { return d.block }
 
-func (d *device) Path() string            { return d.path }
-func (d *device) Size() int64             { return d.size }
-func (d *device) SectorSize() int         { return d.sectorSize }
-func (d *device) PhysicalSectorSize() int { return d.physicalSectorSize }
-func (d *device) IsBlockDevice() bool     { return d.block }
+// Identity names the disk independently of this handle.
+func (d *Handle) Identity() Identity {
+	id := Identity{Path: d.path}
+	if d.block {
+		id.DevNum = devNumString(d.rdev)
+	}
+	return id
+}
 
 // ReadAt reads like os.File.ReadAt: until p is full, io.EOF at the end.
-func (d *device) ReadAt(p []byte, off int64) (int, error) {
+func (d *Handle) ReadAt(p []byte, off int64) (int, error) {
 	return plainfile.ReadAt(d.fd, d.path, p, off)
 }
 
 // WriteAt writes like os.File.WriteAt: all of p, or an error.
-func (d *device) WriteAt(p []byte, off int64) (int, error) {
+func (d *Handle) WriteAt(p []byte, off int64) (int, error) {
 	if !d.writable {
 		return 0, fmt.Errorf("write %s at %d: device was opened read-only", d.path, off)
 	}
@@ -317,7 +280,7 @@ func (d *device) WriteAt(p []byte, off int64) (int, error) {
 	return done, nil
 }
 
-func (d *device) Sync() error {
+func (d *Handle) Sync() error {
 	for {
 		err := unix.Fsync(d.fd)
 		if err == unix.EINTR {
@@ -331,7 +294,7 @@ func (d *device) Sync() error {
 }
 
 // Close is safe to call more than once.
-func (d *device) Close() error {
+func (d *Handle) Close() error {
 	if d.closed {
 		return nil
 	}
@@ -348,7 +311,7 @@ func (d *device) Close() error {
 // a file gets a hole (and stays sparse), a block device gets BLKZEROOUT,
 // which the kernel offloads to the device when it can and otherwise
 // carries out itself. Callers fall back to writing zeros on an error.
-func (d *device) ZeroRange(off, length int64) error {
+func (d *Handle) ZeroRange(off, length int64) error {
 	if !d.writable {
 		return fmt.Errorf("zero %s: device was opened read-only", d.path)
 	}
@@ -375,7 +338,7 @@ func (d *device) ZeroRange(off, length int64) error {
 // Discard implements Device. On a block device the range is rounded inwards
 // to whole logical sectors (BLKDISCARD refuses partial sectors); on a file
 // the range is punched out, keeping the file size.
-func (d *device) Discard(off, length int64) error {
+func (d *Handle) Discard(off, length int64) error {
 	if !d.writable {
 		return fmt.Errorf("discard %s: device was opened read-only", d.path)
 	}
