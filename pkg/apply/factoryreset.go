@@ -31,33 +31,3 @@ func factoryReset(t blockdev.Device, k blockdev.Kernel, s plan.FactoryReset, opt
 	}
 	return nil
 }
-
-// preflightReset refuses, before the first write, to erase a partition
-// that is in use (mounted, swapped on, held by another device).
-func preflightReset(kv blockdev.Kernel, p *plan.Plan) error {
-	for _, s := range p.Steps {
-		r, ok := s.(plan.FactoryReset)
-		if !ok {
-			continue
-		}
-		kernel, err := kv.Partitions()
-		if err != nil {
-			return err
-		}
-		for _, e := range r.Erase {
-			for _, k := range kernel {
-				if k.Number != e.Index {
-					continue
-				}
-				busy, err := kv.PartitionInUse(k.Number)
-				if err != nil {
-					return err
-				}
-				if busy {
-					return fmt.Errorf("partition %d (%s, %q) is in use; a factory reset would erase it", k.Number, k.Node, e.Label)
-				}
-			}
-		}
-	}
-	return nil
-}
