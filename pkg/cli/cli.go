@@ -21,6 +21,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -43,6 +44,10 @@ var Version = "dev"
 // Env is what a run needs from its surroundings.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Getenv reads the environment; nil means os.Getenv. It is asked
+	// here, once, for what the logger needs ($JOURNAL_STREAM,
+	// $NOTIFY_SOCKET) and for the specifiers' facts.
+	Getenv func(string) string
 }
 
 // Main runs sprout with args (without the program name) and returns the
@@ -61,7 +66,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart 252)\n", Version)
 		return ExitOK
 	}
-	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr)}
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	// Standard error is fd 2 when it is the journal's stream.
+	toJournal := journal.IsJournalStream(2, env.Getenv("JOURNAL_STREAM"))
+	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal, env.Getenv("NOTIFY_SOCKET"))}
 	code, err := r.main(ctx)
 	if err != nil {
 		r.log.errorf("sprout: %v", err)

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"os"
-
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
@@ -11,7 +9,7 @@ import (
 // lines were ignored as systemd-repart 252 ignores them.
 func (r *run) loadDefinitions() ([]spec.Definition, error) {
 	specifiers := spec.LazySpecifiers(func() spec.Specifiers {
-		return spec.ReadSystemFacts(r.cfg.root, os.Getenv).Specifiers()
+		return spec.ReadSystemFacts(r.cfg.root, r.env.Getenv).Specifiers()
 	})
 	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers})
 	if err != nil {

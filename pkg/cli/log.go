@@ -15,14 +15,15 @@ import (
 // the service's status line for systemctl when systemd asked for it.
 type logger struct {
 	w       io.Writer
-	journal bool
+	journal bool   // stderr is the journal's stream: send structured entries
+	notify  string // the service manager's socket ($NOTIFY_SOCKET), or ""
 	device  string
 }
 
-func newLogger(stderr io.Writer) *logger {
-	l := &logger{w: stderr}
-	l.journal = journal.StderrIsJournalStream()
-	return l
+// newLogger writes to stderr; journal and notify come from the
+// environment, read once where the run is wired up (Main).
+func newLogger(stderr io.Writer, journal bool, notify string) *logger {
+	return &logger{w: stderr, journal: journal, notify: notify}
 }
 
 // log sends one message with optional journal fields (SPROUT_ is
@@ -37,12 +38,12 @@ func (l *logger) log(prio journal.Priority, msg string, fields map[string]string
 			vars["SPROUT_"+k] = v
 		}
 		if journal.Send(journal.SocketPath, msg, prio, vars) == nil {
-			journal.Notify("STATUS=" + msg)
+			journal.Notify(l.notify, "STATUS="+msg)
 			return
 		}
 	}
 	fmt.Fprintln(l.w, msg)
-	journal.Notify("STATUS=" + msg)
+	journal.Notify(l.notify, "STATUS="+msg)
 }
 
 func (l *logger) infof(format string, args ...any) {

@@ -20,7 +20,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,14 +40,11 @@ const (
 // SocketPath is journald's native socket.
 const SocketPath = "/run/systemd/journal/socket"
 
-// StderrIsJournalStream reports whether standard error is connected to
+// IsJournalStream reports whether fd (2, standard error) is connected to
 // the journal: systemd sets $JOURNAL_STREAM to "DEV:INODE" of the stream
-// it gives a service, and the check is that fd 2 is still that stream.
-func StderrIsJournalStream() bool {
-	return fdIsStream(2, os.Getenv("JOURNAL_STREAM"))
-}
-
-func fdIsStream(fd int, env string) bool {
+// it gives a service (env is its value), and the check is that fd is
+// still that stream.
+func IsJournalStream(fd int, env string) bool {
 	devStr, inoStr, ok := strings.Cut(env, ":")
 	if !ok {
 		return false
@@ -154,13 +150,9 @@ func Send(path, msg string, prio Priority, fields map[string]string) error {
 	return nil
 }
 
-// Notify sends state ("STATUS=…") to the service manager when
-// $NOTIFY_SOCKET names its socket; without it, it does nothing.
-func Notify(state string) error {
-	return notify(os.Getenv("NOTIFY_SOCKET"), state)
-}
-
-func notify(socket, state string) error {
+// Notify sends state ("STATUS=…") to the service manager's socket, the
+// value of $NOTIFY_SOCKET; with none ("") it does nothing.
+func Notify(socket, state string) error {
 	if socket == "" {
 		return nil
 	}

@@ -177,8 +177,7 @@ func TestNotifySendsTheStateAsOneDatagram(t *testing.T) {
 				env = "@" + name[1:]
 			}
 			fd := listen(t, name)
-			t.Setenv("NOTIFY_SOCKET", env)
-			if err := Notify("STATUS=Applying changes to /dev/vda."); err != nil {
+			if err := Notify(env, "STATUS=Applying changes to /dev/vda."); err != nil {
 				t.Fatal(err)
 			}
 			data, creds, _, _ := receive(t, fd)
@@ -193,13 +192,12 @@ func TestNotifySendsTheStateAsOneDatagram(t *testing.T) {
 }
 
 func TestNotifyWithoutSocketDoesNothing(t *testing.T) {
-	t.Setenv("NOTIFY_SOCKET", "")
-	if err := Notify("STATUS=x"); err != nil {
+	if err := Notify("", "STATUS=x"); err != nil {
 		t.Error(err)
 	}
 }
 
-func TestStderrIsJournalStreamMatchesDeviceAndInode(t *testing.T) {
+func TestIsJournalStreamMatchesDeviceAndInode(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +215,7 @@ func TestStderrIsJournalStreamMatchesDeviceAndInode(t *testing.T) {
 		"":                                     false, "garbage": false, "1:x": false,
 	}
 	for env, want := range cases {
-		if got := fdIsStream(fd, env); got != want {
+		if got := IsJournalStream(fd, env); got != want {
 			t.Errorf("JOURNAL_STREAM=%q: %v, want %v", env, got, want)
 		}
 	}
