@@ -307,23 +307,38 @@ func (d *Handle) Close() error {
 	return nil
 }
 
+// checkWritableRange refuses a change through a read-only handle or
+// outside the device.
+func (d *Handle) checkWritableRange(op string, off, length int64) error {
+	if !d.writable {
+		return fmt.Errorf("%s %s: device was opened read-only", op, d.path)
+	}
+	if off < 0 || length < 0 || off+length > d.size {
+		return fmt.Errorf("%s %s: range [%d, %d) outside device of %d bytes", op, d.path, off, off+length, d.size)
+	}
+	return nil
+}
+
+// punchHole deallocates [off, off+length) of a regular file, keeping its
+// size: the range reads as zeros.
+func punchHole(fd int, off, length int64) error {
+	return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length)
+}
+
 // ZeroRange makes [off, off+length) read as zeros without writing them:
 // a file gets a hole (and stays sparse), a block device gets BLKZEROOUT,
 // which the kernel offloads to the device when it can and otherwise
 // carries out itself. Callers fall back to writing zeros on an error.
 func (d *Handle) ZeroRange(off, length int64) error {
-	if !d.writable {
-		return fmt.Errorf("zero %s: device was opened read-only", d.path)
-	}
-	if off < 0 || length < 0 || off+length > d.size {
-		return fmt.Errorf("zero %s: range [%d, %d) outside device of %d bytes", d.path, off, off+length, d.size)
+	if err := d.checkWritableRange("zero", off, length); err != nil {
+		return err
 	}
 	if length == 0 {
 		return nil
 	}
 	fd := d.fd
 	if !d.block {
-		if err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length); err != nil {
+		if err := punchHole(fd, off, length); err != nil {
 			return fmt.Errorf("zero %s [%d, %d): punch hole: %w", d.path, off, off+length, err)
 		}
 		return nil
@@ -339,18 +354,15 @@ func (d *Handle) ZeroRange(off, length int64) error {
 // to whole logical sectors (BLKDISCARD refuses partial sectors); on a file
 // the range is punched out, keeping the file size.
 func (d *Handle) Discard(off, length int64) error {
-	if !d.writable {
-		return fmt.Errorf("discard %s: device was opened read-only", d.path)
-	}
-	if off < 0 || length < 0 || off+length > d.size {
-		return fmt.Errorf("discard %s: range [%d, %d) outside device of %d bytes", d.path, off, off+length, d.size)
+	if err := d.checkWritableRange("discard", off, length); err != nil {
+		return err
 	}
 	fd := d.fd
 	if !d.block {
 		if length == 0 {
 			return nil
 		}
-		err := unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, length)
+		err := punchHole(fd, off, length)
 		if errors.Is(err, unix.EOPNOTSUPP) {
 			return fmt.Errorf("discard %s [%d, %d): %w: %w", d.path, off, off+length, ErrDiscardUnsupported, err)
 		}
