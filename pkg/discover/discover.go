@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
 )
 
 // Env says where Find looks. System returns the real paths; tests point the
@@ -37,14 +39,16 @@ type Env struct {
 	MountInfo   string // /proc/self/mountinfo
 }
 
-// System is the Env of a running Linux system.
+// System is the Env of a running Linux system; the block layer's paths
+// are blockdev's.
 func System() Env {
+	root := blockdev.SystemRoot()
 	return Env{
 		ProcCmdline: "/proc/cmdline",
 		EFIVars:     "/sys/firmware/efi/efivars",
-		SysBlock:    "/sys/class/block",
-		Dev:         "/dev",
-		MountInfo:   "/proc/self/mountinfo",
+		SysBlock:    root.SysBlock,
+		Dev:         root.Dev,
+		MountInfo:   root.MountInfo,
 	}
 }
 
