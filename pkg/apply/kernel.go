@@ -61,27 +61,25 @@ func CatchUpKernel(ctx context.Context, d Disk, p *plan.Plan, log func(string, .
 	for _, kp := range kernel {
 		known[kp.Number] = true
 	}
-	want := map[int]blockdev.WantPartition{}
-	for _, w := range kernelWant(p.New) {
-		want[w.Number] = w
-	}
-	changes := blockdev.DiffKernel(kernel, kernelWant(p.New))
+	want := kernelWant(p.New)
+	grows := blockdev.DiffKernel(kernel, want).Grow
 	var errs []error
 	var added []int
-	for _, n := range changes.Add {
-		if known[n] {
-			continue // moved: only a real run may delete it
+	for _, w := range want {
+		switch {
+		case !known[w.Number]:
+			log("The kernel does not know partition %d yet; adding it.", w.Number)
+			if err := k.AddPartition(w.Number, w.Start, w.Size); err != nil {
+				errs = append(errs, err)
+			} else {
+				added = append(added, w.Number)
+			}
+		case slices.Contains(grows, w.Number):
+			log("The kernel knows partition %d smaller than the table; resizing it.", w.Number)
+			errs = append(errs, k.ResizePartition(w.Number, w.Start, w.Size))
 		}
-		log("The kernel does not know partition %d yet; adding it.", n)
-		if err := k.AddPartition(n, want[n].Start, want[n].Size); err != nil {
-			errs = append(errs, err)
-		} else {
-			added = append(added, n)
-		}
-	}
-	for _, n := range changes.Grow {
-		log("The kernel knows partition %d smaller than the table; resizing it.", n)
-		errs = append(errs, k.ResizePartition(n, want[n].Start, want[n].Size))
+		// A partition the kernel has at another start is left alone:
+		// only a run that writes may delete it.
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
