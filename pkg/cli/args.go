@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -18,10 +19,6 @@ type option struct {
 
 // parseArgs applies options and returns the positional arguments.
 func parseArgs(args []string, opts []option) ([]string, error) {
-	byName := make(map[string]option, len(opts))
-	for _, o := range opts {
-		byName[o.name] = o
-	}
 	var positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -35,10 +32,11 @@ func parseArgs(args []string, opts []option) ([]string, error) {
 			continue
 		}
 		name, value, hasEq := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		o, ok := byName[name]
-		if !ok {
+		k := slices.IndexFunc(opts, func(o option) bool { return o.name == name })
+		if k < 0 {
 			return nil, fmt.Errorf("unknown option --%s (see --help)", name)
 		}
+		o := opts[k]
 		switch {
 		case o.hasValue && !hasEq:
 			if i+1 >= len(args) {

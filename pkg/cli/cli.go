@@ -19,14 +19,12 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/discover"
-	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/report"
-	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // Exit codes, as systemd-repart 252 uses them.
@@ -125,7 +123,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: probeFormats(defs)}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities()}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -233,18 +231,6 @@ func lockedLog(log func(string, ...any)) func(string, ...any) {
 		defer mu.Unlock()
 		log(format, args...)
 	}
-}
-
-// probeFormats looks up the mkfs programs the definitions need, so the
-// planner can refuse a run that would fail in mkfs halfway.
-func probeFormats(defs []spec.Definition) fstype.Capabilities {
-	var formats []string
-	for _, d := range defs {
-		if d.Format != "" {
-			formats = append(formats, d.Format)
-		}
-	}
-	return mkfs.Capabilities(formats)
 }
 
 // findDisk names the disk when the command line does not: from the kernel

@@ -6,7 +6,6 @@ package fstype
 
 import (
 	"fmt"
-	"sort"
 )
 
 const mib = 1 << 20
@@ -71,29 +70,32 @@ func (f FS) MinSize(pageSize int) int64 {
 }
 
 // Capabilities is what the running system can make: the caller probes
-// it (Probe) and passes it to the planner as data.
+// it (Probe) and passes it to the planner in plan.Options.
 type Capabilities struct {
 	// PageSize is the swap page size; 0 means 4096.
 	PageSize int
-	// Programs are the mkfs programs found. Nil means not probed: every
-	// program is assumed present (for planning without a system, as the
-	// planner's own tests do).
-	Programs map[string]bool
+	// Have reports whether a mkfs program is present. Nil means not
+	// probed: every program is assumed present (for planning without a
+	// system, as the planner's own tests do).
+	Have func(program string) bool
 }
 
-// Probe looks up the programs the given formats need with lookPath
-// (exec.LookPath), so a run without them is refused before any write.
-func Probe(formats []string, pageSize int, lookPath func(string) (string, error)) Capabilities {
-	c := Capabilities{PageSize: pageSize, Programs: map[string]bool{}}
-	for _, name := range formats {
-		if f, ok := Lookup(name); ok && f.Program != "" {
-			if _, done := c.Programs[f.Program]; !done {
-				_, err := lookPath(f.Program)
-				c.Programs[f.Program] = err == nil
-			}
+// Probe returns the capabilities of a system whose programs lookPath
+// (exec.LookPath) finds, so a run without them is refused before any
+// write. A program is looked up the first time the planner asks about
+// it, at most once: a no-op run, which makes no file system, searches
+// $PATH for nothing.
+func Probe(pageSize int, lookPath func(string) (string, error)) Capabilities {
+	found := map[string]bool{}
+	return Capabilities{PageSize: pageSize, Have: func(program string) bool {
+		have, done := found[program]
+		if !done {
+			_, err := lookPath(program)
+			have = err == nil
+			found[program] = have
 		}
-	}
-	return c
+		return have
+	}}
 }
 
 // Check returns an error when a file system of the format cannot be made
@@ -103,7 +105,7 @@ func (c Capabilities) Check(format string, size int64) error {
 	if !ok {
 		return fmt.Errorf("cannot make a %q file system", format)
 	}
-	if f.Program != "" && c.Programs != nil && !c.Programs[f.Program] {
+	if f.Program != "" && c.Have != nil && !c.Have(f.Program) {
 		return fmt.Errorf("%s is needed to make %s but was not found in $PATH", f.Program, format)
 	}
 	page := c.PageSize
@@ -114,16 +116,4 @@ func (c Capabilities) Check(format string, size int64) error {
 		return fmt.Errorf("%d bytes is too small for %s (it needs at least %d bytes)", size, format, min)
 	}
 	return nil
-}
-
-// Missing lists the programs probed and not found, sorted.
-func (c Capabilities) Missing() []string {
-	var m []string
-	for p, ok := range c.Programs {
-		if !ok {
-			m = append(m, p)
-		}
-	}
-	sort.Strings(m)
-	return m
 }

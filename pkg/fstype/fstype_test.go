@@ -36,7 +36,7 @@ func TestCheckSize(t *testing.T) {
 }
 
 // A probed system without a program refuses its formats, and only those;
-// swap needs no program.
+// swap needs no program. Programs are looked up when asked about, once.
 func TestProbeMissingProgram(t *testing.T) {
 	var asked []string
 	lookPath := func(p string) (string, error) {
@@ -46,9 +46,9 @@ func TestProbeMissingProgram(t *testing.T) {
 		}
 		return "/sbin/" + p, nil
 	}
-	c := Probe([]string{"ext4", "xfs", "ext4", "swap"}, 4096, lookPath)
-	if strings.Join(asked, " ") != "mkfs.ext4 mkfs.xfs" {
-		t.Errorf("looked up %q, want each needed program once", asked)
+	c := Probe(4096, lookPath)
+	if len(asked) != 0 {
+		t.Errorf("looked up %q before any Check", asked)
 	}
 	err := c.Check("ext4", 1<<30)
 	if err == nil || !strings.Contains(err.Error(), "mkfs.ext4") {
@@ -60,8 +60,11 @@ func TestProbeMissingProgram(t *testing.T) {
 	if err := c.Check("swap", 1<<20); err != nil {
 		t.Errorf("swap: %v", err)
 	}
-	if got := c.Missing(); len(got) != 1 || got[0] != "mkfs.ext4" {
-		t.Errorf("Missing() = %v", got)
+	if err := c.Check("ext4", 1<<30); err == nil {
+		t.Error("ext4 without mkfs.ext4, asked again: no error")
+	}
+	if strings.Join(asked, " ") != "mkfs.ext4 mkfs.xfs" {
+		t.Errorf("looked up %q, want each program asked about once", asked)
 	}
 	// Not probed: every program counts as present.
 	if err := (Capabilities{}).Check("ext4", 1<<30); err != nil {

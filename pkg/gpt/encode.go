@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	diskfs "github.com/diskfs/go-diskfs/partition/gpt"
 )
@@ -115,8 +116,7 @@ func (t *Table) seed() (*diskfs.Table, error) {
 	h.entriesLBA = 2
 	img := make([]byte, 2*ss+len(empty))
 	copy(img[ss:], h.marshal(ss))
-	view := &diskView{r: bytes.NewReader(img), size: int64(len(img)), sectorSize: ss}
-	gt, err := diskfs.Read(view, ss, ss)
+	gt, err := diskfs.Read(imageFile{bytes.NewReader(img)}, ss, ss)
 	if err != nil {
 		return nil, fmt.Errorf("seeding go-diskfs with the GPT header: %w", err)
 	}
@@ -176,16 +176,9 @@ func (t *Table) checkEncoded(primaryHeader, backupHeader, primaryArray, backupAr
 	return nil
 }
 
-// decodeEntry decodes one raw entry (used to check go-diskfs's output).
+// decodeEntry decodes one raw entry (Read's decoder; Encode also checks
+// go-diskfs's output with it).
 func decodeEntry(b []byte, index int) Entry {
-	units := make([]uint16, 0, nameUnits)
-	for i := 56; i < entrySize; i += 2 {
-		u := binary.LittleEndian.Uint16(b[i : i+2])
-		if u == 0 {
-			break
-		}
-		units = append(units, u)
-	}
 	return Entry{
 		Index:      index,
 		Type:       guidFromDisk(b[0:16]),
@@ -193,8 +186,38 @@ func decodeEntry(b []byte, index int) Entry {
 		FirstLBA:   binary.LittleEndian.Uint64(b[32:40]),
 		LastLBA:    binary.LittleEndian.Uint64(b[40:48]),
 		Attributes: binary.LittleEndian.Uint64(b[48:56]),
-		Name:       string(utf16.Decode(units)),
+		Name:       decodeName(b[56:entrySize]),
 	}
+}
+
+// decodeName decodes a name field (UTF-16LE up to the first zero unit)
+// as utf16.Decode would, unpaired surrogates becoming U+FFFD, with one
+// allocation: the string.
+func decodeName(field []byte) string {
+	var buf [3 * nameUnits]byte // a unit is at most 3 bytes of UTF-8; a pair is 4 for 2 units
+	out := buf[:0]
+	unit := func(i int) rune { return rune(binary.LittleEndian.Uint16(field[2*i:])) }
+	n := 0
+	for n < nameUnits && unit(n) != 0 {
+		n++
+	}
+	for i := 0; i < n; i++ {
+		r := unit(i)
+		if utf16.IsSurrogate(r) {
+			if i+1 < n {
+				if pair := utf16.DecodeRune(r, unit(i+1)); pair != utf8.RuneError {
+					r = pair
+					i++
+				} else {
+					r = utf8.RuneError
+				}
+			} else {
+				r = utf8.RuneError
+			}
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return string(out)
 }
 
 // recorder is the backend.WritableFile go-diskfs writes into: it keeps
@@ -246,3 +269,12 @@ func (r *recorder) Seek(offset int64, whence int) (int64, error) {
 	}
 	return 0, errors.ErrUnsupported
 }
+
+// imageFile presents an in-memory disk image as the backend.File go-diskfs
+// reads from (seed hands it a header that way).
+type imageFile struct {
+	*bytes.Reader
+}
+
+func (imageFile) Stat() (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
+func (imageFile) Close() error               { return nil }

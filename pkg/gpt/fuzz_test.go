@@ -20,11 +20,12 @@ import (
 // never carry valid CRCs, so the harness recomputes them first, unless
 // raw says not to (bit 0: the header at LBA 1 and its array; bit 1: the
 // header at the backup position and its array); that lets the fuzzer
-// reach the layout checks and go-diskfs's decoder.
+// reach the layout checks and the decoder.
 //
 // Properties: Read never panics; no single read asks for more than the
 // largest entry array Read accepts (bounded allocation, whatever the
-// header claims); a refusal wraps ErrNoLabel, ErrOtherLabel or ErrCorrupt
+// header claims); go-diskfs decodes a table Read returns the same way
+// (diskfsAgrees); a refusal wraps ErrNoLabel, ErrOtherLabel or ErrCorrupt
 // and is one printable line; a returned table, with its backup moved to
 // the disk's end when the disk grew, passes Validate and encodes; and
 // what Encode writes reads back as the same table with nothing left to
@@ -47,7 +48,7 @@ func FuzzRead(f *testing.F) {
 const fuzzMaxRead = maxEntryCount * entrySize
 
 // largestReadRecorder records the largest read asked of the disk; every
-// buffer Read (or go-diskfs behind it) fills is one read.
+// buffer Read fills is one read.
 type largestReadRecorder struct {
 	d       *memDisk
 	largest int
@@ -83,6 +84,7 @@ func fuzzReadOnce(t *testing.T, data []byte, extraSectors uint16, raw uint8, ss 
 		return
 	}
 	fuzzCheckTable(t, tab, size, ss)
+	diskfsAgrees(t, d, size, tab)
 
 	// Bring the table to the disk's end as the planner does, check it and
 	// store it; the result must read back identically and clean.

@@ -163,6 +163,7 @@ func mustRead(t *testing.T, d *memDisk, sectorSize int) *Table {
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
+	diskfsAgrees(t, d, d.size, tab)
 	return tab
 }
 

@@ -6,23 +6,21 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"io/fs"
-	"slices"
 	"strings"
-
-	diskfs "github.com/diskfs/go-diskfs/partition/gpt"
-	"github.com/google/uuid"
 )
 
 // Read reads the GPT of a disk of size bytes whose logical sectors are
 // sectorSize bytes (512, 1024, 2048 or 4096).
 //
-// It checks both copies itself before go-diskfs sees them — go-diskfs
+// Read is sprout's own decoder: it checks both copies (go-diskfs's reader
 // allocates whatever entry array a header asks for, checks no LBAs and
-// never looks at the backup while the primary is fine — and then decodes
-// the chosen copy with go-diskfs's gpt.Read. It never uses go-diskfs's
-// GetPartitionTable, which silently falls back to reading the protective
-// MBR as a DOS table.
+// never looks at the backup while the primary is fine) and decodes the
+// chosen one. Every boot runs it, so it reads each GPT area once into one
+// buffer and allocates little. go-diskfs still encodes every table sprout
+// writes (Encode), and the tests decode what Read accepts with go-diskfs's
+// gpt.Read and compare (decodeWithDiskfs in the tests). It never uses
+// go-diskfs's GetPartitionTable, which silently falls back to reading the
+// protective MBR as a DOS table.
 //
 // Errors wrap ErrNoLabel, ErrOtherLabel or ErrCorrupt (or are I/O errors).
 // A damaged primary with a good backup is not an error: the table comes
@@ -35,9 +33,11 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 	if size < 3*int64(sectorSize) {
 		return nil, fmt.Errorf("%w: disk of %d bytes is too small for a GPT", ErrNoLabel, size)
 	}
-	d := disk{r: r, sectorSize: sectorSize, sectors: uint64(size) / uint64(sectorSize)}
+	d := &disk{r: r, sectorSize: sectorSize, sectors: uint64(size) / uint64(sectorSize)}
 	lastLBA := d.sectors - 1
 
+	// The usual layout: protective MBR, header and 128 entries from LBA 0.
+	d.prefetch(0, 2+arraySectors(defaultEntries, sectorSize))
 	lba0, err := d.readSectors(0, 1)
 	if err != nil {
 		return nil, err
@@ -52,6 +52,10 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 	if primary.problem == nil {
 		backupLBA = primary.hdr.alternateLBA
 	}
+	// The usual backup: 128 entries just before its header.
+	if n := arraySectors(defaultEntries, sectorSize); backupLBA < d.sectors && backupLBA >= n {
+		d.prefetch(backupLBA-n, n+1)
+	}
 	backup, err := d.examine(backupLBA, false)
 	if err != nil {
 		return nil, err
@@ -64,14 +68,14 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 	var t *Table
 	switch {
 	case primary.problem == nil:
-		t, err = d.decode(primary, false, lba0)
+		t = decode(primary, d.sectorSize)
 		if err == nil {
 			t.BackupLBA = primary.hdr.alternateLBA
 			t.EntriesLBA = primary.hdr.entriesLBA
 			t.BackupInvalid = backupMismatch(primary, backup)
 		}
 	case backup.problem == nil:
-		t, err = d.decode(backup, true, lba0)
+		t = decode(backup, d.sectorSize)
 		if err == nil {
 			t.BackupLBA = backup.hdr.myLBA
 			// Where a tool rebuilding the primary puts its array (libfdisk
@@ -84,9 +88,6 @@ func Read(r io.ReaderAt, size int64, sectorSize int) (*Table, error) {
 		return nil, fmt.Errorf("%w: primary GPT at LBA 1: %v; backup GPT at LBA %d: %v",
 			ErrCorrupt, primary.problem, backupLBA, backup.problem)
 	}
-	if err != nil {
-		return nil, err
-	}
 	t.ProtectiveMBRInvalid = mbr.problem(d.sectors, t.BackupLBA+1)
 	t.HybridMBR = mbr.kind == mbrHybrid
 	return t, nil
@@ -97,10 +98,35 @@ type disk struct {
 	r          io.ReaderAt
 	sectorSize int
 	sectors    uint64
+	windows    []window // areas read ahead; readSectors serves from them
 }
 
-func (d disk) readSectors(lba, count uint64) ([]byte, error) {
+// window is a run of sectors already in memory.
+type window struct {
+	lba  uint64
+	data []byte
+}
+
+// prefetch reads count sectors from lba in one read, so that the header
+// and entry array inside them cost no read and no buffer of their own. A
+// failed read is forgotten: readSectors then reads (and reports) the
+// sectors it is asked for.
+func (d *disk) prefetch(lba, count uint64) {
+	count = min(count, d.sectors-lba)
 	b := make([]byte, count*uint64(d.sectorSize))
+	if n, _ := d.r.ReadAt(b, int64(lba)*int64(d.sectorSize)); n == len(b) {
+		d.windows = append(d.windows, window{lba, b})
+	}
+}
+
+func (d *disk) readSectors(lba, count uint64) ([]byte, error) {
+	ss := uint64(d.sectorSize)
+	for _, w := range d.windows {
+		if end := w.lba + uint64(len(w.data))/ss; lba >= w.lba && count <= end-lba && lba < end {
+			return w.data[(lba-w.lba)*ss : (lba-w.lba+count)*ss : (lba-w.lba+count)*ss], nil
+		}
+	}
+	b := make([]byte, count*ss)
 	// A full read may come with io.EOF at the end of the device.
 	if n, err := d.r.ReadAt(b, int64(lba)*int64(d.sectorSize)); n < len(b) {
 		return nil, fmt.Errorf("reading LBA %d-%d: %w", lba, lba+count-1, err)
@@ -120,7 +146,7 @@ type gptCopy struct {
 
 // examine checks the copy whose header is at lba. Only I/O failures are
 // returned as errors; everything wrong with the data goes into problem.
-func (d disk) examine(lba uint64, primary bool) (gptCopy, error) {
+func (d *disk) examine(lba uint64, primary bool) (gptCopy, error) {
 	c := gptCopy{lba: lba}
 	if lba == 0 || lba >= d.sectors {
 		c.problem = fmt.Errorf("header LBA %d is outside the disk (last LBA %d)", lba, d.sectors-1)
@@ -158,7 +184,7 @@ func (d disk) examine(lba uint64, primary bool) (gptCopy, error) {
 // checkLayout checks a CRC-valid header's LBAs against each other and the
 // disk, so that nothing it points at overlaps the usable area or lies
 // beyond the disk's end.
-func (d disk) checkLayout(h header, lba uint64, primary bool) error {
+func (d *disk) checkLayout(h header, lba uint64, primary bool) error {
 	last := d.sectors - 1
 	if h.myLBA != lba {
 		return fmt.Errorf("header found at LBA %d says it is at LBA %d", lba, h.myLBA)
@@ -223,7 +249,7 @@ func backupMismatch(primary, backup gptCopy) string {
 
 // refuseNonGPT returns ErrOtherLabel, ErrNoLabel or ErrCorrupt when the
 // disk is not (recognisably) GPT-partitioned.
-func (d disk) refuseNonGPT(mbr mbrSector, primary, backup gptCopy, lastLBA uint64) error {
+func (d *disk) refuseNonGPT(mbr mbrSector, primary, backup gptCopy, lastLBA uint64) error {
 	if mbr.kind == mbrDOS {
 		// Like libfdisk and the kernel: without a 0xEE record the MBR is the
 		// disk's label, even if stale GPT headers survived.
@@ -252,7 +278,7 @@ func (d disk) refuseNonGPT(mbr mbrSector, primary, backup gptCopy, lastLBA uint6
 // gptAtOtherSectorSize returns another sector size at whose LBA 1 a GPT
 // signature sits (an image made for 4K sectors read as 512, or the other
 // way round), or 0.
-func (d disk) gptAtOtherSectorSize() int {
+func (d *disk) gptAtOtherSectorSize() int {
 	for _, ss := range []int{512, 1024, 2048, 4096} {
 		if ss == d.sectorSize || uint64(2*ss) > d.sectors*uint64(d.sectorSize) {
 			continue
@@ -265,149 +291,20 @@ func (d disk) gptAtOtherSectorSize() int {
 	return 0
 }
 
-// decode has go-diskfs parse the copy that sprout checked and converts
-// the result. go-diskfs keeps FirstUsableLBA, the entry count and the
-// entry size private, so those come from sprout's own parse of the same
-// header; what go-diskfs does expose is cross-checked against it.
-func (d disk) decode(c gptCopy, fromBackup bool, lba0 []byte) (*Table, error) {
-	ss := int64(d.sectorSize)
-	view := &diskView{
-		r:          d.r,
-		size:       int64(d.sectors) * int64(d.sectorSize),
-		sectorSize: d.sectorSize,
-		// go-diskfs reads the backup only when the primary fails its own
-		// checks, and looks for it at the last LBA, where examine found it.
-		hidePrimary: fromBackup,
-		// What examine read already; go-diskfs would read it again.
-		cached: []cachedRange{{0, lba0}, {int64(c.lba) * ss, c.sector}, {int64(c.hdr.entriesLBA) * ss, c.array}},
-	}
-	gt, err := diskfs.Read(view, d.sectorSize, d.sectorSize)
-	if err != nil {
-		return nil, fmt.Errorf("go-diskfs rejected the GPT at LBA %d that passed sprout's checks: %w", c.lba, err)
-	}
-	if gt.RecoveredFromBackup != fromBackup {
-		return nil, fmt.Errorf("go-diskfs read the wrong copy of the GPT (from backup: %v)", gt.RecoveredFromBackup)
-	}
+// decode turns a checked copy into a Table.
+func decode(c gptCopy, sectorSize int) *Table {
 	t := &Table{
-		SectorSize:     d.sectorSize,
+		SectorSize:     sectorSize,
 		DiskGUID:       c.hdr.diskGUID,
 		FirstUsableLBA: c.hdr.firstUsable,
 		LastUsableLBA:  c.hdr.lastUsable,
 		EntryCount:     c.hdr.entryCount,
 		EntrySize:      c.hdr.entrySize,
 	}
-	if gt.LastDataSector() != c.hdr.lastUsable || !strings.EqualFold(gt.GUID, c.hdr.diskGUID.String()) {
-		return nil, fmt.Errorf("go-diskfs decoded the GPT at LBA %d differently (last usable LBA %d, disk GUID %s)", c.lba, gt.LastDataSector(), gt.GUID)
-	}
-	for _, p := range gt.Partitions {
-		e, err := entryFromDiskfs(p)
-		if err != nil {
-			return nil, fmt.Errorf("GPT at LBA %d: %w", c.lba, err)
-		}
-		t.Entries = append(t.Entries, e)
-	}
-	slices.SortFunc(t.Entries, func(a, b Entry) int { return a.Index - b.Index })
 	exts := usedExtents(c.array)
-	if len(exts) != len(t.Entries) {
-		return nil, fmt.Errorf("go-diskfs found %d used entries in the GPT at LBA %d, sprout %d", len(t.Entries), c.lba, len(exts))
+	t.Entries = make([]Entry, 0, len(exts))
+	for _, x := range exts {
+		t.Entries = append(t.Entries, decodeEntry(c.array[(x.index-1)*entrySize:x.index*entrySize], x.index))
 	}
-	for i, x := range exts {
-		raw := c.array[(x.index-1)*entrySize : x.index*entrySize]
-		if want := decodeEntry(raw, x.index); t.Entries[i] != want {
-			return nil, fmt.Errorf("go-diskfs decoded entry %d of the GPT at LBA %d as %+v, sprout as %+v", x.index, c.lba, t.Entries[i], want)
-		}
-	}
-	return t, nil
+	return t
 }
-
-func entryFromDiskfs(p *diskfs.Partition) (Entry, error) {
-	typ, err := uuid.Parse(string(p.Type))
-	if err != nil {
-		return Entry{}, fmt.Errorf("entry %d: type GUID: %w", p.Index, err)
-	}
-	id, err := uuid.Parse(p.GUID)
-	if err != nil {
-		return Entry{}, fmt.Errorf("entry %d: unique GUID: %w", p.Index, err)
-	}
-	return Entry{
-		Index:      p.Index,
-		Type:       typ,
-		UUID:       id,
-		FirstLBA:   p.Start,
-		LastLBA:    p.End,
-		Attributes: p.Attributes,
-		Name:       p.Name,
-	}, nil
-}
-
-// diskView presents an io.ReaderAt as the backend.File go-diskfs reads
-// from. With hidePrimary set, LBA 1 reads as zeros, which makes go-diskfs
-// take the backup copy.
-type diskView struct {
-	r           io.ReaderAt
-	size        int64
-	sectorSize  int
-	hidePrimary bool
-	cached      []cachedRange
-	pos         int64
-}
-
-// cachedRange is a byte range of the disk already in memory.
-type cachedRange struct {
-	off  int64
-	data []byte
-}
-
-// fromCache fills p from the cached ranges, if they cover all of it.
-func (v *diskView) fromCache(p []byte, off int64) bool {
-	for len(p) > 0 {
-		i := slices.IndexFunc(v.cached, func(c cachedRange) bool { return off >= c.off && off < c.off+int64(len(c.data)) })
-		if i < 0 {
-			return false
-		}
-		c := v.cached[i]
-		n := copy(p, c.data[off-c.off:])
-		p, off = p[n:], off+int64(n)
-	}
-	return true
-}
-
-func (v *diskView) ReadAt(p []byte, off int64) (int, error) {
-	n, err := len(p), error(nil)
-	if !v.fromCache(p, off) {
-		n, err = v.r.ReadAt(p, off)
-	}
-	if n == len(p) {
-		err = nil // io.ReaderAt may report io.EOF with a full read; go-diskfs treats any error as failure
-	}
-	if v.hidePrimary {
-		lo, hi := max(off, int64(v.sectorSize)), min(off+int64(n), 2*int64(v.sectorSize))
-		if lo < hi {
-			clear(p[lo-off : hi-off])
-		}
-	}
-	return n, err
-}
-
-func (v *diskView) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-		v.pos = offset
-	case io.SeekCurrent:
-		v.pos += offset
-	case io.SeekEnd:
-		v.pos = v.size + offset
-	default:
-		return 0, fmt.Errorf("seek: invalid whence %d", whence)
-	}
-	return v.pos, nil
-}
-
-func (v *diskView) Read(p []byte) (int, error) {
-	n, err := v.ReadAt(p, v.pos)
-	v.pos += int64(n)
-	return n, err
-}
-
-func (v *diskView) Stat() (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
-func (v *diskView) Close() error               { return nil }

@@ -1,7 +1,8 @@
 // Package gpt is sprout's view of a GUID partition table: a plain value type
-// (Table) that the planner reads and produces, plus reading and encoding on
-// top of go-diskfs's partition/gpt package, with guards for its known defects
-// (see ../../docs/gpt.md).
+// (Table) that the planner reads and produces, a reader of its own, and
+// encoding on top of go-diskfs's partition/gpt package, with guards for its
+// known defects (see ../../docs/gpt.md); the tests check the reader against
+// go-diskfs's.
 package gpt
 
 import (

@@ -101,7 +101,11 @@ func readFile(t *testing.T, path string, sectorSize int) (*Table, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Read(f, st.Size(), sectorSize)
+	tab, err := Read(f, st.Size(), sectorSize)
+	if err == nil {
+		diskfsAgrees(t, f, st.Size(), tab)
+	}
+	return tab, err
 }
 
 func mustReadFile(t *testing.T, path string, sectorSize int) *Table {

@@ -140,8 +140,8 @@ func Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-// Capabilities probes what this system can make of the given formats
-// (their programs in $PATH, the page size for swap), for the planner.
-func Capabilities(formats []string) fstype.Capabilities {
-	return fstype.Probe(formats, os.Getpagesize(), exec.LookPath)
+// Capabilities is what this system can make (mkfs programs in $PATH,
+// looked up when the planner asks; the page size for swap).
+func Capabilities() fstype.Capabilities {
+	return fstype.Probe(os.Getpagesize(), exec.LookPath)
 }

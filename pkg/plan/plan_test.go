@@ -508,7 +508,7 @@ func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
 // refused, one that exists (or a partition without Format=) is not.
 func TestMissingMkfsRefused(t *testing.T) {
 	snap := existing(table(t, gib, 2048), 2*gib) // grown: the backup moves
-	noExt4 := fstype.Capabilities{PageSize: 4096, Programs: map[string]bool{"mkfs.ext4": false, "mkfs.xfs": true}}
+	noExt4 := fstype.Capabilities{PageSize: 4096, Have: func(p string) bool { return p == "mkfs.xfs" }}
 	_, err := Make([]spec.Definition{def(t, "10-home", "home", "Format=ext4")}, snap, Options{Seed: seedA, Formats: noExt4})
 	var fe *FormatError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "mkfs.ext4") {
