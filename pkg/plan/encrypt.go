@@ -38,7 +38,7 @@ func (s EncryptPartition) Describe() string {
 		}
 		dev := s.TPM2Device
 		if dev == "" {
-			dev = "(none found)"
+			dev = "auto"
 		}
 		pcrs := s.TPM2PCRs
 		if pcrs == "" {
