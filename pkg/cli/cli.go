@@ -116,7 +116,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: probeFormats(defs)}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: probeFormats(defs), Encryption: r.probeEncryption(defs)}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	// page size), probed by the caller: a plan that needs more is refused
 	// here, so a dry run refuses what the real run would, before any write.
 	Formats fstype.Capabilities
+	// Encryption is what the system can do for Encrypt= (cryptsetup,
+	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
+	// a plan that needs more is refused like a missing mkfs.
+	Encryption luks.Capabilities
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -91,6 +96,9 @@ type Partition struct {
 	// Format and FileSystemUUID are set for new partitions with Format=.
 	Format         string
 	FileSystemUUID uuid.UUID
+	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
+	Encrypt  spec.Encryption
+	LUKSUUID uuid.UUID
 }
 
 // Dropped is a definition given up because it did not fit and its
@@ -220,7 +228,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.Notices = append(p.Notices, notices...)
-	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels)
+	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings)
 	writeRelocationFirst(p.Steps)
 
 	if p.Changed() {
@@ -238,7 +246,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
-	if err := checkFormats(p.Steps, opts.Formats); err != nil {
+	if err := checkFormats(p.Steps, opts.Formats, opts.Encryption); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -257,11 +265,16 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // checkFormats refuses a plan with a file system the system cannot make
 // (no mkfs program, or a partition too small for it), so that the run
 // stops before its first write instead of in the middle, in mkfs.
-func checkFormats(steps []Step, can fstype.Capabilities) error {
+func checkFormats(steps []Step, can fstype.Capabilities, crypt luks.Capabilities) error {
 	for _, s := range steps {
-		if f, ok := s.(FormatPartition); ok {
-			if err := can.Check(f.Format, int64(f.Size)); err != nil {
-				return &FormatError{Index: f.Index, Err: err}
+		switch s := s.(type) {
+		case EncryptPartition:
+			if err := crypt.Check(s.Mode); err != nil {
+				return &FormatError{Index: s.Index, Err: err}
+			}
+		case FormatPartition:
+			if err := can.Check(s.Format, int64(s.FileSystemSize())); err != nil {
+				return &FormatError{Index: s.Index, Err: err}
 			}
 		}
 	}
@@ -417,7 +430,7 @@ func newLayout(defs []spec.Definition, t *gpt.Table, sectorSize int) *layout {
 }
 
 // result turns the members into plan rows and the partition steps.
-func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Partition, []Step) {
+func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt luks.Settings) ([]Partition, []Step) {
 	var rows []Partition
 	var wipes, formats, adds, grows []Step
 	for i, m := range l.members {
@@ -438,11 +451,16 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Par
 			row.Activity = Create
 			row.Format = m.def.Format
 			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
+			if row.Encrypt = m.def.Encrypt; row.Encrypt != spec.EncryptOff {
+				row.LUKSUUID = LUKSUUID(row.UUID)
+				formats = append(formats, encryptStep(m, row, crypt))
+			}
 			if row.Format != "" {
 				row.FileSystemUUID = FileSystemUUID(row.UUID)
 				formats = append(formats, FormatPartition{
 					Index: m.index, Offset: m.offset, Size: m.newSize, Format: row.Format,
 					Label: row.Label, UUID: row.FileSystemUUID,
+					Encrypted: row.Encrypt != spec.EncryptOff,
 				})
 			}
 			adds = append(adds, AddEntry{Entry: gpt.Entry{
