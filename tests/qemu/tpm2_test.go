@@ -16,9 +16,13 @@ import (
 
 // Scenario (t): the article's UEFI appliance (scenario u) whose var.conf
 // says Encrypt=tpm2, on a machine with a TPM 2.0 (swtpm, tpm-tis). The
-// initrd ships /etc/crypttab ("var PARTLABEL=var - tpm2-device=auto") and
-// the root's fstab mounts /dev/mapper/var on /var (x-initrd.mount), as an
-// appliance maker writes them (docs/boot.md, "Encrypted partitions").
+// initrd ships /etc/crypttab ("var /dev/disk/by-partlabel/var -
+// tpm2-device=auto,noauto": unlocked when the /var mount needs it, after
+// sprout, not at boot) and the root's fstab mounts /dev/mapper/var on /var
+// (x-initrd.mount), as an appliance maker writes them (docs/boot.md,
+// "Encrypted partitions"; fixture/tpm2-initrd). The crypttab has no
+// comment lines: dracut's crypt module reads every line and takes each
+// second word for a device to wait for.
 //
 //	boot 1: sprout creates /home and a LUKS2 /var with a systemd-tpm2
 //	        token (PCR 7); systemd-cryptsetup unlocks it, /var is mounted;
