@@ -653,8 +653,8 @@ func checkUEFIGuest(b *boot, sc scenario) []string {
 	}
 	lsblk := map[string]string{}
 	for _, g := range b.guest {
-		if f := strings.Fields(g.text); g.what == "lsblk" && len(f) >= 2 {
-			lsblk[strings.TrimLeft(f[0], "|-`")] = f[len(f)-1]
+		if f := strings.Fields(lsblkRow(g.text)); g.what == "lsblk" && len(f) >= 2 {
+			lsblk[f[0]] = f[len(f)-1]
 		}
 	}
 	for i, dir := range []string{"/boot", "/nix/store", "/home", "/var"} {
@@ -671,6 +671,10 @@ func checkUEFIGuest(b *boot, sc scenario) []string {
 	}
 	return p
 }
+
+// lsblkRow drops the tree drawing before an lsblk row's name: "|-vda4",
+// "| `-var" (a child of a partition that is not the last one).
+func lsblkRow(text string) string { return strings.TrimLeft(text, "|`- ") }
 
 // checkTable checks the grown table from the host: the image's partitions
 // untouched, home and var added after them, 2:1, filling the disk, ext4

@@ -81,8 +81,8 @@ func checkEncryptedGuest(b *boot) []string {
 	// column is empty in this root, which has no udev database.)
 	var tree []string
 	for _, g := range b.guest {
-		if f := strings.Fields(g.text); g.what == "lsblk" && len(f) > 0 {
-			tree = append(tree, strings.TrimLeft(f[0], "|-`"))
+		if f := strings.Fields(lsblkRow(g.text)); g.what == "lsblk" && len(f) > 0 {
+			tree = append(tree, f[0])
 		}
 	}
 	child := false
