@@ -38,5 +38,24 @@ check "ExecStart (device unset)" "$(sed -n 's/^ExecStart=//p' "$unit" | sed "s|/
 check "ExecStart (device set)" "'/nix/store/sprout/bin/sprout' '--dry-run=no' '/dev/sda'" "$(jq -r .serviceConfig.ExecStart <<<"$fixed")"
 check "After (device set)" "$( (unit_list After; echo dev-sda.device) | sort)" "$(nix_list "$fixed" after)"
 check "contents" '["/etc/repart.d"]' "$(jq -c .contents <<<"$auto")"
-[ "$fail" = 0 ] && echo "nixos check: sprout.nix parses and matches sprout.service"
+
+# Encryption support only when a definition asks for it (both directions).
+enc_check() { # what, Encrypt= value or "" (none), want cryptsetup, want tpm2
+	local j args=(--arg device null)
+	[ -n "$2" ] && args+=(--argstr encrypt "$2")
+	j="$(eval_json "${args[@]}")"
+	local has_crypt has_dm has_tpm
+	has_crypt="$(jq '.initrdBin | index("/nix/store/cryptsetup") != null' <<<"$j")"
+	has_dm="$(jq '.availableKernelModules | index("dm_crypt") != null' <<<"$j")"
+	has_tpm="$(jq '[.storePaths[] | select(test("systemd-cryptenroll|libtss2-esys"))] | length == 2' <<<"$j")"
+	if [ "$has_crypt" != "$3" ] || [ "$has_dm" != "$3" ] || [ "$has_tpm" != "$4" ]; then
+		echo "nixos check: $1: cryptsetup $has_crypt, dm_crypt $has_dm, TPM2 $has_tpm; want $3, $3, $4"; fail=1
+	fi
+}
+enc_check "no Encrypt=" "" false false
+enc_check "Encrypt=off" off false false
+enc_check "Encrypt=key-file" key-file true false
+enc_check "Encrypt=tpm2" tpm2 true true
+enc_check "Encrypt=key-file+tpm2" key-file+tpm2 true true
+[ "$fail" = 0 ] && echo "nixos check: sprout.nix parses and matches sprout.service; encryption support only with Encrypt= (off, key-file, tpm2, key-file+tpm2 checked)"
 exit "$fail"

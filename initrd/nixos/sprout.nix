@@ -29,6 +29,14 @@ let
     config.systemd.repart.partitions);
 
   deviceUnit = "${utils.escapeSystemdPath cfg.device}.device";
+
+  # What the definitions' Encrypt= ask for: encryption support goes into
+  # the initrd only then (the false booleans are off, as in repart.d(5);
+  # key-file+tpm2 needs what tpm2 needs).
+  encryptValues = map (p: lib.toLower (toString (p.Encrypt or "off")))
+    (builtins.attrValues config.systemd.repart.partitions);
+  encrypted = builtins.any (v: !(builtins.elem v [ "off" "no" "false" "0" "" "n" "f" ])) encryptValues;
+  tpm2 = builtins.any (v: builtins.match ".*tpm2.*" v != null) encryptValues;
 in
 {
   options.boot.initrd.sprout = {
@@ -72,12 +80,25 @@ in
       }
     ];
 
-    boot.initrd.availableKernelModules = [ "loop" "ext4" ];
+    boot.initrd.availableKernelModules = [ "loop" "ext4" ]
+      # cryptsetup's LUKS2 defaults (aes-xts-plain64, sha256), checked
+      # through AF_ALG.
+      ++ lib.optionals encrypted [ "dm_mod" "dm_crypt" "xts" "aesni_intel" "algif_skcipher" "algif_hash" ]
+      ++ lib.optionals tpm2 [ "tpm_tis" "tpm_crb" ];
 
     boot.initrd.systemd = {
-      # mke2fs and friends, which sprout runs to format new partitions.
-      initrdBin = [ pkgs.e2fsprogs pkgs.dosfstools ];
-      storePaths = [ "${cfg.package}/bin/sprout" ];
+      # mke2fs and friends, which sprout runs to format new partitions;
+      # cryptsetup, which makes and opens LUKS2 volumes (Encrypt=).
+      initrdBin = [ pkgs.e2fsprogs pkgs.dosfstools ] ++ lib.optional encrypted pkgs.cryptsetup;
+      # For Encrypt=tpm2: systemd-cryptenroll, and the tpm2-tss libraries
+      # it loads at run time (not seen by the initrd's closure scan).
+      storePaths = [ "${cfg.package}/bin/sprout" ] ++ lib.optionals tpm2 [
+        "${config.boot.initrd.systemd.package}/bin/systemd-cryptenroll"
+        "${pkgs.tpm2-tss}/lib/libtss2-esys.so.0"
+        "${pkgs.tpm2-tss}/lib/libtss2-mu.so.0"
+        "${pkgs.tpm2-tss}/lib/libtss2-rc.so.0"
+        "${pkgs.tpm2-tss}/lib/libtss2-tcti-device.so.0"
+      ];
       contents."/etc/repart.d".source = definitions;
 
       services.sprout = {

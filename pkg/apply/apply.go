@@ -54,6 +54,11 @@ type Options struct {
 	// AfterFactoryReset is called once the table without the erased
 	// partitions is written (to remove the EFI variable that asked).
 	AfterFactoryReset func() error
+	// KeyDir receives LUKS2 key files while a volume is made (encrypt.go);
+	// "" means /run when it exists, else the system's temporary directory.
+	KeyDir string
+
+	encrypts map[uint64]plan.EncryptPartition // by the range's offset
 }
 
 // wipeSpan is how much of each end of a new partition's range is zeroed
@@ -93,9 +98,13 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 	}
 
 	var formats []plan.FormatPartition
+	opts.encrypts = map[uint64]plan.EncryptPartition{}
 	for _, s := range p.Steps {
-		if f, ok := s.(plan.FormatPartition); ok {
-			formats = append(formats, f)
+		switch s := s.(type) {
+		case plan.FormatPartition:
+			formats = append(formats, s)
+		case plan.EncryptPartition:
+			opts.encrypts[s.Offset] = s
 		}
 	}
 	for _, s := range p.Steps {
@@ -122,8 +131,9 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 			if err := t.Sync(); err != nil {
 				return err
 			}
-		case plan.FormatPartition:
-			// All new partitions are formatted together, at the first one.
+		case plan.EncryptPartition, plan.FormatPartition:
+			// All new partitions are formatted together, at the first one
+			// (an encrypted one is formatted inside its volume, encrypt.go).
 			if len(formats) > 0 {
 				if err := formatAll(ctx, t, formats, opts); err != nil {
 					return err
@@ -214,7 +224,11 @@ func formatOne(ctx context.Context, t blockdev.Device, f plan.FormatPartition, o
 	off, size := int64(f.Offset), int64(f.Size)
 	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
 	req := mkfs.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
-	if err := makeFileSystem(ctx, t, off, size, req, opts); err != nil {
+	make := makeFileSystem
+	if f.Encrypted {
+		make = makeEncrypted
+	}
+	if err := make(ctx, t, off, size, req, opts); err != nil {
 		return fmt.Errorf("future partition %d: %w", f.Index, err)
 	}
 	opts.Log("Formatted future partition %d (%s, label %q, UUID %s).", f.Index, f.Format, f.Label, f.UUID)

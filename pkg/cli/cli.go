@@ -123,7 +123,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities()}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs)}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -30,10 +31,15 @@ type config struct {
 	// factoryReset is --factory-reset= (nil: not given).
 	factoryReset    *bool
 	canFactoryReset bool
+	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings.
+	keyFile    string
+	tpm2Device string
+	tpm2PCRs   string
 }
 
 func parse(args []string) (*config, error) {
-	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true}
+	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
+		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = parseBool(v)
@@ -100,6 +106,29 @@ func parse(args []string) (*config, error) {
 			return errors.New("expected pretty, short or off")
 		}},
 		boolOpt("discard", &c.discard),
+		{name: "key-file", hasValue: true, set: func(v string) (err error) {
+			c.keyFile, err = filepath.Abs(v)
+			if err == nil {
+				// Read now, as 252 does: an unreadable key stops the run
+				// before anything is written.
+				err = luks.CheckKeyFile(c.keyFile)
+			}
+			return err
+		}},
+		{name: "tpm2-device", hasValue: true, set: func(v string) error {
+			if v == "" {
+				v = "auto"
+			}
+			if v == "list" {
+				return errors.New("listing TPM2 devices is not supported; give auto or a device path")
+			}
+			c.tpm2Device = v
+			return nil
+		}},
+		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
+			c.tpm2PCRs, err = luks.ParsePCRs(v)
+			return err
+		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
 			b, err := parseBool(v)
 			c.pretty = &b

@@ -39,6 +39,13 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           FactoryReset; elsewhere no)
      --can-factory-reset  Exit 0 if the disk has such a partition, else 1
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
+     --key-file=PATH      Key of the key-file slot of Encrypt=key-file and
+                          key-file+tpm2 volumes (default: the empty key)
+     --tpm2-device=PATH|auto
+                          TPM2 device for Encrypt=tpm2 and key-file+tpm2
+                          (default: auto, the first /dev/tpmrmN)
+     --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, such as 7 or 1+7;
+                          empty binds none (default: 7)
      --json=MODE          Print the result as JSON: pretty, short or off
      --pretty=BOOL        Print the table (default: yes)
      --wait-for-disk=TIME Without DEVICE: if the first method that applies

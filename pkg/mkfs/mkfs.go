@@ -145,3 +145,7 @@ func Run(ctx context.Context, args []string) error {
 func Capabilities() fstype.Capabilities {
 	return fstype.Probe(os.Getpagesize(), exec.LookPath)
 }
+
+// LookPath finds a program in $PATH (exec.LookPath), for the other
+// programs a plan needs (cryptsetup): os/exec stays behind this package.
+func LookPath(name string) (string, error) { return exec.LookPath(name) }

@@ -7,6 +7,7 @@ package plan
 import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
@@ -80,7 +81,7 @@ func newLayout(defs []spec.Definition, t *gpt.Table, sectorSize int) *layout {
 }
 
 // result turns the members into plan rows and the partition steps.
-func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Partition, []Step) {
+func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt luks.Settings) ([]Partition, []Step) {
 	var rows []Partition
 	var wipes, formats, adds, grows []Step
 	for i, m := range l.members {
@@ -101,11 +102,16 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string) ([]Par
 			row.Activity = Create
 			row.Format = m.def.Format
 			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
+			if row.Encrypt = m.def.Encrypt; row.Encrypt != spec.EncryptOff {
+				row.LUKSUUID = LUKSUUID(row.UUID)
+				formats = append(formats, encryptStep(m, row, crypt))
+			}
 			if row.Format != "" {
 				row.FileSystemUUID = FileSystemUUID(row.UUID)
 				formats = append(formats, FormatPartition{
 					Index: m.index, Offset: m.offset, Size: m.newSize, Format: row.Format,
 					Label: row.Label, UUID: row.FileSystemUUID,
+					Encrypted: row.Encrypt != spec.EncryptOff,
 				})
 			}
 			adds = append(adds, AddEntry{Entry: gpt.Entry{

@@ -52,6 +52,11 @@ func FileSystemUUID(partition uuid.UUID) uuid.UUID {
 	return DeriveUUID(partition, []byte("file-system-uuid"))
 }
 
+// LUKSUUID is the UUID of the LUKS2 volume of a new encrypted partition.
+func LUKSUUID(partition uuid.UUID) uuid.UUID {
+	return DeriveUUID(partition, []byte("luks-uuid"))
+}
+
 // identities decides UUID and label of every member in list order, as
 // 252 does: existing non-zero UUIDs and non-empty labels are never
 // changed; an explicit UUID=/Label= is used as given; otherwise the UUID

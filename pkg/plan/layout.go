@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
@@ -97,6 +98,10 @@ func (l *layout) minSize(m *member) uint64 {
 		need := l.grain
 		if fs, ok := fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
+		}
+		if m.def.Encrypt != spec.EncryptOff {
+			// 252 adds the LUKS2 header to the file system's minimum.
+			need += roundUp(luks.MetadataSize, l.grain)
 		}
 		sz = max(sz, need)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
@@ -57,6 +58,10 @@ type Options struct {
 	// page size), probed by the caller: a plan that needs more is refused
 	// here, so a dry run refuses what the real run would, before any write.
 	Formats fstype.Capabilities
+	// Encryption is what the system can do for Encrypt= (cryptsetup,
+	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
+	// a plan that needs more is refused like a missing mkfs.
+	Encryption luks.Capabilities
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -90,6 +95,9 @@ type Partition struct {
 	// Format and FileSystemUUID are set for new partitions with Format=.
 	Format         string
 	FileSystemUUID uuid.UUID
+	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
+	Encrypt  spec.Encryption
+	LUKSUUID uuid.UUID
 }
 
 // Dropped is a definition given up because it did not fit and its
@@ -219,7 +227,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.Notices = append(p.Notices, notices...)
-	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels)
+	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings)
 	writeRelocationFirst(p.Steps)
 
 	if p.Changed() {
@@ -237,7 +245,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
-	if err := checkFormats(p.Steps, opts.Formats); err != nil {
+	if err := checkFormats(p.Steps, opts.Formats, opts.Encryption); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -64,6 +64,8 @@ func def(t *testing.T, file, typeName string, opts ...string) spec.Definition {
 			d.Priority = p
 		case "Label":
 			d.Label = &v
+		case "Encrypt":
+			d.Encrypt = spec.Encryption(v)
 		default:
 			t.Fatalf("def: unknown option %q", o)
 		}

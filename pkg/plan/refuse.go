@@ -9,6 +9,7 @@ import (
 
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 )
 
 // FormatError is a refusal because a new partition's file system cannot
@@ -25,11 +26,16 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // checkFormats refuses a plan with a file system the system cannot make
 // (no mkfs program, or a partition too small for it), so that the run
 // stops before its first write instead of in the middle, in mkfs.
-func checkFormats(steps []Step, can fstype.Capabilities) error {
+func checkFormats(steps []Step, can fstype.Capabilities, crypt luks.Capabilities) error {
 	for _, s := range steps {
-		if f, ok := s.(FormatPartition); ok {
-			if err := can.Check(f.Format, int64(f.Size)); err != nil {
-				return &FormatError{Index: f.Index, Err: err}
+		switch s := s.(type) {
+		case EncryptPartition:
+			if err := crypt.Check(s.Mode); err != nil {
+				return &FormatError{Index: s.Index, Err: err}
+			}
+		case FormatPartition:
+			if err := can.Check(s.Format, int64(s.FileSystemSize())); err != nil {
+				return &FormatError{Index: s.Index, Err: err}
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/luks"
 )
 
 // Step is one action of a plan. The dry run prints steps; apply executes
@@ -81,11 +82,26 @@ type FormatPartition struct {
 	Format       string
 	Label        string // the partition label; mkfs shortens it per file system
 	UUID         uuid.UUID
+	// Encrypted: the file system is made inside the partition's LUKS2
+	// volume (EncryptPartition, the step before), not on the range.
+	Encrypted bool
 }
 
 func (s FormatPartition) Describe() string {
-	return fmt.Sprintf("format future partition %d (%s at offset %d) as %s, label %q, UUID %s",
-		s.Index, FormatBytes(s.Size), s.Offset, s.Format, s.Label, s.UUID)
+	where := fmt.Sprintf("future partition %d (%s at offset %d)", s.Index, FormatBytes(s.Size), s.Offset)
+	if s.Encrypted {
+		where = fmt.Sprintf("the LUKS2 volume of future partition %d (%s)", s.Index, FormatBytes(s.FileSystemSize()))
+	}
+	return fmt.Sprintf("format %s as %s, label %q, UUID %s", where, s.Format, s.Label, s.UUID)
+}
+
+// FileSystemSize is the size of the file system: the range, less the
+// LUKS2 header when it is encrypted.
+func (s FormatPartition) FileSystemSize() uint64 {
+	if s.Encrypted {
+		return s.Size - min(s.Size, luks.MetadataSize)
+	}
+	return s.Size
 }
 
 // GrowEntry makes an existing partition larger; its start never moves.

@@ -280,7 +280,7 @@ func TestLoadDropInErrors(t *testing.T) {
 
 	d = t.TempDir()
 	writeFile(t, d, "a.conf", def("main"))
-	bad := writeFile(t, d, "a.conf.d/x.conf", "[Partition]\nEncrypt=key-file\n")
+	bad := writeFile(t, d, "a.conf.d/x.conf", "[Partition]\nEncrypt=tpm1\n")
 	_, err = Load(Options{Dirs: []string{d}})
 	if !errors.As(err, &se) || se.File != bad || se.Line != 2 || se.Key != "Encrypt" {
 		t.Fatalf("err = %v", err)

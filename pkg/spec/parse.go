@@ -333,23 +333,24 @@ func setFactoryReset(d *Definition, v string) error {
 	return nil
 }
 
-// setEncrypt accepts only Encrypt=off (and the boolean false values,
-// which 252 reads as off): encryption itself is not implemented yet, and a
-// partition that should be encrypted must not be made in the clear.
+// setEncrypt reads Encrypt=; 252 also takes a boolean (false is off,
+// true is key-file).
 func setEncrypt(d *Definition, v string) error {
-	switch v {
-	case "off":
+	switch m := Encryption(v); m {
+	case EncryptKeyFile, EncryptTPM2, EncryptKeyFileTPM2:
+		d.Encrypt = m
 		return nil
-	case "key-file", "tpm2", "key-file+tpm2":
-		return fmt.Errorf("sprout does not implement encryption yet; only Encrypt=off is accepted")
+	case "off":
+		d.Encrypt = EncryptOff
+		return nil
 	}
 	b, err := parseBool(v)
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("not an encryption mode (off, key-file, tpm2 or key-file+tpm2)")
-	case b:
-		// 252 reads a true boolean as key-file.
-		return fmt.Errorf("means Encrypt=key-file, and sprout does not implement encryption yet; only Encrypt=off is accepted")
+	}
+	d.Encrypt = EncryptOff
+	if b {
+		d.Encrypt = EncryptKeyFile
 	}
 	return nil
 }
@@ -360,6 +361,11 @@ func (p *parser) check() error {
 	if d.Type == uuid.Nil {
 		return &Error{File: d.Path, Line: p.header, Key: "Type",
 			Msg: "Type= is not set; every partition definition needs one"}
+	}
+	if d.Encrypt != EncryptOff && d.Format == "" {
+		// 252 makes ext4 inside a LUKS volume that has no Format= (observed:
+		// Encrypt=key-file alone gives an ext4 with the derived UUID).
+		d.Format = "ext4"
 	}
 	if err := p.checkRange("SizeMinBytes", d.SizeMin, "SizeMaxBytes", d.SizeMax); err != nil {
 		return err

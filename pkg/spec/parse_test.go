@@ -92,12 +92,18 @@ func TestParseKeys(t *testing.T) {
 		{"Label=a\tb\x01", func(d Definition) bool { return *d.Label == "a\tb\x01" }},
 		{"Label=first\nLabel=second", func(d Definition) bool { return *d.Label == "second" }},
 
-		// Encrypt=off and the false booleans (252 reads them as off) are
-		// accepted and change nothing.
-		{"Encrypt=off", func(d Definition) bool { return d.Label == nil }},
-		{"Encrypt=no", func(d Definition) bool { return d.Label == nil }},
-		{"Encrypt=0", func(d Definition) bool { return d.Label == nil }},
-		{"Encrypt=false", func(d Definition) bool { return d.Label == nil }},
+		// Encrypt=off and the false booleans (252 reads them as off)
+		// change nothing; a true boolean is key-file; an encrypted
+		// partition without Format= gets ext4, as in 252.
+		{"Encrypt=off", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
+		{"Encrypt=no", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
+		{"Encrypt=0", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
+		{"Encrypt=false", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
+		{"Encrypt=yes", func(d Definition) bool { return d.Encrypt == EncryptKeyFile && d.Format == "ext4" }},
+		{"Encrypt=key-file", func(d Definition) bool { return d.Encrypt == EncryptKeyFile && d.Format == "ext4" }},
+		{"Encrypt=tpm2", func(d Definition) bool { return d.Encrypt == EncryptTPM2 && d.Format == "ext4" }},
+		{"Encrypt=key-file+tpm2\nFormat=xfs", func(d Definition) bool { return d.Encrypt == EncryptKeyFileTPM2 && d.Format == "xfs" }},
+		{"Encrypt=tpm2\nEncrypt=off", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
 
 		{"UUID=01234567-89ab-cdef-0123-456789abcdef", func(d Definition) bool {
 			return *d.UUID == uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef")
@@ -268,10 +274,7 @@ func TestParseErrors(t *testing.T) {
 		{"CopyBlocks", "[Partition]\nType=home\nCopyBlocks=auto\n", 3, "CopyBlocks", "unsupported key 'CopyBlocks' in [Partition] (sprout does not implement"},
 		{"CopyFiles", "[Partition]\nType=home\nCopyFiles=/a:/b\n", 3, "CopyFiles", "unsupported key 'CopyFiles'"},
 		{"MakeDirectories", "[Partition]\nType=home\nMakeDirectories=/x\n", 3, "MakeDirectories", "unsupported key"},
-		{"Encrypt tpm2", "[Partition]\nType=home\nEncrypt=tpm2\n", 3, "Encrypt", "does not implement encryption"},
-		{"Encrypt key-file", "[Partition]\nType=home\nEncrypt=key-file\n", 3, "Encrypt", "does not implement encryption"},
-		{"Encrypt key-file+tpm2", "[Partition]\nType=home\nEncrypt=key-file+tpm2\n", 3, "Encrypt", "does not implement encryption"},
-		{"Encrypt yes", "[Partition]\nType=home\nEncrypt=yes\n", 3, "Encrypt", "means Encrypt=key-file"},
+		{"Encrypt tpm1", "[Partition]\nType=home\nEncrypt=tpm1\n", 3, "Encrypt", "not an encryption mode"},
 		{"Encrypt bogus", "[Partition]\nType=home\nEncrypt=bogus\n", 3, "Encrypt", "not an encryption mode"},
 		{"Encrypt empty", "[Partition]\nType=home\nEncrypt=\n", 3, "Encrypt", "not an encryption mode"},
 		{"Verity", "[Partition]\nType=home\nVerity=data\n", 3, "Verity", "unsupported key"},

@@ -164,6 +164,13 @@ expect_refusal "dracut, Format=xfs without mkfs.xfs" 'Format=xfs needs mkfs.xfs,
 expect_refusal "mkinitramfs, Format=xfs without mkfs.xfs" 'Format=xfs needs mkfs.xfs, which is missing' "${mkinitramfs_cmd[@]}"
 unhide "$mkfs_xfs"
 cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
+cryptsetup_bin="$(command -v cryptsetup)"
+echo 'Encrypt=key-file' >>"$defs/20-var.conf"
+hide "$cryptsetup_bin"
+expect_refusal "dracut, Encrypt=key-file without cryptsetup" 'Encrypt=key-file, which needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs, Encrypt=key-file without cryptsetup" 'Encrypt=key-file, which needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${mkinitramfs_cmd[@]}"
+unhide "$cryptsetup_bin"
+cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
 mv "$defs" "$layer/defs"
 expect_refusal "dracut without definitions" 'sprout: no repart.d definitions' "${dracut_cmd[@]}" "$scratch"
 mv "$layer/defs" "$defs"
@@ -185,6 +192,12 @@ lsinitrd "$out/initrd-dracut.img" >"$out/dracut.contents"
 for want in usr/bin/sprout etc/repart.d/10-home.conf etc/repart.d/20-var.conf mke2fs; do
 	grep -q "$want" "$out/dracut.contents" || { echo "build-initrds: the dracut initrd has no $want" >&2; exit 1; }
 done
+# No Encrypt= in the definitions: nothing sprout adds for encryption.
+# (dm-crypt may be there all the same: a generic, not host-only dracut
+# includes its own crypt module whenever the host has systemd-cryptsetup.)
+for unwanted in sbin/cryptsetup systemd-cryptenroll libtss2-esys; do
+	if grep -q "$unwanted" "$out/dracut.contents"; then echo "build-initrds: the dracut initrd has $unwanted, but no definition says Encrypt=" >&2; exit 1; fi
+done
 if grep -q 'usr/lib/systemd/systemd$\|lib/systemd/systemd$' "$out/dracut.contents"; then
 	grep -q 'sprout.service' "$out/dracut.contents" || { echo "build-initrds: the systemd initrd has no sprout.service" >&2; exit 1; }
 	log "dracut built a systemd initrd: sprout.service enabled"
@@ -194,5 +207,8 @@ fi
 lsinitramfs "$out/initrd-initramfs-tools.img" >"$out/initramfs-tools.contents"
 for want in usr/bin/sprout scripts/local-premount/sprout etc/repart.d/10-home.conf sbin/mke2fs; do
 	grep -q "$want" "$out/initramfs-tools.contents" || { echo "build-initrds: the initramfs-tools initrd has no $want" >&2; exit 1; }
+done
+for unwanted in sbin/cryptsetup dm-crypt.ko systemd-cryptenroll libtss2-esys; do
+	if grep -q "$unwanted" "$out/initramfs-tools.contents"; then echo "build-initrds: the initramfs-tools initrd has $unwanted, but no definition says Encrypt=" >&2; exit 1; fi
 done
 log "$refusals refusals as expected; install and both initrds in $((SECONDS - start)) s; the overlay is discarded now"

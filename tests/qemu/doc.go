@@ -6,7 +6,7 @@
 // boot changes nothing.
 //
 // Scenarios: (a) virtio disk, dracut systemd initrd, disk found from
-// root=PARTLABEL= (run three times); (b) the same on NVMe, found from
+// root=PARTLABEL= (run twice); (b) the same on NVMe, found from
 // root=PARTUUID=; (c) a disk with 4096-byte logical sectors, found from
 // sprout.device=PARTLABEL=; (d) an initramfs-tools initrd (busybox shell
 // /init and udev, no systemd); (e) like (a), but the primary GPT header is
@@ -20,7 +20,12 @@
 // (u) the article's own boot: OVMF firmware, systemd-boot and a unified
 // kernel image on the ESP, a tmpfs root, the system on the squashfs
 // nix-store, no root= or sprout.device= (sprout finds the disk through
-// LoaderDevicePartUUID), built by scripts/build-uefi-appliance.sh.
+// LoaderDevicePartUUID), built by scripts/build-uefi-appliance.sh;
+// (t) like (u), with var.conf saying Encrypt=tpm2 and a TPM 2.0 (swtpm):
+// boot 1 creates /var as LUKS2 with a systemd-tpm2 token and
+// systemd-cryptsetup unlocks it, boot 2 unlocks it with no prompt and
+// writes nothing to the GPT, boot 3 (systemd.factory_reset=1) makes /home
+// anew while /var keeps its files (tpm2_test.go).
 //
 // After their no-op boot, runs a 1 and a 2, d and u damage the disk's GPT
 // on the host and boot once more per damage (damage_test.go): a torn primary

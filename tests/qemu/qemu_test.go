@@ -22,9 +22,12 @@ import (
 )
 
 var (
-	soakRuns    = flag.Int("soak", 0, "TestSoak: how many times to run scenario (a) (make soak passes 50)")
-	seedRuns    = flag.Int("runs", 3, "TestQEMU: how many times to run scenario (a)")
+	soakRuns = flag.Int("soak", 0, "TestSoak: how many times to run scenario (a) (make soak passes 50)")
+	// Two: run 1 and run 2 each carry a damage (see TestQEMU); a third,
+	// undamaged run was dropped to pay for scenario t's boots.
+	seedRuns    = flag.Int("runs", 2, "TestQEMU: how many times to run scenario (a)")
 	bootTimeout = flag.Duration("boot-timeout", 5*time.Minute, "hard limit for one boot")
+	only        = flag.String("only", "", `TestQEMU: run only the scenarios with these letters (e.g. "tu"); default all`)
 )
 
 const (
@@ -71,9 +74,13 @@ type scenario struct {
 	// power cut while it was written): boot 2 must repair it and reach
 	// the root instead of being a no-op.
 	tearPrimary bool
-	// homeEntry is /home's partition number when not 4 (after a factory
-	// reset, which numbers the new entry after the highest, as 252).
+	// homeEntry is /home's partition number when not the usual one (after
+	// a factory reset, which numbers the new entry after the highest, as
+	// 252).
 	homeEntry int
+	// tpm2: the UEFI appliance whose /var is Encrypt=tpm2, on a machine
+	// with a TPM 2.0 (swtpm); boot 3 is a factory reset (tpm2_test.go).
+	tpm2 bool
 }
 
 func (s scenario) partNode(n int) string {
@@ -98,10 +105,14 @@ var (
 		disk: "vda", firmware: "uefi"}
 	scenarioE = scenario{name: "e", bus: "virtio", sectorSize: 512, initrd: "dracut",
 		cmdline: "root=PARTLABEL=root", disk: "vda", tearPrimary: true}
+	// The article's boot with /var encrypted (Encrypt=tpm2) and a TPM.
+	scenarioT = scenario{name: "t", bus: "virtio", sectorSize: 512, initrd: "dracut-tpm2",
+		disk: "vda", firmware: "uefi", tpm2: true}
 )
 
-// uefiInitrds are the initrds a UEFI appliance (UKI) is built with.
-var uefiInitrds = []string{"dracut"}
+// uefiInitrds are the initrds a UEFI appliance (UKI) is built with; the
+// tpm2 one (definitions-tpm2) with the encrypted appliance's fixture.
+var uefiInitrds = []string{"dracut", "dracut-tpm2"}
 
 // baseCmdline makes every failure end the boot instead of waiting at a
 // shell: dracut powers off, initramfs-tools and the kernel reboot (and QEMU
@@ -133,7 +144,7 @@ func prepare(t *testing.T, name string) *artefacts {
 	}
 	tools := []string{"qemu-system-x86_64", "dracut", "mkinitramfs", "mksquashfs", "mkfs.vfat", "mkfs.ext4",
 		"sfdisk", "losetup", "unshare", "busybox", "blkid", "apt-get", "dpkg", "depmod", "cpio",
-		"mcopy", "mmd", "objcopy", "objdump"}
+		"mcopy", "mmd", "objcopy", "objdump", "swtpm", "swtpm_setup", "lsinitrd", "lsinitramfs", "cryptsetup"}
 	missing := harness.MissingTools(tools...)
 	for _, f := range []string{ovmfCode, ovmfVars, "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
 		"/usr/lib/systemd/boot/efi/systemd-bootx64.efi"} {
@@ -174,19 +185,22 @@ func prepare(t *testing.T, name string) *artefacts {
 		kver, kroot, err = a.fetchKernel(ctx)
 		return err
 	})
-	defs := filepath.Join(repo, "tests/qemu/definitions")
-	for name, builder := range map[string]string{
-		"dracut":          "initrd/build-dracut-initrd.sh",
-		"initramfs-tools": "initrd/build-initramfs-tools-initrd.sh",
+	for name, b := range map[string]struct{ builder, defs string }{
+		"dracut":          {"initrd/build-dracut-initrd.sh", "tests/qemu/definitions"},
+		"initramfs-tools": {"initrd/build-initramfs-tools-initrd.sh", "tests/qemu/definitions"},
+		"dracut-tpm2":     {"initrd/build-dracut-initrd.sh", "tests/qemu/definitions-tpm2"},
 	} {
 		out := filepath.Join(a.dir, "initrd-"+name+".img")
-		step("build the "+name+" initrd", func() error {
-			_, err := a.script(ctx, builder, "--kernel-root", kroot, "--kver", kver,
-				"--sprout", sprout, "--definitions", defs, "--out", out)
+		step("build the "+name+" initrd ("+b.defs+")", func() error {
+			_, err := a.script(ctx, b.builder, "--kernel-root", kroot, "--kver", kver,
+				"--sprout", sprout, "--definitions", filepath.Join(repo, b.defs), "--out", out)
 			return err
 		})
 		a.initrds[name] = out
 	}
+	step("check what the initrds hold (encryption only where a definition asks for it)", func() error {
+		return checkInitrdContents(ctx, a.initrds)
+	})
 	for _, ss := range []int{512, 4096} {
 		out := filepath.Join(a.dir, fmt.Sprintf("appliance-%d.raw", ss))
 		step(fmt.Sprintf("build the appliance image (%d-byte sectors)", ss), func() error {
@@ -197,9 +211,12 @@ func prepare(t *testing.T, name string) *artefacts {
 	}
 	for _, name := range uefiInitrds {
 		out := filepath.Join(a.dir, "uefi-appliance-"+name+".raw")
+		args := []string{"--kernel", a.kernel, "--initrd", a.initrds[name], "--out", out}
+		if name == "dracut-tpm2" {
+			args = append(args, "--fixture", filepath.Join(repo, "tests/qemu/fixture/tpm2-initrd"))
+		}
 		step("build the UEFI appliance image (systemd-boot, UKI with the "+name+" initrd)", func() error {
-			_, err := a.script(ctx, "tests/qemu/scripts/build-uefi-appliance.sh", "--kernel", a.kernel,
-				"--initrd", a.initrds[name], "--out", out)
+			_, err := a.script(ctx, "tests/qemu/scripts/build-uefi-appliance.sh", args...)
 			return err
 		})
 		a.uefi[name] = out
@@ -287,6 +304,10 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 			return o, err
 		}
 	}
+	if sc.tpm2 {
+		machine.tpmState = filepath.Join(dir, "tpm")
+		_ = os.RemoveAll(machine.tpmState) // a new TPM for a new appliance
+	}
 
 	// Boot 1: sprout creates /home and /var.
 	machine.serialLog = filepath.Join(dir, "boot1.log")
@@ -307,7 +328,7 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	if err != nil {
 		return o, fmt.Errorf("%s: after boot 1: %w", label, err)
 	}
-	if problems := checkTable(ctx, disk, before, after, size, sc.sectorSize); len(problems) > 0 {
+	if problems := checkTable(ctx, disk, before, after, size, sc); len(problems) > 0 {
 		return o, fmt.Errorf("%s: after boot 1, the host sees:\n  %s", label, strings.Join(problems, "\n  "))
 	}
 	gptBefore, err := gptAreas(disk, size)
@@ -366,6 +387,14 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	}
 	o.summary = fmt.Sprintf("qemu: %s: boot 1 reached root in %.1f s (%d partition-table reads, %.0f s wall); boot 2 no-op, GPT unchanged, reached root in %.1f s",
 		label, o.first.rootUptime, rescans(o.first.log, sc), o.first.wall.Seconds(), o.second.rootUptime)
+	if sc.tpm2 {
+		line, err := a.bootFactoryResetUEFI(ctx, sc, machine, after)
+		if err != nil {
+			return o, fmt.Errorf("%s: boot 3 (systemd.factory_reset=1): %w", label, err)
+		}
+		o.boots++
+		o.summary += "\n  " + line
+	}
 	for i, d := range sc.damages {
 		machine.serialLog = filepath.Join(dir, fmt.Sprintf("boot%d-damaged.log", i+3))
 		line, err := a.bootDamaged(ctx, sc, machine, d, size, after)
@@ -556,8 +585,13 @@ func checkGuest(b *boot, sc scenario) []string {
 			{"/", "tmpfs", "", "rw"},
 			{"/boot", "vfat", sc.partNode(1), "ro"},
 			{"/nix/store", "squashfs", sc.partNode(2), "ro"},
-			{"/home", "ext4", sc.partNode(3), "rw"},
+			{"/home", "ext4", sc.partNode(max(sc.homeEntry, 3)), "rw"},
 			{"/var", "ext4", sc.partNode(4), "rw"},
+		}
+		if sc.tpm2 {
+			// /dev/mapper/var, the LUKS2 volume's mapping, is dm-0.
+			want[4].node = "/dev/dm-0"
+			p = append(p, checkEncryptedGuest(b)...)
 		}
 		p = append(p, checkUEFIGuest(b, sc)...)
 	}
@@ -619,12 +653,18 @@ func checkUEFIGuest(b *boot, sc scenario) []string {
 	}
 	lsblk := map[string]string{}
 	for _, g := range b.guest {
-		if f := strings.Fields(g.text); g.what == "lsblk" && len(f) >= 2 {
-			lsblk[strings.TrimLeft(f[0], "|-`")] = f[len(f)-1]
+		if f := strings.Fields(lsblkRow(g.text)); g.what == "lsblk" && len(f) >= 2 {
+			lsblk[f[0]] = f[len(f)-1]
 		}
 	}
 	for i, dir := range []string{"/boot", "/nix/store", "/home", "/var"} {
 		node := strings.TrimPrefix(sc.partNode(i+1), "/dev/")
+		if dir == "/home" {
+			node = strings.TrimPrefix(sc.partNode(max(sc.homeEntry, 3)), "/dev/")
+		}
+		if dir == "/var" && sc.tpm2 {
+			node = "var" // the mapping, a child of vda4 in lsblk's tree
+		}
 		if lsblk[node] != dir {
 			p = append(p, fmt.Sprintf("lsblk does not show %s mounted on %s (got %q)", node, dir, lsblk[node]))
 		}
@@ -632,10 +672,15 @@ func checkUEFIGuest(b *boot, sc scenario) []string {
 	return p
 }
 
+// lsblkRow drops the tree drawing before an lsblk row's name: "|-vda4",
+// "| `-var" (a child of a partition that is not the last one).
+func lsblkRow(text string) string { return strings.TrimLeft(text, "|`- ") }
+
 // checkTable checks the grown table from the host: the image's partitions
 // untouched, home and var added after them, 2:1, filling the disk, ext4
 // made, and the backup GPT at the disk's end.
-func checkTable(ctx context.Context, disk string, before, after *harness.Table, size int64, ss int) []string {
+func checkTable(ctx context.Context, disk string, before, after *harness.Table, size int64, sc scenario) []string {
+	ss := sc.sectorSize
 	var p []string
 	if len(after.Partitions) != len(before.Partitions)+2 {
 		return []string{fmt.Sprintf("%d partitions, want %d", len(after.Partitions), len(before.Partitions)+2)}
@@ -669,7 +714,18 @@ func checkTable(ctx context.Context, disk string, before, after *harness.Table, 
 	if misplaced, err := harness.BackupMisplaced(disk, int64(ss)); err != nil || misplaced {
 		p = append(p, fmt.Sprintf("backup GPT header not at the last LBA (err %v)", err))
 	}
+	if sc.tpm2 {
+		// The file system is inside the LUKS2 volume: the host sees the
+		// LUKS2 header (blkid), not ext4.
+		id, err := harness.Probe(ctx, disk, vr.StartBytes(after), vr.SizeBytes(after))
+		if err != nil || id["TYPE"] != "crypto_LUKS" || id["VERSION"] != "2" {
+			p = append(p, fmt.Sprintf("partition \"var\" holds %v (err %v), want LUKS2 (Encrypt=tpm2)", id, err))
+		}
+	}
 	for _, part := range []harness.Partition{home, vr} {
+		if sc.tpm2 && part.Name == "var" {
+			continue
+		}
 		id, err := harness.Probe(ctx, disk, part.StartBytes(after), part.SizeBytes(after))
 		if err != nil || id["TYPE"] != "ext4" || id["LABEL"] != part.Name {
 			p = append(p, fmt.Sprintf("partition %q holds %v (err %v), want ext4 labelled %q", part.Name, id, err, part.Name))
@@ -744,6 +800,15 @@ func TestQEMU(t *testing.T) {
 	// damage is one more boot of the same disk, not a new disk. (Scenario e
 	// tears the primary header of the dracut -kernel path.)
 	torn := []damage{tornHeader, tornEntries}
+	// The longest runs first (u and d boot four times, t three times under
+	// UEFI), so that two VMs are busy until the end.
+	scD, scU := scenarioD, scenarioU
+	scD.damages, scU.damages = torn, torn
+	jobs = append(jobs,
+		job{scU, "scenario u (the article's boot: OVMF, systemd-boot, UKI, tmpfs root, no root=)"},
+		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, unlocked by systemd-cryptsetup; boot 3 a factory reset)"},
+		job{scD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
+	)
 	for i := 1; i <= *seedRuns; i++ {
 		sc := scenarioA
 		switch i {
@@ -754,18 +819,41 @@ func TestQEMU(t *testing.T) {
 		}
 		jobs = append(jobs, job{sc, fmt.Sprintf("scenario a run %d (virtio, dracut, root=PARTLABEL=)", i)})
 	}
-	scD, scU := scenarioD, scenarioU
-	scD.damages, scU.damages = torn, torn
 	jobs = append(jobs,
-		job{scU, "scenario u (the article's boot: OVMF, systemd-boot, UKI, tmpfs root, no root=)"},
 		job{scenarioB, "scenario b (NVMe, dracut, root=PARTUUID=)"},
 		job{scenarioC, "scenario c (4096-byte sectors, dracut, sprout.device=PARTLABEL=)"},
-		job{scD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
 		job{scenarioE, "scenario e (virtio, dracut, root=PARTLABEL=, primary GPT torn before boot 2)"},
 	)
+	if *only != "" {
+		var kept []job
+		for _, j := range jobs {
+			if strings.Contains(*only, j.sc.name) {
+				kept = append(kept, j)
+			}
+		}
+		jobs = kept
+	}
+	runF := *only == "" || strings.Contains(*only, "f")
 	var mu sync.Mutex
 	var summaries []string
 	t.Run("boots", func(t *testing.T) {
+		// Scenario f boots with the others (it used to run alone after
+		// them, one VM on a 2-VM machine).
+		t.Run("f", func(t *testing.T) {
+			if !runF {
+				t.Skipf("-only=%s", *only)
+			}
+			t.Parallel()
+			dir := filepath.Join(runsDir, "f-factory-reset")
+			summary, err := a.runFactoryReset(context.Background(), dir)
+			if err != nil {
+				t.Fatalf("scenario f: %v\n(logs in %s)", err, dir)
+			}
+			t.Log(summary)
+			mu.Lock()
+			summaries = append(summaries, summary)
+			mu.Unlock()
+		})
 		for i, j := range jobs {
 			t.Run(fmt.Sprintf("%s%d", j.sc.name, i), func(t *testing.T) {
 				t.Parallel()
@@ -782,17 +870,12 @@ func TestQEMU(t *testing.T) {
 			})
 		}
 	})
-	t.Run("factory-reset", func(t *testing.T) {
-		dir := filepath.Join(runsDir, "f-factory-reset")
-		summary, err := a.runFactoryReset(context.Background(), dir)
-		if err != nil {
-			t.Fatalf("scenario f: %v\n(logs in %s)", err, dir)
-		}
-		t.Log(summary)
-		summaries = append(summaries, summary)
-	})
 	report := strings.Join(summaries, "\n")
-	fmt.Printf("%s\nqemu: %d/%d scenario runs passed\n", report, len(summaries), len(jobs)+1)
+	want := len(jobs)
+	if runF {
+		want++
+	}
+	fmt.Printf("%s\nqemu: %d/%d scenario runs passed\n", report, len(summaries), want)
 	_ = os.WriteFile(filepath.Join(runsDir, "summary.txt"), []byte(report+"\n"), 0o644)
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,10 +25,14 @@ type vm struct {
 	// firmware, when set, is the UEFI code image (OVMF_CODE_4M.fd) and
 	// vars the machine's own writable copy of its variable store.
 	firmware, vars string
-	bus            string // "virtio" or "nvme"
-	sectorSize     int
-	serialLog      string // file the serial console is written to
-	timeout        time.Duration
+	// tpmState, when set, gives the machine a TPM 2.0 (tpm-tis): an swtpm
+	// emulator whose state lives in this directory, so it survives from
+	// one boot to the next like a real TPM's.
+	tpmState   string
+	bus        string // "virtio" or "nvme"
+	sectorSize int
+	serialLog  string // file the serial console is written to
+	timeout    time.Duration
 }
 
 // boot is what one boot produced.
@@ -82,10 +87,51 @@ func (v vm) args() []string {
 	} else {
 		args = append(args, "-kernel", v.kernel, "-initrd", v.initrd, "-append", v.cmdline)
 	}
+	if v.tpmState != "" {
+		args = append(args,
+			"-chardev", "socket,id=chrtpm,path="+v.tpmSocket(),
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+			"-device", "tpm-tis,tpmdev=tpm0")
+	}
 	return append(args,
 		"-drive", "file="+v.disk+",format=raw,if=none,id=disk0",
 		"-device", device,
 	)
+}
+
+func (v vm) tpmSocket() string { return filepath.Join(v.tpmState, "swtpm.sock") }
+
+// startTPM starts swtpm for one boot (it ends when QEMU closes the
+// connection, --terminate) and waits for its control socket. The state
+// directory is made by swtpm_setup on the first call, as a new TPM is
+// manufactured once.
+func (v vm) startTPM(ctx context.Context) (*exec.Cmd, error) {
+	if err := os.MkdirAll(v.tpmState, 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(v.tpmState, "tpm2-00.permall")); err != nil {
+		out, err := exec.CommandContext(ctx, "swtpm_setup", "--tpm2", "--tpmstate", v.tpmState,
+			"--createek", "--overwrite").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("swtpm_setup: %w: %s", err, out)
+		}
+	}
+	_ = os.Remove(v.tpmSocket())
+	cmd := exec.CommandContext(ctx, "swtpm", "socket", "--tpm2", "--terminate",
+		"--tpmstate", "dir="+v.tpmState, "--ctrl", "type=unixio,path="+v.tpmSocket(),
+		"--log", "file="+filepath.Join(v.tpmState, "swtpm.log"))
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting swtpm: %w", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(v.tpmSocket()); err == nil {
+			return cmd, nil
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return nil, fmt.Errorf("swtpm did not create %s within 10 s", v.tpmSocket())
 }
 
 // run boots the VM and waits until the guest powers off. A boot that does
@@ -95,6 +141,24 @@ func (v vm) run(ctx context.Context) (*boot, error) {
 	_ = os.Remove(v.serialLog)
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
+	if v.tpmState != "" {
+		tpm, err := v.startTPM(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			// QEMU has exited: swtpm ends by itself (--terminate); kill
+			// it should it not.
+			done := make(chan struct{})
+			go func() { _ = tpm.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = tpm.Process.Kill()
+				<-done
+			}
+		}()
+	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", v.args()...)
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr

@@ -16,7 +16,14 @@
 # When the module is asked for, check() refuses (and so fails the whole
 # dracut run) with one line naming what is missing, rather than build an
 # initrd that cannot grow the disk: the binary, the unit, any definitions,
-# or a mkfs tool that a definition's Format= needs.
+# or a mkfs tool that a definition's Format= needs, or what an Encrypt=
+# needs (cryptsetup; for tpm2 also systemd-cryptenroll and the tpm2-tss
+# libraries).
+#
+# Encryption support (dracut's crypt module for systemd-cryptsetup and
+# dm-crypt, cryptsetup, and for tpm2 the TPM libraries and drivers) goes in
+# only when a definition asks for it: with no Encrypt= other than off, the
+# initrd is what it was before.
 
 # make install rewrites these to where it put the binary and the unit.
 sprout_installed_binary=/usr/bin/sprout
@@ -111,6 +118,55 @@ sprout_mkfs_package() {
     esac
 }
 
+# sprout_encryption FILE...: "none", "key-file" or "tpm2": the most any
+# Encrypt= of the files asks for (key-file+tpm2 counts as tpm2; the false
+# booleans are off, the true ones key-file, as in repart.d(5)).
+sprout_encryption() {
+    local v mode=none
+    while read -r v; do
+        case ${v,,} in
+            '' | off | no | false | 0 | n | f) ;;
+            *tpm2*) mode=tpm2 ;;
+            *) [[ $mode == tpm2 ]] || mode=key-file ;;
+        esac
+    done < <(sed -n 's/^[[:space:]]*Encrypt[[:space:]]*=[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$@")
+    printf '%s' "$mode"
+}
+
+# sprout_tpm2_libraries: the libraries systemd-cryptenroll and
+# systemd-cryptsetup load at run time (dlopen, so dracut's ldd walk does not
+# see them) to talk to a TPM2 through /dev/tpmrm0, and libtss2-sys, which
+# libtss2-esys links (dracut resolves the libraries of executables only).
+sprout_tpm2_libraries() {
+    printf '%s\n' libtss2-esys.so.0 libtss2-sys.so.1 libtss2-mu.so.0 libtss2-rc.so.0 libtss2-tcti-device.so.0
+}
+
+# sprout_library_package LIB: the Debian package that has it.
+sprout_library_package() {
+    case $1 in
+        libtss2-esys.so.*) printf libtss2-esys-3.0.2-0 ;;
+        libtss2-tcti-device.so.*) printf libtss2-tcti-device0 ;;
+        libtss2-sys.so.*) printf libtss2-sys1 ;;
+        libtss2-mu.so.*) printf libtss2-mu0 ;;
+        libtss2-rc.so.*) printf libtss2-rc0 ;;
+    esac
+}
+
+# sprout_find_library LIB: its path in one of the host's library
+# directories, or nothing.
+sprout_find_library() {
+    local d
+    for d in ${libdirs:-/lib64 /usr/lib64 /lib /usr/lib} /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu; do
+        [[ -e $d/$1 ]] && { printf '%s' "$d/$1"; return 0; }
+    done
+    return 1
+}
+
+# sprout_definition_sources: the definition files (not their targets).
+sprout_definition_sources() {
+    sprout_definition_files | cut -f1
+}
+
 check() {
     # Only when asked for: a repartitioner must never sneak into an initrd.
     [[ " ${dracutmodules-} ${add_dracutmodules-} ${force_add_dracutmodules-} " == *" sprout "* ]] || return 255
@@ -143,10 +199,40 @@ check() {
             return 1
         fi
     done < <(sprout_formats "${sources[@]}")
+
+    local mode lib
+    mode=$(sprout_encryption "${sources[@]}")
+    if [[ $mode != none ]]; then
+        if ! find_binary cryptsetup >/dev/null; then
+            derror "sprout: a definition asks for Encrypt=$mode, which needs cryptsetup, which is missing (install cryptsetup-bin)"
+            return 1
+        fi
+    fi
+    if [[ $mode == tpm2 ]]; then
+        if ! find_binary systemd-cryptenroll >/dev/null; then
+            derror "sprout: a definition asks for Encrypt=tpm2, which needs systemd-cryptenroll, which is missing (install systemd)"
+            return 1
+        fi
+        while read -r lib; do
+            if ! sprout_find_library "$lib" >/dev/null; then
+                derror "sprout: a definition asks for Encrypt=tpm2, which needs $lib, which is missing (install $(sprout_library_package "$lib"))"
+                return 1
+            fi
+        done < <(sprout_tpm2_libraries)
+    fi
     return 0
 }
 
 depends() {
+    # dracut's crypt module: dm-crypt and the crypto modules, the dm
+    # udev rules (/dev/mapper links), and in a systemd initrd
+    # systemd-cryptsetup with its generator, which unlock the volumes of
+    # the initrd's /etc/crypttab.
+    local -a sources=()
+    mapfile -t sources < <(sprout_definition_sources)
+    if ((${#sources[@]} > 0)) && [[ $(sprout_encryption "${sources[@]}") != none ]]; then
+        echo crypt
+    fi
     return 0
 }
 
@@ -155,6 +241,23 @@ installkernel() {
     # the file systems sprout makes must be mountable right after.
     hostonly='' instmods loop ext4 vfat nls_cp437 nls_iso8859-1 nls_utf8
     hostonly='' instmods -o xfs btrfs
+    local -a sources=()
+    mapfile -t sources < <(sprout_definition_sources)
+    ((${#sources[@]} > 0)) || return 0
+    case $(sprout_encryption "${sources[@]}") in
+        tpm2)
+            # The TPM drivers (built into many kernels; then none is added).
+            hostonly='' instmods -o '=drivers/char/tpm'
+            ;&
+        key-file)
+            # The ciphers cryptsetup's LUKS2 defaults use (aes-xts-plain64,
+            # sha256) and the AF_ALG interfaces it checks them through;
+            # dracut's crypt module adds these too, but only in a
+            # non-host-only initrd.
+            hostonly='' instmods dm_crypt
+            hostonly='' instmods -o xts aesni_intel aes_generic sha256_generic algif_skcipher algif_hash
+            ;;
+    esac
 }
 
 install() {
@@ -173,6 +276,24 @@ install() {
         [[ $fmt == ext* ]] && inst_multiple -o mke2fs
     done < <(sprout_formats "${sources[@]}" | sort -u -k1,1)
     inst_multiple -o udevadm
+    # Encryption: cryptsetup formats and opens the new LUKS2 volume;
+    # for tpm2, systemd-cryptenroll enrolls the TPM and both it and
+    # systemd-cryptsetup load the tpm2-tss libraries (check() made sure
+    # they exist). The crypt module (depends()) brings the rest.
+    case $(sprout_encryption "${sources[@]}") in
+        tpm2)
+            local lib
+            inst_multiple systemd-cryptenroll
+            while read -r lib; do
+                inst_library "$(sprout_find_library "$lib")"
+            done < <(sprout_tpm2_libraries)
+            # cryptsetup's own plugin for the systemd-tpm2 token.
+            inst_libdir_file "cryptsetup/libcryptsetup-token-systemd-tpm2.so"
+            ;&
+        key-file)
+            inst_multiple cryptsetup
+            ;;
+    esac
     # mke2fs takes its feature defaults from here, as on the host.
     [[ -f /etc/mke2fs.conf ]] && inst_simple /etc/mke2fs.conf
 

@@ -15,8 +15,12 @@
 # busybox, the test guest's init (tests/qemu/guest/init) and lsblk with the
 # libraries it needs. The fixture links /bin and /sbin of the root there.
 #
+# --fixture DIR adds one more tree to the initrd after the base fixture
+# (files of the same path replace the base's): the encrypted appliance's
+# crypttab and root fstab (tests/qemu/fixture/tpm2-initrd).
+#
 # usage: build-uefi-appliance.sh --kernel VMLINUZ --initrd FILE --out FILE
-#            [--cmdline "…"] [--esp-mib N] [--guest-init FILE]
+#            [--cmdline "…"] [--esp-mib N] [--guest-init FILE] [--fixture DIR]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,6 +28,7 @@ qemu_dir="$(cd "$here/.." && pwd)"
 kernel="" initrd="" out="" esp_mib=200
 cmdline="console=ttyS0 rd.systemd.gpt_auto=0 panic=-1 no_timer_check rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 guest_init="$qemu_dir/guest/init"
+fixtures=("$qemu_dir/fixture/uefi-initrd")
 stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
 bootloader=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 while [ $# -gt 0 ]; do
@@ -34,6 +39,7 @@ while [ $# -gt 0 ]; do
 	--cmdline) cmdline="$2"; shift 2 ;;
 	--esp-mib) esp_mib="$2"; shift 2 ;;
 	--guest-init) guest_init="$2"; shift 2 ;;
+	--fixture) fixtures+=("$(cd "$2" && pwd)"); shift 2 ;;
 	*) echo "build-uefi-appliance: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -82,9 +88,13 @@ done
 mksquashfs "$work/store" "$work/store.img" -quiet -noappend -all-root -b 131072 >/dev/null
 
 # --- the UKI: stub + .osrel + .cmdline + .linux + .initrd --------------------
-(cd "$qemu_dir/fixture/uefi-initrd" && find . -mindepth 1 | LC_ALL=C sort |
-	cpio --quiet -o -H newc --owner 0:0 --reproducible) >"$work/fixture.cpio"
-cat "$initrd" "$work/fixture.cpio" >"$work/initrd"
+# One cpio archive per fixture, appended in order: the kernel unpacks them
+# one after another, a later file replacing an earlier one.
+cp "$initrd" "$work/initrd"
+for fixture in "${fixtures[@]}"; do
+	(cd "$fixture" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio --quiet -o -H newc --owner 0:0 --reproducible) >>"$work/initrd"
+done
 cat >"$work/osrel" <<'EOF'
 NAME="sprout test appliance"
 ID=sprout-appliance

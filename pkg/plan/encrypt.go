@@ -1,0 +1,57 @@
+package plan
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/luks"
+	"github.com/sprout-initrd/sprout/pkg/spec"
+)
+
+// EncryptPartition formats the range of a future partition as a LUKS2
+// volume (Encrypt=), before its entry exists; the FormatPartition step
+// that follows makes the file system inside it. It carries everything the
+// volume gets, so the dry run shows what the real run does.
+type EncryptPartition struct {
+	Index        int
+	Offset, Size uint64
+	Mode         spec.Encryption
+	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
+	Label        string    // the LUKS2 label: the partition label, as in 252
+	luks.Settings
+}
+
+func (s EncryptPartition) Describe() string {
+	d := fmt.Sprintf("encrypt future partition %d (%s at offset %d) as LUKS2 (%s, %d-bit key), UUID %s, label %q, Encrypt=%s",
+		s.Index, FormatBytes(s.Size), s.Offset, luks.Cipher, luks.KeyBits, s.UUID, s.Label, s.Mode)
+	if s.Mode.UsesKeyFile() {
+		key := "the empty key"
+		if s.KeyFile != "" {
+			key = "the key in " + s.KeyFile
+		}
+		d += "; key slot 0: " + key
+	}
+	if s.Mode.UsesTPM2() {
+		slot := 0
+		if s.Mode.UsesKeyFile() {
+			slot = 1
+		}
+		dev := s.TPM2Device
+		if dev == "" {
+			dev = "auto"
+		}
+		pcrs := s.TPM2PCRs
+		if pcrs == "" {
+			pcrs = "none"
+		}
+		d += fmt.Sprintf("; key slot %d: a key sealed to the TPM2 %s, PCRs %s (token systemd-tpm2)", slot, dev, pcrs)
+	}
+	return d
+}
+
+func encryptStep(m *member, row Partition, crypt luks.Settings) EncryptPartition {
+	return EncryptPartition{
+		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
+		UUID: row.LUKSUUID, Label: row.Label, Settings: crypt,
+	}
+}
