@@ -199,6 +199,13 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 		return err
 	}
 	name := "sprout-" + v.UUID.String()
+	if _, err := os.Stat("/dev/mapper/" + name); err == nil {
+		// A run killed in this boot left it open: close it, or the
+		// same name cannot be opened again.
+		if err := run(ctx, CloseArgs(name)); err != nil {
+			return fmt.Errorf("close the mapping a killed run left: %w", err)
+		}
+	}
 	if err := run(ctx, OpenArgs(v.Device, name, key)); err != nil {
 		return err
 	}
