@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sprout-initrd/sprout/tests/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,7 +74,7 @@ func runGuest() error {
 		return err
 	}
 	for _, m := range cfg.Modules {
-		if err := loadModule(m); err != nil {
+		if err := harness.LoadModule(m); err != nil {
 			return err
 		}
 	}
@@ -119,22 +120,6 @@ func runGuest() error {
 		return err
 	}
 	say("sprout exit=%d err=%q", code, fmt.Sprint(runErr))
-	return nil
-}
-
-func loadModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	flags := 0
-	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") {
-		flags = 4 // MODULE_INIT_COMPRESSED_FILE
-	}
-	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("load %s: %w", path, err)
-	}
 	return nil
 }
 

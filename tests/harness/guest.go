@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // The pieces a QEMU guest with Debian's kernel needs, shared by the
@@ -229,6 +232,23 @@ func writeCpioEntry(w io.Writer, name string, e cpioEntry, data []byte, ino uint
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// LoadModule loads a kernel module file (in a guest that has no modprobe).
+func LoadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") {
+		flags = 4 // MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("load %s: %w", path, err)
 	}
 	return nil
 }
