@@ -267,11 +267,15 @@ func killAtChild(argv []string, n int) string {
 }
 
 // cmdline is a child's command line once it has run exec (a child seen
-// right after fork still has its parent's), waiting up to 100 ms.
+// right after fork still has its parent's), waiting up to 100 ms; a child
+// that is gone by then is named as such.
 func cmdline(pid int, parent string) string {
-	var line string
+	line := "a child that ended before its command line was read"
 	for i := 0; i < 50; i++ {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || len(b) == 0 {
+			break
+		}
 		line = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
 		if !strings.HasPrefix(line, parent+" ") {
 			break
