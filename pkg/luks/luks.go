@@ -170,7 +170,8 @@ type Runner func(ctx context.Context, args []string) error
 // For tpm2 alone a random key made here unlocks the volume until the TPM2
 // key is enrolled; it is in slot 1 then (so the TPM2 key gets slot 0 and
 // its area, as in 252) and wiped by the enrollment. tmpDir receives the
-// key files, on a RAM file system (/run in the initrd); they are removed.
+// key files and the volume key, on a RAM file system (/run in the
+// initrd); they are removed.
 func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(node string) error) (err error) {
 	dir, err := os.MkdirTemp(tmpDir, "sprout-luks-")
 	if err != nil {
@@ -186,7 +187,7 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 		key = filepath.Join(dir, "key")
 		var data []byte
 		if !v.Mode.UsesKeyFile() {
-			if data, err = randomKey(); err != nil {
+			if data, err = randomKey(64); err != nil {
 				return err
 			}
 		}
@@ -194,12 +195,29 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 			return fmt.Errorf("LUKS2 key file: %w", err)
 		}
 	}
+	name := "sprout-" + v.UUID.String()
+	if _, err := os.Stat("/dev/mapper/" + name); err == nil {
+		// A run killed in this boot left it open: close it before the
+		// range is formatted again, and so the name is free.
+		if err := run(ctx, CloseArgs(name)); err != nil {
+			return fmt.Errorf("close the mapping a killed run left: %w", err)
+		}
+	}
 	temporary := !v.Mode.UsesKeyFile()
-	if err := run(ctx, FormatArgs(v, key, temporary)); err != nil {
+	// The volume key is made here, so the volume can be opened with it:
+	// opening through a key slot would cost another PBKDF run (2 s).
+	volumeKey := filepath.Join(dir, "volume-key")
+	vk, err := randomKey(KeyBits / 8)
+	if err != nil {
 		return err
 	}
-	name := "sprout-" + v.UUID.String()
-	if err := run(ctx, OpenArgs(v.Device, name, key)); err != nil {
+	if err := os.WriteFile(volumeKey, vk, 0o600); err != nil {
+		return fmt.Errorf("LUKS2 volume key: %w", err)
+	}
+	if err := run(ctx, FormatArgs(v, volumeKey, key, temporary)); err != nil {
+		return err
+	}
+	if err := run(ctx, OpenArgs(v.Device, name, volumeKey)); err != nil {
 		return err
 	}
 	err = inside("/dev/mapper/" + name)
@@ -218,13 +236,15 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 }
 
 // FormatArgs is the luksFormat command line: 252's cipher, key size,
-// sector size, label and UUID. A temporary key (tpm2 alone) gets a fast
-// PBKDF: it is wiped once the TPM2 key is enrolled.
-func FormatArgs(v Volume, keyFile string, temporary bool) []string {
+// sector size, label and UUID, the given volume key, and key slot 0 for
+// keyFile. A temporary key (tpm2 alone) gets a fast PBKDF: it is wiped
+// once the TPM2 key is enrolled.
+func FormatArgs(v Volume, volumeKey, keyFile string, temporary bool) []string {
 	args := []string{Cryptsetup, "luksFormat", "--batch-mode", "--type", "luks2",
 		"--cipher", Cipher, "--key-size", strconv.Itoa(KeyBits),
 		"--sector-size", strconv.Itoa(v.SectorSize),
-		"--uuid", v.UUID.String(), "--label", v.Label, "--key-file", keyFile}
+		"--uuid", v.UUID.String(), "--label", v.Label,
+		"--volume-key-file", volumeKey, "--key-file", keyFile}
 	if temporary {
 		args = append(args, fastPBKDF...)
 	}
@@ -235,9 +255,9 @@ func FormatArgs(v Volume, keyFile string, temporary bool) []string {
 // lives only until the TPM2 key is enrolled.
 var fastPBKDF = []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}
 
-// OpenArgs opens the volume as /dev/mapper/name.
-func OpenArgs(device, name, keyFile string) []string {
-	return []string{Cryptsetup, "open", "--type", "luks2", "--key-file", keyFile, device, name}
+// OpenArgs opens the volume as /dev/mapper/name with its volume key.
+func OpenArgs(device, name, volumeKey string) []string {
+	return []string{Cryptsetup, "open", "--type", "luks2", "--volume-key-file", volumeKey, device, name}
 }
 
 // CloseArgs closes the mapping.
@@ -272,16 +292,16 @@ func CheckKeyFile(path string) error {
 	return nil
 }
 
-// randomKey reads a 512-bit key from the kernel's random source
-// (/dev/urandom, as cryptsetup does; crypto/rand would cost every no-op
-// run its initialisation).
-func randomKey() ([]byte, error) {
+// randomKey reads n bytes from the kernel's random source (/dev/urandom,
+// as cryptsetup does; crypto/rand would cost every no-op run its
+// initialisation).
+func randomKey(n int) ([]byte, error) {
 	f, err := os.Open("/dev/urandom")
 	if err != nil {
 		return nil, fmt.Errorf("random key: %w", err)
 	}
 	defer f.Close()
-	key := make([]byte, 64)
+	key := make([]byte, n)
 	if _, err := io.ReadFull(f, key); err != nil {
 		return nil, fmt.Errorf("random key: %w", err)
 	}

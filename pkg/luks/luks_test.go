@@ -109,8 +109,8 @@ func TestMakeKeySlots(t *testing.T) {
 	id := uuid.MustParse("ae8dd8bc-7934-4d1b-864d-8306ef516f03")
 	base := Volume{Device: "/dev/loop9", UUID: id, Label: "home", SectorSize: 512,
 		Settings: Settings{KeyFile: "/etc/disk.key", TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
-	format := "cryptsetup luksFormat --batch-mode --type luks2 --cipher aes-xts-plain64 --key-size 256 --sector-size 512 --uuid " + id.String() + " --label home --key-file "
-	open := "cryptsetup open --type luks2 --key-file %s /dev/loop9 sprout-" + id.String()
+	format := "cryptsetup luksFormat --batch-mode --type luks2 --cipher aes-xts-plain64 --key-size 256 --sector-size 512 --uuid " + id.String() + " --label home --volume-key-file TMP/volume-key --key-file "
+	open := "cryptsetup open --type luks2 --volume-key-file TMP/volume-key /dev/loop9 sprout-" + id.String()
 	closeCmd := "cryptsetup close sprout-" + id.String()
 	cases := []struct {
 		mode    spec.Encryption
@@ -118,14 +118,14 @@ func TestMakeKeySlots(t *testing.T) {
 		want    []string
 	}{
 		{spec.EncryptKeyFile, "/etc/disk.key", []string{
-			format + "/etc/disk.key /dev/loop9", strings.Replace(open, "%s", "/etc/disk.key", 1), closeCmd}},
+			format + "/etc/disk.key /dev/loop9", open, closeCmd}},
 		{spec.EncryptKeyFile, "", []string{ // the empty key
-			format + "TMP/key /dev/loop9", strings.Replace(open, "%s", "TMP/key", 1), closeCmd}},
+			format + "TMP/key /dev/loop9", open, closeCmd}},
 		{spec.EncryptKeyFileTPM2, "/etc/disk.key", []string{
-			format + "/etc/disk.key /dev/loop9", strings.Replace(open, "%s", "/etc/disk.key", 1), closeCmd,
+			format + "/etc/disk.key /dev/loop9", open, closeCmd,
 			"systemd-cryptenroll --unlock-key-file=/etc/disk.key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 /dev/loop9"}},
 		{spec.EncryptTPM2, "/etc/disk.key", []string{
-			format + "TMP/key --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9", strings.Replace(open, "%s", "TMP/key", 1), closeCmd,
+			format + "TMP/key --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9", open, closeCmd,
 			"cryptsetup luksAddKey --batch-mode --key-file TMP/key --key-slot 1 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9 TMP/key",
 			"cryptsetup luksKillSlot --batch-mode --key-file TMP/key /dev/loop9 0",
 			"systemd-cryptenroll --unlock-key-file=TMP/key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 --wipe-slot=1 /dev/loop9"}},

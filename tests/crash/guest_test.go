@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 	"unsafe"
 
+	"github.com/sprout-initrd/sprout/tests/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +74,7 @@ func runGuest() error {
 		return err
 	}
 	for _, m := range cfg.Modules {
-		if err := loadModule(m); err != nil {
+		if err := harness.LoadModule(m); err != nil {
 			return err
 		}
 	}
@@ -120,22 +120,6 @@ func runGuest() error {
 		return err
 	}
 	say("sprout exit=%d err=%q", code, fmt.Sprint(runErr))
-	return nil
-}
-
-func loadModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	flags := 0
-	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") {
-		flags = 4 // MODULE_INIT_COMPRESSED_FILE
-	}
-	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("load %s: %w", path, err)
-	}
 	return nil
 }
 
@@ -266,58 +250,4 @@ func dmMessage(name, msg string) error {
 func dmRemove(name string) error {
 	_, err := dmCall(unix.DM_DEV_REMOVE, name, nil, 0)
 	return err
-}
-
-// guestModules resolves the modules the guest needs, with their
-// dependencies first, from the kernel tree's modules.dep.
-func guestModules(modDir string, want []string) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(modDir, "modules.dep"))
-	if err != nil {
-		return nil, err
-	}
-	deps := map[string][]string{}
-	byName := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		mod, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		deps[mod] = strings.Fields(rest)
-		base := filepath.Base(mod)
-		base = base[:strings.Index(base, ".ko")]
-		byName[strings.ReplaceAll(base, "-", "_")] = mod
-	}
-	builtin := map[string]bool{}
-	if b, err := os.ReadFile(filepath.Join(modDir, "modules.builtin")); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if base := filepath.Base(line); strings.Contains(base, ".ko") {
-				builtin[strings.ReplaceAll(base[:strings.Index(base, ".ko")], "-", "_")] = true
-			}
-		}
-	}
-	var order []string
-	seen := map[string]bool{}
-	var visit func(mod string)
-	visit = func(mod string) {
-		if seen[mod] {
-			return
-		}
-		seen[mod] = true
-		for _, d := range deps[mod] {
-			visit(d)
-		}
-		order = append(order, mod)
-	}
-	for _, w := range want {
-		w = strings.ReplaceAll(w, "-", "_")
-		if builtin[w] {
-			continue
-		}
-		mod, ok := byName[w]
-		if !ok {
-			return nil, fmt.Errorf("module %s is not in %s/modules.dep (built in?)", w, modDir)
-		}
-		visit(mod)
-	}
-	return order, nil
 }

@@ -1,7 +1,6 @@
 package crash
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,7 +40,7 @@ func TestLogWrites(t *testing.T) {
 	if s.setupErr != nil {
 		t.Fatal(s.setupErr)
 	}
-	kernel, modDir, err := fetchKernel(context.Background())
+	kernel, modDir, err := harness.FetchKernel(context.Background())
 	if err != nil {
 		if harness.EnvBool(harness.EnvRequireTools) {
 			t.Fatal(err)
@@ -59,32 +58,6 @@ func TestLogWrites(t *testing.T) {
 	if ran == 0 && s.only == "" {
 		t.Fatal("no scenario has log_writes set")
 	}
-}
-
-// fetchKernel gets Debian's kernel with the QEMU tier's script (it reuses
-// an earlier download under build/qemu/kernel).
-func fetchKernel(ctx context.Context) (vmlinuz, modDir string, err error) {
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		return "", "", err
-	}
-	res, err := harness.MustSucceed(ctx, filepath.Join(root, "tests/qemu/scripts/fetch-kernel.sh"), filepath.Join(root, "build/qemu/kernel"))
-	if err != nil {
-		return "", "", fmt.Errorf("fetch the VM kernel: %w", err)
-	}
-	var kver, dir string
-	for _, line := range strings.Split(res.Stdout, "\n") {
-		if v, ok := strings.CutPrefix(line, "KVER="); ok {
-			kver = v
-		}
-		if v, ok := strings.CutPrefix(line, "ROOT="); ok {
-			dir = v
-		}
-	}
-	if kver == "" || dir == "" {
-		return "", "", fmt.Errorf("fetch-kernel.sh printed no KVER/ROOT:\n%s", res.Stdout)
-	}
-	return filepath.Join(dir, "boot", "vmlinuz-"+kver), filepath.Join(dir, "lib", "modules", kver), nil
 }
 
 func (s *suite) logWritesScenario(t *testing.T, sc *scenario, kernel, modDir string) {
@@ -279,11 +252,11 @@ func (s *suite) recordInVM(ctx context.Context, ref *reference, kernel, modDir, 
 // buildGuestInitramfs packs the test binary as /init, sprout, the mkfs
 // tools with their libraries, the definitions and the kernel modules.
 func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
-	r := newInitramfs()
+	r := harness.NewInitramfs()
 	for _, d := range []string{"dev", "proc", "sys", "tmp", "run", "sbin", "etc"} {
-		r.dir(d)
+		r.Dir(d)
 	}
-	r.charDevice("dev/console", 5, 1)
+	r.CharDevice("dev/console", 5, 1)
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -297,21 +270,21 @@ func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
 		bins["sbin/"+tool] = p
 	}
 	for name, src := range bins {
-		if err := r.copyFile(name, src); err != nil {
+		if err := r.CopyFile(name, src); err != nil {
 			return err
 		}
-		libs, err := sharedLibraries(src)
+		libs, err := harness.SharedLibraries(src)
 		if err != nil {
 			return err
 		}
 		for _, lib := range libs {
-			if err := r.copyFile(lib, lib); err != nil {
+			if err := r.CopyFile(lib, lib); err != nil {
 				return err
 			}
 		}
 	}
 	if _, err := os.Stat("/etc/mke2fs.conf"); err == nil {
-		if err := r.copyFile("etc/mke2fs.conf", "/etc/mke2fs.conf"); err != nil {
+		if err := r.CopyFile("etc/mke2fs.conf", "/etc/mke2fs.conf"); err != nil {
 			return err
 		}
 	}
@@ -320,11 +293,11 @@ func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
 		return fmt.Errorf("no definitions in %s: %v", ref.defs, err)
 	}
 	for _, d := range defs {
-		if err := r.copyFile("defs/"+filepath.Base(d), d); err != nil {
+		if err := r.CopyFile("defs/"+filepath.Base(d), d); err != nil {
 			return err
 		}
 	}
-	mods, err := guestModules(modDir, guestModulesWanted)
+	mods, err := harness.KernelModules(modDir, guestModulesWanted)
 	if err != nil {
 		return err
 	}
@@ -334,7 +307,7 @@ func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
 	}
 	for _, m := range mods {
 		name := "lib/modules/" + m
-		if err := r.copyFile(name, filepath.Join(modDir, m)); err != nil {
+		if err := r.CopyFile(name, filepath.Join(modDir, m)); err != nil {
 			return err
 		}
 		cfg.Modules = append(cfg.Modules, "/"+name)
@@ -343,28 +316,6 @@ func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
 	if err != nil {
 		return err
 	}
-	r.file(strings.TrimPrefix(guestConfPath, "/"), data, 0o644)
-	return r.writeTo(out)
-}
-
-// sharedLibraries lists the libraries (and the loader) a dynamic
-// executable needs, as ldd prints them; none for a static one.
-func sharedLibraries(bin string) ([]string, error) {
-	out, err := exec.Command("ldd", bin).CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "not a dynamic executable") || strings.Contains(string(out), "statically linked") {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("ldd %s: %w: %s", bin, err, out)
-	}
-	var libs []string
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		for _, f := range strings.Fields(sc.Text()) {
-			if strings.HasPrefix(f, "/") {
-				libs = append(libs, f)
-			}
-		}
-	}
-	return libs, nil
+	r.File(strings.TrimPrefix(guestConfPath, "/"), data, 0o644)
+	return r.WriteTo(out)
 }

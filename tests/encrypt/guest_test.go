@@ -1,0 +1,341 @@
+package encrypt
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/tests/harness"
+	"golang.org/x/sys/unix"
+)
+
+// The guest half: PID 1 in the VM, told by the kernel command line
+// (sprout_encrypt_guest=1, passed into init's environment).
+
+const (
+	envGuest     = "sprout_encrypt_guest"
+	guestConf    = "/guest.json"
+	resultPrefix = "SPROUT-ENCRYPT-RESULT "
+	errorPrefix  = "SPROUT-ENCRYPT-ERROR "
+)
+
+// guestConfig is /guest.json in the initramfs.
+type guestConfig struct {
+	Modules []string // module files to load, in order (missing optional ones are left out on the host)
+	Cases   []guestCase
+	// CrashCase is the name of the case sprout is also killed in, at
+	// the listed child processes in turn (1 is the first), and run
+	// again.
+	CrashCase   string
+	CrashPoints []int
+}
+
+// guestCase is one comparison: the same arguments for both tools.
+type guestCase struct {
+	Name    string
+	Defs    string   // definitions directory in the guest
+	Args    []string // without the image
+	Size    int64    // image size
+	KeyFile string   // the key the volumes open with ("" for the empty key)
+}
+
+// toolResult is what one tool made of one case.
+type toolResult struct {
+	Case, Tool string
+	// Killed is the child sprout was killed in (crash runs), and
+	// TableAfterKill what sfdisk found on the disk then.
+	Killed, TableAfterKill string
+	Exit                   int
+	Output                 string // the last lines, for failures
+	Table                  json.RawMessage
+	Partitions             []partitionResult
+}
+
+type partitionResult struct {
+	Number     int
+	LUKS       map[string]string // blkid of the partition: TYPE, VERSION, UUID, LABEL
+	Metadata   json.RawMessage   // luksDump --dump-json-metadata
+	Opened     string            // how it opened: "key", "tpm2", or the error
+	FileSystem map[string]string // blkid inside: TYPE, UUID, LABEL
+}
+
+func guestMain() {
+	if err := runGuest(); err != nil {
+		fmt.Println(errorPrefix + strings.ReplaceAll(err.Error(), "\n", " | "))
+	}
+	unix.Sync()
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
+
+func runGuest() error {
+	for _, m := range []struct{ src, dir, fs string }{
+		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
+		{"tmpfs", "/tmp", "tmpfs"}, {"tmpfs", "/run", "tmpfs"},
+	} {
+		if err := os.MkdirAll(m.dir, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, m.dir, m.fs, 0, ""); err != nil {
+			return fmt.Errorf("mount %s: %w", m.dir, err)
+		}
+	}
+	// No udev here: libdevmapper makes the /dev/mapper nodes itself.
+	os.Setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin")
+	os.Setenv("DM_DISABLE_UDEV", "1")
+	os.Setenv("SYSTEMD_COLORS", "0")
+	data, err := os.ReadFile(guestConf)
+	if err != nil {
+		return err
+	}
+	var cfg guestConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return err
+	}
+	for _, m := range cfg.Modules {
+		if err := harness.LoadModule(m); err != nil {
+			return err
+		}
+	}
+	for _, c := range cfg.Cases {
+		for _, tool := range []string{"systemd-repart", "sprout"} {
+			if err := report(runTool(c, tool, 0)); err != nil {
+				return err
+			}
+		}
+		if c.Name != cfg.CrashCase {
+			continue
+		}
+		for _, k := range cfg.CrashPoints {
+			if err := report(runTool(c, "sprout", k)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func report(r toolResult) error {
+	line, err := json.Marshal(r)
+	if err == nil {
+		fmt.Println(resultPrefix + string(line))
+	}
+	return err
+}
+
+// runTool makes the case's disk with one tool and inspects it. With
+// killAt > 0 sprout is first killed (SIGKILL, with its children) when its
+// killAt-th child process starts — a crash in the middle of encrypting —
+// the disk is read, and sprout runs again on it.
+func runTool(c guestCase, tool string, killAt int) toolResult {
+	r := toolResult{Case: c.Name, Tool: tool}
+	if killAt > 0 {
+		r.Tool = fmt.Sprintf("sprout killed at child %d", killAt)
+	}
+	img := filepath.Join("/tmp", c.Name+"-"+tool+".img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		r.Output = err.Error()
+		return r
+	}
+	if err := os.Truncate(img, c.Size); err != nil {
+		r.Output = err.Error()
+		return r
+	}
+	argv := append(append([]string{tool}, c.Args...), img)
+	if killAt > 0 {
+		r.Killed = killAtChild(argv, killAt)
+		table, _ := command("sfdisk", "--json", img)
+		r.TableAfterKill = strings.TrimSpace(strings.ReplaceAll(table, img, "IMAGE"))
+	}
+	out, code := command(argv...)
+	r.Exit, r.Output = code, lastLines(out, 15)
+	if code != 0 {
+		return r
+	}
+	table, code := command("sfdisk", "--json", img)
+	if code != 0 {
+		r.Output += "\nsfdisk: " + table
+		return r
+	}
+	var t struct {
+		PartitionTable struct {
+			Partitions []struct {
+				Node        string
+				Start, Size int64
+			}
+		}
+	}
+	json.Unmarshal([]byte(table), &t)
+	r.Table = json.RawMessage(strings.ReplaceAll(table, img, "IMAGE"))
+	for i, p := range t.PartitionTable.Partitions {
+		r.Partitions = append(r.Partitions, inspect(i+1, img, p.Start*512, p.Size*512, c.KeyFile))
+	}
+	os.Remove(img) // the next images need the RAM
+	return r
+}
+
+// inspect reads a partition's LUKS2 header and opens it.
+func inspect(n int, img string, off, size int64, keyFile string) partitionResult {
+	p := partitionResult{Number: n}
+	loop, err := blockdev.AttachLoop(img, off, size, 512)
+	if err != nil {
+		p.Opened = err.Error()
+		return p
+	}
+	defer loop.Detach()
+	p.LUKS = blkid(loop.Path())
+	if p.LUKS["TYPE"] != "crypto_LUKS" {
+		// Not encrypted: the file system is on the partition itself.
+		p.LUKS, p.FileSystem, p.Opened = nil, p.LUKS, "plain"
+		return p
+	}
+	meta, code := command("cryptsetup", "luksDump", "--dump-json-metadata", loop.Path())
+	if code == 0 {
+		p.Metadata = json.RawMessage(meta)
+	}
+	name := fmt.Sprintf("check%d", n)
+	key := keyFile
+	if key == "" {
+		key = "/tmp/empty-key"
+		os.WriteFile(key, nil, 0o600)
+	}
+	// Open with the key file alone (no token plugin), then through the
+	// systemd-tpm2 token alone (cryptsetup's plugin and the TPM2):
+	// "key", "tpm2" or "key+tpm2" says which worked.
+	var ways, failures []string
+	for _, way := range []struct {
+		name string
+		args []string
+	}{
+		{"key", []string{"--disable-external-tokens", "--key-file", key}},
+		{"tpm2", []string{"--token-only"}},
+	} {
+		argv := append(append([]string{"cryptsetup", "open"}, way.args...), loop.Path(), name)
+		if out, code := command(argv...); code != 0 {
+			failures = append(failures, way.name+": "+lastLines(out, 1))
+			continue
+		}
+		ways = append(ways, way.name)
+		p.FileSystem = blkid("/dev/mapper/" + name)
+		command("cryptsetup", "close", name)
+	}
+	p.Opened = strings.Join(ways, "+")
+	if len(ways) == 0 {
+		p.Opened = "not opened: " + strings.Join(failures, "; ")
+	}
+	return p
+}
+
+// killAtChild runs argv in its own process group and kills the group
+// when the n-th child process of argv appears (polled every 2 ms; the
+// guest runs under TCG, so a child lives far longer). It returns the
+// killed child's command line, or why nothing was killed.
+func killAtChild(argv []string, n int) string {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return "start: " + err.Error()
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	seen := map[int]string{}
+	for {
+		select {
+		case <-done:
+			return fmt.Sprintf("not killed: the run ended after %d children", len(seen))
+		case <-time.After(2 * time.Millisecond):
+		}
+		for _, pid := range childrenOf(cmd.Process.Pid) {
+			if _, ok := seen[pid]; ok {
+				continue
+			}
+			seen[pid] = cmdline(pid, argv[0])
+			if len(seen) == n {
+				unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+				<-done
+				return seen[pid]
+			}
+		}
+	}
+}
+
+// cmdline is a child's command line once it has run exec (a child seen
+// right after fork still has its parent's), waiting up to 100 ms; a child
+// that is gone by then is named as such.
+func cmdline(pid int, parent string) string {
+	line := "a child that ended before its command line was read"
+	for i := 0; i < 50; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || len(b) == 0 {
+			break
+		}
+		line = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		if !strings.HasPrefix(line, parent+" ") {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return line
+}
+
+func childrenOf(parent int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func blkid(dev string) map[string]string {
+	out, _ := command("blkid", "-p", "-o", "export", dev)
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			switch k {
+			case "TYPE", "VERSION", "UUID", "LABEL":
+				m[k] = v
+			}
+		}
+	}
+	return m
+}
+
+func command(argv ...string) (string, int) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		if cmd.ProcessState == nil {
+			return err.Error(), -1
+		}
+	}
+	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
