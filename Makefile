@@ -118,14 +118,14 @@ test-crash: deps build
 		$(GO) test -count=1 -timeout 30m ./tests/crash/
 	@cat build/crash-summary.txt
 
-# Each fuzz target for a bounded number of executions (about 20 s each on
+# Each fuzz target for a bounded number of executions (about 10 s each on
 # 2 cores). A count, not a duration: with -fuzztime=20s Go 1.26's fuzzing
 # coordinator sometimes reports "context deadline exceeded" at the end
 # without any failing input (golang/go#75804, fixed in Go 1.27).
 # docs/fuzzing.md says how to run longer.
-FUZZ_PARSE ?= 800000x
-FUZZ_READ  ?= 400000x
-FUZZ_PLAN  ?= 120000x
+FUZZ_PARSE ?= 400000x
+FUZZ_READ  ?= 200000x
+FUZZ_PLAN  ?= 60000x
 test-fuzz: deps
 	@echo "== tier 7: fuzzing: parser $(FUZZ_PARSE), GPT reader $(FUZZ_READ), planner $(FUZZ_PLAN) executions =="
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) ./pkg/spec
