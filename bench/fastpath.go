@@ -12,9 +12,9 @@ import (
 
 // minimalNoopRead is what a no-op run must read of a 512-byte-sector disk
 // with 128-entry arrays: LBA 0, the two headers and the two entry arrays,
-// in five reads.
+// in one read per GPT area (LBA 0-33 and the backup's 33 sectors).
 const (
-	minimalNoopReads = 5
+	minimalNoopReads = 2
 	minimalNoopBytes = 3*512 + 2*128*128
 )
 
@@ -63,7 +63,7 @@ func (b *bench) fastPath() error {
 		sprout: fmt.Sprintf("%d / %s", s.diskReads, bytesStr(s.diskBytes)),
 		repart: fmt.Sprintf("%d / %s", r.diskReads, bytesStr(r.diskBytes)),
 		ratio:  ratioStr(s.diskBytes, r.diskBytes),
-		target: fmt.Sprintf("%d / %s (LBA 0, 2 headers, 2 arrays)", minimalNoopReads, bytesStr(minimalNoopBytes)),
+		target: fmt.Sprintf("%d / %s (LBA 0-33, the backup's 33 sectors)", minimalNoopReads, bytesStr(minimalNoopBytes)),
 		result: "met",
 	}
 	if s.diskReads > minimalNoopReads || s.diskBytes > minimalNoopBytes {
