@@ -270,17 +270,8 @@ func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
 		bins["sbin/"+tool] = p
 	}
 	for name, src := range bins {
-		if err := r.CopyFile(name, src); err != nil {
+		if err := r.CopyProgram(name, src); err != nil {
 			return err
-		}
-		libs, err := harness.SharedLibraries(src)
-		if err != nil {
-			return err
-		}
-		for _, lib := range libs {
-			if err := r.CopyFile(lib, lib); err != nil {
-				return err
-			}
 		}
 	}
 	if _, err := os.Stat("/etc/mke2fs.conf"); err == nil {

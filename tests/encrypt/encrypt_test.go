@@ -285,17 +285,8 @@ func buildInitramfs(out, sprout, modDir string, tss []string) error {
 	// not link to /usr/lib.
 	files["lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so"] = "/usr/lib/x86_64-linux-gnu/cryptsetup/libcryptsetup-token-systemd-tpm2.so"
 	for name, src := range files {
-		if err := r.CopyFile(name, src); err != nil {
+		if err := r.CopyProgram(name, src); err != nil {
 			return err
-		}
-		libs, err := harness.SharedLibraries(src)
-		if err != nil {
-			return err
-		}
-		for _, lib := range libs {
-			if err := r.CopyFile(lib, lib); err != nil {
-				return err
-			}
 		}
 	}
 	for _, lib := range tss {

@@ -76,16 +76,8 @@ func guestMain() {
 }
 
 func runGuest() error {
-	for _, m := range []struct{ src, dir, fs string }{
-		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
-		{"tmpfs", "/tmp", "tmpfs"}, {"tmpfs", "/run", "tmpfs"},
-	} {
-		if err := os.MkdirAll(m.dir, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.src, m.dir, m.fs, 0, ""); err != nil {
-			return fmt.Errorf("mount %s: %w", m.dir, err)
-		}
+	if err := harness.MountGuestBase(); err != nil {
+		return err
 	}
 	// No udev here: libdevmapper makes the /dev/mapper nodes itself.
 	os.Setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin")

@@ -173,6 +173,24 @@ func (r *Initramfs) CopyFile(name, src string) error {
 	return nil
 }
 
+// CopyProgram adds the host program src as name, with every shared
+// library it loads at the library's own path.
+func (r *Initramfs) CopyProgram(name, src string) error {
+	if err := r.CopyFile(name, src); err != nil {
+		return err
+	}
+	libs, err := SharedLibraries(src)
+	if err != nil {
+		return err
+	}
+	for _, lib := range libs {
+		if err := r.CopyFile(lib, lib); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *Initramfs) Symlink(name, target string) {
 	r.add(name, cpioEntry{mode: cpioSymlink | 0o777, data: []byte(target)})
 }
@@ -237,6 +255,23 @@ func writeCpioEntry(w io.Writer, name string, e cpioEntry, data []byte, ino uint
 }
 
 // LoadModule loads a kernel module file (in a guest that has no modprobe).
+// MountGuestBase mounts what a guest's PID 1 needs before anything else:
+// /proc, /sys, /dev (devtmpfs), and tmpfs on /tmp and /run.
+func MountGuestBase() error {
+	for _, m := range []struct{ src, dir, fs string }{
+		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
+		{"tmpfs", "/tmp", "tmpfs"}, {"tmpfs", "/run", "tmpfs"},
+	} {
+		if err := os.MkdirAll(m.dir, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, m.dir, m.fs, 0, ""); err != nil {
+			return fmt.Errorf("mount %s: %w", m.dir, err)
+		}
+	}
+	return nil
+}
+
 func LoadModule(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
