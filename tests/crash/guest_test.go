@@ -1,7 +1,6 @@
 package crash
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -53,22 +52,12 @@ func guestMain() {
 }
 
 func runGuest() error {
-	if err := harness.MountGuestBase(); err != nil {
-		return err
-	}
-	os.Setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin")
-	data, err := os.ReadFile(guestConfPath)
-	if err != nil {
-		return err
-	}
 	var cfg guestConfig
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	if err := harness.StartGuest(guestConfPath, &cfg); err != nil {
 		return err
 	}
-	for _, m := range cfg.Modules {
-		if err := harness.LoadModule(m); err != nil {
-			return err
-		}
+	if err := harness.LoadModules(cfg.Modules); err != nil {
+		return err
 	}
 	for _, d := range []string{"/dev/vda", "/dev/vdb", "/dev/mapper/control", "/dev/loop-control"} {
 		if err := waitFor(d); err != nil {

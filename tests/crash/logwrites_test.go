@@ -252,16 +252,11 @@ func (s *suite) recordInVM(ctx context.Context, ref *reference, kernel, modDir, 
 // buildGuestInitramfs packs the test binary as /init, sprout, the mkfs
 // tools with their libraries, the definitions and the kernel modules.
 func (s *suite) buildGuestInitramfs(ref *reference, modDir, out string) error {
-	r := harness.NewInitramfs()
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "run", "sbin", "etc"} {
-		r.Dir(d)
-	}
-	r.CharDevice("dev/console", 5, 1)
-	self, err := os.Executable()
+	r, err := harness.NewGuestInitramfs()
 	if err != nil {
 		return err
 	}
-	bins := map[string]string{"init": self, "sbin/sprout": s.sprout}
+	bins := map[string]string{"sbin/sprout": s.sprout}
 	for _, tool := range guestTools {
 		p, err := exec.LookPath(tool)
 		if err != nil {

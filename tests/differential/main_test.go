@@ -80,25 +80,13 @@ func runMain(m *testing.M) int {
 		// line can also go to a file (make test prints it).
 		fmt.Println(line)
 		if path := os.Getenv(envSummary); path != "" {
-			if err := appendLine(path, line); err != nil {
+			if err := harness.AppendLine(path, line); err != nil {
 				fmt.Fprintln(os.Stderr, "differential:", err)
 				return 1
 			}
 		}
 	}
 	return code
-}
-
-func appendLine(path, line string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(f, line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // begin is called first by every test: it skips or fails on a missing

@@ -147,7 +147,7 @@ func TestEncryptAgainst252(t *testing.T) {
 	t.Log(line)
 	fmt.Println(line)
 	if f := os.Getenv("SPROUT_DIFF_SUMMARY"); f != "" {
-		if err := appendLine(f, line); err != nil {
+		if err := harness.AppendLine(f, line); err != nil {
 			t.Error(err)
 		}
 	}
@@ -258,16 +258,11 @@ for f in *.deb; do dpkg -x "$f" "$1/root"; done; touch "$1/.complete"`
 // tools with their libraries (and those loaded at run time), the kernel
 // modules, the key and the cases.
 func buildInitramfs(out, sprout, modDir string, tss []string) error {
-	r := harness.NewInitramfs()
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "run", "sbin", "etc"} {
-		r.Dir(d)
-	}
-	r.CharDevice("dev/console", 5, 1)
-	self, err := os.Executable()
+	r, err := harness.NewGuestInitramfs()
 	if err != nil {
 		return err
 	}
-	files := map[string]string{"init": self, "sbin/sprout": sprout}
+	files := map[string]string{"sbin/sprout": sprout}
 	for _, p := range guestPrograms {
 		path, err := exec.LookPath(p)
 		if err != nil {
@@ -410,16 +405,4 @@ func stopPid(pidFile string) {
 			p.Kill()
 		}
 	}
-}
-
-func appendLine(path, line string) error {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(f, line)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

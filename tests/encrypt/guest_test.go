@@ -76,25 +76,15 @@ func guestMain() {
 }
 
 func runGuest() error {
-	if err := harness.MountGuestBase(); err != nil {
+	var cfg guestConfig
+	if err := harness.StartGuest(guestConf, &cfg); err != nil {
 		return err
 	}
 	// No udev here: libdevmapper makes the /dev/mapper nodes itself.
-	os.Setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin")
 	os.Setenv("DM_DISABLE_UDEV", "1")
 	os.Setenv("SYSTEMD_COLORS", "0")
-	data, err := os.ReadFile(guestConf)
-	if err != nil {
+	if err := harness.LoadModules(cfg.Modules); err != nil {
 		return err
-	}
-	var cfg guestConfig
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return err
-	}
-	for _, m := range cfg.Modules {
-		if err := harness.LoadModule(m); err != nil {
-			return err
-		}
 	}
 	for _, c := range cfg.Cases {
 		for _, tool := range []string{"systemd-repart", "sprout"} {

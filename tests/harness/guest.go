@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,6 +145,25 @@ const (
 	cpioChar    = 0o020000
 )
 
+// NewGuestInitramfs starts a guest's initramfs: the directories PID 1
+// mounts on or fills, /dev/console, and the running test binary as /init (with
+// its libraries, if it has any).
+func NewGuestInitramfs() (*Initramfs, error) {
+	r := NewInitramfs()
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "run", "sbin", "etc"} {
+		r.Dir(d)
+	}
+	r.CharDevice("dev/console", 5, 1)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.CopyProgram("init", self); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 func NewInitramfs() *Initramfs { return &Initramfs{entries: map[string]cpioEntry{}} }
 
 // add puts an entry and its parent directories into the archive.
@@ -255,9 +275,10 @@ func writeCpioEntry(w io.Writer, name string, e cpioEntry, data []byte, ino uint
 }
 
 // LoadModule loads a kernel module file (in a guest that has no modprobe).
-// MountGuestBase mounts what a guest's PID 1 needs before anything else:
-// /proc, /sys, /dev (devtmpfs), and tmpfs on /tmp and /run.
-func MountGuestBase() error {
+// StartGuest is the start of a guest's PID 1: it mounts /proc, /sys, /dev
+// (devtmpfs) and tmpfs on /tmp and /run, sets PATH, and decodes the JSON
+// configuration the host packed at confPath into cfg.
+func StartGuest(confPath string, cfg any) error {
 	for _, m := range []struct{ src, dir, fs string }{
 		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
 		{"tmpfs", "/tmp", "tmpfs"}, {"tmpfs", "/run", "tmpfs"},
@@ -267,6 +288,21 @@ func MountGuestBase() error {
 		}
 		if err := unix.Mount(m.src, m.dir, m.fs, 0, ""); err != nil {
 			return fmt.Errorf("mount %s: %w", m.dir, err)
+		}
+	}
+	os.Setenv("PATH", "/sbin:/bin:/usr/sbin:/usr/bin")
+	data, err := os.ReadFile(confPath)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, cfg)
+}
+
+// LoadModules loads kernel module files in order (LoadModule).
+func LoadModules(paths []string) error {
+	for _, p := range paths {
+		if err := LoadModule(p); err != nil {
+			return err
 		}
 	}
 	return nil
