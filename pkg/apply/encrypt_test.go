@@ -13,7 +13,6 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
-	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
@@ -108,15 +107,7 @@ func TestEncryptFailureWritesNoEntry(t *testing.T) {
 
 func entries(t *testing.T, path string) int {
 	t.Helper()
-	dev, err := blockdev.Open(path, blockdev.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
-	tb, err := gpt.Read(dev, dev.Size(), dev.SectorSize())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tb, _, _ := readTable(t, path)
 	return len(tb.Entries)
 }
 

@@ -175,6 +175,17 @@ func loadDefinitions(t *testing.T, files map[string]string) []spec.Definition {
 // planFor opens the image, reads its table and plans.
 func planFor(t *testing.T, path string, defs []spec.Definition) (*plan.Plan, *gpt.Table) {
 	t.Helper()
+	tb, size, sectorSize := readTable(t, path)
+	p, err := plan.Make(defs, plan.Snapshot{Size: uint64(size), SectorSize: sectorSize, Label: plan.LabelGPT, Table: tb}, plan.Options{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, tb
+}
+
+// readTable reads the image's GPT, with the image's size and sector size.
+func readTable(t *testing.T, path string) (*gpt.Table, int64, int) {
+	t.Helper()
 	dev, err := blockdev.Open(path, blockdev.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -184,11 +195,7 @@ func planFor(t *testing.T, path string, defs []spec.Definition) (*plan.Plan, *gp
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := plan.Make(defs, plan.Snapshot{Size: uint64(dev.Size()), SectorSize: dev.SectorSize(), Label: plan.LabelGPT, Table: tb}, plan.Options{Seed: seed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, tb
+	return tb, dev.Size(), dev.SectorSize()
 }
 
 // run applies p to the image through a recorder; mkfs calls are recorded.
