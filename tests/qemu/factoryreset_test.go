@@ -84,20 +84,7 @@ func (a *artefacts) runFactoryReset(ctx context.Context, dir string) (string, er
 			p = append(p, fmt.Sprintf("the log of boot 2 does not say %q", want))
 		}
 	}
-	// The same layout, with home's entry 4 now entry 6 (its partition UUID
-	// may differ: without a machine ID in the initrd, UUIDs are random, as
-	// with 252).
-	moved := *first
-	moved.Partitions = nil
-	for _, q := range first.Partitions {
-		if q.Entry == 4 {
-			q.Entry = 6
-		}
-		moved.Partitions = append(moved.Partitions, q)
-	}
-	for _, d := range harness.DiffExcept(&moved, afterReset, map[int]bool{6: true}) {
-		p = append(p, "the table after the reset differs: "+d)
-	}
+	p = append(p, resetTableDiffs(first, afterReset, 4, 6)...)
 	if len(p) > 0 {
 		return "", fmt.Errorf("boot 2 (systemd.factory_reset=1):\n  %s\n%s", strings.Join(p, "\n  "), tail(reset.log, 60))
 	}
@@ -115,4 +102,24 @@ func (a *artefacts) runFactoryReset(ctx context.Context, dir string) (string, er
 	}
 	_ = os.Remove(disk)
 	return "qemu: scenario f (factory reset): systemd.factory_reset=1 made /home anew, empty; /var kept its file; the next boot changed nothing", nil
+}
+
+// resetTableDiffs compares the table after a factory reset with the one
+// before it: the same layout, with the reset partition's entry from now
+// entry to (its partition UUID may differ: without a machine ID in the
+// initrd, UUIDs are random, as with 252).
+func resetTableDiffs(before, after *harness.Table, from, to int) []string {
+	moved := *before
+	moved.Partitions = nil
+	for _, q := range before.Partitions {
+		if q.Entry == from {
+			q.Entry = to
+		}
+		moved.Partitions = append(moved.Partitions, q)
+	}
+	var diffs []string
+	for _, d := range harness.DiffExcept(&moved, after, map[int]bool{to: true}) {
+		diffs = append(diffs, "the table after the reset differs: "+d)
+	}
+	return diffs
 }

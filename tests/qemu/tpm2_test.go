@@ -146,17 +146,7 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	if err != nil {
 		return "", err
 	}
-	moved := *before
-	moved.Partitions = nil
-	for _, q := range before.Partitions {
-		if q.Entry == 3 {
-			q.Entry = 5
-		}
-		moved.Partitions = append(moved.Partitions, q)
-	}
-	for _, d := range harness.DiffExcept(&moved, after, map[int]bool{5: true}) {
-		p = append(p, "the table after the reset differs: "+d)
-	}
+	p = append(p, resetTableDiffs(before, after, 3, 5)...)
 	if len(p) > 0 {
 		return "", fmt.Errorf("\n  %s\n%s", strings.Join(p, "\n  "), tail(b.log, 60))
 	}
