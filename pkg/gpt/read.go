@@ -122,7 +122,7 @@ func (d *disk) prefetch(lba, count uint64) {
 func (d *disk) readSectors(lba, count uint64) ([]byte, error) {
 	ss := uint64(d.sectorSize)
 	for _, w := range d.windows {
-		if end := w.lba + uint64(len(w.data))/ss; lba >= w.lba && count <= end-lba && lba < end {
+		if end := w.lba + uint64(len(w.data))/ss; lba >= w.lba && lba < end && count <= end-lba {
 			return w.data[(lba-w.lba)*ss : (lba-w.lba+count)*ss : (lba-w.lba+count)*ss], nil
 		}
 	}
