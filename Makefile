@@ -93,6 +93,7 @@ test-unit: deps build
 	file bin/sprout | grep -q 'statically linked'
 	$(GO) vet ./...
 	$(GO) test -count=1 ./pkg/... ./cmd/...
+	$(GO) test -count=1 ./tests/harness
 
 test-image: deps build
 	@echo "== tier 2: image files, differential against systemd-repart 252 (Encrypt= in a QEMU guest) =="

@@ -275,9 +275,9 @@ func compareOracle(t *testing.T, c *badCase) {
 	if want != c.exit && c.differs == "" {
 		t.Errorf("the case expects exit %d where systemd-repart 252 exits %d, but gives no reason (differs =)", c.exit, want)
 	}
-	if _, err := os.Stat(harness.Oracle); err != nil {
+	if _, err := os.Stat(harness.HostRepart); err != nil {
 		if harness.EnvBool(envRequireOracle) {
-			t.Errorf("%s missing (%s=1)", harness.Oracle, envRequireOracle)
+			t.Errorf("%s missing (%s=1)", harness.HostRepart, envRequireOracle)
 		}
 		tally.add(func(s *summary) { s.oracleNotRun++ })
 		return
@@ -294,7 +294,7 @@ func compareOracle(t *testing.T, c *badCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := runTool(ctx, c.argv(harness.Oracle, in.device), env)
+	res, err := runTool(ctx, c.argv(harness.HostRepart, in.device), env)
 	if err != nil {
 		t.Fatal(err)
 	}

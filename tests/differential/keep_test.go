@@ -73,7 +73,7 @@ func keepCase(root, testName string, o *outcome) (string, error) {
 	if !c.absent {
 		sh.WriteString("cp --sparse=always input.img oracle.img\ncp --sparse=always input.img sprout.img\n")
 	}
-	fmt.Fprintf(&sh, "%s %s oracle.img; echo \"oracle exit $?\"\n", harness.Oracle, harness.ShellJoin(append([]string{"--dry-run=no"}, flags...)))
+	fmt.Fprintf(&sh, "%s %s oracle.img; echo \"oracle exit $?\"\n", harness.HostRepart, harness.ShellJoin(append([]string{"--dry-run=no"}, flags...)))
 	fmt.Fprintf(&sh, "\"$SPROUT\" %s sprout.img; echo \"sprout exit $?\"\n", harness.ShellJoin(append([]string{"--dry-run=no"}, flags...)))
 	sh.WriteString("sfdisk --json oracle.img >oracle.sfdisk.json; sfdisk --json sprout.img >sprout.sfdisk.json\n")
 	sh.WriteString("diff -u oracle.sfdisk.json sprout.sfdisk.json\n")

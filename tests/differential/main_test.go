@@ -28,7 +28,7 @@ const (
 )
 
 // requiredTools are the external programs every case needs.
-var requiredTools = []string{harness.Oracle, "sfdisk", "blkid", "mkfs.ext4", "mkfs.vfat", "mkswap"}
+var requiredTools = []string{harness.HostRepart, "sfdisk", "blkid", "mkfs.ext4", "mkfs.vfat", "mkswap"}
 
 // suite is what TestMain prepares once and every test reads.
 type suite struct {
@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	s := &suite{oracle: harness.Oracle, summary: &summary{}}
+	s := &suite{oracle: harness.HostRepart, summary: &summary{}}
 	theSuite = s
 	scratch, err := os.MkdirTemp("", "sprout-differential-")
 	if err != nil {
@@ -69,7 +69,7 @@ func runMain(m *testing.M) int {
 		bin, err := harness.SproutBinary(context.Background(), filepath.Join(scratch, "bin"))
 		if err == nil {
 			s.sprout = bin
-			s.selfTest = harness.SameFile(bin, harness.Oracle)
+			s.selfTest = harness.SameFile(bin, harness.HostRepart)
 		} else {
 			s.setupErr = err
 		}

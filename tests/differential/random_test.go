@@ -142,7 +142,7 @@ func buildBases(ctx context.Context, dir string, withLoop bool) ([]*baseImage, e
 			}
 		}
 		err = withDevice(ctx, bc, b.path, func(dev string) error {
-			if _, err := harness.MustSucceed(ctx, harness.Oracle, "--empty=require", "--dry-run=no",
+			if _, err := harness.MustSucceed(ctx, harness.HostRepart, "--empty=require", "--dry-run=no",
 				"--seed=0123456789abcdef0123456789abcdef", "--definitions="+defDir, dev); err != nil {
 				return err
 			}

@@ -332,7 +332,7 @@ func buildBaseTable(ctx context.Context, sc *scenario, absDir, work string) (str
 		if sc.Loop {
 			return "", fmt.Errorf("base kind repart is not supported on loop devices")
 		}
-		_, err := harness.MustSucceed(ctx, harness.Oracle, "--empty=create", "--size="+sc.Base.Size, "--dry-run=no",
+		_, err := harness.MustSucceed(ctx, harness.HostRepart, "--empty=create", "--size="+sc.Base.Size, "--dry-run=no",
 			"--seed="+sc.Seed, "--definitions="+filepath.Join(absDir, sc.Base.Definitions), img)
 		return img, err
 	}

@@ -72,7 +72,7 @@ const crashCase = "tpm2-crash"
 var crashPoints = []int{1, 6}
 
 // guestPrograms run in the guest, with their libraries.
-var guestPrograms = []string{harness.Oracle, "cryptsetup", "systemd-cryptenroll", "mkfs.ext4", "mke2fs", "mkfs.vfat", "mkfs.fat", "sfdisk", "blkid"}
+var guestPrograms = []string{harness.HostRepart, "cryptsetup", "systemd-cryptenroll", "mkfs.ext4", "mke2fs", "mkfs.vfat", "mkfs.fat", "sfdisk", "blkid"}
 
 func TestEncryptAgainst252(t *testing.T) {
 	harness.RequireRoot(t, "the encryption tier (QEMU, loop devices)")
