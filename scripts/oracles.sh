@@ -50,7 +50,7 @@ suites=("$@")
 [ "$(id -u)" = 0 ] || { say "must run as root (debootstrap)"; exit 1; }
 command -v debootstrap >/dev/null || { say "debootstrap is missing (scripts/deps.sh installs it)"; exit 1; }
 
-mkdir -p "$oracles"
+mkdir -p "$oracles" "$oracles/.ns"
 write_readme() {
 	cat >"$cache/README" <<'EOF'
 /var/cache/sprout: caches made by sprout's scripts (scripts/oracles.sh,
@@ -67,15 +67,17 @@ oracles/<suite>/   a Debian chroot (debootstrap --variant=minbase) holding
                    only for bisecting: scripts/oracles.sh bookworm-backports).
 oracles/.lock      flock held while a chroot is being built.
 
-Using one: tests/harness.Oracle (oracle.go) runs a chroot's systemd-repart
-in a private mount namespace with the chroot's root bound onto itself and
-/dev, /proc, /sys, /tmp and the image's directory bound in (systemd-repart
-258+ formats in a child that remounts / as MS_SLAVE: the root must be a
-mount point). By hand:
-    scripts/oracles.sh --list
-    unshare -m --propagation private sh -c 'R=/var/cache/sprout/oracles/forky;
-      mount --bind $R $R; for d in dev proc sys tmp; do mount --rbind /$d $R/$d; done;
-      chroot $R systemd-repart --version'
+Using one: scripts/oracle-run.sh (in the sprout repository) runs a
+chroot's program in a private mount namespace: the chroot's root is an
+overlay mount (systemd-repart 258+ formats in a child that remounts / as
+MS_SLAVE: the root must be a mount point; the chroot itself is never
+written), /dev, /proc, /sys, /tmp and every absolute path of the command
+line are bound in, and everything is unmounted when the program exits.
+    scripts/oracle-run.sh forky systemd-repart --version
+    scripts/oracle-run.sh trixie systemd-repart --dry-run=no \
+        --definitions=$PWD/defs $PWD/disk.img
+In Go: tests/harness.ChrootOracle("forky").Run(...) (oracle.go).
+oracles/.ns is the empty directory each namespace mounts its tmpfs on.
 Debian testing moves on: `scripts/oracles.sh --rebuild forky` makes a new
 one (the tiers say when its systemd is newer than sprout supports).
 Do not modify a chroot in place; build another.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,8 +36,10 @@ var OracleSuites = []string{"trixie", "forky"}
 type Oracle struct {
 	Name        string // "host", or the chroot's Debian suite ("trixie", "forky")
 	Root        string // the chroot; "" for the host
+	Path        string // systemd-repart (inside Root)
 	Version     int    // systemd's version (252, 257, 262)
 	VersionLine string // first line of `systemd-repart --version`
+	runner      string // scripts/oracle-run.sh, for a chroot
 }
 
 func (o Oracle) String() string {
@@ -48,17 +49,9 @@ func (o Oracle) String() string {
 	return fmt.Sprintf("%s (%s chroot)", o.VersionLine, o.Name)
 }
 
-// Repart is argv[0] for running this oracle's systemd-repart with Run.
-func (o Oracle) Repart() string {
-	if o.Root == "" {
-		return HostRepart
-	}
-	return "/usr/bin/systemd-repart"
-}
-
 // HostOracle returns the host's systemd-repart.
 func HostOracle(ctx context.Context) (Oracle, error) {
-	o := Oracle{Name: "host"}
+	o := Oracle{Name: "host", Path: HostRepart}
 	return o, o.probe(ctx)
 }
 
@@ -73,7 +66,11 @@ func chrootOracle(ctx context.Context, cache, suite string) (Oracle, error) {
 	if _, err := os.Stat(filepath.Join(root, oracleStamp)); err != nil {
 		return Oracle{}, fmt.Errorf("oracle %s: no complete chroot at %s (scripts/oracles.sh %s builds it): %w", suite, root, suite, err)
 	}
-	o := Oracle{Name: suite, Root: root}
+	mod, err := ModuleRoot()
+	if err != nil {
+		return Oracle{}, err
+	}
+	o := Oracle{Name: suite, Root: root, Path: "/usr/bin/systemd-repart", runner: filepath.Join(mod, "scripts", "oracle-run.sh")}
 	return o, o.probe(ctx)
 }
 
@@ -82,7 +79,7 @@ var versionRE = regexp.MustCompile(`^systemd (\d+)`)
 // probe runs --version; an oracle that does not start is an error here,
 // before any case depends on it.
 func (o *Oracle) probe(ctx context.Context) error {
-	res, err := o.Run(ctx, nil, o.Repart(), "--version")
+	res, err := o.Run(ctx, nil, o.Path, "--version")
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
@@ -182,36 +179,14 @@ func (o Oracle) CompatNote(newest int) string {
 	return fmt.Sprintf("compared with %s under --compat=%d", o, o.Compat(newest))
 }
 
-// oracleSetup runs in a private mount namespace (unshare -m): an overlay
-// of the chroot on a tmpfs (the chroot's root is then a mount point and is
-// never written), /dev /proc /sys /tmp and the caller's directories bound
-// in, a marker file touched, then the program executed in the chroot.
-// Everything is unmounted when the namespace's last process exits, however
-// it exits.
-const oracleSetup = `set -eu
-root=$1 work=$2 marker=$3
-shift 3
-mount -t tmpfs -o mode=0755 sprout-oracle "$work"
-mkdir "$work/upper" "$work/work" "$work/root"
-mount -t overlay sprout-oracle -o "lowerdir=$root,upperdir=$work/upper,workdir=$work/work" "$work/root"
-for d in /dev /proc /sys /tmp; do mount --rbind "$d" "$work/root$d"; done
-mount -t tmpfs -o mode=0755 sprout-oracle-run "$work/root/run"
-while [ "$1" != -- ]; do
-	if [ -d "$1" ]; then mkdir -p "$work/root$1"; else mkdir -p "$(dirname "$work/root$1")"; touch "$work/root$1"; fi
-	mount --rbind "$1" "$work/root$1"
-	shift
-done
-shift
-: >"$marker"
-exec chroot "$work/root" "$@"
-`
-
-// Run executes argv (absolute paths; argv[0] a program of the oracle's
-// system, e.g. Repart()) like harness.Run. In a chroot, every existing
-// absolute path on the command line (also after "--flag=") is visible at
-// the same place, and so are /dev, /proc, /sys and /tmp. A program that
-// could not be started (the namespace, a mount, the chroot, a missing
-// binary or library) is an error, never an exit code to compare.
+// Run executes argv like harness.Run; argv[0] is a program of the
+// oracle's system (o.Path for its systemd-repart). In a chroot it runs
+// through scripts/oracle-run.sh: a private mount namespace where the
+// chroot's root is a mount point, with /dev, /proc, /sys, /tmp and every
+// absolute path of the command line visible at its own place; the mounts
+// end with the program. A program that could not be started (the
+// namespace, a mount, the chroot, a missing binary or library) is an
+// error, never an exit code to compare; so is one killed by a signal.
 func (o Oracle) Run(ctx context.Context, env []string, argv ...string) (Result, error) {
 	if o.Root == "" {
 		return Run(ctx, env, argv...)
@@ -219,33 +194,34 @@ func (o Oracle) Run(ctx context.Context, env []string, argv ...string) (Result, 
 	if len(argv) == 0 || !filepath.IsAbs(argv[0]) {
 		return Result{}, fmt.Errorf("oracle %s: run %q: the program needs an absolute path", o.Name, argv)
 	}
-	if _, err := os.Stat(filepath.Join(o.Root, argv[0])); err != nil {
-		return Result{}, fmt.Errorf("oracle %s: %w", o.Name, err)
-	}
 	tmp, err := os.MkdirTemp("", "sprout-oracle-")
 	if err != nil {
 		return Result{}, err
 	}
 	defer os.RemoveAll(tmp)
-	work, marker := filepath.Join(tmp, "ns"), filepath.Join(tmp, "started")
-	if err := os.Mkdir(work, 0o700); err != nil {
-		return Result{}, err
-	}
-	wrapped := []string{"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", oracleSetup, "oracle-setup", o.Root, work, marker}
-	wrapped = append(wrapped, bindPaths(argv[1:])...)
-	wrapped = append(append(wrapped, "--"), argv...)
-	res, err := Run(ctx, env, wrapped...)
+	marker := filepath.Join(tmp, "started")
+	wrapped := append([]string{o.runner, o.Root, "--"}, argv...)
+	res, err := Run(ctx, append(slices.Clone(env), "SPROUT_ORACLE_STARTED="+marker), wrapped...)
 	res.Argv = argv
 	if err != nil {
 		return res, fmt.Errorf("oracle %s: %w", o.Name, err)
 	}
 	if _, serr := os.Stat(marker); serr != nil {
-		return res, fmt.Errorf("oracle %s: setting up the chroot failed (exit %d): %s", o.Name, res.ExitCode, strings.TrimSpace(res.Stderr))
+		return res, fmt.Errorf("oracle %s: %s could not be started (exit %d): %s", o.Name, argv[0], res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
 	if notStarted(res) {
 		return res, fmt.Errorf("oracle %s: %s did not start (exit %d): %s", o.Name, argv[0], res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
 	return res, nil
+}
+
+// ShellCommand is a shell-pasteable prefix that runs argv[0] = o.Path
+// (for a failing case's repro.sh).
+func (o Oracle) ShellCommand(moduleRoot string) string {
+	if o.Root == "" {
+		return ShellJoin([]string{o.Path})
+	}
+	return ShellJoin([]string{filepath.Join(moduleRoot, "scripts", "oracle-run.sh"), o.Root, "--", o.Path})
 }
 
 // notStarted recognises chroot(1)'s and the dynamic loader's failures.
@@ -254,53 +230,6 @@ func notStarted(res Result) bool {
 		return false
 	}
 	return strings.Contains(res.Stderr, "chroot: ") || strings.Contains(res.Stderr, "error while loading shared libraries")
-}
-
-// bindPaths returns the directories and files an argv names that must be
-// bound into the chroot: existing absolute paths (or the parent directory
-// of a path that does not exist yet, such as --empty=create's image),
-// outside /dev, /proc, /sys and /tmp (bound anyway), without duplicates and
-// without paths inside another one.
-func bindPaths(args []string) []string {
-	var paths []string
-	for _, a := range args {
-		if strings.HasPrefix(a, "--") {
-			_, v, ok := strings.Cut(a, "=")
-			if !ok {
-				continue
-			}
-			a = v
-		}
-		if !filepath.IsAbs(a) {
-			continue
-		}
-		p := filepath.Clean(a)
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			p = filepath.Dir(p)
-		}
-		paths = append(paths, p)
-	}
-	var out []string
-	slices.Sort(paths)
-	for _, p := range paths {
-		if under(p, "/dev", "/proc", "/sys", "/tmp") || p == "/" {
-			continue
-		}
-		if len(out) > 0 && under(p, out[len(out)-1]) {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-func under(p string, dirs ...string) bool {
-	for _, d := range dirs {
-		if p == d || strings.HasPrefix(p, d+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 // Stamp returns the chroot's stamp (suite, build date, version) for
