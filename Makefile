@@ -96,7 +96,7 @@ test-unit: deps build
 	$(GO) test -count=1 ./tests/harness
 
 test-image: deps build
-	@echo "== tier 2: image files, differential against systemd-repart 252 (Encrypt= in a QEMU guest) =="
+	@echo "== tier 2: image files, differential against systemd-repart 252, 254, 257 and Debian testing's (chroots; Encrypt= in a QEMU guest) =="
 	@mkdir -p build && rm -f build/differential-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
 		$(GO) test -count=1 -timeout 20m ./tests/differential/

@@ -4,12 +4,12 @@
 # /var/cache/sprout/oracles/<suite>. scripts/deps.sh runs it for
 # `make test`; tests/harness (Oracle) runs systemd-repart inside them.
 #
+#   bookworm-backports   Debian 12 + bookworm-backports' systemd 254: it
+#            proves the rules that changed between 252 and 257 at 254
 #   trixie   Debian 13: systemd 257
 #   forky    Debian testing: the newest systemd Debian has (262 when written)
-#   bookworm-backports   Debian 12 + bookworm-backports' systemd 254 (not
-#            built by default: only to bisect a rule between 252 and 257)
 #
-# usage: oracles.sh [SUITE...]          build what is missing (default: trixie forky)
+# usage: oracles.sh [SUITE...]          build what is missing (default: all three)
 #        oracles.sh --rebuild SUITE...  build again (e.g. testing moved on), then swap
 #        oracles.sh --list              print the cache's oracles and their versions
 #
@@ -45,7 +45,7 @@ case "${1:-}" in
 	;;
 esac
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(trixie forky)
+[ ${#suites[@]} -gt 0 ] || suites=(bookworm-backports trixie forky)
 
 [ "$(id -u)" = 0 ] || { say "must run as root (debootstrap)"; exit 1; }
 command -v debootstrap >/dev/null || { say "debootstrap is missing (scripts/deps.sh installs it)"; exit 1; }
@@ -61,10 +61,9 @@ oracles/<suite>/   a Debian chroot (debootstrap --variant=minbase) holding
                    systemd-repart, sfdisk, mkfs.{ext4,vfat,xfs,btrfs},
                    cryptsetup. Each has a stamp file .sprout-oracle
                    (suite, date built, `systemd-repart --version`).
+                   bookworm-backports = Debian 12 + systemd 254;
                    trixie = Debian 13 (systemd 257); forky = Debian testing
-                   (the newest Debian systemd; 262 when first built);
-                   bookworm-backports = Debian 12 + systemd 254 (optional,
-                   only for bisecting: scripts/oracles.sh bookworm-backports).
+                   (the newest Debian systemd; 262 when first built).
 oracles/.lock      flock held while a chroot is being built.
 
 Using one: scripts/oracle-run.sh (in the sprout repository) runs a

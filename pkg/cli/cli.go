@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/journal"
@@ -61,7 +62,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
 	case cfg.version:
-		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart 252)\n", Version)
+		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart %d to %d; --compat=%d)\n",
+			Version, compat.Oldest, compat.Newest, cfg.compat)
 		return ExitOK
 	}
 	if env.Getenv == nil {
@@ -108,7 +110,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(defs) == 0 && r.cfg.empty == plan.EmptyRefuse {
+	if len(defs) == 0 && r.cfg.empty == plan.EmptyRefuse && !compat.NoDefinitionsReadsDisk.In(r.cfg.compat) {
 		r.logf("No partition definitions found, nothing to do.")
 		return ExitOK, nil
 	}
@@ -123,7 +125,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs)}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
+		Compat: r.cfg.compat}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -186,12 +189,13 @@ func (r *run) main(ctx context.Context) (int, error) {
 			}
 		}
 	case r.cfg.dryRun:
-		r.logf("Planned steps:")
+		r.logf("Planned steps, as systemd-repart %d would take them (--compat=%d):", p.Compat, p.Compat)
 		if err := report.Steps(r.env.Stderr, p); err != nil {
 			return 0, err
 		}
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
+		r.log.compat(p.Compat)
 		if err := r.apply(ctx, session, p); err != nil {
 			return 0, err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -35,11 +36,14 @@ type config struct {
 	keyFile    string
 	tpm2Device string
 	tpm2PCRs   string
+	// compat is --compat=: the systemd-repart version whose behaviour
+	// sprout follows.
+	compat compat.Version
 }
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs}
+		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs, compat: compat.Default}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = parseBool(v)
@@ -139,6 +143,10 @@ func parse(args []string) (*config, error) {
 			if err == nil && c.waitForDisk < 0 {
 				err = errors.New("must not be negative")
 			}
+			return err
+		}},
+		{name: "compat", hasValue: true, set: func(v string) (err error) {
+			c.compat, err = compat.Parse(v)
 			return err
 		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},

@@ -33,7 +33,7 @@ func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []s
 	}
 	var target uint64
 	if r.cfg.size == "auto" {
-		target = plan.MinimalSize(defs, *snap)
+		target = plan.MinimalSize(defs, *snap, r.cfg.compat)
 		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
 	} else {
 		n, err := spec.ParseSize(r.cfg.size)

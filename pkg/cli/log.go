@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
@@ -54,6 +55,13 @@ func (l *logger) errorf(format string, args ...any) {
 	l.log(journal.PriErr, fmt.Sprintf(format, args...), nil)
 }
 
+// compat says which systemd-repart's behaviour a run that writes
+// follows; the journal gets it as SPROUT_COMPAT too.
+func (l *logger) compat(v compat.Version) {
+	l.log(journal.PriInfo, fmt.Sprintf("Following systemd-repart %d (--compat=%d).", v, v),
+		map[string]string{"COMPAT": v.String()})
+}
+
 // partitions logs one structured entry per partition the run created or
 // grew, so the journal answers "what did the first boot do" by field.
 func (l *logger) partitions(p *plan.Plan, node func(int) string) {
@@ -68,6 +76,7 @@ func (l *logger) partitions(p *plan.Plan, node func(int) string) {
 			"PARTUUID": r.UUID.String(), "ACTIVITY": string(r.Activity), "FORMAT": r.Format,
 			"OFFSET":   strconv.FormatUint(r.Offset, 10),
 			"OLD_SIZE": strconv.FormatUint(r.OldSize, 10), "NEW_SIZE": strconv.FormatUint(r.NewSize, 10),
+			"COMPAT": p.Compat.String(),
 		})
 	}
 }

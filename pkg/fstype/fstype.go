@@ -6,6 +6,8 @@ package fstype
 
 import (
 	"fmt"
+
+	"github.com/sprout-initrd/sprout/pkg/compat"
 )
 
 const mib = 1 << 20
@@ -15,10 +17,10 @@ type FS struct {
 	Name string
 	// Program is the mkfs binary ("" for swap, whose header sprout writes).
 	Program string
-	// PlanMinimum is the smallest partition systemd-repart 252's planner
-	// gives the file system (0: one grain); it shapes the layout, so it
-	// must stay 252's number.
-	PlanMinimum uint64
+	// PlanMinimum is the smallest partition systemd-repart's planner
+	// gives the file system (0: one grain), by version; it shapes the
+	// layout, so it must be that version's number.
+	PlanMinimum compat.ByVersion[uint64]
 	// minBytes is the smallest range the tool formats (checked before the
 	// first write; 252 finds out halfway, after other partitions changed).
 	minBytes int64
@@ -31,14 +33,22 @@ type FS struct {
 // sprout asks 1 MiB rather than predict it; mke2fs fails below about
 // 256 KiB and 252 gives ext4 1 MiB, so ext2/3 get that too; btrfs's
 // planner minimum (256 MiB) suffices.
+//
+// The planner minimums changed: xfs 14 MiB → 300 MiB in 254 (NEWS 254:
+// "default to a minimum size of 300MB for XFS"; the oracles give 300
+// MiB), ext4 1 MiB → 32 MiB in 257 (NEWS silent; 254 has 1 MiB, 257 32
+// MiB: 255 to 257). ext2 and ext3 have none in any version (the default
+// 10 MiB applies), nor vfat and swap.
 var table = []FS{
 	{Name: "ext2", Program: "mkfs.ext2", minBytes: 1 * mib},
 	{Name: "ext3", Program: "mkfs.ext3", minBytes: 1 * mib},
-	{Name: "ext4", Program: "mkfs.ext4", PlanMinimum: 1 * mib, minBytes: 1 * mib},
+	{Name: "ext4", Program: "mkfs.ext4", minBytes: 1 * mib,
+		PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 1 * mib}, {Since: 257, Value: 32 * mib}}},
 	{Name: "vfat", Program: "mkfs.vfat", minBytes: 1 * mib},
 	{Name: "swap", minPages: 10},
-	{Name: "xfs", Program: "mkfs.xfs", PlanMinimum: 14 * mib, minBytes: 300 * mib},
-	{Name: "btrfs", Program: "mkfs.btrfs", PlanMinimum: 256 * mib},
+	{Name: "xfs", Program: "mkfs.xfs", minBytes: 300 * mib,
+		PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 14 * mib}, {Since: 254, Value: 300 * mib}}},
+	{Name: "btrfs", Program: "mkfs.btrfs", PlanMinimum: compat.Always[uint64](256 * mib)},
 }
 
 // Names lists the formats sprout can make, in the table's order.

@@ -6,6 +6,7 @@ package plan
 
 import (
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
@@ -13,10 +14,12 @@ import (
 
 // newLayout builds the partition list and the free areas: definitions in
 // file name order, each existing entry (in entry order) matched to the
-// first unmatched definition of its type or else appended as foreign.
-func newLayout(defs []spec.Definition, t *gpt.Table, sectorSize int) *layout {
+// first unmatched definition of its type or else appended as foreign. The
+// layout follows systemd-repart version v; fsSectorSize is the sector
+// size of the file systems it makes.
+func newLayout(defs []spec.Definition, t *gpt.Table, sectorSize, fsSectorSize int, v compat.Version) *layout {
 	secsz := uint64(sectorSize)
-	l := &layout{sectorSize: secsz, grain: max(secsz, 4096)}
+	l := &layout{compat: v.OrDefault(), sectorSize: secsz, fsSectorSize: uint64(fsSectorSize), grain: max(secsz, 4096)}
 	for i := range defs {
 		l.members = append(l.members, &member{def: &defs[i], typ: defs[i].Type})
 	}
@@ -144,15 +147,26 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 // every partition (with its minimum padding; an existing partition counts
 // with its current size) plus room for the two GPT copies, rounded up to
 // 4096 bytes.
-func MinimalSize(defs []spec.Definition, snap Snapshot) uint64 {
+func MinimalSize(defs []spec.Definition, snap Snapshot, v compat.Version) uint64 {
 	table := snap.Table
 	if snap.Label != LabelGPT {
 		table = gpt.New(int64(max(snap.Size, 1<<20)), snap.SectorSize, uuid.Nil)
 	}
-	l := newLayout(defs, table, snap.SectorSize)
-	sum := uint64(gptMetadataSize)
+	l := newLayout(defs, table, snap.SectorSize, snap.FileSystemSectorSize(), v)
+	var sum uint64
 	for _, m := range l.members {
 		sum = addSat(sum, l.minSizeWithPadding(m))
 	}
-	return roundUp(sum, 4096)
+	if !compat.ExactAutoSize.In(v) {
+		return roundUp(addSat(sum, gptMetadataSize), 4096)
+	}
+	// From 262 on: the space before the first usable sector, the
+	// partitions, and the backup GPT (entry array and header), exactly.
+	secsz := uint64(snap.SectorSize)
+	first := table.FirstUsableLBA * secsz
+	if snap.Label != LabelGPT {
+		first = 1 << 20 // a new table's, on a disk of more than 4 MiB
+	}
+	backup := roundUp(uint64(table.EntryCount)*128, secsz) + secsz // 128-byte entries, then the header
+	return addSat(addSat(first, sum), backup)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -48,7 +49,7 @@ func TestEncryptRefusals(t *testing.T) {
 		c := all
 		tc.caps(&c)
 		defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt="+tc.mode)}
-		p, err := Make(defs, blank(1*gib, 512), Options{Empty: EmptyAllow, Seed: seedA, Encryption: c})
+		p, err := Make(defs, blank(1*gib, 512), Options{Compat: compat.Oldest, Empty: EmptyAllow, Seed: seedA, Encryption: c})
 		var fe *FormatError
 		switch {
 		case tc.want == "" && err != nil:
@@ -82,7 +83,7 @@ func TestEncryptMinimumSize(t *testing.T) {
 		want   uint64
 	}{{"ext4", 17 << 20}, {"vfat", 16<<20 + 4096}, {"xfs", 30 << 20}, {"btrfs", 272 << 20}} {
 		defs := []spec.Definition{def(t, "home", "home", "Format="+tc.format, "Encrypt=key-file")}
-		got := MinimalSize(defs, blank(0, 512)) - gptMetadataSize
+		got := MinimalSize(defs, blank(0, 512), compat.Oldest) - gptMetadataSize
 		if got != tc.want {
 			t.Errorf("Encrypt=key-file Format=%s: minimum %d, want %d", tc.format, got, tc.want)
 		}
@@ -94,7 +95,7 @@ func TestEncryptMinimumSize(t *testing.T) {
 func TestEncryptExistingUnchanged(t *testing.T) {
 	tb := table(t, 1*gib, 2048, "1:home:2048:204800")
 	defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=tpm2")}
-	p := mustPlan(t, defs, existing(tb, 1*gib), Options{Seed: seedA})
+	p := mustPlan(t, defs, existing(tb, 1*gib), Options{Compat: compat.Oldest, Seed: seedA})
 	for _, s := range p.Steps {
 		if _, ok := s.(EncryptPartition); ok {
 			t.Fatalf("an existing partition gets %s", s.Describe())

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -53,7 +54,7 @@ func ResetTargets(defs []spec.Definition, t *gpt.Table, sectorSize int) []Erased
 	if t == nil {
 		return nil
 	}
-	l := newLayout(defs, t, sectorSize)
+	l := newLayout(defs, t, sectorSize, sectorSize, compat.Default) // matching alone: the version does not matter
 	var out []ErasedPartition
 	for _, m := range l.members {
 		if m.exists && !m.foreign() && m.def.FactoryReset {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -191,7 +192,7 @@ func splitFields(s string) []string {
 }
 
 func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
-	defs, err := spec.Load(spec.Options{Dirs: []string{filepath.Join(s.dir, "defs")}})
+	defs, err := spec.Load(spec.Options{Dirs: []string{filepath.Join(s.dir, "defs")}, Compat: compat.Oldest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
 		snap.Label, snap.Table = plan.LabelGPT, tb
 	}
 	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed,
-		Encryption: luks.Capabilities{Settings: s.crypt}})
+		Encryption: luks.Capabilities{Settings: s.crypt}, Compat: compat.Oldest})
 }
 
 func render(p *plan.Plan, err error) string {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
@@ -44,6 +45,18 @@ type Snapshot struct {
 	Table      *gpt.Table // when Label == LabelGPT
 	// OtherLabel describes a non-GPT label for messages ("dos").
 	OtherLabel string
+	// ImageFile is set for a regular file (not a block device).
+	ImageFile bool
+}
+
+// FileSystemSectorSize is the sector size systemd-repart gives new file
+// systems: the disk's, but 4096 in an image file (whose GPT says nothing
+// about the disk it will be written to).
+func (s Snapshot) FileSystemSectorSize() int {
+	if s.ImageFile {
+		return max(s.SectorSize, 4096)
+	}
+	return s.SectorSize
 }
 
 // Options are the run's settings.
@@ -66,6 +79,9 @@ type Options struct {
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
 	FactoryReset bool
+	// Compat is the systemd-repart version whose behaviour the plan
+	// follows (the zero Version: compat.Default).
+	Compat compat.Version
 }
 
 // Activity is what happens to a partition, in systemd-repart's words.
@@ -109,6 +125,8 @@ type Dropped struct {
 
 // Plan is the outcome of planning.
 type Plan struct {
+	// Compat is the systemd-repart version the plan follows.
+	Compat      compat.Version
 	SectorSize  int
 	DiskSize    uint64
 	FromScratch bool
@@ -142,7 +160,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{SectorSize: snap.SectorSize, DiskSize: snap.Size, FromScratch: fromScratch}
+	p := &Plan{Compat: opts.Compat.OrDefault(), SectorSize: snap.SectorSize, DiskSize: snap.Size, FromScratch: fromScratch}
 
 	var table *gpt.Table
 	if fromScratch {
@@ -193,7 +211,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		}
 	}
 
-	l := newLayout(defs, table, snap.SectorSize)
+	l := newLayout(defs, table, snap.SectorSize, snap.FileSystemSectorSize(), opts.Compat)
 	for {
 		ok, largest := l.allocate()
 		if ok {
@@ -213,7 +231,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		}
 	}
 	l.grow()
-	placed := l.place()
+	placed := l.place(opts.Compat)
 	if err := checkSlots(placed, table); err != nil {
 		return nil, err
 	}

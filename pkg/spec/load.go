@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/google/uuid"
+
+	"github.com/sprout-initrd/sprout/pkg/compat"
 )
 
 // Options says where Load looks for definitions.
@@ -25,6 +27,9 @@ type Options struct {
 	// Specifiers are the values of Label='s % specifiers
 	// (ResolveSpecifiers).
 	Specifiers Specifiers
+	// Compat is the systemd-repart version whose reading of the files is
+	// followed (the zero Version: compat.Default).
+	Compat compat.Version
 }
 
 // SearchPath returns where systemd-repart looks for repart.d files by
@@ -91,7 +96,7 @@ func Load(opts Options) ([]Definition, error) {
 		for i, d := range dropIns {
 			paths[i] = d.path
 		}
-		def, err := ParseWith(f.path, paths, opts.Specifiers)
+		def, err := ParseWith(f.path, paths, opts.Specifiers, opts.Compat)
 		if err != nil {
 			return nil, err
 		}

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
-
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 )
@@ -50,17 +50,20 @@ func newDefinition(path string) Definition {
 }
 
 // Parse reads the definition file at path and then the drop-ins, in the
-// given order (later assignments win), and checks the result. It does not
-// look for drop-ins itself; Load does that. No specifier has a value: a
-// Label= with one (other than %%) is ignored with a warning.
+// given order (later assignments win), and checks the result, as
+// systemd-repart 252 reads it. It does not look for drop-ins itself; Load
+// does that. No specifier has a value: a Label= with one (other than %%)
+// is ignored with a warning.
 func Parse(path string, dropIns []string) (Definition, error) {
-	return ParseWith(path, dropIns, Specifiers{})
+	return ParseWith(path, dropIns, Specifiers{}, compat.Oldest)
 }
 
-// ParseWith is Parse with the values the % specifiers of Label= expand to.
-func ParseWith(path string, dropIns []string, sp Specifiers) (Definition, error) {
+// ParseWith is Parse with the values the % specifiers of Label= expand
+// to, as systemd-repart version v reads the file.
+func ParseWith(path string, dropIns []string, sp Specifiers, v compat.Version) (Definition, error) {
 	p := newParser(path)
 	p.sp = sp
+	p.compat = v
 	if err := p.file(path); err != nil {
 		return Definition{}, err
 	}
@@ -84,6 +87,7 @@ type parser struct {
 	// about settings that are missing.
 	header int
 	sp     Specifiers
+	compat compat.Version
 }
 
 func newParser(path string) *parser {
@@ -137,16 +141,18 @@ func (p *parser) data(path string, data []byte) error {
 type setting func(d *Definition, value string) error
 
 var settings = map[string]setting{
-	"Type":            setType,
-	"Label":           setLabel,
-	"UUID":            setUUID,
-	"Priority":        setPriority,
-	"Weight":          func(d *Definition, v string) error { return setWeight(&d.Weight, v) },
-	"PaddingWeight":   func(d *Definition, v string) error { return setWeight(&d.PaddingWeight, v) },
-	"SizeMinBytes":    func(d *Definition, v string) error { return setSize(&d.SizeMin, v, roundDown) },
-	"SizeMaxBytes":    func(d *Definition, v string) error { return setSize(&d.SizeMax, v, roundUp) },
-	"PaddingMinBytes": func(d *Definition, v string) error { return setSize(&d.PaddingMin, v, roundDown) },
-	"PaddingMaxBytes": func(d *Definition, v string) error { return setSize(&d.PaddingMax, v, roundUp) },
+	"Type":          setType,
+	"Label":         setLabel,
+	"UUID":          setUUID,
+	"Priority":      setPriority,
+	"Weight":        func(d *Definition, v string) error { return setWeight(&d.Weight, v) },
+	"PaddingWeight": func(d *Definition, v string) error { return setWeight(&d.PaddingWeight, v) },
+	// Sizes are rounded to 4096 once the whole definition is read (check),
+	// in the direction of the version followed.
+	"SizeMinBytes":    func(d *Definition, v string) error { return setSize(&d.SizeMin, v) },
+	"SizeMaxBytes":    func(d *Definition, v string) error { return setSize(&d.SizeMax, v) },
+	"PaddingMinBytes": func(d *Definition, v string) error { return setSize(&d.PaddingMin, v) },
+	"PaddingMaxBytes": func(d *Definition, v string) error { return setSize(&d.PaddingMax, v) },
 	"Format":          setFormat,
 	"Flags":           setFlags,
 	"NoAuto":          func(d *Definition, v string) error { return setTristate(&d.NoAuto, v) },
@@ -279,13 +285,34 @@ func setWeight(dst *uint32, v string) error {
 	return nil
 }
 
-func setSize(dst *uint64, v string, round func(uint64) uint64) error {
+func setSize(dst *uint64, v string) error {
 	n, err := parseSize(v)
 	if err != nil {
 		return fmt.Errorf("not a size (%w); use bytes or a number with suffix B, K, M, G, T, P or E (base 1024)", err)
 	}
-	*dst = round(n)
+	*dst = n
 	return nil
+}
+
+// roundSizes rounds the sizes to multiples of 4096 as systemd-repart
+// version v does: 252.19 to 261 round minimums down and maximums up (a
+// size near 2^64 becomes Unset), 262 rounds minimums up and maximums
+// down (compat.SizeRoundingInward).
+func roundSizes(d *Definition, v compat.Version) {
+	lower, upper := roundDown, roundUp
+	if compat.SizeRoundingInward.In(v) {
+		lower, upper = roundUp, roundDown
+	}
+	for _, x := range []struct {
+		key   string
+		v     *uint64
+		round func(uint64) uint64
+	}{{"SizeMinBytes", &d.SizeMin, lower}, {"SizeMaxBytes", &d.SizeMax, upper},
+		{"PaddingMinBytes", &d.PaddingMin, lower}, {"PaddingMaxBytes", &d.PaddingMax, upper}} {
+		if _, set := d.Lines[x.key]; set {
+			*x.v = x.round(*x.v)
+		}
+	}
 }
 
 func setFormat(d *Definition, v string) error {
@@ -367,6 +394,10 @@ func (p *parser) check() error {
 		// Encrypt=key-file alone gives an ext4 with the derived UUID).
 		d.Format = "ext4"
 	}
+	if d.Format == "" && parttype.DesignatorOf(d.Type) == parttype.Swap && compat.SwapTypeFormatsSwap.In(p.compat) {
+		d.Format = "swap"
+	}
+	roundSizes(d, p.compat)
 	if err := p.checkRange("SizeMinBytes", d.SizeMin, "SizeMaxBytes", d.SizeMax); err != nil {
 		return err
 	}
@@ -379,7 +410,11 @@ func (p *parser) checkRange(minKey string, min uint64, maxKey string, max uint64
 		return nil
 	}
 	l := p.locs[minKey]
+	down, up := "down", "up"
+	if compat.SizeRoundingInward.In(p.compat) {
+		down, up = "up", "down"
+	}
 	return &Error{File: l.file, Line: l.line, Key: minKey,
-		Msg: fmt.Sprintf("%s= (%s after rounding down to 4096) is larger than %s= (%s after rounding up, set at %s)",
-			minKey, strconv.FormatUint(min, 10), maxKey, strconv.FormatUint(max, 10), p.locs[maxKey])}
+		Msg: fmt.Sprintf("%s= (%s after rounding %s to 4096) is larger than %s= (%s after rounding %s, set at %s)",
+			minKey, strconv.FormatUint(min, 10), down, maxKey, strconv.FormatUint(max, 10), up, p.locs[maxKey])}
 }

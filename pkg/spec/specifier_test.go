@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sprout-initrd/sprout/pkg/compat"
 )
 
 // fakeFacts are specifier inputs with a distinct value per letter.
@@ -30,7 +32,7 @@ func parseLabel(t *testing.T, sp Specifiers, body string) (Definition, error) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return ParseWith(path, nil, sp)
+	return ParseWith(path, nil, sp, compat.Oldest)
 }
 
 func TestLabelSpecifiers(t *testing.T) {

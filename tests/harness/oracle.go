@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // HostRepart is Debian 12's systemd-repart 252, the host's oracle.
@@ -26,8 +27,8 @@ const (
 )
 
 // OracleSuites are the chroots the tiers compare with by default, oldest
-// first; bookworm-backports (254) is built and used only on request.
-var OracleSuites = []string{"trixie", "forky"}
+// first: Debian 12's backports (254), Debian 13 (257) and Debian testing.
+var OracleSuites = []string{"bookworm-backports", "trixie", "forky"}
 
 // Oracle is one systemd-repart sprout is compared with: the host's, or the
 // one in a Debian chroot. Run executes it (or another program of the same
@@ -124,6 +125,7 @@ func OracleSelection(ctx context.Context) (oracles []Oracle, notes []string, err
 	if len(oracles) == 0 {
 		return nil, notes, errors.New("no systemd-repart oracle available")
 	}
+	slices.SortStableFunc(oracles, func(a, b Oracle) int { return a.Version - b.Version })
 	return oracles, notes, nil
 }
 
@@ -188,6 +190,24 @@ func (o Oracle) CompatNote(newest int) string {
 // namespace, a mount, the chroot, a missing binary or library) is an
 // error, never an exit code to compare; so is one killed by a signal.
 func (o Oracle) Run(ctx context.Context, env []string, argv ...string) (Result, error) {
+	res, err := o.run(ctx, env, argv)
+	if err != nil && res.Signal == syscall.SIGABRT {
+		if m := assertionRE.FindString(res.Stderr); m != "" {
+			err = fmt.Errorf("%w: %s: %s", ErrOracleAssertion, o, m)
+		}
+	}
+	return res, err
+}
+
+// ErrOracleAssertion is an oracle that aborted on one of its own
+// assertions: an upstream bug, not an answer sprout could be compared
+// with. Tiers count such cases apart (and say so); any other crash is a
+// harness failure.
+var ErrOracleAssertion = errors.New("systemd-repart aborted on an assertion")
+
+var assertionRE = regexp.MustCompile(`(?m)^.*Assertion .* failed.*$`)
+
+func (o Oracle) run(ctx context.Context, env []string, argv []string) (Result, error) {
 	if o.Root == "" {
 		return Run(ctx, env, argv...)
 	}

@@ -31,7 +31,7 @@ func TestChrootOracle(t *testing.T) {
 	for _, suite := range OracleSuites {
 		t.Run(suite, func(t *testing.T) {
 			o := requireChroot(t, suite)
-			if o.Version < 257 || !strings.HasPrefix(o.VersionLine, "systemd ") {
+			if o.Version < 253 || !strings.HasPrefix(o.VersionLine, "systemd ") {
 				t.Errorf("%s: version %d (%q)", suite, o.Version, o.VersionLine)
 			}
 			// A directory outside /tmp is bound at its own path.
