@@ -97,6 +97,12 @@ func fsMinimumSize(format string, v compat.Version) (uint64, bool) {
 	return min, min > 0
 }
 
+// luksMinimum is what an encrypted partition's minimum adds to its file
+// system's: the LUKS2 header and key slots (252: 16 MiB, where the data
+// starts), 32 MiB from 254 on (NEWS silent; 252 has 16, 254 32: 253 or
+// 254; docs/compatibility.md luks-minimum).
+var luksMinimum = compat.ByVersion[uint64]{{Since: 252, Value: luks.MetadataSize}, {Since: 254, Value: 32 << 20}}
+
 // ESP and XBOOTLDR minimums from 258 on (compat.ESPMinimum), by the file
 // system's sector size.
 const (
@@ -127,8 +133,8 @@ func (l *layout) minSize(m *member) uint64 {
 			}
 		}
 		if m.def.Encrypt != spec.EncryptOff {
-			// 252 adds the LUKS2 header to the file system's minimum.
-			need += roundUp(luks.MetadataSize, l.grain)
+			// The LUKS2 header is added to the file system's minimum.
+			need += roundUp(luksMinimum.At(l.compat), l.grain)
 		}
 		sz = max(sz, need)
 	}

@@ -190,7 +190,11 @@ func (p *parser) set(path string, line int, key, value string) error {
 		case known && v == "252":
 			why = "sprout does not implement this repart.d setting"
 		case known:
-			why = "a repart.d setting added in systemd " + v + ", after the 252 that sprout follows"
+			if n, err := strconv.Atoi(v); err == nil && compat.Version(n) > p.compat.OrDefault() {
+				why = fmt.Sprintf("a repart.d setting added in systemd %s, after the %d that --compat= follows", v, p.compat.OrDefault())
+			} else {
+				why = "a repart.d setting of systemd " + v + " that sprout does not support"
+			}
 		}
 		return &Error{File: path, Line: line, Key: key,
 			Msg: fmt.Sprintf("unsupported key %s in [Partition] (%s)", showName("'", key, "'"), why)}
