@@ -23,7 +23,6 @@ import (
 // catalogueDir holds one directory per case.
 var catalogueDir = filepath.Join("..", "..", "testdata", "bad")
 
-
 // tools every case may need.
 var tools = []string{"sfdisk", "sgdisk", "losetup", "partx", "mkfs.ext4", "mount", "umount"}
 
