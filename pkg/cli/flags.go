@@ -43,7 +43,8 @@ type config struct {
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs, compat: compat.Default}
+		tpm2Device: "auto", compat: compat.Default}
+	pcrsSet := false
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = parseBool(v)
@@ -130,6 +131,7 @@ func parse(args []string) (*config, error) {
 			return nil
 		}},
 		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
+			pcrsSet = true
 			c.tpm2PCRs, err = luks.ParsePCRs(v)
 			return err
 		}},
@@ -155,6 +157,13 @@ func parse(args []string) (*config, error) {
 		{name: "version", set: func(string) error { c.version = true; return nil }},
 	}
 	pos, err := parseArgs(args, opts)
+	if err == nil && !pcrsSet {
+		// 258 stopped binding to PCR 7 by default (compat.NoDefaultPCRs).
+		c.tpm2PCRs = luks.DefaultPCRs
+		if compat.NoDefaultPCRs.In(c.compat) {
+			c.tpm2PCRs = ""
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

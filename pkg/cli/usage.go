@@ -45,7 +45,8 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           TPM2 device for Encrypt=tpm2 and key-file+tpm2
                           (default: auto, the first /dev/tpmrmN)
      --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, such as 7 or 1+7;
-                          empty binds none (default: 7)
+                          empty binds none (default: none; 7 under
+                          --compat=257 and older)
      --json=MODE          Print the result as JSON: pretty, short or off
      --pretty=BOOL        Print the table (default: yes)
      --wait-for-disk=TIME Without DEVICE: if the first method that applies

@@ -37,12 +37,18 @@ var (
 	ExactAutoSize = &Change{Since: 262, Name: "exact-auto-size",
 		What:     "--size=auto makes the image exactly as big as the space before the first usable sector, the partitions' minimums and the backup GPT need (252 to 257: the partitions' minimums plus 1044 KiB, rounded up to 4096)",
 		Evidence: "NEWS silent; 257 has the old, 262 the new behaviour (258 to 262)"}
+	LUKSLabelPrefix = &Change{Since: 259, Name: "luks-label-prefix",
+		What:     "the LUKS2 volume of Encrypt= is labelled \"luks-\" and the partition's label (252 to 258: the partition's label itself)",
+		Evidence: "NEWS 259: \"The LUKS volume label string set by systemd-repart ... is prefixed with luks-\""}
 	ListByOffset = &Change{Since: 262, Name: "list-by-offset",
 		What:     "the table and --json list partitions by their offset on disk (252 to 257: definitions in file name order, then the partitions no definition claims)",
 		Evidence: "NEWS silent; 257 has the old, 262 the new behaviour (258 to 262)"}
 	ExistingMustFit = &Change{Since: 257, Name: "existing-must-fit",
 		What:     "an existing partition with no free space after it whose SizeMinBytes= or PaddingMinBytes= asks for more than it has makes the definitions not fit (exit 1, or the partition is kept as it is when its Priority= allows); 252 and 254 ignored the minimum",
 		Evidence: "NEWS silent; 254 has the old, 257 the new behaviour (255 to 257)"}
+	NoDefaultPCRs = &Change{Since: 258, Name: "no-default-pcrs",
+		What:     "Encrypt=tpm2 without --tpm2-pcrs= binds the key to no PCR (252 to 257: PCR 7)",
+		Evidence: "NEWS 258: \"The new default PCR mask for new TPM2 enrollments is thus empty by default\""}
 	ESPMinimum = &Change{Since: 258, Name: "esp-minimum",
 		What:     "a new ESP or XBOOTLDR partition formatted as vfat is at least 100 MiB on disks with 512-byte sectors and 260 MiB otherwise (image files count as 4096)",
 		Evidence: "NEWS 258: \"enforce a minimum size for ESP/XBOOTLDR partitions of 100M (on 512b sector drives) or 260M (on 4K sector drives)\""}
@@ -54,5 +60,5 @@ var (
 // Changes lists every Change, oldest first.
 var Changes = []*Change{
 	JSONFilePath, NoDefinitionsReadsDisk, SwapTypeFormatsSwap, FirstFreeSlot,
-	JSONPartNo, ExistingMustFit, ESPMinimum, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
+	JSONPartNo, ExistingMustFit, NoDefaultPCRs, ESPMinimum, LUKSLabelPrefix, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -49,9 +50,18 @@ func (s EncryptPartition) Describe() string {
 	return d
 }
 
-func encryptStep(m *member, row Partition, crypt luks.Settings) EncryptPartition {
+func encryptStep(m *member, row Partition, label string, crypt luks.Settings) EncryptPartition {
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: row.Label, Settings: crypt,
+		UUID: row.LUKSUUID, Label: label, Settings: crypt,
 	}
+}
+
+// luksLabel is the LUKS2 volume's label: the partition's, with "luks-"
+// before it from 259 on (compat.LUKSLabelPrefix).
+func luksLabel(label string, v compat.Version) string {
+	if compat.LUKSLabelPrefix.In(v) {
+		return "luks-" + label
+	}
+	return label
 }

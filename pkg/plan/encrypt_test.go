@@ -102,3 +102,20 @@ func TestEncryptExistingUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// The LUKS2 label gets "luks-" before the partition's from 259 on.
+func TestLUKSLabelByVersion(t *testing.T) {
+	defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=key-file", "Label=home")}
+	for v, want := range map[compat.Version]string{252: "home", 258: "home", 259: "luks-home", 262: "luks-home"} {
+		p := mustPlan(t, defs, blank(gib, 512), Options{Compat: v, Empty: EmptyAllow, Seed: seedA})
+		var got []string
+		for _, s := range p.Steps {
+			if e, ok := s.(EncryptPartition); ok {
+				got = append(got, e.Label)
+			}
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("--compat=%d: LUKS labels %q, want %q", v, got, want)
+		}
+	}
+}

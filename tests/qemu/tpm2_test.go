@@ -25,7 +25,8 @@ import (
 // second word for a device to wait for.
 //
 //	boot 1: sprout creates /home and a LUKS2 /var with a systemd-tpm2
-//	        token (PCR 7); systemd-cryptsetup unlocks it, /var is mounted;
+//	        token (no PCR: --compat=262's default); systemd-cryptsetup
+//	        unlocks it, /var is mounted;
 //	boot 2: nothing to do, the GPT areas unchanged, /var unlocked through
 //	        the TPM without a prompt, boot 1's file still on it;
 //	boot 3: systemd.factory_reset=1 (a loader entry with that option):
@@ -41,7 +42,7 @@ var passwordPrompt = []string{"Please enter passphrase", "Enter passphrase for"}
 
 // checkEncryptedGuest checks what the initrd reported about /var: the
 // unlock unit ran and succeeded, the LUKS2 header has a systemd-tpm2 token
-// bound to PCR 7, nobody was asked for a passphrase, and lsblk shows the
+// bound to the default PCRs, nobody was asked for a passphrase, and lsblk shows the
 // partition as crypto_LUKS.
 func checkEncryptedGuest(b *boot) []string {
 	var p []string
@@ -66,8 +67,11 @@ func checkEncryptedGuest(b *boot) []string {
 	if !strings.Contains(strings.Join(dump, "\n"), ": systemd-tpm2") {
 		p = append(p, "cryptsetup luksDump of PARTLABEL=var shows no systemd-tpm2 token")
 	}
-	if pcrs := luksDumpValue(dump, "tpm2-hash-pcrs:"); pcrs != "7" {
-		p = append(p, fmt.Sprintf("the systemd-tpm2 token is bound to PCRs %q, want 7 (the default)", pcrs))
+	// The initrd's unit gives no --compat= (yet: issue 17 item 3 pins the
+	// host's systemd, 252 here, whose default is PCR 7), so sprout
+	// follows 262, whose default binds the key to no PCR.
+	if pcrs := luksDumpValue(dump, "tpm2-hash-pcrs:"); pcrs != "" {
+		p = append(p, fmt.Sprintf("the systemd-tpm2 token is bound to PCRs %q, want none (the default of --compat=262)", pcrs))
 	}
 	if !finished {
 		p = append(p, "the journal of systemd-cryptsetup@var.service has no \"Finished\" line")
