@@ -318,7 +318,8 @@ func buildInitramfs(out, sprout, modDir string, tss []string) error {
 			r.File(dir+"/"+name, []byte(body), 0o644)
 		}
 		gc := guestCase{Name: c.name, Defs: "/" + dir, Size: c.size,
-			Args: []string{"--dry-run=no", "--empty=force", "--seed=" + seed, "--definitions=/" + dir, "--tpm2-pcrs=7"}}
+			Args:       []string{"--dry-run=no", "--empty=force", "--seed=" + seed, "--definitions=/" + dir, "--tpm2-pcrs=7"},
+			SproutArgs: []string{"--compat=252"}} // the guest's oracle is the host's 252
 		if c.keyFile {
 			gc.Args = append(gc.Args, "--key-file="+guestKey)
 			gc.KeyFile = guestKey

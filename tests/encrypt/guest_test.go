@@ -39,11 +39,13 @@ type guestConfig struct {
 
 // guestCase is one comparison: the same arguments for both tools.
 type guestCase struct {
-	Name    string
-	Defs    string   // definitions directory in the guest
-	Args    []string // without the image
-	Size    int64    // image size
-	KeyFile string   // the key the volumes open with ("" for the empty key)
+	Name string
+	Defs string   // definitions directory in the guest
+	Args []string // without the image
+	// SproutArgs are sprout's own (--compat=), before Args.
+	SproutArgs []string
+	Size       int64  // image size
+	KeyFile    string // the key the volumes open with ("" for the empty key)
 }
 
 // toolResult is what one tool made of one case.
@@ -130,7 +132,11 @@ func runTool(c guestCase, tool string, killAt int) toolResult {
 		r.Output = err.Error()
 		return r
 	}
-	argv := append(append([]string{tool}, c.Args...), img)
+	argv := []string{tool}
+	if tool == "sprout" {
+		argv = append(argv, c.SproutArgs...)
+	}
+	argv = append(append(argv, c.Args...), img)
 	if killAt > 0 {
 		r.Killed = killAtChild(argv, killAt)
 		table, _ := command("sfdisk", "--json", img)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
@@ -67,11 +68,14 @@ func checkEncryptedGuest(b *boot) []string {
 	if !strings.Contains(strings.Join(dump, "\n"), ": systemd-tpm2") {
 		p = append(p, "cryptsetup luksDump of PARTLABEL=var shows no systemd-tpm2 token")
 	}
-	// The initrd's unit gives no --compat= (yet: issue 17 item 3 pins the
-	// host's systemd, 252 here, whose default is PCR 7), so sprout
-	// follows 262, whose default binds the key to no PCR.
-	if pcrs := luksDumpValue(dump, "tpm2-hash-pcrs:"); pcrs != "" {
-		p = append(p, fmt.Sprintf("the systemd-tpm2 token is bound to PCRs %q, want none (the default of --compat=262)", pcrs))
+	// The default PCRs of the version the initrd's sprout follows: 7 up
+	// to 257, none from 258 on.
+	wantPCRs := "7"
+	if compat.NoDefaultPCRs.In(initrdCompat) {
+		wantPCRs = ""
+	}
+	if pcrs := luksDumpValue(dump, "tpm2-hash-pcrs:"); pcrs != wantPCRs {
+		p = append(p, fmt.Sprintf("the systemd-tpm2 token is bound to PCRs %q, want %q (the default of --compat=%d)", pcrs, wantPCRs, initrdCompat))
 	}
 	if !finished {
 		p = append(p, "the journal of systemd-cryptsetup@var.service has no \"Finished\" line")
@@ -113,8 +117,9 @@ func luksDumpValue(dump []string, key string) string {
 // entry for the same UKI with systemd.factory_reset=1 added to its command
 // line (without Secure Boot, systemd-stub takes the loader's options over
 // its built-in ones), made the default; nothing else on the disk changes.
-// /home must come back empty as partition 5, /var keep its file and unlock
-// through the TPM as before (PCR 7 does not cover the command line).
+// /home must come back empty (as partition resetEntry(3, 4)), /var keep
+// its file and unlock through the TPM as before (the command line is in
+// no PCR bound).
 func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machine vm, before *harness.Table) (string, error) {
 	cmdline, err := ukiCmdline(filepath.Join(a.dir, "uefi-appliance-"+sc.initrd+".raw"))
 	if err != nil {
@@ -129,7 +134,8 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	}
 	m := machine
 	m.serialLog = strings.TrimSuffix(machine.serialLog, "boot2.log") + "boot3-factory-reset.log"
-	sc.homeEntry = 5 // numbered after the highest entry (var, 4), as 252
+	home := resetEntry(3, 4)
+	sc.homeEntry = home
 	b, err := m.run(ctx)
 	if err != nil {
 		return "", err
@@ -141,7 +147,8 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	if l, ok := find(b.guest, "probe-before", "path", "/var"); !ok || l.kv["present"] != "yes" {
 		p = append(p, "/var lost its file in the factory reset: "+l.text)
 	}
-	for _, want := range []string{"Factory reset requested by the kernel command line", `removing partition 3 "home"`, `Partition 5 (/dev/vda5, "home"): create`} {
+	for _, want := range []string{"Factory reset requested by the kernel command line", `removing partition 3 "home"`,
+		fmt.Sprintf(`Partition %d (/dev/vda%d, "home"): create`, home, home)} {
 		if !strings.Contains(b.log, want) {
 			p = append(p, fmt.Sprintf("the log does not say %q", want))
 		}
@@ -150,7 +157,7 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	if err != nil {
 		return "", err
 	}
-	p = append(p, resetTableDiffs(before, after, 3, 5)...)
+	p = append(p, resetTableDiffs(before, after, 3, home)...)
 	if len(p) > 0 {
 		return "", fmt.Errorf("\n  %s\n%s", strings.Join(p, "\n  "), tail(b.log, 60))
 	}
