@@ -137,7 +137,7 @@ func (b *bench) noop() error {
 	if err != nil {
 		return err
 	}
-	goRow, goNote, err := b.goFloor(runArgs(false, b.defsExt4, a), runArgs(false, b.defsExt4, r))
+	goRows, goNote, err := b.goFloor(runArgs(false, b.defsExt4, a), runArgs(false, b.defsExt4, r))
 	if err != nil {
 		return err
 	}
@@ -157,9 +157,9 @@ func (b *bench) noop() error {
 	b.addTiming("No-op run as sprout.service runs it (`GOMAXPROCS=1` for sprout only)", unit, 0.25, verdict)
 	b.noteSpread("no-op (GOMAXPROCS=1)", unit)
 	if verdict != "" {
-		goRow.result = verdict
+		goRows[0].result = verdict
 	}
-	b.rows = append(b.rows, goRow)
+	b.rows = append(b.rows, goRows...)
 	b.notes = append(b.notes, goNote)
 
 	// The floor: how much of that is starting the process at all.

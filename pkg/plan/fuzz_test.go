@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/spec"
 )
@@ -503,7 +504,30 @@ func (c *fuzzChoices) table(origSectors uint64, ss int) (*gpt.Table, bool) {
 	if err := t.Validate(origSize); err != nil {
 		return nil, false
 	}
-	return t, true
+	return onDisk(t, origSize), true
+}
+
+// onDisk stores t on an in-memory disk and reads it back, so the table
+// carries what gpt.Read gives the planner (go-diskfs, which writes the
+// plan, takes the entry count only from a table it reads). gpttest
+// crafts the bytes: go-diskfs creates no table of other than 128 entries.
+func onDisk(t *gpt.Table, size int64) *gpt.Table {
+	l := gpttest.Layout{
+		SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, EntryCount: t.EntryCount,
+		FirstUsableLBA: t.FirstUsableLBA, LastUsableLBA: t.LastUsableLBA, BackupLBA: t.BackupLBA,
+	}
+	for _, e := range t.Entries {
+		l.Entries = append(l.Entries, gpttest.Entry(e))
+	}
+	d := &sparseDisk{size: size, pages: map[int64][]byte{}}
+	if err := gpttest.Write(d, l); err != nil {
+		panic(err)
+	}
+	read, err := gpt.Read(d, size, t.SectorSize)
+	if err != nil {
+		panic(fmt.Sprintf("the fuzzer's table does not read back: %v", err))
+	}
+	return read
 }
 
 func (c *fuzzChoices) definitions() []spec.Definition {
