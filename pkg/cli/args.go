@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // option is one long option. Like systemd's getopt_long use, an option
@@ -54,9 +54,9 @@ func parseArgs(args []string, opts []option) ([]string, error) {
 	return positional, nil
 }
 
-// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
+// parseBool accepts what systemd's parse_boolean accepts (repartd.Boolean).
 func parseBool(s string) (bool, error) {
-	if b, ok := spec.Boolean(s); ok {
+	if b, ok := repartd.Boolean(s); ok {
 		return b, nil
 	}
 	return false, fmt.Errorf("not a boolean: %q", s)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // Exit codes of --can-factory-reset, as in 252.
@@ -69,7 +69,7 @@ func (r *run) removeFactoryResetRequest() error {
 
 // canFactoryReset answers --can-factory-reset with its exit code, writing
 // nothing and printing nothing, as 252.
-func (r *run) canFactoryReset(defs []spec.Definition, snap plan.Snapshot, opts plan.Options) (int, error) {
+func (r *run) canFactoryReset(defs []repartd.Definition, snap plan.Snapshot, opts plan.Options) (int, error) {
 	ok, err := plan.CanFactoryReset(defs, snap, opts)
 	switch {
 	case err != nil:

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // config is the parsed command line.
@@ -90,7 +90,7 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "size", hasValue: true, set: func(v string) error {
 			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
+				if _, err := repartd.ParseSize(v); err != nil {
 					return err
 				}
 			}

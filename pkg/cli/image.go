@@ -7,7 +7,7 @@ import (
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // createImage makes the new image file for --empty=create; like
@@ -26,7 +26,7 @@ func createImage(path string, dryRun bool) error {
 // applySize handles --size=: an image file is grown (never shrunk) to the
 // given size, or to the minimal size for --size=auto. A dry run changes
 // nothing and plans as if the file had been grown.
-func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []spec.Definition) error {
+func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []repartd.Definition) error {
 	dev := session.Reader()
 	if dev.IsBlockDevice() {
 		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
@@ -36,7 +36,7 @@ func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []s
 		target = plan.MinimalSize(defs, *snap)
 		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
 	} else {
-		n, err := spec.ParseSize(r.cfg.size)
+		n, err := repartd.ParseSize(r.cfg.size)
 		if err != nil {
 			return err
 		}

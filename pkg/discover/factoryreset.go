@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // FactoryResetVar is the efivarfs file name of systemd's FactoryReset
@@ -91,9 +91,9 @@ func readEFIString(path string) (value string, ok bool, err error) {
 	return str, true, nil
 }
 
-// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
+// parseBool accepts what systemd's parse_boolean accepts (repartd.Boolean).
 func parseBool(s string) (bool, error) {
-	if b, ok := spec.Boolean(s); ok {
+	if b, ok := repartd.Boolean(s); ok {
 		return b, nil
 	}
 	return false, fmt.Errorf("not a boolean: %q", s)

@@ -26,7 +26,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // MetadataSize is the room the LUKS2 header and key slots take at the
@@ -78,8 +78,8 @@ type Capabilities struct {
 }
 
 // Check returns an error when a volume of the given mode cannot be made.
-func (c Capabilities) Check(mode spec.Encryption) error {
-	if mode == spec.EncryptOff || !c.Probed {
+func (c Capabilities) Check(mode repartd.Encryption) error {
+	if mode == repartd.EncryptOff || !c.Probed {
 		return nil
 	}
 	if !c.Cryptsetup {
@@ -153,7 +153,7 @@ type Volume struct {
 	UUID       uuid.UUID
 	Label      string
 	SectorSize int // the disk's logical sector size, as 252 passes it
-	Mode       spec.Encryption
+	Mode       repartd.Encryption
 	Settings
 }
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 func TestParsePCRs(t *testing.T) {
@@ -31,16 +31,16 @@ func TestCheck(t *testing.T) {
 	cases := []struct {
 		name string
 		c    func(c *Capabilities)
-		mode spec.Encryption
+		mode repartd.Encryption
 		want string // "" no error
 	}{
-		{"all there", func(*Capabilities) {}, spec.EncryptKeyFileTPM2, ""},
-		{"not probed", func(c *Capabilities) { *c = Capabilities{} }, spec.EncryptTPM2, ""},
-		{"off needs nothing", func(c *Capabilities) { c.Cryptsetup = false }, spec.EncryptOff, ""},
-		{"no cryptsetup", func(c *Capabilities) { c.Cryptsetup = false }, spec.EncryptKeyFile, "cryptsetup is needed"},
-		{"key-file needs no TPM2", func(c *Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, spec.EncryptKeyFile, ""},
-		{"no cryptenroll", func(c *Capabilities) { c.Cryptenroll = false }, spec.EncryptTPM2, "systemd-cryptenroll is needed"},
-		{"no TPM2", func(c *Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none here" }, spec.EncryptKeyFileTPM2, "needs a TPM2 device: none here"},
+		{"all there", func(*Capabilities) {}, repartd.EncryptKeyFileTPM2, ""},
+		{"not probed", func(c *Capabilities) { *c = Capabilities{} }, repartd.EncryptTPM2, ""},
+		{"off needs nothing", func(c *Capabilities) { c.Cryptsetup = false }, repartd.EncryptOff, ""},
+		{"no cryptsetup", func(c *Capabilities) { c.Cryptsetup = false }, repartd.EncryptKeyFile, "cryptsetup is needed"},
+		{"key-file needs no TPM2", func(c *Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, repartd.EncryptKeyFile, ""},
+		{"no cryptenroll", func(c *Capabilities) { c.Cryptenroll = false }, repartd.EncryptTPM2, "systemd-cryptenroll is needed"},
+		{"no TPM2", func(c *Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none here" }, repartd.EncryptKeyFileTPM2, "needs a TPM2 device: none here"},
 	}
 	for _, tc := range cases {
 		c := all
@@ -113,18 +113,18 @@ func TestMakeKeySlots(t *testing.T) {
 	open := "cryptsetup open --type luks2 --volume-key-file TMP/volume-key /dev/loop9 sprout-" + id.String()
 	closeCmd := "cryptsetup close sprout-" + id.String()
 	cases := []struct {
-		mode    spec.Encryption
+		mode    repartd.Encryption
 		keyFile string
 		want    []string
 	}{
-		{spec.EncryptKeyFile, "/etc/disk.key", []string{
+		{repartd.EncryptKeyFile, "/etc/disk.key", []string{
 			format + "/etc/disk.key /dev/loop9", open, closeCmd}},
-		{spec.EncryptKeyFile, "", []string{ // the empty key
+		{repartd.EncryptKeyFile, "", []string{ // the empty key
 			format + "TMP/key /dev/loop9", open, closeCmd}},
-		{spec.EncryptKeyFileTPM2, "/etc/disk.key", []string{
+		{repartd.EncryptKeyFileTPM2, "/etc/disk.key", []string{
 			format + "/etc/disk.key /dev/loop9", open, closeCmd,
 			"systemd-cryptenroll --unlock-key-file=/etc/disk.key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 /dev/loop9"}},
-		{spec.EncryptTPM2, "/etc/disk.key", []string{
+		{repartd.EncryptTPM2, "/etc/disk.key", []string{
 			format + "TMP/key --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9", open, closeCmd,
 			"cryptsetup luksAddKey --batch-mode --key-file TMP/key --key-slot 1 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9 TMP/key",
 			"cryptsetup luksKillSlot --batch-mode --key-file TMP/key /dev/loop9 0",
@@ -151,7 +151,7 @@ func TestMakeClosesOnFailure(t *testing.T) {
 		calls = append(calls, args[0]+" "+args[1])
 		return nil
 	}
-	v := Volume{Device: "/dev/loop9", SectorSize: 512, Mode: spec.EncryptTPM2}
+	v := Volume{Device: "/dev/loop9", SectorSize: 512, Mode: repartd.EncryptTPM2}
 	boom := errors.New("mkfs failed")
 	err := Make(context.Background(), run, v, t.TempDir(), func(string) error { return boom })
 	if !errors.Is(err, boom) {

@@ -8,13 +8,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // newLayout builds the partition list and the free areas: definitions in
 // file name order, each existing entry (in entry order) matched to the
 // first unmatched definition of its type or else appended as foreign.
-func newLayout(defs []spec.Definition, t *gpt.Table, sectorSize int) *layout {
+func newLayout(defs []repartd.Definition, t *gpt.Table, sectorSize int) *layout {
 	secsz := uint64(sectorSize)
 	l := &layout{sectorSize: secsz, grain: max(secsz, 4096)}
 	for i := range defs {
@@ -102,7 +102,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 			row.Activity = Create
 			row.Format = m.def.Format
 			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
-			if row.Encrypt = m.def.Encrypt; row.Encrypt != spec.EncryptOff {
+			if row.Encrypt = m.def.Encrypt; row.Encrypt != repartd.EncryptOff {
 				row.LUKSUUID = LUKSUUID(row.UUID)
 				formats = append(formats, encryptStep(m, row, crypt))
 			}
@@ -111,7 +111,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 				formats = append(formats, FormatPartition{
 					Index: m.index, Offset: m.offset, Size: m.newSize, Format: row.Format,
 					Label: row.Label, UUID: row.FileSystemUUID,
-					Encrypted: row.Encrypt != spec.EncryptOff,
+					Encrypted: row.Encrypt != repartd.EncryptOff,
 				})
 			}
 			adds = append(adds, AddEntry{Entry: gpt.Entry{
@@ -144,7 +144,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 // every partition (with its minimum padding; an existing partition counts
 // with its current size) plus room for the two GPT copies, rounded up to
 // 4096 bytes.
-func MinimalSize(defs []spec.Definition, snap Snapshot) uint64 {
+func MinimalSize(defs []repartd.Definition, snap Snapshot) uint64 {
 	table := snap.Table
 	if snap.Label != LabelGPT {
 		table = gpt.New(int64(max(snap.Size, 1<<20)), snap.SectorSize, uuid.Nil)

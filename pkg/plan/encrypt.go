@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EncryptPartition formats the range of a future partition as a LUKS2
@@ -15,7 +15,7 @@ import (
 type EncryptPartition struct {
 	Index        int
 	Offset, Size uint64
-	Mode         spec.Encryption
+	Mode         repartd.Encryption
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
 	Label        string    // the LUKS2 label: the partition label, as in 252
 	luks.Settings

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // TestLUKSUUID: the LUKS2 UUIDs systemd-repart 252 gave the volumes of
@@ -47,7 +47,7 @@ func TestEncryptRefusals(t *testing.T) {
 	for _, tc := range cases {
 		c := all
 		tc.caps(&c)
-		defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt="+tc.mode)}
+		defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt="+tc.mode)}
 		p, err := Make(defs, blank(1*gib, 512), Options{Empty: EmptyAllow, Seed: seedA, Encryption: c})
 		var fe *FormatError
 		switch {
@@ -81,7 +81,7 @@ func TestEncryptMinimumSize(t *testing.T) {
 		format string
 		want   uint64
 	}{{"ext4", 17 << 20}, {"vfat", 16<<20 + 4096}, {"xfs", 30 << 20}, {"btrfs", 272 << 20}} {
-		defs := []spec.Definition{def(t, "home", "home", "Format="+tc.format, "Encrypt=key-file")}
+		defs := []repartd.Definition{def(t, "home", "home", "Format="+tc.format, "Encrypt=key-file")}
 		got := MinimalSize(defs, blank(0, 512)) - gptMetadataSize
 		if got != tc.want {
 			t.Errorf("Encrypt=key-file Format=%s: minimum %d, want %d", tc.format, got, tc.want)
@@ -93,7 +93,7 @@ func TestEncryptMinimumSize(t *testing.T) {
 // that exists.
 func TestEncryptExistingUnchanged(t *testing.T) {
 	tb := table(t, 1*gib, 2048, "1:home:2048:204800")
-	defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=tpm2")}
+	defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=tpm2")}
 	p := mustPlan(t, defs, existing(tb, 1*gib), Options{Seed: seedA})
 	for _, s := range p.Steps {
 		if _, ok := s.(EncryptPartition); ok {

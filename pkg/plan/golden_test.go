@@ -18,8 +18,8 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/report"
-	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // Golden plans: each directory under testdata/plans holds a disk (an
@@ -103,7 +103,7 @@ func loadScenarios(t *testing.T) []scenario {
 }
 
 func mustSize(t *testing.T, v string) uint64 {
-	n, err := spec.ParseSize(v)
+	n, err := repartd.ParseSize(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func splitFields(s string) []string {
 }
 
 func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
-	defs, err := spec.Load(spec.Options{Dirs: []string{filepath.Join(s.dir, "defs")}})
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{filepath.Join(s.dir, "defs")}})
 	if err != nil {
 		t.Fatal(err)
 	}

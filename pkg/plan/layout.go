@@ -7,7 +7,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // This file reproduces systemd-repart 252's size allocation: which new
@@ -18,7 +18,7 @@ import (
 // member is one entry of the partition list: a definition (matched to an
 // existing partition or not) or a foreign partition nobody defined.
 type member struct {
-	def     *spec.Definition // nil for a foreign partition
+	def     *repartd.Definition // nil for a foreign partition
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
@@ -99,14 +99,14 @@ func (l *layout) minSize(m *member) uint64 {
 		if fs, ok := fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
 		}
-		if m.def.Encrypt != spec.EncryptOff {
+		if m.def.Encrypt != repartd.EncryptOff {
 			// 252 adds the LUKS2 header to the file system's minimum.
 			need += roundUp(luks.MetadataSize, l.grain)
 		}
 		sz = max(sz, need)
 	}
 	wanted := m.def.SizeMin
-	if wanted == spec.Unset {
+	if wanted == repartd.Unset {
 		wanted = defaultMinSize
 	}
 	return max(roundUp(wanted, l.grain), sz)
@@ -116,7 +116,7 @@ func (l *layout) maxSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
 	}
-	if m.def.SizeMax == spec.Unset {
+	if m.def.SizeMax == repartd.Unset {
 		return infinite
 	}
 	sm := roundDown(m.def.SizeMax, l.grain)
@@ -127,7 +127,7 @@ func (l *layout) maxSize(m *member) uint64 {
 }
 
 func minPadding(m *member) uint64 {
-	if m.def == nil || m.def.PaddingMin == spec.Unset {
+	if m.def == nil || m.def.PaddingMin == repartd.Unset {
 		return 0
 	}
 	return m.def.PaddingMin
@@ -137,7 +137,7 @@ func maxPadding(m *member) uint64 {
 	if m.def == nil {
 		return infinite
 	}
-	return m.def.PaddingMax // spec.Unset == infinite
+	return m.def.PaddingMax // repartd.Unset == infinite
 }
 
 // minSizeWithPadding is the space a partition needs at least. For an

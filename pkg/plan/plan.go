@@ -13,7 +13,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EmptyMode is --empty=: what to do with a disk without a GPT.
@@ -80,7 +80,7 @@ const (
 // Partition is one row of the plan: a partition the disk will have.
 type Partition struct {
 	// Definition is nil for a foreign partition (one no definition claims).
-	Definition *spec.Definition
+	Definition *repartd.Definition
 	File       string // definition basename, "-" when foreign
 	Index      int    // GPT slot, 1-based
 	Type       uuid.UUID
@@ -96,7 +96,7 @@ type Partition struct {
 	Format         string
 	FileSystemUUID uuid.UUID
 	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
-	Encrypt  spec.Encryption
+	Encrypt  repartd.Encryption
 	LUKSUUID uuid.UUID
 }
 
@@ -133,8 +133,8 @@ func (e *LabelError) Error() string { return e.Msg }
 // ErrNoSpace is returned (wrapped) when the definitions cannot fit.
 var ErrNoSpace = errors.New("can't fit requested partitions into available free space")
 
-// Make plans what to do. defs must be sorted by file name (spec.Load does).
-func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
+// Make plans what to do. defs must be sorted by file name (repartd.Load does).
+func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if snap.SectorSize <= 0 || snap.SectorSize%512 != 0 {
 		return nil, fmt.Errorf("invalid sector size %d", snap.SectorSize)
 	}

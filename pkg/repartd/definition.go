@@ -1,9 +1,9 @@
-// Package spec reads partition definitions in systemd's repart.d(5) format.
+// Package repartd reads partition definitions in systemd's repart.d(5) format.
 //
 // It turns *.conf files into typed Definitions and reports every unsupported
 // key or invalid value as an error naming file:line and the key. It does no
 // planning and touches no disk.
-package spec
+package repartd
 
 import (
 	"github.com/google/uuid"

@@ -1,4 +1,4 @@
-package spec
+package repartd
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 // line that exists, in one printable line; an accepted definition must
 // satisfy the invariants the planner relies on.
 //
-// Run longer with: go test ./pkg/spec -run '^$' -fuzz '^FuzzParse$' -fuzztime 10m
+// Run longer with: go test ./pkg/repartd -run '^$' -fuzz '^FuzzParse$' -fuzztime 10m
 func FuzzParse(f *testing.F) {
 	for _, s := range fuzzParseSeeds {
 		f.Add([]byte(s[0]), []byte(s[1]))
@@ -45,7 +45,7 @@ func checkParseError(t *testing.T, err error, files map[string][]byte) {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {
-		t.Fatalf("error is not a *spec.Error: %T %v", err, err)
+		t.Fatalf("error is not a *repartd.Error: %T %v", err, err)
 	}
 	data, ok := files[e.File]
 	if !ok {

@@ -1,4 +1,4 @@
-package spec
+package repartd
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package spec
+package repartd
 
 // This file reads the unit-file syntax of repart.d files. It is our own
 // small reader rather than go-systemd's unit package
