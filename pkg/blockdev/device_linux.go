@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"golang.org/x/sys/unix"
 )
 
@@ -252,7 +252,7 @@ func (d *Handle) Identity() Identity {
 
 // ReadAt reads like os.File.ReadAt: until p is full, io.EOF at the end.
 func (d *Handle) ReadAt(p []byte, off int64) (int, error) {
-	return plainfile.ReadAt(d.fd, d.path, p, off)
+	return pollfree.ReadAt(d.fd, d.path, p, off)
 }
 
 // WriteAt writes like os.File.WriteAt: all of p, or an error.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 )
 
 // Mount is what sprout needs of one line of mountinfo (proc_pid_mountinfo(5)).
@@ -22,7 +22,7 @@ type Mount struct {
 // the same place is on top).
 func (r Root) Mounts() ([]Mount, error) {
 	path := r.orSystem().MountInfo
-	data, err := plainfile.ReadFile(path)
+	data, err := pollfree.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,7 +69,7 @@ func (r Root) nodeOf(dir string) string {
 }
 
 func readTrimmed(path string) string {
-	b, err := plainfile.ReadFile(path)
+	b, err := pollfree.ReadFile(path)
 	if err != nil {
 		return ""
 	}
@@ -77,7 +77,7 @@ func readTrimmed(path string) string {
 }
 
 func readSysfsInt(dir, name string) (int64, error) {
-	b, err := plainfile.ReadFile(filepath.Join(dir, name))
+	b, err := pollfree.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return 0, err
 	}

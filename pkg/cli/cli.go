@@ -22,8 +22,8 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"github.com/sprout-initrd/sprout/pkg/report"
 )
 
@@ -267,7 +267,7 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Parse(r.cfg.seed)
 	}
 	path := filepath.Join(r.cfg.root, "/etc/machine-id")
-	b, err := plainfile.ReadFile(path)
+	b, err := pollfree.ReadFile(path)
 	id := strings.TrimSpace(string(b))
 	switch {
 	case errors.Is(err, os.ErrNotExist), err == nil && (id == "" || id == "uninitialized"):

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 )
 
 // hit is one device that matches a spec, and the disk it is on.
@@ -229,7 +229,7 @@ func (s *sysfs) partitionOf(disk *blockdev.BlockDevice, index int) *blockdev.Blo
 // readGPT reads a disk's partition table, read-only. Opening for reading
 // only matters: udev re-reads a disk's partitions whenever a writer closes it.
 func readGPT(d *blockdev.BlockDevice) (*gpt.Table, error) {
-	f, err := plainfile.Open(d.Node)
+	f, err := pollfree.Open(d.Node)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 
 	"github.com/sprout-initrd/sprout/pkg/parttype"
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 )
 
 // Defaults of a definition before any setting is applied (repart.d(5)).
@@ -91,7 +91,7 @@ func newParser(path string) *parser {
 }
 
 func (p *parser) file(path string) error {
-	data, err := plainfile.ReadFile(path)
+	data, err := pollfree.ReadFile(path)
 	if err != nil {
 		return &Error{File: path, Msg: "cannot read definition", Err: err}
 	}

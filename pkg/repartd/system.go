@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,7 +73,7 @@ func ReadSystemFacts(root string, getenv func(string) string) SystemFacts {
 	}
 	f.OSRelease, f.OSReleaseErr = readOSRelease(base)
 	f.MachineID, f.MachineIDErr = readMachineID(base)
-	if b, err := plainfile.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+	if b, err := pollfree.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		f.BootID = strings.ReplaceAll(strings.TrimSpace(string(b)), "-", "")
 	}
 	var u unix.Utsname
@@ -169,7 +169,7 @@ func readOSRelease(root string) (map[string]string, error) {
 		host, err := chaseUnder(root, p)
 		if err == nil {
 			var data []byte
-			data, err = plainfile.ReadFile(host)
+			data, err = pollfree.ReadFile(host)
 			if err == nil {
 				return parseEnvFile(data), nil
 			}
@@ -186,7 +186,7 @@ func readMachineID(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("machine ID: %w", err)
 	}
-	b, err := plainfile.ReadFile(host)
+	b, err := pollfree.ReadFile(host)
 	if err != nil {
 		return "", fmt.Errorf("machine ID: %w", err)
 	}

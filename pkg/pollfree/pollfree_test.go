@@ -1,4 +1,4 @@
-package plainfile
+package pollfree
 
 import (
 	"bytes"

@@ -1,11 +1,13 @@
-// Package plainfile reads small files (definitions, sysfs and procfs
-// attributes, /etc/machine-id) and disks without an os.File.
+// Package pollfree reads small files (definitions, sysfs and procfs
+// attributes, /etc/machine-id) and disks without an os.File, so without
+// the Go runtime's poller.
 //
-// Opening any file through os marks it for the runtime's poller, and the
-// first one sets the poller up: an epoll instance, an eventfd and a
-// registration attempt per file, plus fcntl calls — a cost every boot's
-// no-op run would pay for files the poller cannot use (docs/benchmarks.md).
-package plainfile
+// Why it exists: opening any file through os marks it for the runtime's
+// poller, and the first one sets the poller up: an epoll instance, an
+// eventfd and a registration attempt per file, plus fcntl calls — a cost
+// every boot's no-op run would pay for files the poller cannot use
+// (docs/benchmarks.md).
+package pollfree
 
 import (
 	"errors"
