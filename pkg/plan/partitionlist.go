@@ -1,6 +1,6 @@
 package plan
 
-// Layout construction: from definitions and the existing table to the
+// The partition list: definitions matched to the existing table, the
 // layout the allocator (layout.go) works on, and from its result back to
 // the rows of a plan.
 
