@@ -1,9 +1,9 @@
 package blockdev
 
-// Root says where the block layer reads the kernel's state. SystemRoot
+// Paths says where the block layer reads the kernel's state. SystemPaths
 // returns the real paths; tests point the fields at fake trees, so the
 // sysfs, mountinfo and udev code runs without a kernel.
-type Root struct {
+type Paths struct {
 	SysBlock    string // one entry per disk and partition: /sys/class/block
 	SysDevBlock string // the same devices by "major:minor": /sys/dev/block
 	Dev         string // device nodes and udev's links: /dev
@@ -11,9 +11,9 @@ type Root struct {
 	RunUdev     string // udev's runtime directory: /run/udev
 }
 
-// SystemRoot is the Root of a running Linux system.
-func SystemRoot() Root {
-	return Root{
+// SystemPaths are the paths of a running Linux system.
+func SystemPaths() Paths {
+	return Paths{
 		SysBlock:    "/sys/class/block",
 		SysDevBlock: "/sys/dev/block",
 		Dev:         "/dev",
@@ -23,8 +23,8 @@ func SystemRoot() Root {
 }
 
 // orSystem fills the fields left empty with the system's paths.
-func (r Root) orSystem() Root {
-	sys := SystemRoot()
+func (r Paths) orSystem() Paths {
+	sys := SystemPaths()
 	for _, f := range []struct {
 		field *string
 		def   string
