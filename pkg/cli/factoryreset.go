@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"os"
 
 	"github.com/sprout-initrd/sprout/pkg/discover"
@@ -18,7 +20,7 @@ const (
 // decides it: $SYSTEMD_IN_INITRD when set, else /etc/initrd-release.
 func inInitrd() bool {
 	if v, ok := os.LookupEnv("SYSTEMD_IN_INITRD"); ok {
-		if b, err := parseBool(v); err == nil {
+		if b, err := sdvalue.ParseBool(v); err == nil {
 			return b
 		}
 	}

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // config is the parsed command line.
@@ -42,7 +43,7 @@ func parse(args []string) (*config, error) {
 		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
+			*dst, err = sdvalue.ParseBool(v)
 			return err
 		}}
 	}
@@ -50,7 +51,7 @@ func parse(args []string) (*config, error) {
 	opts := []option{
 		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
 			dryRunSet = true
-			c.dryRun, err = parseBool(v)
+			c.dryRun, err = sdvalue.ParseBool(v)
 			return err
 		}},
 		{name: "empty", hasValue: true, set: func(v string) error {
@@ -67,7 +68,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "factory-reset", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.factoryReset = &b
 			return err
 		}},
@@ -90,7 +91,7 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "size", hasValue: true, set: func(v string) error {
 			if v != "auto" {
-				if _, err := repartd.ParseSize(v); err != nil {
+				if _, err := sdvalue.ParseSize(v); err != nil {
 					return err
 				}
 			}
@@ -130,7 +131,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.pretty = &b
 			return err
 		}},

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"errors"
 	"fmt"
 	"os"
@@ -36,7 +38,7 @@ func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []r
 		target = plan.MinimalSize(defs, *snap)
 		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
 	} else {
-		n, err := repartd.ParseSize(r.cfg.size)
+		n, err := sdvalue.ParseSize(r.cfg.size)
 		if err != nil {
 			return err
 		}

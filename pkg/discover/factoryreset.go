@@ -1,6 +1,8 @@
 package discover
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,8 +10,6 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // FactoryResetVar is the efivarfs file name of systemd's FactoryReset
@@ -31,7 +31,7 @@ func FactoryResetRequest(env Env) (requested bool, source string, err error) {
 	if v, ok := args["systemd.factory_reset"]; ok {
 		b := true // a bare word switches it on
 		if v != "" {
-			if b, err = parseBool(v); err != nil {
+			if b, err = sdvalue.ParseBool(v); err != nil {
 				return false, "", fmt.Errorf("kernel command line systemd.factory_reset=%s: %w", v, err)
 			}
 		}
@@ -41,7 +41,7 @@ func FactoryResetRequest(env Env) (requested bool, source string, err error) {
 	if err != nil || !ok {
 		return false, "", err
 	}
-	b, err := parseBool(value)
+	b, err := sdvalue.ParseBool(value)
 	if err != nil {
 		return false, "", fmt.Errorf("EFI variable FactoryReset=%q: %w", value, err)
 	}
@@ -89,12 +89,4 @@ func readEFIString(path string) (value string, ok bool, err error) {
 		return "", false, fmt.Errorf("EFI variable %s is malformed (not a UTF-16 string)", filepath.Base(path))
 	}
 	return str, true, nil
-}
-
-// parseBool accepts what systemd's parse_boolean accepts (repartd.Boolean).
-func parseBool(s string) (bool, error) {
-	if b, ok := repartd.Boolean(s); ok {
-		return b, nil
-	}
-	return false, fmt.Errorf("not a boolean: %q", s)
 }

@@ -1,6 +1,8 @@
 package plan_test
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -103,7 +105,7 @@ func loadScenarios(t *testing.T) []scenario {
 }
 
 func mustSize(t *testing.T, v string) uint64 {
-	n, err := repartd.ParseSize(v)
+	n, err := sdvalue.ParseSize(v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package repartd
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,8 +25,8 @@ type Options struct {
 	// the default directories and is used as given, not under Root.
 	Dirs []string
 	// Specifiers are the values of Label='s % specifiers
-	// (ResolveSpecifiers).
-	Specifiers Specifiers
+	// (sdvalue.LazySpecifiers over hostfacts.Read).
+	Specifiers sdvalue.Specifiers
 }
 
 // SearchPath returns where systemd-repart looks for repart.d files by

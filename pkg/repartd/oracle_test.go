@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/hostfacts"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue/sdvaluetest"
 )
 
 // The oracle tests run the installed systemd-repart 252 on the same
@@ -136,12 +139,12 @@ func TestOracleSizes(t *testing.T) {
 	requireOracle(t)
 	files := map[string]string{}
 	var valid []string
-	for i, c := range sizeCases {
-		if c.err != nil {
+	for i, c := range sdvaluetest.Sizes {
+		if c.Err != nil {
 			continue
 		}
 		name := fmt.Sprintf("%03d.conf", i)
-		files[name] = "[Partition]\nType=home\nSizeMinBytes=" + c.in + "\nSizeMaxBytes=" + c.in + "\n"
+		files[name] = "[Partition]\nType=home\nSizeMinBytes=" + c.In + "\nSizeMaxBytes=" + c.In + "\n"
 		valid = append(valid, name)
 	}
 	dir := defsDir(t, files)
@@ -158,8 +161,8 @@ func TestOracleSizes(t *testing.T) {
 	msgs := messages(r.stderr)
 	notice := regexp.MustCompile(`^Rounded (\w+)= size (\d+) → (\d+), a multiple of 4096\.$`)
 	for i, d := range defs {
-		in := sizeCases[mustAtoi(t, strings.TrimSuffix(d.File, ".conf"))].in
-		raw, _ := parseSize(in)
+		in := sdvaluetest.Sizes[mustAtoi(t, strings.TrimSuffix(d.File, ".conf"))].In
+		raw, _ := sdvalue.Size(in)
 		for line, key := range map[int]string{3: "SizeMinBytes", 4: "SizeMaxBytes"} {
 			ours := d.SizeMin
 			if key == "SizeMaxBytes" {
@@ -183,17 +186,17 @@ func TestOracleSizes(t *testing.T) {
 		}
 	}
 
-	for _, c := range sizeCases {
-		if c.err == nil {
+	for _, c := range sdvaluetest.Sizes {
+		if c.Err == nil {
 			continue
 		}
-		dir := defsDir(t, map[string]string{"a.conf": "[Partition]\nType=home\nSizeMaxBytes=" + c.in + "\n"})
+		dir := defsDir(t, map[string]string{"a.conf": "[Partition]\nType=home\nSizeMaxBytes=" + c.In + "\n"})
 		r := runOracle(t, "1M", true, []string{dir})
 		if r.err == nil || !strings.Contains(r.stderr, "a.conf:3: Failed to parse size value") {
-			t.Errorf("SizeMaxBytes=%q: we refuse it (%v), repart did not:\n%s", c.in, c.err, r.stderr)
+			t.Errorf("SizeMaxBytes=%q: we refuse it (%v), repart did not:\n%s", c.In, c.Err, r.stderr)
 		}
 		if _, err := Load(Options{Dirs: []string{dir}}); err == nil {
-			t.Errorf("SizeMaxBytes=%q: Load accepted it", c.in)
+			t.Errorf("SizeMaxBytes=%q: Load accepted it", c.In)
 		}
 	}
 }
@@ -213,9 +216,9 @@ func mustAtoi(t *testing.T, s string) int {
 func TestOracleIntegers(t *testing.T) {
 	requireOracle(t)
 	files := map[string]string{}
-	for i, c := range integerCases {
-		files[fmt.Sprintf("w%03d.conf", i)] = "[Partition]\nType=home\nWeight=" + c.in + "\n"
-		files[fmt.Sprintf("p%03d.conf", i)] = "[Partition]\nType=home\nPriority=" + c.in + "\n"
+	for i, c := range sdvaluetest.Integers {
+		files[fmt.Sprintf("w%03d.conf", i)] = "[Partition]\nType=home\nWeight=" + c.In + "\n"
+		files[fmt.Sprintf("p%03d.conf", i)] = "[Partition]\nType=home\nPriority=" + c.In + "\n"
 	}
 	files["w999.conf"] = "[Partition]\nType=home\nWeight=1000000\n"
 	files["w998.conf"] = "[Partition]\nType=home\nWeight=1000001\n"
@@ -247,15 +250,15 @@ func TestOracleIntegers(t *testing.T) {
 		}
 		return r.parts
 	}
-	for i, c := range integerCases {
+	for i, c := range sdvaluetest.Integers {
 		w, ok := weights[fmt.Sprintf("w%03d.conf", i)]
 		dec := strconv.FormatUint(uint64(w), 10)
-		if !ok || c.in == dec {
+		if !ok || c.In == dec {
 			continue
 		}
-		got, want := alloc(c.in), alloc(dec)
+		got, want := alloc(c.In), alloc(dec)
 		if got[0].RawSize != want[0].RawSize || got[1].RawSize != want[1].RawSize {
-			t.Errorf("Weight=%s allocates %d/%d in repart; Weight=%s (our reading) allocates %d/%d", c.in,
+			t.Errorf("Weight=%s allocates %d/%d in repart; Weight=%s (our reading) allocates %d/%d", c.In,
 				got[0].RawSize, got[1].RawSize, dec, want[0].RawSize, want[1].RawSize)
 		}
 	}
@@ -271,11 +274,11 @@ func TestOracleFlagsAndBooleans(t *testing.T) {
 		bit63   bool
 	}
 	var cases []tc
-	for _, b := range boolCases {
-		if b.in == "" {
+	for _, b := range sdvaluetest.Booleans {
+		if b.In == "" {
 			continue // NoAuto= (empty) resets; covered below
 		}
-		cases = append(cases, tc{"NoAuto=" + b.in, b.ok, b.ok && b.want})
+		cases = append(cases, tc{"NoAuto=" + b.In, b.OK, b.OK && b.Want})
 	}
 	cases = append(cases,
 		tc{"NoAuto=", true, false},
@@ -428,7 +431,7 @@ func TestOracleRejectedLabels(t *testing.T) {
 		t.Fatalf("repart: %v\n%s", r.err, r.stderr)
 	}
 	msgs := messages(r.stderr)
-	host := ReadSystemFacts("", os.Getenv).Specifiers()
+	host := hostfacts.Read("", os.Getenv).Specifiers()
 	for i, c := range cases {
 		name := fmt.Sprintf("%03d.conf", i)
 		d, err := ParseWith(filepath.Join(dir, name), nil, host)

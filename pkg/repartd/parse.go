@@ -1,6 +1,8 @@
 package repartd
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -54,11 +56,11 @@ func newDefinition(path string) Definition {
 // look for drop-ins itself; Load does that. No specifier has a value: a
 // Label= with one (other than %%) is ignored with a warning.
 func Parse(path string, dropIns []string) (Definition, error) {
-	return ParseWith(path, dropIns, Specifiers{})
+	return ParseWith(path, dropIns, sdvalue.Specifiers{})
 }
 
 // ParseWith is Parse with the values the % specifiers of Label= expand to.
-func ParseWith(path string, dropIns []string, sp Specifiers) (Definition, error) {
+func ParseWith(path string, dropIns []string, sp sdvalue.Specifiers) (Definition, error) {
 	p := newParser(path)
 	p.sp = sp
 	if err := p.file(path); err != nil {
@@ -83,7 +85,7 @@ type parser struct {
 	// header is the first [Partition] line of the main file, for errors
 	// about settings that are missing.
 	header int
-	sp     Specifiers
+	sp     sdvalue.Specifiers
 }
 
 func newParser(path string) *parser {
@@ -118,7 +120,7 @@ func (p *parser) data(path string, data []byte) error {
 				ignored = true
 			default:
 				return &Error{File: path, Line: e.Line,
-					Msg: fmt.Sprintf("unsupported section %s: repart.d files have only [Partition]", showName("[", e.Section, "]"))}
+					Msg: fmt.Sprintf("unsupported section %s: repart.d files have only [Partition]", sdvalue.ShowName("[", e.Section, "]"))}
 			}
 			continue
 		}
@@ -187,12 +189,12 @@ func (p *parser) set(path string, line int, key, value string) error {
 			why = "a repart.d setting added in systemd " + v + ", after the 252 that sprout follows"
 		}
 		return &Error{File: path, Line: line, Key: key,
-			Msg: fmt.Sprintf("unsupported key %s in [Partition] (%s)", showName("'", key, "'"), why)}
+			Msg: fmt.Sprintf("unsupported key %s in [Partition] (%s)", sdvalue.ShowName("'", key, "'"), why)}
 	}
 	given := value
 	if key == "Label" {
 		expanded, err := p.sp.Expand(value)
-		var missing *MissingSpecifierError
+		var missing *sdvalue.MissingSpecifierError
 		if errors.As(err, &missing) {
 			// As 252: the line is ignored and an earlier Label= stays.
 			p.def.Warnings = append(p.def.Warnings, fmt.Sprintf("%s:%d: ignoring Label=%s: %v", path, line, value, err))
@@ -200,16 +202,16 @@ func (p *parser) set(path string, line int, key, value string) error {
 		}
 		if err != nil {
 			return &Error{File: path, Line: line, Key: key,
-				Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, quote(given), err)}
+				Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, sdvalue.Quote(given), err)}
 		}
 		value = expanded
 	}
 	if err := apply(&p.def, value); err != nil {
 		if value != given {
-			err = fmt.Errorf("expands to %s, %w", quote(value), err)
+			err = fmt.Errorf("expands to %s, %w", sdvalue.Quote(value), err)
 		}
 		return &Error{File: path, Line: line, Key: key,
-			Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, quote(given), err)}
+			Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, sdvalue.Quote(given), err)}
 	}
 	l := loc{path, line}
 	p.locs[key] = l
@@ -231,7 +233,7 @@ func setType(d *Definition, v string) error {
 }
 
 // setLabel takes the label after its specifiers were expanded (see
-// parser.set and Specifiers.Expand).
+// parser.set and sdvalue.Specifiers.Expand).
 func setLabel(d *Definition, label string) error {
 	if len(label) > MaxLabelBytes {
 		return fmt.Errorf("%d bytes long; systemd-repart 252 accepts at most %d bytes of UTF-8 and would ignore it", len(label), MaxLabelBytes)
@@ -259,7 +261,7 @@ func setUUID(d *Definition, v string) error {
 }
 
 func setPriority(d *Definition, v string) error {
-	n, err := parseSigned(v, 32)
+	n, err := sdvalue.Signed(v, 32)
 	if err != nil {
 		return fmt.Errorf("not a 32-bit signed integer (%w)", err)
 	}
@@ -268,7 +270,7 @@ func setPriority(d *Definition, v string) error {
 }
 
 func setWeight(dst *uint32, v string) error {
-	n, err := parseUnsigned(v, 32)
+	n, err := sdvalue.Unsigned(v, 32)
 	if err != nil {
 		return fmt.Errorf("not an unsigned integer (%w)", err)
 	}
@@ -280,7 +282,7 @@ func setWeight(dst *uint32, v string) error {
 }
 
 func setSize(dst *uint64, v string, round func(uint64) uint64) error {
-	n, err := parseSize(v)
+	n, err := sdvalue.Size(v)
 	if err != nil {
 		return fmt.Errorf("not a size (%w); use bytes or a number with suffix B, K, M, G, T, P or E (base 1024)", err)
 	}
@@ -299,7 +301,7 @@ func setFormat(d *Definition, v string) error {
 }
 
 func setFlags(d *Definition, v string) error {
-	n, err := parseUnsigned(v, 64)
+	n, err := sdvalue.Unsigned(v, 64)
 	if err != nil {
 		return fmt.Errorf("not an unsigned 64-bit integer (%w)", err)
 	}
@@ -313,7 +315,7 @@ func setTristate(dst *Tristate, v string) error {
 		*dst = TriUnset
 		return nil
 	}
-	b, err := parseBool(v)
+	b, err := sdvalue.ParseBool(v)
 	if err != nil {
 		return err
 	}
@@ -325,7 +327,7 @@ func setTristate(dst *Tristate, v string) error {
 }
 
 func setFactoryReset(d *Definition, v string) error {
-	b, err := parseBool(v)
+	b, err := sdvalue.ParseBool(v)
 	if err != nil {
 		return err
 	}
@@ -344,7 +346,7 @@ func setEncrypt(d *Definition, v string) error {
 		d.Encrypt = EncryptOff
 		return nil
 	}
-	b, err := parseBool(v)
+	b, err := sdvalue.ParseBool(v)
 	if err != nil {
 		return fmt.Errorf("not an encryption mode (off, key-file, tpm2 or key-file+tpm2)")
 	}

@@ -35,10 +35,10 @@ package repartd
 // (systemd reports the last line of a continued one).
 
 import (
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+
 	"bytes"
-	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -79,7 +79,7 @@ func parseUnitFile(path string, data []byte) ([]unitEntry, error) {
 		}
 		if text[0] == '[' {
 			if text[len(text)-1] != ']' || len(text) < 2 {
-				return &Error{File: path, Line: line, Msg: "invalid section header " + quote(text) + " (must end with ']')"}
+				return &Error{File: path, Line: line, Msg: "invalid section header " + sdvalue.Quote(text) + " (must end with ']')"}
 			}
 			section, inSection = text[1:len(text)-1], true
 			entries = append(entries, unitEntry{Line: line, Section: section})
@@ -87,14 +87,14 @@ func parseUnitFile(path string, data []byte) ([]unitEntry, error) {
 		}
 		key, value, ok := strings.Cut(text, "=")
 		if !ok {
-			return &Error{File: path, Line: line, Msg: "missing '=' in " + quote(text)}
+			return &Error{File: path, Line: line, Msg: "missing '=' in " + sdvalue.Quote(text)}
 		}
 		key, value = strings.Trim(key, blanks), strings.Trim(value, blanks)
 		if key == "" {
 			return &Error{File: path, Line: line, Msg: "missing key name before '='"}
 		}
 		if !inSection {
-			return &Error{File: path, Line: line, Key: key, Msg: "assignment " + quote(key+"=") + " outside of a section (expected [Partition] first)"}
+			return &Error{File: path, Line: line, Key: key, Msg: "assignment " + sdvalue.Quote(key+"=") + " outside of a section (expected [Partition] first)"}
 		}
 		entries = append(entries, unitEntry{Line: line, Section: section, Key: key, Value: value})
 		return nil
@@ -180,25 +180,4 @@ func endsInUnescapedBackslash(s string) bool {
 		}
 	}
 	return escaped
-}
-
-// showName shows a key or section name from a file as written between
-// open and close, unless it is long or holds characters a terminal would
-// not print; then it is quoted like other text from the file, so the
-// message stays one short, readable line.
-func showName(open, s, close string) string {
-	if utf8.RuneCountInString(s) <= 80 && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
-		return open + s + close
-	}
-	return quote(s)
-}
-
-// quote shows user text in messages: Go-quoted, so control characters are
-// visible, and cut after 80 characters.
-func quote(s string) string {
-	const max = 80
-	if utf8.RuneCountInString(s) > max {
-		s = string([]rune(s)[:max]) + "…"
-	}
-	return strconv.Quote(s)
 }

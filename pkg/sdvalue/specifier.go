@@ -1,4 +1,4 @@
-package repartd
+package sdvalue
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 )
 
 // Specifiers holds what the % specifiers of Label= expand to. The caller
-// resolves them (ResolveSpecifiers reads them from the system); parsing
+// resolves them (hostfacts.Read reads them from the system); parsing
 // only substitutes, so it stays free of I/O and testable with any values.
 type Specifiers struct {
 	// Values maps a specifier letter (see SpecifierLetters) to its text.
@@ -114,7 +114,7 @@ func checkSpecifiers(s string) error {
 		}
 		r, _ := utf8.DecodeRuneInString(s[i:])
 		return fmt.Errorf("unknown specifier %s (systemd-repart 252 knows %s in Label=; write %%%% for a literal %%)",
-			showName("", "%"+string(r), ""), listLetters())
+			ShowName("", "%"+string(r), ""), listLetters())
 	}
 	return nil
 }

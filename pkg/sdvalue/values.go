@@ -1,4 +1,12 @@
-package repartd
+// Package sdvalue reads systemd's value syntax — booleans, integers, byte
+// sizes and % specifiers — exactly as systemd-repart 252 reads them in
+// repart.d files and on its command line, so every reader of a systemd
+// value in sprout (the repart.d parser, the flags, the kernel command line,
+// EFI variables) accepts the same words. It does no I/O.
+//
+// Every rule was checked against the installed binary (the repart.d
+// parser's oracle tests, over the cases in sdvaluetest).
+package sdvalue
 
 import (
 	"errors"
@@ -7,12 +15,10 @@ import (
 	"strings"
 )
 
-// The value syntaxes below reproduce what systemd-repart 252 accepts; every
-// rule was checked against the installed binary (values_oracle_test.go).
-
+// The reasons a number or size is refused (wrapped by ParseSize).
 var (
-	errSyntax = errors.New("invalid syntax")
-	errRange  = errors.New("out of range")
+	ErrSyntax = errors.New("invalid syntax")
+	ErrRange  = errors.New("out of range")
 )
 
 // Boolean reads the words systemd's boolean settings, flags and kernel
@@ -28,12 +34,16 @@ func Boolean(s string) (value, ok bool) {
 	return false, false
 }
 
-func parseBool(s string) (bool, error) {
+// ParseBool is Boolean with an error for a word it does not take; the
+// caller names the setting and its value.
+func ParseBool(s string) (bool, error) {
 	if b, ok := Boolean(s); ok {
 		return b, nil
 	}
-	return false, errors.New("not a boolean (use yes/no, true/false, on/off or 1/0)")
+	return false, errNotBoolean
 }
+
+var errNotBoolean = errors.New("not a boolean (use yes/no, true/false, on/off or 1/0)")
 
 // cNumber is the result of a C strtoull/strtoll-style scan: a sign and the
 // magnitude.
@@ -76,13 +86,13 @@ func scanInteger(s string) (cNumber, error) {
 		}
 	}
 	if s == "" {
-		return n, errSyntax
+		return n, ErrSyntax
 	}
 	overflow := false
 	for i := 0; i < len(s); i++ {
 		d := digitValue(s[i])
 		if d >= base {
-			return n, errSyntax
+			return n, ErrSyntax
 		}
 		if n.mag > (math.MaxUint64-uint64(d))/uint64(base) {
 			overflow = true
@@ -90,7 +100,7 @@ func scanInteger(s string) (cNumber, error) {
 		n.mag = n.mag*uint64(base) + uint64(d)
 	}
 	if overflow {
-		return n, errRange
+		return n, ErrRange
 	}
 	return n, nil
 }
@@ -107,24 +117,25 @@ func digitValue(c byte) int {
 	return 99
 }
 
-// parseUnsigned parses an unsigned integer of the given bit size. A minus
-// sign is allowed only on zero ("-0"), as in systemd.
-func parseUnsigned(s string, bits int) (uint64, error) {
+// Unsigned parses an unsigned integer of the given bit size (scanInteger's
+// syntax). A minus sign is allowed only on zero ("-0"), as in systemd.
+func Unsigned(s string, bits int) (uint64, error) {
 	n, err := scanInteger(s)
 	if err != nil {
 		return 0, err
 	}
 	if n.neg && n.mag != 0 {
-		return 0, errRange
+		return 0, ErrRange
 	}
 	if bits < 64 && n.mag > uint64(1)<<bits-1 {
-		return 0, errRange
+		return 0, ErrRange
 	}
 	return n.mag, nil
 }
 
-// parseSigned parses a signed integer of the given bit size.
-func parseSigned(s string, bits int) (int64, error) {
+// Signed parses a signed integer of the given bit size (scanInteger's
+// syntax).
+func Signed(s string, bits int) (int64, error) {
 	n, err := scanInteger(s)
 	if err != nil {
 		return 0, err
@@ -132,12 +143,12 @@ func parseSigned(s string, bits int) (int64, error) {
 	limit := uint64(1) << (bits - 1) // |min|; max is limit-1
 	if n.neg {
 		if n.mag > limit {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		return -int64(n.mag-1) - 1, nil
 	}
 	if n.mag > limit-1 {
-		return 0, errRange
+		return 0, ErrRange
 	}
 	return int64(n.mag), nil
 }
@@ -158,8 +169,9 @@ var sizeSuffixes = [...]struct {
 	{"", 1},
 }
 
-// parseSize parses a byte size like systemd's parse_size with base 1024, as
-// used by SizeMinBytes= and friends in systemd-repart 252:
+// Size parses a byte size like systemd's parse_size with base 1024, as
+// used by SizeMinBytes= and friends in systemd-repart 252, and returns
+// ErrSyntax or ErrRange for a value it refuses:
 //   - a value is one or more components "N[.F][ ]SUFFIX", blanks allowed
 //     before a component and before its suffix; suffixes B K M G T P E
 //     (upper case only) or none; later components must use smaller
@@ -172,7 +184,7 @@ var sizeSuffixes = [...]struct {
 //   - a component overflows when N plus one (when F > 0) exceeds
 //     2^64-1 divided by the factor, so "15E" is accepted and "15.5E" is out
 //     of range although it would fit; the sum must fit in 64 bits.
-func parseSize(s string) (uint64, error) {
+func Size(s string) (uint64, error) {
 	const blanks = " \t\n\r"
 	var total uint64
 	next := 0 // first suffix index the next component may use
@@ -188,14 +200,14 @@ func parseSize(s string) (uint64, error) {
 		}
 		digits := leadingDigits(q)
 		if digits == 0 {
-			return 0, errSyntax
+			return 0, ErrSyntax
 		}
 		whole, ok := decimal(q[:digits])
 		if !ok {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		if neg {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		rest := q[digits:]
 
@@ -205,7 +217,7 @@ func parseSize(s string) (uint64, error) {
 			if n := leadingDigits(rest); n > 0 {
 				f, ok := decimal(rest[:n])
 				if !ok {
-					return 0, errRange
+					return 0, ErrRange
 				}
 				frac = float64(f)
 				for range n {
@@ -221,7 +233,7 @@ func parseSize(s string) (uint64, error) {
 			i++
 		}
 		if i == len(sizeSuffixes) {
-			return 0, errSyntax
+			return 0, ErrSyntax
 		}
 		factor := sizeSuffixes[i].factor
 		var roundUp uint64
@@ -230,11 +242,11 @@ func parseSize(s string) (uint64, error) {
 		}
 		// whole+roundUp wraps for whole == 2^64-1, as it does in systemd.
 		if whole+roundUp > math.MaxUint64/factor {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		part := whole*factor + uint64(frac*float64(factor))
 		if part > math.MaxUint64-total {
-			return 0, errRange
+			return 0, ErrRange
 		}
 		total += part
 		p = rest[len(sizeSuffixes[i].suffix):]
@@ -247,11 +259,12 @@ func parseSize(s string) (uint64, error) {
 
 // ParseSize parses a byte size in systemd's base-1024 syntax ("1.5G",
 // "1G 512M") exactly as systemd-repart 252 parses its size settings and
-// --size=; see parseSize for the rules. It does not round.
+// --size=; see Size for the rules. It does not round. Its error names the
+// value and the syntax.
 func ParseSize(s string) (uint64, error) {
-	n, err := parseSize(s)
+	n, err := Size(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid size %s: %w (use bytes or a number with suffix B, K, M, G, T, P or E, base 1024)", quote(s), err)
+		return 0, fmt.Errorf("invalid size %s: %w (use bytes or a number with suffix B, K, M, G, T, P or E, base 1024)", Quote(s), err)
 	}
 	return n, nil
 }
@@ -275,18 +288,4 @@ func decimal(s string) (uint64, bool) {
 		v = v*10 + d
 	}
 	return v, true
-}
-
-// Sizes in definitions are multiples of 4096 in systemd-repart 252.19 and
-// later: minimums are rounded down, maximums up (saturating at 2^64-1,
-// which means "unset").
-const sizeGrain = 4096
-
-func roundDown(v uint64) uint64 { return v / sizeGrain * sizeGrain }
-
-func roundUp(v uint64) uint64 {
-	if v > math.MaxUint64-(sizeGrain-1) {
-		return math.MaxUint64
-	}
-	return (v + sizeGrain - 1) / sizeGrain * sizeGrain
 }
