@@ -12,6 +12,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/pollfree"
+	"github.com/sprout-initrd/sprout/pkg/udevlink"
 )
 
 // hit is one device that matches a spec, and the disk it is on.
@@ -156,7 +157,7 @@ func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanRe
 
 // addLink adds the device behind udev's by-* link, if there is one.
 func (s *sysfs) addLink(r *scanResult, linkDir, name string) {
-	link := filepath.Join(s.env.Dev, "disk", linkDir, blockdev.UdevEscape(name))
+	link := filepath.Join(s.env.Dev, "disk", linkDir, udevlink.Escape(name))
 	if _, err := os.Lstat(link); err != nil {
 		return
 	}

@@ -1,4 +1,7 @@
-package blockdev
+// Package udevlink is udev's encoding of names in its /dev/disk/by-* links,
+// which the links a plan waits for (pkg/plan) and the links discovery
+// resolves (pkg/discover) must share. It does no I/O.
+package udevlink
 
 import (
 	"fmt"
@@ -6,12 +9,12 @@ import (
 	"unicode/utf8"
 )
 
-// UdevEscape encodes a name the way udev does for its /dev/disk/by-*
+// Escape encodes a name the way udev does for its /dev/disk/by-*
 // links: a valid multibyte UTF-8 character is kept as it is (U+FFFD too,
 // which a GPT label with a lone UTF-16 surrogate decodes to), except the
 // Unicode noncharacters udev rejects; an ASCII letter, digit or one of
 // #+-.:=@_ is kept; every other byte becomes \xNN.
-func UdevEscape(s string) string {
+func Escape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])

@@ -1,4 +1,4 @@
-package blockdev
+package udevlink
 
 import "testing"
 
@@ -23,8 +23,8 @@ func TestUdevEscape(t *testing.T) {
 		// A surrogate encoded in UTF-8 is invalid.
 		"a\xed\xa0\x80b": `a\xed\xa0\x80b`,
 	} {
-		if got := UdevEscape(in); got != want {
-			t.Errorf("UdevEscape(%q) = %q, want %q", in, got, want)
+		if got := Escape(in); got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
