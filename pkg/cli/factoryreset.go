@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"os"
 
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // Exit codes of --can-factory-reset, as in 252.

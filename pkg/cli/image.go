@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +8,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // createImage makes the new image file for --empty=create; like

@@ -1,14 +1,13 @@
 package discover
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"golang.org/x/sys/unix"
 )
 

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/sprout-initrd/sprout/pkg/pollfree"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"golang.org/x/sys/unix"
 )
 

@@ -1,8 +1,6 @@
 package repartd
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // Options says where Load looks for definitions.

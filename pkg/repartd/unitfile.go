@@ -35,11 +35,11 @@ package repartd
 // (systemd reports the last line of a continued one).
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"bytes"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // unitEntry is a section header (Key == "") or an assignment.
