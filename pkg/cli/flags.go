@@ -1,16 +1,16 @@
 package cli
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // config is the parsed command line.
@@ -40,7 +40,7 @@ type config struct {
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs}
+		tpm2Device: "auto", tpm2PCRs: encryption.DefaultPCRs}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = sdvalue.ParseBool(v)
@@ -127,7 +127,7 @@ func parse(args []string) (*config, error) {
 			return nil
 		}},
 		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			c.tpm2PCRs, err = luks.ParsePCRs(v)
+			c.tpm2PCRs, err = encryption.ParsePCRs(v)
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/luks"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
@@ -30,19 +30,19 @@ func TestLUKSUUID(t *testing.T) {
 // TestEncryptRefusals: what encryption needs is checked before any
 // write, in the dry run too; an existing partition is never encrypted.
 func TestEncryptRefusals(t *testing.T) {
-	all := luks.Capabilities{Probed: true, Cryptsetup: true, Cryptenroll: true,
-		Settings: luks.Settings{TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
+	all := encryption.Capabilities{Probed: true, Cryptsetup: true, Cryptenroll: true,
+		Settings: encryption.Settings{TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
 	cases := []struct {
 		name string
 		mode string
-		caps func(c *luks.Capabilities)
+		caps func(c *encryption.Capabilities)
 		want string
 	}{
-		{"key-file", "key-file", func(*luks.Capabilities) {}, ""},
-		{"no cryptsetup", "key-file", func(c *luks.Capabilities) { c.Cryptsetup = false }, "future partition 1: cryptsetup is needed for Encrypt=key-file"},
-		{"no TPM2", "tpm2", func(c *luks.Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none" }, "future partition 1: Encrypt=tpm2 needs a TPM2 device"},
-		{"no cryptenroll", "key-file+tpm2", func(c *luks.Capabilities) { c.Cryptenroll = false }, "systemd-cryptenroll is needed"},
-		{"key-file without TPM2", "key-file", func(c *luks.Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, ""},
+		{"key-file", "key-file", func(*encryption.Capabilities) {}, ""},
+		{"no cryptsetup", "key-file", func(c *encryption.Capabilities) { c.Cryptsetup = false }, "future partition 1: cryptsetup is needed for Encrypt=key-file"},
+		{"no TPM2", "tpm2", func(c *encryption.Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none" }, "future partition 1: Encrypt=tpm2 needs a TPM2 device"},
+		{"no cryptenroll", "key-file+tpm2", func(c *encryption.Capabilities) { c.Cryptenroll = false }, "systemd-cryptenroll is needed"},
+		{"key-file without TPM2", "key-file", func(c *encryption.Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, ""},
 	}
 	for _, tc := range cases {
 		c := all
@@ -65,7 +65,7 @@ func TestEncryptRefusals(t *testing.T) {
 					steps = append(steps, fmt.Sprintf("format %d %s inside=%v fs=%d", s.Index, s.Format, s.Encrypted, s.FileSystemSize()))
 				}
 			}
-			want := fmt.Sprintf("encrypt 1 key-file %s \"home\",format 1 ext4 inside=true fs=%d", LUKSUUID(p.Partitions[0].UUID), p.Partitions[0].NewSize-luks.MetadataSize)
+			want := fmt.Sprintf("encrypt 1 key-file %s \"home\",format 1 ext4 inside=true fs=%d", LUKSUUID(p.Partitions[0].UUID), p.Partitions[0].NewSize-encryption.MetadataSize)
 			if strings.Join(steps, ",") != want {
 				t.Errorf("%s: steps %v, want %s", tc.name, steps, want)
 			}

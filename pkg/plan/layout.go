@@ -4,9 +4,9 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
@@ -99,9 +99,9 @@ func (l *layout) minSize(m *member) uint64 {
 		if fs, ok := fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
 		}
-		if m.def.Encrypt != repartd.EncryptOff {
+		if m.def.Encrypt != encryption.Off {
 			// 252 adds the LUKS2 header to the file system's minimum.
-			need += roundUp(luks.MetadataSize, l.grain)
+			need += roundUp(encryption.MetadataSize, l.grain)
 		}
 		sz = max(sz, need)
 	}

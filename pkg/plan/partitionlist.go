@@ -6,8 +6,8 @@ package plan
 
 import (
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
@@ -81,7 +81,7 @@ func newLayout(defs []repartd.Definition, t *gpt.Table, sectorSize int) *layout 
 }
 
 // result turns the members into plan rows and the partition steps.
-func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt luks.Settings) ([]Partition, []Step) {
+func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt encryption.Settings) ([]Partition, []Step) {
 	var rows []Partition
 	var wipes, formats, adds, grows []Step
 	for i, m := range l.members {
@@ -102,7 +102,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 			row.Activity = Create
 			row.Format = m.def.Format
 			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
-			if row.Encrypt = m.def.Encrypt; row.Encrypt != repartd.EncryptOff {
+			if row.Encrypt = m.def.Encrypt; row.Encrypt != encryption.Off {
 				row.LUKSUUID = LUKSUUID(row.UUID)
 				formats = append(formats, encryptStep(m, row, crypt))
 			}
@@ -111,7 +111,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 				formats = append(formats, FormatPartition{
 					Index: m.index, Offset: m.offset, Size: m.newSize, Format: row.Format,
 					Label: row.Label, UUID: row.FileSystemUUID,
-					Encrypted: row.Encrypt != repartd.EncryptOff,
+					Encrypted: row.Encrypt != encryption.Off,
 				})
 			}
 			adds = append(adds, AddEntry{Entry: gpt.Entry{

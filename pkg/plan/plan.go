@@ -10,9 +10,9 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
@@ -61,7 +61,7 @@ type Options struct {
 	// Encryption is what the system can do for Encrypt= (cryptsetup,
 	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
 	// a plan that needs more is refused like a missing mkfs.
-	Encryption luks.Capabilities
+	Encryption encryption.Capabilities
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -96,7 +96,7 @@ type Partition struct {
 	Format         string
 	FileSystemUUID uuid.UUID
 	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
-	Encrypt  repartd.Encryption
+	Encrypt  encryption.Mode
 	LUKSUUID uuid.UUID
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
@@ -65,7 +66,7 @@ func def(t *testing.T, file, typeName string, opts ...string) repartd.Definition
 		case "Label":
 			d.Label = &v
 		case "Encrypt":
-			d.Encrypt = repartd.Encryption(v)
+			d.Encrypt = encryption.Mode(v)
 		default:
 			t.Fatalf("def: unknown option %q", o)
 		}

@@ -7,9 +7,9 @@ package plan
 import (
 	"fmt"
 
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 )
 
 // FormatError is a refusal because a new partition's file system cannot
@@ -26,7 +26,7 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // checkFormats refuses a plan with a file system the system cannot make
 // (no mkfs program, or a partition too small for it), so that the run
 // stops before its first write instead of in the middle, in mkfs.
-func checkFormats(steps []Step, can fstype.Capabilities, crypt luks.Capabilities) error {
+func checkFormats(steps []Step, can fstype.Capabilities, crypt encryption.Capabilities) error {
 	for _, s := range steps {
 		switch s := s.(type) {
 		case EncryptPartition:

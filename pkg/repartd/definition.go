@@ -7,6 +7,7 @@ package repartd
 
 import (
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 )
 
 // Unset marks a byte-size setting that the definition does not set
@@ -59,9 +60,9 @@ type Definition struct {
 	// vfat, swap, xfs or btrfs.
 	Format string
 
-	// Encrypt is Encrypt= (EncryptOff when unset). An encrypted new
+	// Encrypt is Encrypt= (encryption.Off when unset). An encrypted new
 	// partition without Format= gets ext4, as in 252.
-	Encrypt Encryption
+	Encrypt encryption.Mode
 
 	// Flags is Flags= (nil when unset).
 	Flags *uint64
@@ -79,22 +80,6 @@ type Definition struct {
 	// assignment, so later stages can point at the culprit.
 	Lines map[string]string
 }
-
-// Encryption is an Encrypt= mode: which keys unlock the LUKS2 volume.
-type Encryption string
-
-const (
-	EncryptOff         Encryption = ""
-	EncryptKeyFile     Encryption = "key-file"      // the --key-file= key (empty by default)
-	EncryptTPM2        Encryption = "tpm2"          // a key sealed to the TPM2, no other key slot
-	EncryptKeyFileTPM2 Encryption = "key-file+tpm2" // both, in key slots 0 and 1
-)
-
-// UsesKeyFile reports whether the volume gets the key file's key slot.
-func (e Encryption) UsesKeyFile() bool { return e == EncryptKeyFile || e == EncryptKeyFileTPM2 }
-
-// UsesTPM2 reports whether a TPM2-sealed key is enrolled.
-func (e Encryption) UsesTPM2() bool { return e == EncryptTPM2 || e == EncryptKeyFileTPM2 }
 
 // Where returns the file:line of key's last assignment, or the file path
 // when the key was not set.

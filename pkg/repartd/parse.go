@@ -1,8 +1,6 @@
 package repartd
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/sdvalue"
-
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -10,10 +8,11 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
-
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/pollfree"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // Defaults of a definition before any setting is applied (repart.d(5)).
@@ -335,24 +334,24 @@ func setFactoryReset(d *Definition, v string) error {
 	return nil
 }
 
-// setEncrypt reads Encrypt=; 252 also takes a boolean (false is off,
-// true is key-file).
+// setEncrypt reads Encrypt=: a mode's name (pkg/encryption), "off", or
+// as in 252 a boolean (false is off, true is key-file).
 func setEncrypt(d *Definition, v string) error {
-	switch m := Encryption(v); m {
-	case EncryptKeyFile, EncryptTPM2, EncryptKeyFileTPM2:
-		d.Encrypt = m
+	if m, ok := encryption.Lookup(v); ok {
+		d.Encrypt = m.Mode
 		return nil
-	case "off":
-		d.Encrypt = EncryptOff
+	}
+	if v == "off" {
+		d.Encrypt = encryption.Off
 		return nil
 	}
 	b, err := sdvalue.ParseBool(v)
 	if err != nil {
-		return fmt.Errorf("not an encryption mode (off, key-file, tpm2 or key-file+tpm2)")
+		return fmt.Errorf("not an encryption mode (%s)", encryption.Names())
 	}
-	d.Encrypt = EncryptOff
+	d.Encrypt = encryption.Off
 	if b {
-		d.Encrypt = EncryptKeyFile
+		d.Encrypt = encryption.KeyFile
 	}
 	return nil
 }
@@ -364,7 +363,7 @@ func (p *parser) check() error {
 		return &Error{File: d.Path, Line: p.header, Key: "Type",
 			Msg: "Type= is not set; every partition definition needs one"}
 	}
-	if d.Encrypt != EncryptOff && d.Format == "" {
+	if d.Encrypt != encryption.Off && d.Format == "" {
 		// 252 makes ext4 inside a LUKS volume that has no Format= (observed:
 		// Encrypt=key-file alone gives an ext4 with the derived UUID).
 		d.Format = "ext4"

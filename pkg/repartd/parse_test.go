@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 )
 
@@ -95,15 +95,15 @@ func TestParseKeys(t *testing.T) {
 		// Encrypt=off and the false booleans (252 reads them as off)
 		// change nothing; a true boolean is key-file; an encrypted
 		// partition without Format= gets ext4, as in 252.
-		{"Encrypt=off", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
-		{"Encrypt=no", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
-		{"Encrypt=0", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
-		{"Encrypt=false", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
-		{"Encrypt=yes", func(d Definition) bool { return d.Encrypt == EncryptKeyFile && d.Format == "ext4" }},
-		{"Encrypt=key-file", func(d Definition) bool { return d.Encrypt == EncryptKeyFile && d.Format == "ext4" }},
-		{"Encrypt=tpm2", func(d Definition) bool { return d.Encrypt == EncryptTPM2 && d.Format == "ext4" }},
-		{"Encrypt=key-file+tpm2\nFormat=xfs", func(d Definition) bool { return d.Encrypt == EncryptKeyFileTPM2 && d.Format == "xfs" }},
-		{"Encrypt=tpm2\nEncrypt=off", func(d Definition) bool { return d.Encrypt == EncryptOff && d.Format == "" }},
+		{"Encrypt=off", func(d Definition) bool { return d.Encrypt == encryption.Off && d.Format == "" }},
+		{"Encrypt=no", func(d Definition) bool { return d.Encrypt == encryption.Off && d.Format == "" }},
+		{"Encrypt=0", func(d Definition) bool { return d.Encrypt == encryption.Off && d.Format == "" }},
+		{"Encrypt=false", func(d Definition) bool { return d.Encrypt == encryption.Off && d.Format == "" }},
+		{"Encrypt=yes", func(d Definition) bool { return d.Encrypt == encryption.KeyFile && d.Format == "ext4" }},
+		{"Encrypt=key-file", func(d Definition) bool { return d.Encrypt == encryption.KeyFile && d.Format == "ext4" }},
+		{"Encrypt=tpm2", func(d Definition) bool { return d.Encrypt == encryption.TPM2 && d.Format == "ext4" }},
+		{"Encrypt=key-file+tpm2\nFormat=xfs", func(d Definition) bool { return d.Encrypt == encryption.KeyFileTPM2 && d.Format == "xfs" }},
+		{"Encrypt=tpm2\nEncrypt=off", func(d Definition) bool { return d.Encrypt == encryption.Off && d.Format == "" }},
 
 		{"UUID=01234567-89ab-cdef-0123-456789abcdef", func(d Definition) bool {
 			return *d.UUID == uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef")
