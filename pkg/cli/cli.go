@@ -147,7 +147,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		snap.Label, snap.OtherLabel = plan.LabelOther, "damaged GPT"
 	}
 	if r.cfg.size != "" {
-		if err := r.applySize(session, &snap, defs); err != nil {
+		if err := r.applySize(session, &snap, defs, opts.Compat); err != nil {
 			return 0, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
@@ -82,7 +83,7 @@ func TestEncryptMinimumSize(t *testing.T) {
 		want   uint64
 	}{{"ext4", 17 << 20}, {"vfat", 16<<20 + 4096}, {"xfs", 30 << 20}, {"btrfs", 272 << 20}} {
 		defs := []repartd.Definition{def(t, "home", "home", "Format="+tc.format, "Encrypt=key-file")}
-		got := MinimalSize(defs, blank(0, 512)) - gptMetadataSize
+		got := MinimalSize(defs, blank(0, 512), compat.Oldest) - gptMetadataSize
 		if got != tc.want {
 			t.Errorf("Encrypt=key-file Format=%s: minimum %d, want %d", tc.format, got, tc.want)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
@@ -53,7 +54,8 @@ func ResetTargets(defs []repartd.Definition, t *gpt.Table, sectorSize int) []Era
 	if t == nil {
 		return nil
 	}
-	l := newLayout(defs, t, sectorSize)
+	// Matching needs no sizes, so no systemd version either.
+	l := newLayout(defs, t, sectorSize, compat.Default)
 	var out []ErasedPartition
 	for _, m := range l.members {
 		if m.exists && !m.foreign() && m.def.FactoryReset {

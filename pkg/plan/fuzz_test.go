@@ -237,7 +237,7 @@ func checkSizeLimits(t *testing.T, r Partition, grain uint64, sc fuzzScenario) {
 		fsMin := uint64(hardMinSize)
 		if d.Format != "" {
 			fsMin = grain
-			if n, ok := fsMinimumSize(d.Format); ok {
+			if n, ok := (&layout{}).fsMinimumSize(d.Format); ok {
 				fsMin = n
 			}
 		}

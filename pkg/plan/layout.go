@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
@@ -72,6 +73,7 @@ type freeArea struct {
 
 // layout is the working state of one planning run.
 type layout struct {
+	compat     compat.Version // the systemd-repart whose sizes are mirrored
 	sectorSize uint64
 	grain      uint64
 	start, end uint64 // usable area in bytes, grain-aligned
@@ -79,12 +81,13 @@ type layout struct {
 	areas      []*freeArea
 }
 
-// fsMinimumSize is the smallest partition systemd 252's planner gives a
-// file system (the format table's PlanMinimum); for any other format one
-// grain is assumed.
-func fsMinimumSize(format string) (uint64, bool) {
+// fsMinimumSize is the smallest partition the mirrored systemd-repart's
+// planner gives a file system (its declaration's PlanMinimum); for any
+// other format one grain is assumed.
+func (l *layout) fsMinimumSize(format string) (uint64, bool) {
 	f, ok := fstype.Lookup(format)
-	return f.PlanMinimum, ok && f.PlanMinimum > 0
+	min := f.PlanMinimum.At(l.compat)
+	return min, ok && min > 0
 }
 
 func (l *layout) minSize(m *member) uint64 {
@@ -96,12 +99,13 @@ func (l *layout) minSize(m *member) uint64 {
 		sz = m.currentSize
 	} else if m.def.Format != "" {
 		need := l.grain
-		if fs, ok := fsMinimumSize(m.def.Format); ok {
+		if fs, ok := l.fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
 		}
 		if m.def.Encrypt != encryption.Off {
-			// 252 adds the LUKS2 header to the file system's minimum.
-			need += roundUp(encryption.MetadataSize, l.grain)
+			// systemd-repart adds the LUKS2 header to the file
+			// system's minimum.
+			need += roundUp(encryption.MinimumOverhead.At(l.compat), l.grain)
 		}
 		sz = max(sz, need)
 	}

@@ -6,6 +6,7 @@ package plan
 
 import (
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
@@ -14,9 +15,9 @@ import (
 // newLayout builds the partition list and the free areas: definitions in
 // file name order, each existing entry (in entry order) matched to the
 // first unmatched definition of its type or else appended as foreign.
-func newLayout(defs []repartd.Definition, t *gpt.Table, sectorSize int) *layout {
+func newLayout(defs []repartd.Definition, t *gpt.Table, sectorSize int, v compat.Version) *layout {
 	secsz := uint64(sectorSize)
-	l := &layout{sectorSize: secsz, grain: max(secsz, 4096)}
+	l := &layout{compat: v, sectorSize: secsz, grain: max(secsz, 4096)}
 	for i := range defs {
 		l.members = append(l.members, &member{def: &defs[i], typ: defs[i].Type})
 	}
@@ -143,13 +144,14 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 // MinimalSize is what --size=auto grows an image to: the minimum size of
 // every partition (with its minimum padding; an existing partition counts
 // with its current size) plus room for the two GPT copies, rounded up to
-// 4096 bytes.
-func MinimalSize(defs []repartd.Definition, snap Snapshot) uint64 {
+// 4096 bytes. v is the systemd-repart whose minimums are mirrored
+// (Options.Compat).
+func MinimalSize(defs []repartd.Definition, snap Snapshot, v compat.Version) uint64 {
 	table := snap.Table
 	if snap.Label != LabelGPT {
 		table = gpt.New(int64(max(snap.Size, 1<<20)), snap.SectorSize, uuid.Nil)
 	}
-	l := newLayout(defs, table, snap.SectorSize)
+	l := newLayout(defs, table, snap.SectorSize, v)
 	sum := uint64(gptMetadataSize)
 	for _, m := range l.members {
 		sum = addSat(sum, l.minSizeWithPadding(m))

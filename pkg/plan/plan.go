@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
@@ -48,7 +49,10 @@ type Snapshot struct {
 
 // Options are the run's settings.
 type Options struct {
-	Empty EmptyMode
+	// Compat is the systemd-repart version whose behaviour the plan
+	// mirrors (--compat=); the zero Version means compat.Default.
+	Compat compat.Version
+	Empty  EmptyMode
 	// Seed derives disk, partition and file system UUIDs.
 	Seed uuid.UUID
 	// Random returns a random UUID; used only when a derived UUID collides
@@ -193,7 +197,7 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 		}
 	}
 
-	l := newLayout(defs, table, snap.SectorSize)
+	l := newLayout(defs, table, snap.SectorSize, opts.Compat)
 	for {
 		ok, largest := l.allocate()
 		if ok {
@@ -245,7 +249,7 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
-	if err := checkFormats(p.Steps, opts.Formats, opts.Encryption); err != nil {
+	if err := checkFormats(p.Steps, opts.Compat, opts.Formats, opts.Encryption); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -7,6 +7,7 @@ package plan
 import (
 	"fmt"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
@@ -26,7 +27,7 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // checkFormats refuses a plan with a file system the system cannot make
 // (no mkfs program, or a partition too small for it), so that the run
 // stops before its first write instead of in the middle, in mkfs.
-func checkFormats(steps []Step, can fstype.Capabilities, crypt encryption.Capabilities) error {
+func checkFormats(steps []Step, v compat.Version, can fstype.Capabilities, crypt encryption.Capabilities) error {
 	for _, s := range steps {
 		switch s := s.(type) {
 		case EncryptPartition:
@@ -34,7 +35,7 @@ func checkFormats(steps []Step, can fstype.Capabilities, crypt encryption.Capabi
 				return &FormatError{Index: s.Index, Err: err}
 			}
 		case FormatPartition:
-			if err := can.Check(s.Format, int64(s.FileSystemSize())); err != nil {
+			if err := can.Check(v, s.Format, int64(s.FileSystemSize())); err != nil {
 				return &FormatError{Index: s.Index, Err: err}
 			}
 		}

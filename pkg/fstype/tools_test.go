@@ -1,15 +1,13 @@
-package mkfs
+package fstype
 
 import (
-	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
-	"github.com/sprout-initrd/sprout/pkg/fstype"
 )
 
 // The minimums hold for the installed tools: each formats a file of
@@ -27,7 +25,8 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 		{"xfs", minSize(t, "xfs") - 4096, false},
 	}
 	for _, c := range cases {
-		blockdevtest.RequireTool(t, Program(c.format))
+		f, _ := Lookup(c.format)
+		blockdevtest.RequireTool(t, f.Program)
 		path := filepath.Join(t.TempDir(), "fs.img")
 		if err := os.WriteFile(path, nil, 0o600); err != nil {
 			t.Fatal(err)
@@ -35,32 +34,29 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 		if err := os.Truncate(path, c.size); err != nil {
 			t.Fatal(err)
 		}
-		args, err := Args(Request{Format: c.format, Label: "min", UUID: uuid.MustParse("0123456789abcdef0123456789abcdef")}, path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		args := f.Args(Request{Format: c.format, Label: "min", UUID: testRequest.UUID}, path)
 		if c.format != "vfat" && c.format != "xfs" {
 			args = append(args[:len(args)-1], "-F", path) // mke2fs asks before formatting a regular file
 		}
-		err = Run(context.Background(), args)
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 		if (err == nil) != c.ok {
-			t.Errorf("%s on %d bytes: %v, want success=%v", c.format, c.size, err, c.ok)
+			t.Errorf("%s on %d bytes: %v %s, want success=%v", c.format, c.size, err, out, c.ok)
 		}
 		if err == nil {
 			if got := strings.TrimSpace(blockdevtest.Run(t, "blkid", "-p", "-o", "value", "-s", "TYPE", path)); got != c.format {
 				t.Errorf("%s on %d bytes: blkid finds %q", c.format, c.size, got)
 			}
 		}
-		if err == nil && (fstype.Capabilities{}).Check(c.format, c.size) != nil {
-			t.Errorf("%s formats %d bytes but the format table refuses it", c.format, c.size)
+		if err == nil && (Capabilities{}).Check(252, c.format, c.size) != nil {
+			t.Errorf("%s formats %d bytes but the declaration refuses it", c.format, c.size)
 		}
 	}
 }
 
 func minSize(t *testing.T, format string) int64 {
-	f, ok := fstype.Lookup(format)
+	f, ok := Lookup(format)
 	if !ok {
-		t.Fatalf("%s is not in the format table", format)
+		t.Fatalf("%s is not declared", format)
 	}
-	return f.MinSize(4096)
+	return f.MinSize(252, 4096)
 }
