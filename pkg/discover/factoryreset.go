@@ -18,6 +18,41 @@ const FactoryResetVar = "FactoryReset-8cf2644b-4b0b-428f-9387-6d876050dc67"
 // fsImmutable is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
 const fsImmutable = 0x10
 
+// InInitrd reports whether sprout runs in an initrd, the way systemd
+// decides it: $SYSTEMD_IN_INITRD when set, else /etc/initrd-release.
+func InInitrd() bool {
+	if v, ok := os.LookupEnv("SYSTEMD_IN_INITRD"); ok {
+		if b, err := sdvalue.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	_, err := os.Stat("/etc/initrd-release")
+	return err == nil
+}
+
+// ResetRequest is a run's answer to "factory reset?" and who gave it.
+type ResetRequest struct {
+	Yes bool
+	// Source names the system's request ("the EFI variable FactoryReset");
+	// "" when --factory-reset= decided or nothing asked.
+	Source string
+}
+
+// FactoryResetRequested decides whether a run resets, as 252 does:
+// flag (--factory-reset=) when given; else, only in the initrd, what
+// FactoryResetRequest finds on the kernel command line or in the EFI
+// variable. An error means the request could not be read.
+func FactoryResetRequested(env Env, flag *bool) (ResetRequest, error) {
+	if flag != nil {
+		return ResetRequest{Yes: *flag}, nil
+	}
+	if !InInitrd() {
+		return ResetRequest{}, nil
+	}
+	yes, source, err := FactoryResetRequest(env)
+	return ResetRequest{Yes: yes, Source: source}, err
+}
+
 // FactoryResetRequest says whether the kernel command line
 // (systemd.factory_reset=BOOL, which decides when present) or the EFI
 // variable FactoryReset asks for a factory reset, as systemd-repart 252
