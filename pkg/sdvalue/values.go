@@ -21,24 +21,16 @@ var (
 	ErrRange  = errors.New("out of range")
 )
 
-// Boolean reads the words systemd's boolean settings, flags and kernel
+// ParseBool reads the words systemd's boolean settings, flags and kernel
 // command-line switches accept, in any case: 1 yes y true t on / 0 no n
-// false f off. ok is false for anything else.
-func Boolean(s string) (value, ok bool) {
+// false f off. Anything else is an error; the caller names the setting
+// and its value.
+func ParseBool(s string) (bool, error) {
 	switch strings.ToLower(s) {
 	case "1", "yes", "y", "true", "t", "on":
-		return true, true
+		return true, nil
 	case "0", "no", "n", "false", "f", "off":
-		return false, true
-	}
-	return false, false
-}
-
-// ParseBool is Boolean with an error for a word it does not take; the
-// caller names the setting and its value.
-func ParseBool(s string) (bool, error) {
-	if b, ok := Boolean(s); ok {
-		return b, nil
+		return false, nil
 	}
 	return false, errNotBoolean
 }
