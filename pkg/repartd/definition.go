@@ -56,8 +56,8 @@ type Definition struct {
 	PaddingMin uint64
 	PaddingMax uint64
 
-	// Format is the file system to create ("" for none): ext2, ext3, ext4,
-	// vfat, swap, xfs or btrfs.
+	// Format is the file system to create ("" for none): a name pkg/fstype
+	// declares.
 	Format string
 
 	// Encrypt is Encrypt= (encryption.Off when unset). An encrypted new
