@@ -8,9 +8,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // config is the parsed command line.
@@ -47,7 +48,7 @@ func parse(args []string) (*config, error) {
 	pcrsSet := false
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
+			*dst, err = sdvalue.ParseBool(v)
 			return err
 		}}
 	}
@@ -55,7 +56,7 @@ func parse(args []string) (*config, error) {
 	opts := []option{
 		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
 			dryRunSet = true
-			c.dryRun, err = parseBool(v)
+			c.dryRun, err = sdvalue.ParseBool(v)
 			return err
 		}},
 		{name: "empty", hasValue: true, set: func(v string) error {
@@ -72,7 +73,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "factory-reset", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.factoryReset = &b
 			return err
 		}},
@@ -95,7 +96,7 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "size", hasValue: true, set: func(v string) error {
 			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
+				if _, err := sdvalue.ParseSize(v); err != nil {
 					return err
 				}
 			}
@@ -132,11 +133,11 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
 			pcrsSet = true
-			c.tpm2PCRs, err = luks.ParsePCRs(v)
+			c.tpm2PCRs, err = encryption.ParsePCRs(v)
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.pretty = &b
 			return err
 		}},
@@ -159,7 +160,7 @@ func parse(args []string) (*config, error) {
 	pos, err := parseArgs(args, opts)
 	if err == nil && !pcrsSet {
 		// 258 stopped binding to PCR 7 by default (compat.NoDefaultPCRs).
-		c.tpm2PCRs = luks.DefaultPCRs
+		c.tpm2PCRs = encryption.DefaultPCRs
 		if compat.NoDefaultPCRs.In(c.compat) {
 			c.tpm2PCRs = ""
 		}

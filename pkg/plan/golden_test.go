@@ -17,11 +17,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/report"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
@@ -49,7 +50,7 @@ type scenario struct {
 	seed        uuid.UUID
 	dump        string // sfdisk dump, "" for a blank disk
 	// crypt is the Encrypt= settings (key-file=, tpm2-device=).
-	crypt luks.Settings
+	crypt encryption.Settings
 	// oracleDryRun runs systemd-repart with --dry-run=yes: it cannot make
 	// LUKS2 volumes on this host (no device-mapper), and its dry run prints
 	// the same rows.
@@ -65,7 +66,7 @@ func loadScenarios(t *testing.T) []scenario {
 	var out []scenario
 	for _, d := range dirs {
 		s := scenario{name: filepath.Base(d), dir: d, sector: 512, empty: plan.EmptyRefuse,
-			crypt: luks.Settings{TPM2PCRs: luks.DefaultPCRs}}
+			crypt: encryption.Settings{TPM2PCRs: encryption.DefaultPCRs}}
 		settings, err := os.ReadFile(filepath.Join(d, "settings"))
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +108,7 @@ func loadScenarios(t *testing.T) []scenario {
 }
 
 func mustSize(t *testing.T, v string) uint64 {
-	n, err := spec.ParseSize(v)
+	n, err := sdvalue.ParseSize(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func (s scenario) plan(t *testing.T, v compat.Version) (*plan.Plan, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defs, err := spec.Load(spec.Options{Dirs: []string{dir}, Compat: v})
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{dir}, Compat: v})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func (s scenario) plan(t *testing.T, v compat.Version) (*plan.Plan, error) {
 		snap.Label, snap.Table = plan.LabelGPT, tb
 	}
 	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed,
-		Encryption: luks.Capabilities{Settings: s.crypt}, Compat: v})
+		Encryption: encryption.Capabilities{Settings: s.crypt}, Compat: v})
 }
 
 // goldenVersions are the versions with a golden file each, the versions

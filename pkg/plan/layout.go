@@ -5,11 +5,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // This file reproduces systemd-repart 252's size allocation: which new
@@ -20,7 +20,7 @@ import (
 // member is one entry of the partition list: a definition (matched to an
 // existing partition or not) or a foreign partition nobody defined.
 type member struct {
-	def     *spec.Definition // nil for a foreign partition
+	def     *repartd.Definition // nil for a foreign partition
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
@@ -74,7 +74,7 @@ type freeArea struct {
 
 // layout is the working state of one planning run.
 type layout struct {
-	compat     compat.Version
+	compat     compat.Version // the systemd-repart whose sizes are mirrored
 	sectorSize uint64
 	// fsSectorSize is the sector size new file systems get: the disk's,
 	// or 4096 in an image file.
@@ -85,23 +85,14 @@ type layout struct {
 	areas        []*freeArea
 }
 
-// fsMinimumSize is the smallest partition systemd-repart's planner gives
-// a file system (the format table's PlanMinimum) under version v; for any
+// fsMinimumSize is the smallest partition the mirrored systemd-repart's
+// planner gives a file system (its declaration's PlanMinimum); for any
 // other format one grain is assumed.
-func fsMinimumSize(format string, v compat.Version) (uint64, bool) {
+func (l *layout) fsMinimumSize(format string) (uint64, bool) {
 	f, ok := fstype.Lookup(format)
-	if !ok {
-		return 0, false
-	}
-	min := f.PlanMinimum.At(v)
-	return min, min > 0
+	min := f.PlanMinimum.At(l.compat)
+	return min, ok && min > 0
 }
-
-// luksMinimum is what an encrypted partition's minimum adds to its file
-// system's: the LUKS2 header and key slots (252: 16 MiB, where the data
-// starts), 32 MiB from 254 on (NEWS silent; 252 has 16, 254 32: 253 or
-// 254; docs/compatibility.md luks-minimum).
-var luksMinimum = compat.ByVersion[uint64]{{Since: 252, Value: luks.MetadataSize}, {Since: 254, Value: 32 << 20}}
 
 // ESP and XBOOTLDR minimums from 258 on (compat.ESPMinimum), by the file
 // system's sector size.
@@ -119,7 +110,7 @@ func (l *layout) minSize(m *member) uint64 {
 		sz = m.currentSize
 	} else if m.def.Format != "" {
 		need := l.grain
-		if fs, ok := fsMinimumSize(m.def.Format, l.compat); ok {
+		if fs, ok := l.fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
 		}
 		if m.def.Format == "vfat" && compat.ESPMinimum.In(l.compat) {
@@ -132,14 +123,15 @@ func (l *layout) minSize(m *member) uint64 {
 				need = max(need, roundUp(esp, l.grain))
 			}
 		}
-		if m.def.Encrypt != spec.EncryptOff {
-			// The LUKS2 header is added to the file system's minimum.
-			need += roundUp(luksMinimum.At(l.compat), l.grain)
+		if m.def.Encrypt != encryption.Off {
+			// systemd-repart adds the LUKS2 header to the file
+			// system's minimum.
+			need += roundUp(encryption.MinimumOverhead.At(l.compat), l.grain)
 		}
 		sz = max(sz, need)
 	}
 	wanted := m.def.SizeMin
-	if wanted == spec.Unset {
+	if wanted == repartd.Unset {
 		wanted = defaultMinSize
 	}
 	return max(roundUp(wanted, l.grain), sz)
@@ -149,7 +141,7 @@ func (l *layout) maxSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
 	}
-	if m.def.SizeMax == spec.Unset {
+	if m.def.SizeMax == repartd.Unset {
 		return infinite
 	}
 	sm := roundDown(m.def.SizeMax, l.grain)
@@ -160,7 +152,7 @@ func (l *layout) maxSize(m *member) uint64 {
 }
 
 func minPadding(m *member) uint64 {
-	if m.def == nil || m.def.PaddingMin == spec.Unset {
+	if m.def == nil || m.def.PaddingMin == repartd.Unset {
 		return 0
 	}
 	return m.def.PaddingMin
@@ -170,7 +162,7 @@ func maxPadding(m *member) uint64 {
 	if m.def == nil {
 		return infinite
 	}
-	return m.def.PaddingMax // spec.Unset == infinite
+	return m.def.PaddingMax // repartd.Unset == infinite
 }
 
 // minSizeWithPadding is the space a partition needs at least. For an
