@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
@@ -27,11 +28,12 @@ const (
 	// defaultCases is per oracle: four oracles share what one had.
 	defaultCases = 75
 	defaultJobs  = 3
-	// newestCompat is the newest systemd version whose behaviour sprout
-	// has (--compat=); an oracle newer than that is compared under it, and
-	// the summary says so.
-	newestCompat = 262
 )
+
+// newestCompat is the newest systemd version whose behaviour sprout has
+// (--compat=); an oracle newer than that is compared under it, and the
+// summary says so.
+const newestCompat = int(compat.Newest)
 
 // requiredTools are the external programs every case needs.
 var requiredTools = []string{harness.HostRepart, "sfdisk", "blkid", "mkfs.ext4", "mkfs.vfat", "mkswap"}

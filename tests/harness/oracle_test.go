@@ -73,3 +73,22 @@ func TestChrootOracle(t *testing.T) {
 		t.Error("a chroot without its stamp is used")
 	}
 }
+
+// An oracle newer than sprout's newest version is said to be so, and
+// compared under the newest --compat= (never a silent pass).
+func TestCompatNote(t *testing.T) {
+	o := Oracle{Name: "forky", Root: "/x", Version: 263, VersionLine: "systemd 263 (263-1)"}
+	if got := o.Compat(262); got != 262 {
+		t.Errorf("Compat = %d, want 262", got)
+	}
+	note := o.CompatNote(262)
+	for _, want := range []string{"systemd 263 (263-1)", "NEWER", "--compat=262"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("CompatNote = %q, want it to say %q", note, want)
+		}
+	}
+	o.Version, o.VersionLine = 257, "systemd 257"
+	if got, note := o.Compat(262), o.CompatNote(262); got != 257 || strings.Contains(note, "NEWER") {
+		t.Errorf("257: Compat %d, note %q", got, note)
+	}
+}
