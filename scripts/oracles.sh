@@ -26,7 +26,15 @@ stamp=.sprout-oracle
 # What each chroot holds: systemd-repart, the mkfs tools it calls, sfdisk,
 # and cryptsetup for Encrypt= (systemd-repart links libcryptsetup; the
 # binaries let a guest use the chroot's tools too).
-include=systemd-repart,fdisk,e2fsprogs,dosfstools,xfsprogs,btrfs-progs,cryptsetup-bin,util-linux
+include=systemd-repart,fdisk,e2fsprogs,dosfstools,xfsprogs,btrfs-progs,cryptsetup-bin,util-linux,tpm2-tools,systemd-cryptsetup
+# tpm2-tools brings the tpm2-tss libraries systemd-repart loads for
+# Encrypt=tpm2 (their package names differ between releases);
+# systemd-cryptsetup has systemd-cryptenroll and cryptsetup's systemd-tpm2
+# token plugin (in bookworm they are in systemd): the encryption tier runs
+# sprout inside the chroot with that version's tools.
+# recipe changes whenever what a chroot holds does: a chroot built by an
+# older recipe is built again (and swapped in atomically).
+recipe=3
 
 say() { echo "oracles: $*" >&2; }
 
@@ -96,7 +104,7 @@ build() {
 	chmod 0755 "$tmp"
 	local start=$SECONDS
 	if [ "$suite" = bookworm-backports ]; then
-		extra=(--include=fdisk,e2fsprogs,dosfstools,xfsprogs,btrfs-progs,cryptsetup-bin,util-linux)
+		extra=(--include=fdisk,e2fsprogs,dosfstools,xfsprogs,btrfs-progs,cryptsetup-bin,util-linux,tpm2-tools)
 	else
 		extra=(--include="$include")
 	fi
@@ -118,7 +126,7 @@ build() {
 	chroot "$tmp" apt-get clean
 	local version
 	version="$(chroot "$tmp" systemd-repart --version | head -n 1)" || { say "$suite: systemd-repart does not run"; return 1; }
-	printf 'suite=%s\nbuilt=%s\nversion=%s\nmirror=%s\n' "$suite" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$version" "$mirror" >"$tmp/$stamp"
+	printf 'suite=%s\nbuilt=%s\nversion=%s\nmirror=%s\nrecipe=%s\n' "$suite" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$version" "$mirror" "$recipe" >"$tmp/$stamp"
 	if [ -e "$final" ]; then
 		local old
 		old="$(mktemp -d "$oracles/.$suite.old.XXXXXX")"
@@ -159,7 +167,8 @@ for s in "${suites[@]}"; do
 	trixie | forky | bookworm-backports) ;;
 	*) say "unknown suite $s (trixie, forky, bookworm-backports)"; exit 2 ;;
 	esac
-	if [ "$rebuild" = 0 ] && [ -f "$oracles/$s/$stamp" ]; then
+	if [ "$rebuild" = 0 ] && [ -f "$oracles/$s/$stamp" ] &&
+		[ "$(sed -n 's/^recipe=//p' "$oracles/$s/$stamp")" = "$recipe" ]; then
 		continue
 	fi
 	build "$s"

@@ -7,8 +7,10 @@ package compat
 // chroots): where NEWS names no version, Since is the first oracle that
 // shows the change and Evidence says which versions bracket it.
 //
-// File system minimum sizes are values, not switches: they are declared
-// with the formats (pkg/fstype), also per version.
+// Values, not switches, are declared where they belong, also per version:
+// file system minimum sizes with the formats (pkg/fstype: ext4-minimum,
+// xfs-minimum), the LUKS2 facts with the encryption modes
+// (pkg/encryption: luks-minimum, luks-key-512, luks-sector-size).
 var (
 	JSONFilePath = &Change{Since: 254, Name: "json-file-path",
 		What:     `--json: "file" is the definition's full path, and null for a partition no definition claims (252: the file's base name, and "-")`,

@@ -17,13 +17,17 @@ type EncryptPartition struct {
 	Offset, Size uint64
 	Mode         encryption.Mode
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
-	Label        string    // the LUKS2 label: the partition label, as in 252
+	Label        string    // the LUKS2 label: the partition label ("luks-" before it from 259)
+	// KeyBits and SectorSize are the volume key's size and the volume's
+	// sector size of the version followed (encryption.KeyBits,
+	// encryption.FileSystemSectors).
+	KeyBits, SectorSize int
 	encryption.Settings
 }
 
 func (s EncryptPartition) Describe() string {
 	d := fmt.Sprintf("encrypt future partition %d (%s at offset %d) as LUKS2 (%s, %d-bit key), UUID %s, label %q, Encrypt=%s",
-		s.Index, FormatBytes(s.Size), s.Offset, encryption.Cipher, encryption.KeyBits, s.UUID, s.Label, s.Mode)
+		s.Index, FormatBytes(s.Size), s.Offset, encryption.Cipher, s.KeyBits, s.UUID, s.Label, s.Mode)
 	if s.Mode.UsesKeyFile() {
 		key := "the empty key"
 		if s.KeyFile != "" {
@@ -49,10 +53,15 @@ func (s EncryptPartition) Describe() string {
 	return d
 }
 
-func encryptStep(m *member, row Partition, label string, crypt encryption.Settings) EncryptPartition {
+func (l *layout) encryptStep(m *member, row Partition, crypt encryption.Settings) EncryptPartition {
+	sector := l.sectorSize
+	if encryption.FileSystemSectors.At(l.compat) {
+		sector = l.fsSectorSize
+	}
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: label, Settings: crypt,
+		UUID: row.LUKSUUID, Label: luksLabel(row.Label, l.compat), Settings: crypt,
+		KeyBits: encryption.KeyBits.At(l.compat), SectorSize: int(sector),
 	}
 }
 

@@ -107,7 +107,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
 			if row.Encrypt = m.def.Encrypt; row.Encrypt != encryption.Off {
 				row.LUKSUUID = LUKSUUID(row.UUID)
-				formats = append(formats, encryptStep(m, row, luksLabel(row.Label, l.compat), crypt))
+				formats = append(formats, l.encryptStep(m, row, crypt))
 			}
 			if row.Format != "" {
 				row.FileSystemUUID = FileSystemUUID(row.UUID)
