@@ -125,6 +125,8 @@ in
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
+          # STATUS= progress reaches systemctl status (docs/boot.md).
+          NotifyAccess = "main";
           ExecStart = lib.escapeShellArgs ([ "${cfg.package}/bin/sprout" "--dry-run=no" ]
             ++ cfg.extraArgs
             # Without a device sprout finds the disk and waits for it itself

@@ -82,19 +82,19 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 	}
 	t, err := d.Writer()
 	if err != nil {
-		return err
+		return &Refusal{err}
 	}
 	k := d.Kernel()
 	opts.Log("Applying changes to %s.", t.Path())
 	if uint64(t.Size()) != p.DiskSize || t.SectorSize() != p.SectorSize {
-		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
+		return &Refusal{fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())}
 	}
 
 	if err := preflightReset(k, p); err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+		return &Refusal{fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)}
 	}
 	if err := preflight(k, p); err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+		return &Refusal{fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)}
 	}
 
 	var formats []plan.FormatPartition
@@ -166,6 +166,13 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 	}
 	return nil
 }
+
+// Refusal is an error that stopped Run before its first write: the disk
+// is as it was.
+type Refusal struct{ Err error }
+
+func (r *Refusal) Error() string { return r.Err.Error() }
+func (r *Refusal) Unwrap() error { return r.Err }
 
 // wipeForNewTable clears what an old label left outside the usable area
 // (both GPT copies, an MBR) before a table is created from scratch, and

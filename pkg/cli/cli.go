@@ -15,12 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -42,9 +42,9 @@ var Version = "dev"
 // Env is what a run needs from its surroundings.
 type Env struct {
 	Stdout, Stderr io.Writer
-	// Getenv reads the environment; nil means os.Getenv. It is asked
-	// here, once, for what the logger needs ($JOURNAL_STREAM,
-	// $NOTIFY_SOCKET) and for the specifiers' facts.
+	// Getenv reads the environment for the specifiers' facts; nil means
+	// os.Getenv. (go-systemd reads $JOURNAL_STREAM and $NOTIFY_SOCKET
+	// from the process's environment itself.)
 	Getenv func(string) string
 }
 
@@ -67,12 +67,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	// Standard error is fd 2 when it is the journal's stream.
-	toJournal := journal.IsJournalStream(2, env.Getenv("JOURNAL_STREAM"))
-	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal, env.Getenv("NOTIFY_SOCKET"))}
+	toJournal, _ := journal.StderrIsJournalStream()
+	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal)}
 	code, err := r.main(ctx)
 	if err != nil {
-		r.log.errorf("sprout: %v", err)
+		id := MessageRefused
+		var refusal *apply.Refusal
+		if r.writing && !errors.As(err, &refusal) {
+			id = MessageFailed
+		}
+		r.log.outcome(journal.PriErr, id, "sprout: "+err.Error())
 		return exitCode(err)
 	}
 	return code
@@ -92,6 +96,9 @@ type run struct {
 	cfg *config
 	env Env
 	log *logger
+	// writing: apply has started; an error from here on may come after
+	// a write (unless apply says it refused first).
+	writing bool
 }
 
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
@@ -178,7 +185,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 
 	switch {
 	case !p.Changed():
-		r.logf("No changes.")
+		r.log.outcome(journal.PriInfo, MessageNoChanges, "No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
 			if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
@@ -196,6 +203,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		r.log.partitions(p, node)
+		r.logOutcomes(p, session.Path())
 		r.settleFactoryReset(p, opts.FactoryReset)
 		r.logf("All done.")
 	}
@@ -215,12 +223,32 @@ func (r *run) apply(ctx context.Context, session *blockdev.Session, p *plan.Plan
 	// no-op run is spared the thread that signal delivery needs.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	r.writing = true
 	return apply.Run(ctx, session, p, apply.Options{
 		Discard: r.cfg.discard,
 		Log:     lockedLog(r.logf), // formatting logs from several goroutines
 
 		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
+}
+
+// logOutcomes logs the outcomes of an applied plan besides the
+// partitions it made or grew: a repaired table, a factory reset.
+func (r *run) logOutcomes(p *plan.Plan, disk string) {
+	for _, s := range p.Steps {
+		switch s := s.(type) {
+		case plan.RepairTable:
+			r.log.outcome(journal.PriNotice, MessageRepaired,
+				fmt.Sprintf("Repaired the partition table of %s: %s.", disk, s.Reason))
+		case plan.FactoryReset:
+			erased := make([]string, len(s.Erase))
+			for i, e := range s.Erase {
+				erased[i] = fmt.Sprintf("%d %q", e.Index, e.Label)
+			}
+			r.log.outcome(journal.PriNotice, MessageFactoryReset,
+				fmt.Sprintf("Factory reset of %s: erased partition %s; made anew, empty.", disk, strings.Join(erased, ", ")))
+		}
+	}
 }
 
 // lockedLog serializes calls to log.
