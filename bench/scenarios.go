@@ -437,7 +437,7 @@ func (b *bench) mkfsPaths(size int64) error {
 	}
 	home := t.Partitions[2]
 	off, n := home.Start*t.SectorSize, home.Size*t.SectorSize
-	req := mkfs.Request{Format: "ext4", Label: "home", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd"), Discard: true}
+	req := mkfs.Request{Format: "ext4", Label: "home", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd")}
 	inPlace, ok := mkfs.OffsetArgs(req, img, off, n)
 	if !ok {
 		return errors.New("mkfs.OffsetArgs: ext4 cannot be made in place")

@@ -99,6 +99,8 @@ type run struct {
 	// writing: apply has started; an error from here on may come after
 	// a write (unless apply says it refused first).
 	writing bool
+	// discardLimits are the disk's, read when the plan discards.
+	discardLimits *plan.DiscardLimits
 }
 
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
@@ -130,7 +132,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs)}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
+		Discard: plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget}}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -168,6 +171,18 @@ func (r *run) main(ctx context.Context) (int, error) {
 	// The planner refuses what cannot run (a missing mkfs, a partition too
 	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
+	if err == nil && p.Discards() && session.Reader().IsBlockDevice() {
+		// The disk's discard limits decide whether anything is discarded;
+		// they are read only when the plan would discard, so that a no-op
+		// boot reads no more than it needs, and the plan is made again.
+		l, lerr := session.DiscardLimits()
+		if lerr != nil {
+			return 0, lerr
+		}
+		r.discardLimits = &plan.DiscardLimits{MaxBytes: uint64(l.MaxBytes), Granularity: uint64(l.Granularity)}
+		opts.Discard.Limits = r.discardLimits
+		p, err = plan.Make(defs, snap, opts)
+	}
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
 		return 0, fmt.Errorf("%s: %w", session.Path(), err)
@@ -224,9 +239,20 @@ func (r *run) apply(ctx context.Context, session *blockdev.Session, p *plan.Plan
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r.writing = true
+	// Formatting logs from several goroutines, progress from its own.
+	var mu sync.Mutex
+	locked := func(f func(string)) func(string) {
+		return func(line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(line)
+		}
+	}
+	logLine := locked(func(line string) { r.logf("%s", line) })
 	return apply.Run(ctx, session, p, apply.Options{
-		Discard: r.cfg.discard,
-		Log:     lockedLog(r.logf), // formatting logs from several goroutines
+		DiscardLimits: r.discardLimits,
+		Log:           func(format string, args ...any) { logLine(fmt.Sprintf(format, args...)) },
+		Progress:      &apply.Progress{Say: locked(r.log.console), Status: locked(r.log.status)},
 
 		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
@@ -248,16 +274,6 @@ func (r *run) logOutcomes(p *plan.Plan, disk string) {
 			r.log.outcome(journal.PriNotice, MessageFactoryReset,
 				fmt.Sprintf("Factory reset of %s: erased partition %s; made anew, empty.", disk, strings.Join(erased, ", ")))
 		}
-	}
-}
-
-// lockedLog serializes calls to log.
-func lockedLog(log func(string, ...any)) func(string, ...any) {
-	var mu sync.Mutex
-	return func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		log(format, args...)
 	}
 }
 

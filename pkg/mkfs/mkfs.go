@@ -19,10 +19,9 @@ import (
 
 // Request describes one file system to make.
 type Request struct {
-	Format  string    // ext2, ext3, ext4, vfat, swap, xfs or btrfs
-	Label   string    // the partition label; shortened per file system
-	UUID    uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
-	Discard bool      // let mkfs discard the range first
+	Format string    // ext2, ext3, ext4, vfat, swap, xfs or btrfs
+	Label  string    // the partition label; shortened per file system
+	UUID   uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
 }
 
 // Program is the mkfs binary a format needs ("" for swap, made in Go),
@@ -33,7 +32,12 @@ func Program(format string) string {
 }
 
 // Args returns the command line that formats node, which covers exactly
-// the partition: systemd-repart 252's options for each file system.
+// the partition: systemd-repart 252's options for each file system, with
+// its --discard=no ones: sprout discards the range itself beforehand,
+// in pieces and within a time budget (apply/discard.go), and a discard
+// by mkfs would be one request that nothing bounds (an SD card erases
+// gigabytes for minutes). On a block device a discard leaves the
+// file system the same (the kernel no longer promises zeroes after one).
 func Args(req Request, node string) ([]string, error) {
 	id := req.UUID.String()
 	switch req.Format {
@@ -42,25 +46,13 @@ func Args(req Request, node string) ([]string, error) {
 		if req.Format != "ext2" {
 			args = append(args, "-O", "has_journal")
 		}
-		discard := "nodiscard"
-		if req.Discard {
-			discard = "discard"
-		}
-		return append(args, "-m", "0", "-E", discard+",lazy_itable_init=1", "-T", "default", node), nil
+		return append(args, "-m", "0", "-E", "nodiscard,lazy_itable_init=1", "-T", "default", node), nil
 	case "vfat":
 		return []string{Program(req.Format), "-i", VfatID(req.UUID), "-n", VfatLabel(req.Label), "-F", "32", node}, nil
 	case "xfs":
-		args := []string{Program(req.Format), "-q", "-L", truncateUTF8(req.Label, 12), "-m", "uuid=" + id, "-m", "reflink=1", node}
-		if !req.Discard {
-			args = append(args, "-K")
-		}
-		return args, nil
+		return []string{Program(req.Format), "-q", "-L", truncateUTF8(req.Label, 12), "-m", "uuid=" + id, "-m", "reflink=1", node, "-K"}, nil
 	case "btrfs":
-		args := []string{Program(req.Format), "-q", "-L", req.Label, "-U", id, node}
-		if !req.Discard {
-			args = append(args, "--nodiscard")
-		}
-		return args, nil
+		return []string{Program(req.Format), "-q", "-L", req.Label, "-U", id, node, "--nodiscard"}, nil
 	}
 	return nil, fmt.Errorf("cannot make a %q file system", req.Format)
 }
