@@ -100,7 +100,11 @@ func (l *logger) errorf(format string, args ...any) {
 
 // outcome logs a message that says how the run ended, with its MESSAGE_ID.
 func (l *logger) outcome(prio journal.Priority, id, msg string) {
-	l.log(prio, msg, map[string]string{"MESSAGE_ID": id})
+	var fields map[string]string
+	if l.journal { // (a no-op run on a terminal allocates no map)
+		fields = map[string]string{"MESSAGE_ID": id}
+	}
+	l.log(prio, msg, fields)
 }
 
 // partitions logs one structured entry per partition the run created or

@@ -94,8 +94,8 @@ func (p *Plan) Discards() bool {
 // created, one for the whole disk before it instead, which covers the new
 // partitions too.
 func discardSteps(steps []Step, rows []Partition, size uint64, policy DiscardPolicy) []Step {
-	if !policy.On || policy.Limits != nil && policy.Limits.MaxBytes == 0 {
-		return steps
+	if !policy.On || policy.Limits != nil && policy.Limits.MaxBytes == 0 || !wipesRanges(steps) && !createsTable(steps) {
+		return steps // (a no-op boot allocates nothing here)
 	}
 	labels := map[int]string{}
 	for _, r := range rows {
@@ -115,6 +115,15 @@ func discardSteps(steps []Step, rows []Partition, size uint64, policy DiscardPol
 		}
 	}
 	return out
+}
+
+func createsTable(steps []Step) bool {
+	for _, s := range steps {
+		if _, ok := s.(CreateTable); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // WipeSpan is how much of each end of a new partition's range WipeRange
