@@ -178,7 +178,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		// plan, a real run's result), before it is applied, as
 		// systemd-repart prints them; --no-legend keeps the rows alone.
 		if r.cfg.legend {
-			err := report.Picture(r.env.Stdout, p.DiskSize, report.Slices(p, node), pictureOptions(r.env.Stdout, r.env.Getenv))
+			err := report.Picture(r.env.Stdout, p.DiskSize, report.Slices(p, node), pictureOptions(r.env.Stdout, r.env.Stderr, r.env.Getenv))
 			if err != nil {
 				return 0, err
 			}

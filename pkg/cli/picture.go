@@ -16,9 +16,10 @@ import (
 //     can report; 1 and 2 draw at report.MinWidth), else the terminal's
 //     width when stdout is one, else 80 — in the journal, in a pipe and in
 //     a file the picture is 80 columns wide, as in the seed article's log;
-//   - colours only when stdout is a terminal, and not with $NO_COLOR set,
+//   - colours only when stdout and stderr are terminals (a pipe or the
+//     journal on either side means plain), and not with $NO_COLOR set,
 //     $TERM=dumb or $SYSTEMD_COLORS false.
-func pictureOptions(stdout io.Writer, getenv func(string) string) report.PictureOptions {
+func pictureOptions(stdout, stderr io.Writer, getenv func(string) string) report.PictureOptions {
 	termWidth, terminal := terminalWidth(stdout)
 	width := 80
 	if n, err := strconv.Atoi(getenv("COLUMNS")); err == nil && n >= 1 && n <= 65535 {
@@ -26,7 +27,8 @@ func pictureOptions(stdout io.Writer, getenv func(string) string) report.Picture
 	} else if terminal && termWidth > 0 {
 		width = termWidth
 	}
-	color := terminal && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+	_, errTerminal := terminalWidth(stderr)
+	color := terminal && errTerminal && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 	if b, err := parseBool(getenv("SYSTEMD_COLORS")); err == nil && !b {
 		color = false
 	}

@@ -98,11 +98,20 @@ func TestPictureOptions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := c.stdout.(interface{ Write([]byte) (int, error) })
-			got := pictureOptions(w, func(k string) string { return c.env[k] })
+			got := pictureOptions(w, term, func(k string) string { return c.env[k] })
 			if got != c.want {
 				t.Errorf("got %+v, want %+v", got, c.want)
 			}
 		})
+	}
+	// Colours need stderr on a terminal too (a unit's stderr is the
+	// journal's stream, a script's may be a pipe), as in systemd.
+	noEnv := func(string) string { return "" }
+	if got, want := pictureOptions(term, &bytes.Buffer{}, noEnv), (report.PictureOptions{Width: 123}); got != want {
+		t.Errorf("stderr a pipe: got %+v, want %+v", got, want)
+	}
+	if got, want := pictureOptions(term, mustCreate(t), noEnv), (report.PictureOptions{Width: 123}); got != want {
+		t.Errorf("stderr a file: got %+v, want %+v", got, want)
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 
 // pictureCase is one file of testdata/picture: a layout, a width, and the
 // picture systemd-repart 262 drew for it (each file says how it was
-// recorded). ESC is written "^[" there.
+// recorded). ESC is written "^[" there. The "case" line says how
+// tests/differential rebuilds the disk to draw it again with the real
+// programs (picture_test.go there).
 type pictureCase struct {
 	disk    uint64
 	opt     PictureOptions
@@ -42,6 +44,7 @@ func readPictureCase(path string) (pictureCase, error) {
 		}
 		bad := fmt.Errorf("%s:%d: cannot read %q", path, n+1, line)
 		switch {
+		case f[0] == "case":
 		case f[0] == "disk" && len(f) == 2:
 			if c.disk, err = strconv.ParseUint(f[1], 10, 64); err != nil {
 				return c, bad
