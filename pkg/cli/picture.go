@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/sprout-initrd/sprout/pkg/report"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +30,7 @@ func pictureOptions(stdout, stderr io.Writer, getenv func(string) string) report
 	}
 	_, errTerminal := terminalWidth(stderr)
 	color := terminal && errTerminal && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
-	if b, err := parseBool(getenv("SYSTEMD_COLORS")); err == nil && !b {
+	if b, err := sdvalue.ParseBool(getenv("SYSTEMD_COLORS")); err == nil && !b {
 		color = false
 	}
 	return report.PictureOptions{Width: width, Color: color}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // pictureCase is one file of testdata/picture: a layout, a width, and the
@@ -152,7 +152,7 @@ func TestSlicesNames(t *testing.T) {
 	esp := uuid.MustParse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
 	unknown := uuid.MustParse("11111111-2222-3333-4444-555555555555")
 	p := &plan.Plan{Partitions: []plan.Partition{
-		{Definition: &spec.Definition{}, File: "home.conf", Label: "home", Index: 3, Offset: 300, NewSize: 10},
+		{Definition: &repartd.Definition{}, File: "home.conf", Label: "home", Index: 3, Offset: 300, NewSize: 10},
 		{File: "-", Label: "boot", Index: 1, Type: esp, Offset: 100, NewSize: 10},
 		{File: "-", Index: 2, Type: esp, Offset: 200, NewSize: 10},
 		{File: "-", Index: 4, Type: unknown, Offset: 400, NewSize: 10},
