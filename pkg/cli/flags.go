@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // config is the parsed command line.
@@ -41,10 +42,10 @@ type config struct {
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, discardBudget: plan.DefaultDiscardBudget, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs}
+		tpm2Device: "auto", tpm2PCRs: encryption.DefaultPCRs}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
+			*dst, err = sdvalue.ParseBool(v)
 			return err
 		}}
 	}
@@ -52,7 +53,7 @@ func parse(args []string) (*config, error) {
 	opts := []option{
 		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
 			dryRunSet = true
-			c.dryRun, err = parseBool(v)
+			c.dryRun, err = sdvalue.ParseBool(v)
 			return err
 		}},
 		{name: "empty", hasValue: true, set: func(v string) error {
@@ -69,7 +70,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "factory-reset", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.factoryReset = &b
 			return err
 		}},
@@ -92,7 +93,7 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "size", hasValue: true, set: func(v string) error {
 			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
+				if _, err := sdvalue.ParseSize(v); err != nil {
 					return err
 				}
 			}
@@ -139,11 +140,11 @@ func parse(args []string) (*config, error) {
 			return nil
 		}},
 		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			c.tpm2PCRs, err = luks.ParsePCRs(v)
+			c.tpm2PCRs, err = encryption.ParsePCRs(v)
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.pretty = &b
 			return err
 		}},

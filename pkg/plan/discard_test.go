@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // stepKinds renders the plan's steps as their type names, with the
@@ -28,7 +28,7 @@ func stepKinds(p *Plan) string {
 // range between the zeroed ends, with the run's budget; the dry run
 // prints it.
 func TestDiscardIsPlannedAfterEachWipeWithTheBudget(t *testing.T) {
-	defs := []spec.Definition{def(t, "home", "home", "Weight=2000"), def(t, "var", "var", "Weight=1000")}
+	defs := []repartd.Definition{def(t, "home", "home", "Weight=2000"), def(t, "var", "var", "Weight=1000")}
 	snap := existing(table(t, 2*gib, 2048, "1:esp:2048:131072"), 2*gib)
 	on := DiscardPolicy{On: true, Budget: 10 * time.Second}
 	p := mustPlan(t, defs, snap, Options{Seed: seedA, Discard: on})
@@ -74,7 +74,7 @@ func TestDiscardIsPlannedAfterEachWipeWithTheBudget(t *testing.T) {
 // A table made from scratch discards the whole disk first, as before, and
 // the new partitions' ranges, inside it, not again.
 func TestDiscardOfANewTableCoversTheDiskFirst(t *testing.T) {
-	defs := []spec.Definition{def(t, "root", "root-x86-64")}
+	defs := []repartd.Definition{def(t, "root", "root-x86-64")}
 	p := mustPlan(t, defs, blank(gib, 512), Options{Seed: seedA, Empty: EmptyForce,
 		Discard: DiscardPolicy{On: true, Budget: time.Second}})
 	if k := stepKinds(p); !strings.HasPrefix(k, fmt.Sprintf("DiscardRange(0@0+%d,1s) CreateTable", gib)) ||
