@@ -7,7 +7,7 @@ export CGO_ENABLED = 0
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all build man deps install uninstall deb test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu test-nixos test-install bench demo soak clean
+.PHONY: all build man nix-facts deps install uninstall deb test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu test-nixos test-install bench demo soak clean
 
 all: build man
 
@@ -26,6 +26,12 @@ man: $(MANPAGES)
 bin/man/%.8: docs/man/%.8.md go.mod
 	@mkdir -p bin/man
 	$(GO) tool go-md2man -in $< -out $@
+
+# The declarations the NixOS module reads (initrd/nixos/needs.json), made
+# from pkg/fstype and pkg/encryption; pkg/initrdneeds's test fails when the
+# committed file is stale.
+nix-facts: build
+	bin/sprout --initrd-needs=all --json=pretty >initrd/nixos/needs.json
 
 # --- Installing --------------------------------------------------------------
 # make install [DESTDIR=/staging] [PREFIX=/usr]. The binary, man pages and
