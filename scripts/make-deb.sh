@@ -54,15 +54,23 @@ mkdir -p "$root/DEBIAN"
 # formats with mke2fs for ext2/3/4 (the common case); the other mkfs tools
 # are named by the definitions and checked when the initrd is built.
 # dracut-core | initramfs-tools: something must put sprout into an initrd.
+# Suggests: the Debian packages of every program and library a format or
+# an Encrypt= mode needs, as the packaged binary declares them (sprout
+# --initrd-needs=all), less Depends and systemd (always there).
+depends="e2fsprogs, util-linux"
+suggests="$("$root/usr/bin/sprout" --initrd-needs=all |
+	awk -F'\t' '($1 == "program" || $1 == "library") && $3 != "-" { print $3 }' |
+	grep -vxF -e systemd $(printf -- '-e %s ' ${depends//,/}) | sort -u | paste -sd, - | sed 's/,/, /g')"
+[ -n "$suggests" ] || { echo "make-deb: sprout --initrd-needs=all named no package" >&2; exit 1; }
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: sprout
 Version: $version
 Architecture: $arch
 Maintainer: sprout maintainers <sprout@invalid>
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: e2fsprogs, util-linux
+Depends: $depends
 Recommends: dracut-core | initramfs-tools
-Suggests: dosfstools, xfsprogs, btrfs-progs
+Suggests: $suggests
 Section: admin
 Priority: optional
 Homepage: https://github.com/sprout-initrd/sprout
