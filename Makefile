@@ -142,9 +142,9 @@ test-qemu: deps build
 	@echo "== tier 8: QEMU boots (Debian kernel; dracut and initramfs-tools initrds; TCG) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout tests/qemu/run.sh
 
-test-nixos: deps
-	@echo "== Nix: every .nix parses; the NixOS module's unit is ordered like systemd-units/sprout.service; package, flake and VM test evaluate against stand-ins; vendorHash is current (nothing is built: no nixpkgs here) =="
-	initrd/nixos/check.sh
+test-nixos: deps build
+	@echo "== Nix: every .nix parses; the NixOS module against stand-ins: its unit is systemd-units/sprout.service field by field, its initrd what sprout --initrd-needs says, its refusals, the --compat= pin; package, flake and VM test evaluate; vendorHash is current (nothing is built: no nixpkgs here) =="
+	SPROUT_BIN=$(CURDIR)/bin/sprout initrd/nixos/check.sh
 	nix/check.sh
 
 # sprout as users install it: make install, and the .deb with apt-get, each

@@ -166,7 +166,8 @@ func WriteJSON(w io.Writer, r Report, pretty bool) error {
 
 // Declarations is the document the NixOS module reads
 // (initrd/nixos/needs.json): the versions --compat= takes, the boolean
-// words (Encrypt=yes is key-file), the longest label, sprout's own needs,
+// words (Encrypt=yes is key-file), the longest label, the format of an
+// encrypted partition without Format=, sprout's own needs,
 // and each format's and each Encrypt= mode's needs with their packages,
 // nixpkgs' attribute among them.
 func Declarations() any {
@@ -185,6 +186,7 @@ func Declarations() any {
 		Compat        compatJSON          `json:"compat"`
 		Booleans      map[string][]string `json:"booleans"`
 		LabelMaxBytes int                 `json:"labelMaxBytes"`
+		Encrypted     string              `json:"encryptedFormat"`
 		Base          setJSON             `json:"base"`
 		Formats       map[string]setJSON  `json:"formats"`
 		Encrypt       map[string]setJSON  `json:"encrypt"`
@@ -193,6 +195,7 @@ func Declarations() any {
 		Compat:        compatRange(),
 		Booleans:      map[string][]string{"true": yes, "false": no},
 		LabelMaxBytes: repartd.MaxLabelBytes,
+		Encrypted:     repartd.EncryptedFormat,
 		Base:          set(Base()),
 		Formats:       formats,
 		Encrypt:       modes,
