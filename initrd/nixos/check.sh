@@ -28,8 +28,9 @@ trap 'rm -rf "$work"' EXIT
 
 # eval ARGS...: the module's definitions under check.nix's stand-ins
 # (always with one argument, so that check.nix's function is called).
+nixdir="$here"
 eval_json() {
-	nix-instantiate --eval --strict --json "$here/check.nix" --arg discard true "$@" 2>"$work/eval.err" ||
+	nix-instantiate --eval --strict --json "$nixdir/check.nix" --arg discard true "$@" 2>"$work/eval.err" ||
 		{ grep -v build-users-group "$work/eval.err" >&2; return 1; }
 }
 seed='{"home":{"Type":"home","Label":"home","Format":"ext4","Weight":2000},"var":{"Type":"var","Label":"var","Format":"ext4","Weight":1000}}'
@@ -69,8 +70,22 @@ grep -v '^Environment=GOMAXPROCS' "$unit" >"$work/no-gomaxprocs.service"
 rejects "the unit's fields without GOMAXPROCS=1" same x "$(unit_json "$work/no-gomaxprocs.service" | jq -S 'del(.Service.ExecStart)')" "$(nix_unit "$auto" | jq -S .)"
 
 # The command line: the unit's, with the package's binary and the pin.
+# The pin (--compat=) exists only where the binary takes it: needs.json
+# then has the range. Without it, the module must not pin, and the pin is
+# checked against a copy of the module whose needs.json has a range.
 unit_args="$(sed -n 's/^ExecStart=//p' "$unit" | sed 's|^/usr/bin/sprout||')"
 quote() { for w in "$@"; do printf "'%s' " "$w"; done | sed 's/ $//'; }
+if ! jq -e .compat "$here/needs.json" >/dev/null; then
+	same "ExecStart (no device; a binary without --compat=: no pin)" "$(quote /nix/store/sprout/bin/sprout $unit_args)" "$(jq -r .serviceConfig.ExecStart <<<"$auto")"
+	pin_note="; the --compat= pin against a needs.json with a range (this binary takes no --compat= yet)"
+	mkdir -p "$work/copy/initrd/nixos" "$work/copy/systemd-units" "$work/copy/nix"
+	cp "$here/sprout.nix" "$here/check.nix" "$work/copy/initrd/nixos/"
+	cp "$unit" "$work/copy/systemd-units/"
+	cp "$repo/nix/package.nix" "$work/copy/nix/"
+	jq '. + {compat: {oldest: 252, newest: 262, default: 262}}' "$here/needs.json" >"$work/copy/initrd/nixos/needs.json"
+	nixdir="$work/copy/initrd/nixos"
+	auto="$(eval_json --argstr partitions "$seed")"
+fi
 same "ExecStart (no device; systemd 257.9)" "$(quote /nix/store/sprout/bin/sprout $unit_args --compat=257)" "$(jq -r .serviceConfig.ExecStart <<<"$auto")"
 fixed="$(eval_json --argstr partitions "$seed" --argstr device /dev/sda --argstr empty force --arg discard false)"
 same "ExecStart (device /dev/sda, empty force, discard off)" \
@@ -85,8 +100,7 @@ pin() { # WHAT WANT ARGS...: the --compat= of ExecStart ("" for none)
 	j="$(eval_json --argstr partitions "$seed" "$@")"
 	same "$what" "$want" "$(jq -r '.serviceConfig.ExecStart' <<<"$j" | grep -o -- "--compat=[0-9]*" || true)"
 }
-range="$("$sprout" --initrd-needs=all | awk -F'\t' '$1 == "compat" { print $2, $3 }')"
-oldest="${range% *}" newest="${range#* }"
+oldest="$(jq .compat.oldest "$nixdir/needs.json")" newest="$(jq .compat.newest "$nixdir/needs.json")"
 pin "--compat= for systemd 257.9" --compat=257 --argstr systemdVersion 257.9
 pin "--compat= for systemd $oldest" "--compat=$oldest" --argstr systemdVersion "$oldest"
 pin "--compat= for systemd 250 (below $oldest)" "--compat=$oldest" --argstr systemdVersion 250
@@ -95,6 +109,7 @@ pin "--compat= for systemd $((newest + 1)).1 (above $newest)" "--compat=$newest"
 grep -q "warning: boot.initrd.sprout: systemd $((newest + 1)) is outside" "$work/eval.err" || bad "systemd $((newest + 1)): no evaluation warning"
 pin "--compat= set by the user" --compat=255 --argstr compat 255
 pin "no --compat= when set to null" "" --argstr compat null
+nixdir="$here"
 
 # --- what goes into the initrd: the binary's answer -------------------------
 # needs_case WHAT PARTITIONS: the module's packages, store paths and
@@ -187,5 +202,5 @@ accepted "the seed" --argstr partitions "$seed"
 accepted "Encrypt=YES, a label with a specifier" --argstr partitions '{"v":{"Type":"var","Encrypt":"YES","Label":"var-%m-%m-%m-%m-%m-%m-%m-%m-%m-%m-%m-%m"}}'
 accepted "empty = force with a device" --argstr partitions "$seed" --argstr empty force --argstr device /dev/sda
 
-[ "$fail" = 0 ] && echo "nixos check: sprout.nix parses; $checks checks against sprout.service, sprout --initrd-needs and the refusals passed (each kind also rejects a wrong answer); evaluated against stand-ins, nothing built"
+[ "$fail" = 0 ] && echo "nixos check: sprout.nix parses; $checks checks against sprout.service, sprout --initrd-needs and the refusals passed (each kind also rejects a wrong answer)${pin_note:-}; evaluated against stand-ins, nothing built"
 exit "$fail"

@@ -83,12 +83,14 @@ let
 
   # The systemd version whose systemd-repart sprout behaves as (--compat=):
   # the system's own, pinned when the system is built, the nearest one
-  # sprout follows when it is out of range.
+  # sprout follows when it is out of range; nothing while the binary does
+  # not take --compat= (needs.json then has no range).
   systemdMajor = lib.toInt (builtins.head (builtins.match "([0-9]+).*" config.systemd.package.version));
   nearest = v: if v < facts.compat.oldest then facts.compat.oldest else if v > facts.compat.newest then facts.compat.newest else v;
   compatDefault =
     let n = nearest systemdMajor; in
-    if n == systemdMajor then n
+    if !(facts ? compat) then null
+    else if n == systemdMajor then n
     else lib.warn "boot.initrd.sprout: systemd ${toString systemdMajor} is outside the versions sprout follows (${toString facts.compat.oldest} to ${toString facts.compat.newest}); the initrd pins --compat=${toString n}." n;
 
   # The definitions directory, read by sprout's own parser when it is

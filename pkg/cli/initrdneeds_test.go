@@ -59,3 +59,31 @@ func TestInitrdNeeds(t *testing.T) {
 		t.Errorf("--initrd-needs=all: exit %d\n%s", code, out)
 	}
 }
+
+// TestNixFactsAreCurrent: initrd/nixos/needs.json, which the NixOS module
+// reads, is what this binary's --initrd-needs=all --json=pretty prints
+// now (make nix-facts rewrites it).
+func TestNixFactsAreCurrent(t *testing.T) {
+	committed, err := os.ReadFile("../../initrd/nixos/needs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, now, errOut := needsMain("--initrd-needs=all", "--json=pretty")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if string(committed) != now {
+		t.Errorf("initrd/nixos/needs.json differs from sprout --initrd-needs=all --json=pretty: run make nix-facts\n got %s\nwant %s", committed, now)
+	}
+}
+
+// TestCompatRecordOnlyWhenPinnable: the compat record (the range an
+// initrd may pin with --compat=) is there exactly when the binary takes
+// --compat=.
+func TestCompatRecordOnlyWhenPinnable(t *testing.T) {
+	_, err := parse([]string{"--compat=252"})
+	_, out, _ := needsMain("--initrd-needs=all")
+	if has := strings.HasPrefix(out, "compat\t"); has != (err == nil) {
+		t.Errorf("--compat= accepted: %v; compat record: %v", err == nil, has)
+	}
+}

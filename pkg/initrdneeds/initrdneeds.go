@@ -69,6 +69,9 @@ type Item struct {
 
 // Report is what an initrd needs for one set of definitions.
 type Report struct {
+	// Pinnable: the binary takes --compat=, so an initrd may pin the
+	// systemd version it behaves as (the report then names the range).
+	Pinnable    bool   `json:"-"`
 	Definitions []File `json:"definitions"`
 	Formats     []Use  `json:"formats"`
 	Encrypt     []Use  `json:"encrypt"`
@@ -77,8 +80,8 @@ type Report struct {
 
 // ForDefinitions is the report for definitions as repartd.Load returned
 // them (the winners of the search path, with their drop-ins).
-func ForDefinitions(defs []repartd.Definition) Report {
-	r := Report{Definitions: []File{}, Formats: []Use{}, Encrypt: []Use{}}
+func ForDefinitions(defs []repartd.Definition, pinnable bool) Report {
+	r := Report{Pinnable: pinnable, Definitions: []File{}, Formats: []Use{}, Encrypt: []Use{}}
 	r.add(Base(), baseWhy)
 	for _, d := range defs {
 		r.Definitions = append(r.Definitions, File{d.Path, path.Join(TargetDir, d.File)})
@@ -107,8 +110,8 @@ func ForDefinitions(defs []repartd.Definition) Report {
 // All is the report for every format and mode sprout declares, each item
 // with the first Format= or Encrypt= that needs it: what a package that
 // ships sprout may have to suggest.
-func All() Report {
-	r := Report{Definitions: []File{}, Formats: []Use{}, Encrypt: []Use{}}
+func All(pinnable bool) Report {
+	r := Report{Pinnable: pinnable, Definitions: []File{}, Formats: []Use{}, Encrypt: []Use{}}
 	r.add(Base(), baseWhy)
 	for _, name := range fstype.Names() {
 		f, _ := fstype.Lookup(name)

@@ -21,6 +21,7 @@ import (
 // fields between tabs). The kinds, in this order:
 //
 //	compat      OLDEST NEWEST DEFAULT   the systemd versions --compat= takes
+//	                                    (only from a binary that takes it)
 //	definition  SOURCE TARGET           a definition or drop-in, host path and initrd path
 //	format      NAME FILE               a Format= value and the file that sets it
 //	encrypt     MODE FILE               an Encrypt= mode other than off
@@ -45,7 +46,9 @@ func WriteText(w io.Writer, r Report) error {
 		}
 		b.WriteString(strings.Join(fields, "\t") + "\n")
 	}
-	line("compat", compat.Oldest.String(), compat.Newest.String(), compat.Default.String())
+	if r.Pinnable {
+		line("compat", compat.Oldest.String(), compat.Newest.String(), compat.Default.String())
+	}
 	for _, f := range r.Definitions {
 		line("definition", f.Source, f.Target)
 	}
@@ -117,8 +120,13 @@ func packages(p needs.Package) packagesJSON {
 	return packagesJSON{p.Debian, p.Fedora, p.Arch, p.Nixpkgs}
 }
 
-func compatRange() compatJSON {
-	return compatJSON{int(compat.Oldest), int(compat.Newest), int(compat.Default)}
+// compatRange is the --compat= range, or nil from a binary that cannot
+// be pinned.
+func compatRange(pinnable bool) *compatJSON {
+	if !pinnable {
+		return nil
+	}
+	return &compatJSON{int(compat.Oldest), int(compat.Newest), int(compat.Default)}
 }
 
 func emptySet() setJSON {
@@ -155,22 +163,23 @@ func set(n needs.Set) setJSON {
 // files, each with its packages and reason. pretty indents it.
 func WriteJSON(w io.Writer, r Report, pretty bool) error {
 	doc := struct {
-		Compat      compatJSON `json:"compat"`
-		Definitions []File     `json:"definitions"`
-		Formats     []Use      `json:"formats"`
-		Encrypt     []Use      `json:"encrypt"`
+		Compat      *compatJSON `json:"compat,omitempty"`
+		Definitions []File      `json:"definitions"`
+		Formats     []Use       `json:"formats"`
+		Encrypt     []Use       `json:"encrypt"`
 		setJSON
-	}{compatRange(), r.Definitions, r.Formats, r.Encrypt, items(r.Items)}
+	}{compatRange(r.Pinnable), r.Definitions, r.Formats, r.Encrypt, items(r.Items)}
 	return encode(w, doc, pretty)
 }
 
 // Declarations is the document the NixOS module reads
-// (initrd/nixos/needs.json): the versions --compat= takes, the boolean
+// (initrd/nixos/needs.json): the versions --compat= takes (when the
+// binary takes it: pinnable), the boolean
 // words (Encrypt=yes is key-file), the longest label, the format of an
 // encrypted partition without Format=, sprout's own needs,
 // and each format's and each Encrypt= mode's needs with their packages,
 // nixpkgs' attribute among them.
-func Declarations() any {
+func Declarations(pinnable bool) any {
 	yes, no := sdvalue.BoolWords()
 	formats := map[string]setJSON{}
 	for _, name := range fstype.Names() {
@@ -183,7 +192,7 @@ func Declarations() any {
 	}
 	return struct {
 		Generated     string              `json:"_generated"`
-		Compat        compatJSON          `json:"compat"`
+		Compat        *compatJSON         `json:"compat,omitempty"`
 		Booleans      map[string][]string `json:"booleans"`
 		LabelMaxBytes int                 `json:"labelMaxBytes"`
 		Encrypted     string              `json:"encryptedFormat"`
@@ -192,7 +201,7 @@ func Declarations() any {
 		Encrypt       map[string]setJSON  `json:"encrypt"`
 	}{
 		Generated:     "by `sprout --initrd-needs=all --json=pretty` (make nix-facts) from pkg/fstype, pkg/encryption, pkg/compat and pkg/sdvalue; do not edit",
-		Compat:        compatRange(),
+		Compat:        compatRange(pinnable),
 		Booleans:      map[string][]string{"true": yes, "false": no},
 		LabelMaxBytes: repartd.MaxLabelBytes,
 		Encrypted:     repartd.EncryptedFormat,
@@ -203,8 +212,8 @@ func Declarations() any {
 }
 
 // WriteDeclarations writes Declarations as JSON.
-func WriteDeclarations(w io.Writer, pretty bool) error {
-	return encode(w, Declarations(), pretty)
+func WriteDeclarations(w io.Writer, pinnable, pretty bool) error {
+	return encode(w, Declarations(pinnable), pretty)
 }
 
 func encode(w io.Writer, v any, pretty bool) error {
