@@ -60,7 +60,7 @@ install: build man
 	sed -i 's|^sprout_installed_binary=.*|sprout_installed_binary=$(BINDIR)/sprout|; s|^sprout_installed_unit=.*|sprout_installed_unit=$(UNITDIR)/sprout.service|' \
 		$(DESTDIR)$(DRACUTDIR)/90sprout/module-setup.sh
 	install -Dm0755 initrd/initramfs-tools/hooks/sprout $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
-	sed -i 's|^installed_binary=.*|installed_binary=$(BINDIR)/sprout|' $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
+	sed -i 's|^installed_binary=.*|installed_binary=$(BINDIR)/sprout|; s|^installed_unit=.*|installed_unit=$(UNITDIR)/sprout.service|' $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
 	install -Dm0755 initrd/initramfs-tools/scripts/local-premount/sprout $(DESTDIR)$(INITRAMFSDIR)/scripts/local-premount/sprout
 	install -Dm0644 initrd/initramfs-tools/conf.d/sprout $(DESTDIR)$(SYSCONFDIR)/initramfs-tools/conf.d/sprout
 	install -Dm0644 -t $(DESTDIR)$(MANDIR)/man8 $(MANPAGES)

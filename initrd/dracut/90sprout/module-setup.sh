@@ -7,6 +7,9 @@
 # Settings (dracut.conf or the environment):
 #   sprout_binary=PATH       the static sprout binary (default: the installed
 #                            one, else sprout in PATH)
+#   sprout_compat=VERSION    the systemd version sprout behaves as in the initrd
+#                            (--compat=; default: the host's systemd, the
+#                            nearest one sprout follows if out of range)
 #   sprout_definitions=DIR   the repart.d definitions to put into the initrd's
 #                            /etc/repart.d (default: every *.conf of the host's
 #                            /etc/repart.d, /run/repart.d, /usr/local/lib/repart.d
@@ -67,8 +70,45 @@ sprout_needs() {
 # sprout_records KIND: the fields after the kind of each KIND record.
 sprout_records() {
     sprout_needs 2>/dev/null | while IFS=$'\t' read -r kind rest; do
-        [[ $kind == "$1" ]] && printf '%s\n' "$rest"
+        if [[ $kind == "$1" ]]; then printf '%s\n' "$rest"; fi
     done
+}
+
+# sprout_pin: the systemd version whose systemd-repart sprout behaves as
+# in this initrd (--compat=): sprout_compat= if set, else the host's
+# systemd, or the nearest version the binary follows (with a warning) when
+# the host's is out of its range. Nothing from a binary that takes no
+# --compat= (no compat record), or without systemd on the host.
+sprout_pin() {
+    local oldest newest default host
+    IFS=$'\t' read -r oldest newest default < <(sprout_records compat)
+    [[ -n $oldest ]] || return 0
+    if [[ -n ${sprout_compat-} ]]; then
+        printf '%s' "$sprout_compat"
+        return 0
+    fi
+    host=$(systemctl --version 2>/dev/null | sed -n '1s/^systemd \([0-9][0-9]*\).*/\1/p')
+    if [[ -z $host ]]; then
+        dwarn "sprout: no systemd on this host to pin: sprout behaves as systemd $default, its default (set sprout_compat=VERSION to pin one)"
+        return 0
+    fi
+    if ((host < oldest || host > newest)); then
+        local near=$oldest
+        ((host > newest)) && near=$newest
+        dwarn "sprout: this host's systemd $host is outside the versions sprout follows ($oldest to $newest); the initrd pins --compat=$near"
+        host=$near
+    fi
+    printf '%s' "$host"
+}
+
+# sprout_command UNIT: the command line the unit runs (its Environment=
+# and ExecStart=), with the pin: what the pre-mount hook runs without
+# systemd, so that both run the same sprout.
+sprout_command() {
+    local pin
+    pin=$(sprout_pin)
+    printf '%s%s%s\n' "$(sed -n 's/^Environment=\(.*\)/\1 /p' "$1" | tr -d '\n')" \
+        "$(sed -n 's/^ExecStart=//p' "$1")" "${pin:+ --compat=$pin}"
 }
 
 # sprout_find_library LIB: its path in one of the host's library
@@ -170,12 +210,19 @@ install() {
     done < <(sprout_records file)
     inst_multiple -o udevadm
 
+    # The unit's command line, pinned to a systemd version (--compat=).
+    local pin
+    pin=$(sprout_pin)
     if dracut_module_included "systemd"; then
         inst_simple "$(sprout_unit)" "$systemdsystemunitdir/sprout.service"
+        [[ -z $pin ]] || sed -i "s|^ExecStart=.*|& --compat=$pin|" "$initdir$systemdsystemunitdir/sprout.service"
         $SYSTEMCTL -q --root "$initdir" enable sprout.service
     else
         # Classic dracut: the pre-mount hook runs once udev has settled and
-        # the root device exists, before the root is mounted.
+        # the root device exists, before the root is mounted; it runs the
+        # unit's command line.
+        mkdir -p "$initdir/usr/lib/sprout"
+        sprout_command "$(sprout_unit)" >"$initdir/usr/lib/sprout/command"
         inst_hook pre-mount 50 "$moddir/sprout-pre-mount.sh"
     fi
 }
