@@ -47,7 +47,7 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, such as 7 or 1+7;
                           empty binds none (default: 7)
      --json=MODE          Print the result as JSON: pretty, short or off
-     --pretty=BOOL        Print the table (default: yes)
+     --pretty=BOOL        Print the table and the picture (default: yes)
      --wait-for-disk=TIME Without DEVICE: if the first method that applies
                           names no device yet, look again every 100 ms for
                           up to TIME (such as 90s; default 0: look once).
@@ -61,7 +61,7 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           host files, packages), one tab-separated record a
                           line (or --json=); =all: for every format and
                           Encrypt= mode. Reads no disk (see sprout(8))
-     --no-legend          Print the table without header and totals
+     --no-legend          Print the table rows alone: no header, totals, picture
      --no-pager           Accepted for compatibility; sprout never pages
 
 Exit status: 0 success or nothing to do, 1 error, 77 the disk has no GPT

@@ -77,6 +77,12 @@ else
 	log "apt-get install ./$(basename "$deb"): $(dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}' sprout), $(dpkg -L sprout | wc -l) paths"
 fi
 [ -x /usr/bin/sprout ] || { echo "build-initrds: /usr/bin/sprout is not there after the install" >&2; exit 1; }
+# The unit is the dracut module's: nothing for systemctl on the host.
+unit=/usr/lib/dracut/modules.d/90sprout/sprout.service
+[ -f "$unit" ] || { echo "build-initrds: $unit is not there after the install" >&2; exit 1; }
+for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+	[ ! -e "$d/sprout.service" ] || { echo "build-initrds: the install put a host unit at $d/sprout.service" >&2; exit 1; }
+done
 
 # The user's definitions: the seed article's home and var, in the search
 # path (make: /etc/repart.d; deb: /usr/local/lib/repart.d, a later entry).
@@ -153,7 +159,6 @@ hide /usr/bin/sprout
 expect_refusal "dracut without the binary" 'sprout: the sprout binary is missing' "${dracut_cmd[@]}" "$scratch"
 expect_refusal "mkinitramfs without the binary" 'sprout hook: the sprout binary is missing' "${mkinitramfs_cmd[@]}"
 unhide /usr/bin/sprout
-unit="$(ls /usr/lib/systemd/system/sprout.service /lib/systemd/system/sprout.service 2>/dev/null | head -1)"
 hide "$unit"
 expect_refusal "dracut without the unit" 'sprout: the unit .*sprout.service is missing' "${dracut_cmd[@]}" "$scratch"
 unhide "$unit"
@@ -219,15 +224,14 @@ for unwanted in sbin/cryptsetup dm-crypt.ko systemd-cryptenroll libtss2-esys; do
 done
 # One command line for every initrd: the unit's, pinned to the host's
 # systemd (--compat=) when the binary takes it (a compat record).
-unit_file="$(ls /usr/lib/systemd/system/sprout.service /lib/systemd/system/sprout.service 2>/dev/null | head -1)"
 pin=""
 if /usr/bin/sprout --initrd-needs=all | grep -q '^compat'; then
 	pin=" --compat=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')"
 fi
-want_exec="$(sed -n 's/^ExecStart=//p' "$unit_file")$pin"
+want_exec="$(sed -n 's/^ExecStart=//p' "$unit")$pin"
 got_exec="$(lsinitrd -f usr/lib/systemd/system/sprout.service "$out/initrd-dracut.img" 2>/dev/null | sed -n 's/^ExecStart=//p')"
 [ "$got_exec" = "$want_exec" ] || { echo "build-initrds: the dracut initrd's unit runs '$got_exec', want '$want_exec'" >&2; exit 1; }
-want_cmd="$(sed -n 's/^Environment=\(.*\)/\1 /p' "$unit_file" | tr -d '\n')$want_exec"
+want_cmd="$(sed -n 's/^Environment=\(.*\)/\1 /p' "$unit" | tr -d '\n')$want_exec"
 unpacked="$layer/unpacked"
 mkdir -p "$unpacked" && unmkinitramfs "$out/initrd-initramfs-tools.img" "$unpacked"
 got_cmd="$(cat "$(find "$unpacked" -path '*/usr/lib/sprout/command' | head -1)")"

@@ -28,9 +28,8 @@
 # a definition the binary refuses (its file:line), or a program or
 # library a definition needs (with the definition line and the package).
 
-# make install rewrites these to where it put the binary and the unit.
+# make install rewrites this to where it put the binary.
 sprout_installed_binary=/usr/bin/sprout
-sprout_installed_unit=/usr/lib/systemd/system/sprout.service
 
 # sprout_bin: the binary to install.
 sprout_bin() {
@@ -43,17 +42,11 @@ sprout_bin() {
     fi
 }
 
-# sprout_unit: the unit shipped next to this module (a source checkout's
-# builder copies it here), else the one make install put into systemd's
-# unit directory, else whatever is in dracut's idea of that directory.
+# sprout_unit: the initrd unit, shipped inside this module as dracut's own
+# modules ship theirs (make install and the .deb put it here, a source
+# checkout's builder copies it): never a unit of the host.
 sprout_unit() {
-    if [[ -e $moddir/sprout.service ]]; then
-        printf '%s' "$moddir/sprout.service"
-    elif [[ -e $sprout_installed_unit ]]; then
-        printf '%s' "$sprout_installed_unit"
-    else
-        printf '%s' "${systemdsystemunitdir:-/usr/lib/systemd/system}/sprout.service"
-    fi
+    printf '%s' "$moddir/sprout.service"
 }
 
 # sprout_needs: what the initrd needs for the definitions, as the binary
