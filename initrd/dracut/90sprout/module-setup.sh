@@ -57,7 +57,7 @@ sprout_needs() {
     local -a args=()
     [[ -n ${sprout_definitions-} ]] && args+=("--definitions=$sprout_definitions")
     [[ -n ${dracutsysrootdir-} ]] && args+=("--root=$dracutsysrootdir")
-    "$(sprout_bin)" --initrd-needs "${args[@]}"
+    "$(sprout_bin)" --initrd-needs "${args[@]}" "$@"
 }
 
 # sprout_records KIND: the fields after the kind of each KIND record.
@@ -136,6 +136,14 @@ check() {
     fi
     if ! grep -q '^definition' <<<"$needs"; then
         derror "sprout: no repart.d definitions in ${sprout_definitions:-the repart.d search path} (set sprout_definitions=DIR)"
+        return 1
+    fi
+    # The definitions as the pinned version reads them (keys and values
+    # differ between systemd versions).
+    local pin
+    pin=$(sprout_pin)
+    if [[ -n $pin ]] && ! sprout_needs --compat="$pin" >/dev/null; then
+        derror "sprout: $bin --initrd-needs --compat=$pin refused the definitions (the line above says why)"
         return 1
     fi
     # Each program and library the definitions need, or one line naming
