@@ -38,6 +38,9 @@ type config struct {
 	keyFile    string
 	tpm2Device string
 	tpm2PCRs   string
+	// initrdNeeds is --initrd-needs: "" (not given), "definitions" or
+	// "all".
+	initrdNeeds string
 }
 
 func parse(args []string) (*config, error) {
@@ -155,6 +158,17 @@ func parse(args []string) (*config, error) {
 			}
 			return err
 		}},
+		{name: "initrd-needs", optionalValue: true, set: func(v string) error {
+			switch v {
+			case "", "definitions":
+				c.initrdNeeds = "definitions"
+			case "all":
+				c.initrdNeeds = "all"
+			default:
+				return errors.New("expected definitions or all")
+			}
+			return nil
+		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
 		{name: "no-pager", set: func(string) error { return nil }},
 		{name: "help", set: func(string) error { c.help = true; return nil }},
@@ -166,6 +180,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.help || c.version {
 		return c, nil
+	}
+	if c.initrdNeeds != "" && len(pos) > 0 {
+		return nil, errors.New("--initrd-needs reads definitions only; it takes no device")
 	}
 	switch len(pos) {
 	case 0:
