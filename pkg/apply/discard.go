@@ -17,7 +17,9 @@ import (
 // gigabytes becomes thousands of erase commands that did not end within
 // a boot (issue 21). Piece sizes adapt so that one request takes about
 // pieceTarget: a fast SSD quickly gets gigabyte pieces, a slow card stays
-// at a few MiB, and the budget is overrun by at most about one piece.
+// at a few MiB, and the budget is overrun by at most about one piece. A
+// device so slow that the budget could buy only a few percent of a range
+// is given up on after probeTime (hopeless).
 type discarder struct {
 	budget time.Duration // the run's; 0: no limit
 	left   time.Duration // what earlier ranges left of it
@@ -26,6 +28,9 @@ type discarder struct {
 	limit  int64         // the largest piece
 	// unsupported: the device refused to discard; later ranges skip.
 	unsupported bool
+	// tooSlow is the rate at which discarding was given up on ("3.9M/s",
+	// hopeless); later ranges skip.
+	tooSlow string
 }
 
 const (
@@ -34,6 +39,12 @@ const (
 	firstPiece = 4 << 20
 	// pieceTarget is how long one request should take.
 	pieceTarget = 250 * time.Millisecond
+	// probeTime is how long a range is discarded before its rate decides
+	// whether going on is worth it (hopeless).
+	probeTime = time.Second
+	// hopelessFactor: a range that would take this many times its share
+	// of the budget is not worth its share.
+	hopelessFactor = 10
 	// largestPiece caps a request (a fast device gets there within a few
 	// requests; the kernel splits it at discard_max_bytes itself).
 	largestPiece = 16 << 30
@@ -69,6 +80,9 @@ func (d *discarder) discard(ctx context.Context, t blockdev.Device, s plan.Disca
 	switch {
 	case d.unsupported:
 		return nil
+	case d.tooSlow != "":
+		opts.Log("Not discarding %s: the device discards %s, too slowly to be worth the discard budget.", what, d.tooSlow)
+		return nil
 	case d.budget > 0 && share <= 0:
 		opts.Log("Not discarding %s: the discard budget of %s is spent.", what, d.budget)
 		return nil
@@ -78,7 +92,8 @@ func (d *discarder) discard(ctx context.Context, t blockdev.Device, s plan.Disca
 	start := opts.now()
 	off, end := int64(s.Offset), int64(s.Offset+s.Size)
 	piece := d.round(firstPiece)
-	for off < end && (d.budget == 0 || opts.now().Sub(start) < share) {
+	stopped := "" // why the rest is not worth discarding (hopeless)
+	for off < end && stopped == "" && (d.budget == 0 || opts.now().Sub(start) < share) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -96,19 +111,45 @@ func (d *discarder) discard(ctx context.Context, t blockdev.Device, s plan.Disca
 		off += n
 		task.Advance(uint64(off) - s.Offset)
 		piece = d.next(piece, opts.now().Sub(t0))
+		if d.budget > 0 {
+			stopped = d.hopeless(opts.now().Sub(start), off-int64(s.Offset), int64(s.Size), share)
+		}
 	}
 	took := opts.now().Sub(start)
 	if d.budget > 0 {
 		d.left = max(d.left-took, 0)
 	}
 	done := uint64(off) - s.Offset
-	if done == s.Size {
+	switch {
+	case done == s.Size:
 		opts.Log("Discarded %s in %s.", what, took.Round(time.Millisecond))
-		return nil
+	case stopped != "":
+		opts.Log("Discarded %s of %s in %s and stopped: %s; the other %s stays as it is (discard only spares the device work later).",
+			plan.FormatBytes(done), what, took.Round(time.Millisecond), stopped, plan.FormatBytes(s.Size-done))
+	default:
+		opts.Log("Discarded %s of %s in %s; the discard budget of %s is spent, the other %s stays as it is (discard only spares the device work later).",
+			plan.FormatBytes(done), what, took.Round(time.Millisecond), d.budget, plan.FormatBytes(s.Size-done))
 	}
-	opts.Log("Discarded %s of %s in %s; the discard budget of %s is spent, the other %s stays as it is (discard only spares the device work later).",
-		plan.FormatBytes(done), what, took.Round(time.Millisecond), d.budget, plan.FormatBytes(s.Size-done))
 	return nil
+}
+
+// hopeless says why going on is not worth it, or "": once a range has
+// been discarded for probeTime, whether the whole range would take more
+// than hopelessFactor times its share of the budget at the rate seen.
+// Then a few percent of it is all the budget could buy, which spares the
+// device little, and the time is better left to the boot. The rate is the
+// device's, so later ranges are skipped (tooSlow).
+func (d *discarder) hopeless(took time.Duration, done, size int64, share time.Duration) string {
+	if took < probeTime || done <= 0 || done >= size {
+		return ""
+	}
+	whole := time.Duration(float64(took) * float64(size) / float64(done))
+	if whole <= hopelessFactor*share {
+		return ""
+	}
+	d.tooSlow = plan.FormatBytes(uint64(float64(done)/took.Seconds())) + "/s"
+	return fmt.Sprintf("at the %s the device discards, the whole range would take %s, more than %d times its share (%s) of the discard budget",
+		d.tooSlow, whole.Round(time.Second), hopelessFactor, share.Round(time.Millisecond))
 }
 
 // next is the piece after one of size piece that took took: doubled (or

@@ -65,7 +65,7 @@ func (s DiscardRange) Describe() string {
 	if s.Budget == 0 {
 		return "discard " + what + ", however long it takes (--discard-budget=infinity)"
 	}
-	return fmt.Sprintf("discard %s in pieces while the run's discard budget of %s lasts; what is left then stays as it is", what, s.Budget)
+	return fmt.Sprintf("discard %s in pieces while the run's discard budget of %s lasts (less on a device too slow to be worth it); what is left then stays as it is", what, s.Budget)
 }
 
 // What names the range for progress messages.
