@@ -31,15 +31,21 @@ type config struct {
 	// factoryReset is --factory-reset= (nil: not given).
 	factoryReset    *bool
 	canFactoryReset bool
-	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings.
-	keyFile    string
-	tpm2Device string
-	tpm2PCRs   string
+	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings; the
+	// TPM2 policy flags are nil when not given (luks.Request).
+	keyFile           string
+	tpm2Device        string
+	tpm2PCRs          *string
+	tpm2PublicKey     *string
+	tpm2PublicKeyPCRs *string
+	tpm2PCRLock       *string
+	// compat is the systemd-repart version whose behaviour sprout follows.
+	compat int
 }
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs}
+		tpm2Device: "auto", compat: newestCompat}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = parseBool(v)
@@ -125,8 +131,20 @@ func parse(args []string) (*config, error) {
 			c.tpm2Device = v
 			return nil
 		}},
-		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			c.tpm2PCRs, err = luks.ParsePCRs(v)
+		{name: "tpm2-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PCRs)},
+		{name: "tpm2-public-key", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PublicKey = &v
+			return err
+		}},
+		{name: "tpm2-public-key-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PublicKeyPCRs)},
+		{name: "tpm2-pcrlock", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PCRLock = &v
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
@@ -148,6 +166,9 @@ func parse(args []string) (*config, error) {
 	}
 	pos, err := parseArgs(args, opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkEncryptionFlags(); err != nil {
 		return nil, err
 	}
 	if c.help || c.version {

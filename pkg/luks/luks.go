@@ -42,17 +42,14 @@ const (
 	KeyBits = 256
 )
 
-// DefaultPCRs is the --tpm2-pcrs= default of 252: Secure Boot state.
-const DefaultPCRs = "7"
-
 // Programs sprout runs for encryption.
 const (
 	Cryptsetup  = "cryptsetup"
 	Cryptenroll = "systemd-cryptenroll"
 )
 
-// Settings are the run's encryption options (--key-file=, --tpm2-device=,
-// --tpm2-pcrs=), resolved and checked by the caller.
+// Settings are one volume's keys and TPM2 policy: the run's (Resolve),
+// then its definition's (ForPartition).
 type Settings struct {
 	// KeyFile holds the key of the key-file slot; "" is the empty key,
 	// 252's default.
@@ -61,6 +58,19 @@ type Settings struct {
 	TPM2Device string
 	// TPM2PCRs are the PCRs the TPM2 key is bound to ("7", "1+7", "").
 	TPM2PCRs string
+	// PublicKey is the PEM public key of a signed PCR policy ("" for
+	// none), PublicKeyPCRs the PCRs its signatures cover.
+	PublicKey, PublicKeyPCRs string
+	// PCRLock is the pcrlock policy file ("" for none).
+	PCRLock string
+	// KeyFileFromFlag and PCRsFromFlag: --key-file= and a non-empty
+	// --tpm2-pcrs= win over a definition's KeyFile= and TPM2PCRs=.
+	KeyFileFromFlag, PCRsFromFlag bool
+	// Enroller is the version of the systemd-cryptenroll that enrolls
+	// the TPM2 key (Capabilities.CheckVolume sets it): the flags that
+	// turn its own search for a public key and pcrlock policy off
+	// depend on it.
+	Enroller int
 }
 
 // Capabilities is what this system can do for encryption: the caller
@@ -74,6 +84,14 @@ type Capabilities struct {
 	Cryptsetup, Cryptenroll bool
 	// NoTPM2 says why there is no TPM2 device ("" when there is one).
 	NoTPM2 string
+	// EnrollerVersion asks systemd-cryptenroll for its version; it is
+	// called only for a plan that makes a TPM2 volume (nil: unknown,
+	// taken as a version that has every flag sprout passes).
+	EnrollerVersion func() (int, error)
+	// Unusable is why the TPM2 policy asked for cannot be enrolled (a
+	// public key or pcrlock policy that cannot be read; Resolve): it
+	// refuses a plan that makes a TPM2 volume, and only such a plan.
+	Unusable error
 	Settings
 }
 
@@ -94,6 +112,48 @@ func (c Capabilities) Check(mode spec.Encryption) error {
 		}
 	}
 	return nil
+}
+
+// PCRLockEnroller is the first systemd-cryptenroll that enrolls pcrlock
+// policies (--tpm2-pcrlock=).
+const PCRLockEnroller = 255
+
+// CheckVolume is Check for one volume with its settings, which it
+// completes with the version of the systemd-cryptenroll that will
+// enroll it: a pcrlock policy needs one that knows them.
+func (c Capabilities) CheckVolume(mode spec.Encryption, s *Settings) error {
+	if err := c.Check(mode); err != nil || !mode.UsesTPM2() {
+		return err
+	}
+	if c.Unusable != nil {
+		return fmt.Errorf("Encrypt=%s: %w", mode, c.Unusable)
+	}
+	if c.EnrollerVersion == nil {
+		return nil
+	}
+	v, err := c.EnrollerVersion()
+	if err != nil {
+		return fmt.Errorf("Encrypt=%s: %w", mode, err)
+	}
+	s.Enroller = v
+	if s.PCRLock != "" && v < PCRLockEnroller {
+		return fmt.Errorf("the pcrlock policy %s needs systemd-cryptenroll %d or later to enroll it; this system's is %d", s.PCRLock, PCRLockEnroller, v)
+	}
+	return nil
+}
+
+// EnrollerVersion runs systemd-cryptenroll --version through output (the
+// program's standard output) and reads systemd's version from it.
+func EnrollerVersion(output func(args ...string) ([]byte, error)) (int, error) {
+	out, err := output(Cryptenroll, "--version")
+	if err != nil {
+		return 0, fmt.Errorf("%s --version: %w", Cryptenroll, err)
+	}
+	var v int
+	if _, err := fmt.Sscanf(string(out), "systemd %d", &v); err != nil {
+		return 0, fmt.Errorf("%s --version printed no version: %q", Cryptenroll, strings.SplitN(string(out), "\n", 2)[0])
+	}
+	return v, nil
 }
 
 // Probe finds the programs (with lookPath, exec.LookPath) and the TPM2
@@ -125,26 +185,6 @@ func findTPM2(want, sysClass string) (dev, why string) {
 		return "", fmt.Sprintf("the kernel has no TPM2 device (nothing in %s)", sysClass)
 	}
 	return "/dev/" + filepath.Base(names[0]), ""
-}
-
-// ParsePCRs checks a --tpm2-pcrs= value: PCR numbers 0–23 joined by "+"
-// or ",", or empty (no PCRs). It returns the "+" form.
-func ParsePCRs(v string) (string, error) {
-	if v == "" {
-		return "", nil
-	}
-	var out []string
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == '+' || r == ',' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 0 || n > 23 {
-			return "", fmt.Errorf("%q is not a PCR number (0–23)", f)
-		}
-		out = append(out, strconv.Itoa(n))
-	}
-	if len(out) == 0 {
-		return "", fmt.Errorf("%q names no PCR", v)
-	}
-	return strings.Join(out, "+"), nil
 }
 
 // Volume is one LUKS2 volume to make.
@@ -268,8 +308,8 @@ func CloseArgs(name string) []string { return []string{Cryptsetup, "close", name
 // temporary key in slot 0 it is first copied to slot 1 and slot 0 wiped,
 // so the TPM2 key lands in slot 0; the enrollment then wipes slot 1.
 func EnrollArgs(v Volume, keyFile string, temporary bool) [][]string {
-	enroll := []string{Cryptenroll, "--unlock-key-file=" + keyFile,
-		"--tpm2-device=" + v.TPM2Device, "--tpm2-pcrs=" + v.TPM2PCRs}
+	enroll := append([]string{Cryptenroll, "--unlock-key-file=" + keyFile,
+		"--tpm2-device=" + v.TPM2Device, "--tpm2-pcrs=" + v.TPM2PCRs}, policyArgs(v.Settings)...)
 	if !temporary {
 		return [][]string{append(enroll, v.Device)}
 	}
@@ -278,6 +318,27 @@ func EnrollArgs(v Volume, keyFile string, temporary bool) [][]string {
 		{Cryptsetup, "luksKillSlot", "--batch-mode", "--key-file", keyFile, v.Device, "0"},
 		append(enroll, "--wipe-slot=1", v.Device),
 	}
+}
+
+// policyArgs pass the signed and pcrlock policies sprout decided on.
+// systemd-cryptenroll looks for a public key and (from 255) a pcrlock
+// policy itself when not given one, so "none" is said explicitly: an
+// empty --tpm2-public-key= and --tpm2-pcrlock= turn its search off
+// (observed on 257 and 262).
+func policyArgs(s Settings) []string {
+	var args []string
+	if s.PublicKey != "" {
+		args = append(args, "--tpm2-public-key="+s.PublicKey, "--tpm2-public-key-pcrs="+s.PublicKeyPCRs)
+	} else {
+		args = append(args, "--tpm2-public-key=")
+	}
+	switch {
+	case s.PCRLock != "":
+		args = append(args, "--tpm2-pcrlock="+s.PCRLock)
+	case s.Enroller == 0 || s.Enroller >= PCRLockEnroller:
+		args = append(args, "--tpm2-pcrlock=")
+	}
+	return args
 }
 
 // ErrNoKeyFile is returned when --key-file= cannot be read.
