@@ -110,7 +110,7 @@ in
         before = [
           "systemd-fsck-root.service" "systemd-fsck-usr.service" "sysroot.mount" "sysusr-usr.mount"
           "initrd-root-fs.target" "initrd-usr-fs.target" "initrd-fs.target" "local-fs-pre.target"
-          "shutdown.target" "initrd-switch-root.target"
+          "shutdown.target" "initrd-switch-root.target" "factory-reset-now.target"
         ];
         conflicts = [ "shutdown.target" "initrd-switch-root.target" ];
         unitConfig = {

@@ -36,7 +36,7 @@ func (r *run) factoryResetRequested() (bool, error) {
 	if !inInitrd() {
 		return false, nil
 	}
-	yes, source, err := discover.FactoryResetRequest(discover.System())
+	yes, source, err := discover.FactoryResetRequest(discover.System(), r.cfg.compat >= factoryResetRequestSince)
 	if err != nil {
 		// Erasing partitions on a request that cannot be read would be a
 		// guess; the run goes on without a reset.
@@ -53,12 +53,19 @@ func (r *run) factoryResetRequested() (bool, error) {
 	return yes, nil
 }
 
-// removeFactoryResetRequest deletes the EFI variable after the reset's
-// table write, so the next boot does not reset again. Outside the initrd
-// the variable was not read, so it is left alone. A failure is a warning,
-// as in 252: the reset itself has happened.
+// factoryResetRequestSince is the systemd-repart version that reads the
+// FactoryResetRequest EFI variable instead of FactoryReset.
+const factoryResetRequestSince = 258
+
+// removeFactoryResetRequest deletes the FactoryReset EFI variable after
+// the reset's table write, so the next boot does not reset again, as 252
+// to 257 do. Outside the initrd the variable was not read, so it is left
+// alone; so is FactoryResetRequest (258), which
+// systemd-factory-reset-complete.service removes once the reset is
+// complete (262 leaves it too). A failure is a warning, as in 252: the
+// reset itself has happened.
 func (r *run) removeFactoryResetRequest() error {
-	if !inInitrd() {
+	if !inInitrd() || r.cfg.compat >= factoryResetRequestSince {
 		return nil
 	}
 	if err := discover.RemoveFactoryResetVar(discover.System()); err != nil {
