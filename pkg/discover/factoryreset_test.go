@@ -90,7 +90,7 @@ func TestFactoryResetRequestVar(t *testing.T) {
 		source, errText          string
 	}{
 		{name: "nothing"},
-		{name: "a request from another boot", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"` + other + `"}`, true)},
+		{name: "a request from another boot", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+other+`"}`, true)},
 			want: true, source: "EFI variable FactoryResetRequest (made in boot " + other + ")"},
 		{name: "without NUL, with more fields", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+other+`","x":5}`, false)},
 			want: true, source: "FactoryResetRequest"},

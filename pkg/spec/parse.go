@@ -176,7 +176,7 @@ var unsupported = map[string]string{
 	"MakeSymlinks": "257", "Compression": "257", "CompressionLevel": "257", "SupplementFor": "257",
 	"AddValidateFS": "258", "FileSystemSectorSize": "258",
 	"VolumeLabel": "259",
-	"Integrity": "260", "IntegrityAlgorithm": "260",
+	"Integrity":   "260", "IntegrityAlgorithm": "260",
 }
 
 func (p *parser) set(path string, line int, key, value string) error {

@@ -34,7 +34,11 @@ type hostCase struct {
 	name    string
 	defs    map[string]string
 	keyFile bool // pass --key-file= (else: the empty key)
-	size    int64
+	args    []string
+	// files are put in place (path → content) before both tools run and
+	// removed after.
+	files map[string]string
+	size  int64
 	// opens is how each partition must open, by number: "key" (the key
 	// file or the empty key), "tpm2" (the token), "key+tpm2", "plain".
 	opens []string
@@ -56,7 +60,34 @@ var cases = []hostCase{
 		"10-esp.conf": "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=32M\nSizeMaxBytes=32M\n",
 		"30-srv.conf": "[Partition]\nType=srv\nEncrypt=yes\n",
 	}},
+	// Signed PCR policies: the public key named (with other PCRs), and
+	// the key 252 finds by itself in /run/systemd, where a systemd
+	// initrd's tmpfiles put a UKI's. The guest has no signature, so only
+	// the key file opens these (the signed-policy unlock is scenario t's).
+	{name: "signed-policy", keyFile: true, size: 128 << 20, opens: []string{"key"},
+		args: []string{"--tpm2-public-key=" + guestPublicKey, "--tpm2-public-key-pcrs=7+11"}, defs: map[string]string{
+			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=64M\n",
+		}},
+	{name: "signed-policy-found", keyFile: true, size: 128 << 20, opens: []string{"key"},
+		files: map[string]string{"/run/systemd/tpm2-pcr-public-key.pem": guestPublicKey}, defs: map[string]string{
+			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=64M\n",
+		}},
 }
+
+// guestPublicKey is a PEM public key in the guest (a fixed test key: the
+// token stores it, nothing is signed with it).
+const guestPublicKey = "/etc/sprout-test-pcr-public-key.pem"
+
+const testPublicKeyPEM = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA24ekwMbgfaQPvAjKeXXl
+w3BvawLhDn8JqZLmD4uZKzmmLVg4rgNtgxFYYfZF6X3oBBeNtGXq9wduv7i8gz1V
+4pxFEsIQtcn65VMUErGjpZwh+VQhSKCIkEeRZ0IYU6KsQR1ybRgyXFidMsmMVYkC
+yv0QWjNMGS4H6Q6O0N1I8ewHo06YFBAexILRsqZxTZO/B/CYQtCGjTfSK9iZ8UNg
+em3tIdnecK8ieIVWtrWZoJ1vQ2qAcBdoABXpwQXiHvy6dpxRb/PTszEOjTyisDfV
+5W4UQL0LYtv00ItZpNLBy7d0gUQREwJanZ9QycwJrEYC7dpcaZqhvVsMl8TTztqA
+XQIDAQAB
+-----END PUBLIC KEY-----
+`
 
 // crashCase is also run with sprout killed in some of its children
 // (pkg/luks.Make for Encrypt=tpm2 runs 1 cryptsetup luksFormat, 2 open,
@@ -293,6 +324,7 @@ func buildInitramfs(out, sprout, modDir string, tss []string) error {
 		return err
 	}
 	r.File(strings.TrimPrefix(guestKey, "/"), []byte("sprout test key\x00\x01\n"), 0o600)
+	r.File(strings.TrimPrefix(guestPublicKey, "/"), []byte(testPublicKeyPEM), 0o644)
 	cfg := guestConfig{CrashCase: crashCase, CrashPoints: crashPoints}
 	for _, m := range [][]string{{"loop", "dm_crypt", "xts"}, {"ecb"}, {"cbc"}, {"aesni_intel"}, {"algif_skcipher"}} {
 		mods, err := harness.KernelModules(modDir, m)
@@ -317,8 +349,11 @@ func buildInitramfs(out, sprout, modDir string, tss []string) error {
 		for name, body := range c.defs {
 			r.File(dir+"/"+name, []byte(body), 0o644)
 		}
-		gc := guestCase{Name: c.name, Defs: "/" + dir, Size: c.size,
-			Args: []string{"--dry-run=no", "--empty=force", "--seed=" + seed, "--definitions=/" + dir, "--tpm2-pcrs=7"}}
+		gc := guestCase{Name: c.name, Defs: "/" + dir, Size: c.size, Files: map[string]string{},
+			Args: append([]string{"--dry-run=no", "--empty=force", "--seed=" + seed, "--definitions=/" + dir, "--tpm2-pcrs=7"}, c.args...)}
+		for path, from := range c.files {
+			gc.Files[path] = from
+		}
 		if c.keyFile {
 			gc.Args = append(gc.Args, "--key-file="+guestKey)
 			gc.KeyFile = guestKey

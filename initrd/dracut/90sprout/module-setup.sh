@@ -289,6 +289,21 @@ install() {
             done < <(sprout_tpm2_libraries)
             # cryptsetup's own plugin for the systemd-tpm2 token.
             inst_libdir_file "cryptsetup/libcryptsetup-token-systemd-tpm2.so"
+            # Signed PCR policies (a UKI's .pcrsig, enrolled against its
+            # .pcrpkey): ukify and systemd-measure sign PCR 11 as it is
+            # after systemd-pcrphase-initrd.service measured
+            # "enter-initrd", so the initrd must run it to unlock. It runs
+            # only on a UKI boot (its condition). dracut's own
+            # systemd-pcrphase module would need tpm2-tools on the host.
+            # systemd's tmpfiles (the systemd module) copy the stub's
+            # signature from /.extra to /run/systemd for
+            # systemd-cryptsetup.
+            if inst_multiple -o "$systemdutildir"/systemd-pcrphase "$systemdsystemunitdir"/systemd-pcrphase-initrd.service &&
+                [[ -e $initdir$systemdsystemunitdir/systemd-pcrphase-initrd.service ]]; then
+                mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"
+                ln_r "$systemdsystemunitdir/systemd-pcrphase-initrd.service" \
+                    "$systemdsystemunitdir/initrd.target.wants/systemd-pcrphase-initrd.service"
+            fi
             ;&
         key-file)
             inst_multiple cryptsetup
