@@ -829,7 +829,7 @@ func TestQEMU(t *testing.T) {
 	scD.damages, scU.damages = torn, torn
 	jobs = append(jobs,
 		job{scU, "scenario u (the article's boot: OVMF, systemd-boot, UKI, tmpfs root, no root=)"},
-		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, unlocked by systemd-cryptsetup; boot 3 a factory reset)"},
+		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, signed UKIs, unlocked by systemd-cryptsetup through the signed PCR 11 policy; boot 3 another UKI, a factory reset)"},
 		job{scD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
 	)
 	for i := 1; i <= *seedRuns; i++ {
