@@ -4,31 +4,12 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sprout-initrd/sprout/pkg/discover"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
-
-// newestCompat is the systemd-repart version followed by default.
-const newestCompat = 262
-
-// Versions of systemd-repart that changed the TPM2 enrollment, observed
-// on each version's binary (docs/compatibility.md).
-const (
-	pcrNamesSince      = 254 // PCR names in PCR lists (252: numbers only)
-	pcrLockSince       = 255 // --tpm2-pcrlock= and the automatic pcrlock policy
-	noDefaultPCRsSince = 258 // no PCRs by default (was 7)
-	stubKeySince       = 262 // the UKI's key in /.extra is found in the initrd (257: not)
-)
-
-// encryptionRules are the TPM2 enrollment rules of systemd-repart v.
-func encryptionRules(v int) luks.Rules {
-	r := luks.Rules{DefaultPCRs: "7", PCRNames: v >= pcrNamesSince, PCRLock: v >= pcrLockSince, StubPublicKey: v >= stubKeySince}
-	if v >= noDefaultPCRsSince {
-		r.DefaultPCRs = ""
-	}
-	return r
-}
 
 // pcrsOpt keeps a PCR list flag in *dst; it is checked once all flags
 // are read, against the version followed (checkEncryptionFlags).
@@ -42,9 +23,10 @@ func pcrsOpt(dst **string) func(string) error {
 // checkEncryptionFlags parses the PCR lists and refuses what the version
 // followed does not have: --tpm2-pcrlock= (255) and PCR names (254).
 func (c *config) checkEncryptionFlags() error {
-	r := encryptionRules(c.compat)
+	r := encryption.RulesAt(c.compat)
 	if c.tpm2PCRLock != nil && !r.PCRLock {
-		return fmt.Errorf("--tpm2-pcrlock= was added in systemd-repart %d; --compat=%d does not have it", pcrLockSince, c.compat)
+		return fmt.Errorf("--tpm2-pcrlock= needs systemd-repart %d or later, but --compat=%d follows systemd-repart %d",
+			encryption.PCRLockSince, c.compat.OrDefault(), c.compat.OrDefault())
 	}
 	for _, f := range []struct {
 		name string
@@ -53,7 +35,7 @@ func (c *config) checkEncryptionFlags() error {
 		if f.v == nil {
 			continue
 		}
-		pcrs, err := spec.ParsePCRs(*f.v, r.PCRNames)
+		pcrs, err := encryption.ParsePCRs(*f.v, r.PCRNames)
 		if err != nil {
 			return fmt.Errorf("--%s=%s: %w", f.name, *f.v, err)
 		}
@@ -66,24 +48,23 @@ func (c *config) checkEncryptionFlags() error {
 // systemd-cryptenroll and a TPM2 device) when a definition asks for it,
 // and resolves the run's keys and TPM2 policy (luks.Resolve), so the
 // planner refuses a run that would fail halfway.
-func (r *run) probeEncryption(defs []spec.Definition) luks.Capabilities {
-	req := luks.Request{KeyFile: r.cfg.keyFile, TPM2PCRs: r.cfg.tpm2PCRs, PublicKey: r.cfg.tpm2PublicKey,
-		PublicKeyPCRs: r.cfg.tpm2PublicKeyPCRs, PCRLock: r.cfg.tpm2PCRLock}
+func (r *run) probeEncryption(defs []repartd.Definition) encryption.Capabilities {
 	encrypts := false
 	for _, d := range defs {
-		encrypts = encrypts || d.Encrypt != spec.EncryptOff
+		encrypts = encrypts || d.Encrypt != encryption.Off
 	}
 	if !encrypts {
 		// Nothing is enrolled: nothing to look for (as 262, which reads
 		// the key files only when it encrypts).
-		return luks.Capabilities{Probed: true}
+		return encryption.Capabilities{Probed: true}
 	}
-	c := luks.Probe(luks.Settings{}, r.cfg.tpm2Device, mkfs.LookPath, "/sys/class/tpmrm")
-	req.TPM2Device = c.TPM2Device
+	c := luks.Probe(encryption.Settings{}, r.cfg.tpm2Device, mkfs.LookPath, "/sys/class/tpmrm")
+	req := luks.Request{KeyFile: r.cfg.keyFile, TPM2Device: c.TPM2Device, TPM2PCRs: r.cfg.tpm2PCRs,
+		PublicKey: r.cfg.tpm2PublicKey, PublicKeyPCRs: r.cfg.tpm2PublicKeyPCRs, PCRLock: r.cfg.tpm2PCRLock}
 	// A key file named on the command line that cannot be read refuses
 	// only a run that enrolls a TPM2 key (CheckVolume): a boot with
 	// nothing to create must not fail for it.
-	c.Settings, c.Unusable = luks.Resolve(req, encryptionRules(r.cfg.compat), luks.Files{InInitrd: inInitrd()})
+	c.Settings, c.Unusable = luks.Resolve(req, encryption.RulesAt(r.cfg.compat), luks.Files{InInitrd: discover.InInitrd()})
 	c.EnrollerVersion = sync.OnceValues(func() (int, error) { return luks.EnrollerVersion(mkfs.Output) })
 	return c
 }

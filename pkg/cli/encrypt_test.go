@@ -55,7 +55,7 @@ func TestTPM2PolicyInPlan(t *testing.T) {
 		"srv.conf":  "[Partition]\nType=srv\nEncrypt=tpm2\nSizeMaxBytes=32M\n",
 	})
 	img := imageWithStore(t)
-	code, errOut := runMain(t, "--definitions="+defs, "--tpm2-device=/dev/null", "--tpm2-public-key="+pem, img)
+	code, errOut := runMain(t, "--compat=262", "--definitions="+defs, "--tpm2-device=/dev/null", "--tpm2-public-key="+pem, img)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
@@ -92,7 +92,7 @@ func TestTPM2PolicyRefusals(t *testing.T) {
 		{[]string{"--tpm2-public-key=/nonexistent/signing.pem"}, "--tpm2-public-key=/nonexistent/signing.pem"},
 		{[]string{"--tpm2-public-key=" + policy}, "not a PEM file"},
 	} {
-		args := append([]string{"--dry-run=no", "--definitions=" + tpm2, "--tpm2-device=/dev/null"}, c.args...)
+		args := append([]string{"--compat=262", "--dry-run=no", "--definitions=" + tpm2, "--tpm2-device=/dev/null"}, c.args...)
 		code, errOut := runMain(t, append(args, img)...)
 		if code != ExitFailure || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, "future partition 3") {
 			t.Errorf("%v: exit %d, want 1 and %q:\n%s", c.args, code, c.want, errOut)
@@ -107,7 +107,7 @@ func TestTPM2PolicyRefusals(t *testing.T) {
 	if code, errOut := runMain(t, "--dry-run=no", "--definitions="+plain, img); code != 0 {
 		t.Fatalf("making var: exit %d\n%s", code, errOut)
 	}
-	code, errOut := runMain(t, "--dry-run=no", "--definitions="+tpm2, "--tpm2-device=/dev/null", "--tpm2-public-key=/nonexistent/signing.pem", img)
+	code, errOut := runMain(t, "--compat=262", "--dry-run=no", "--definitions="+tpm2, "--tpm2-device=/dev/null", "--tpm2-public-key=/nonexistent/signing.pem", img)
 	if code != 0 || !strings.Contains(errOut, "No changes.") {
 		t.Errorf("the no-op run with a missing key: exit %d\n%s", code, errOut)
 	}
@@ -118,11 +118,13 @@ func TestTPM2Flags(t *testing.T) {
 		args []string
 		want string // "" parses
 	}{
-		{[]string{"--tpm2-pcrs=kernel-boot+7"}, ""},
-		{[]string{"--tpm2-public-key-pcrs=11,12"}, ""},
-		{[]string{"--tpm2-pcrs=24"}, "--tpm2-pcrs=24: \"24\" is not a PCR number"},
-		{[]string{"--tpm2-public-key-pcrs=nope"}, "--tpm2-public-key-pcrs=nope"},
-		{[]string{"--tpm2-pcrlock=/x.json", "--tpm2-public-key=", "--tpm2-public-key-pcrs="}, ""},
+		{[]string{"--compat=262", "--tpm2-pcrs=kernel-boot+7"}, ""},
+		{[]string{"--compat=252", "--tpm2-pcrs=kernel-boot"}, "PCR names were added in systemd 254"},
+		{[]string{"--compat=254", "--tpm2-pcrlock=/x.json"}, "--tpm2-pcrlock= needs systemd-repart 255 or later, but --compat=254"},
+		{[]string{"--compat=262", "--tpm2-public-key-pcrs=11,12"}, ""},
+		{[]string{"--compat=262", "--tpm2-pcrs=24"}, "--tpm2-pcrs=24: \"24\" is not a PCR number"},
+		{[]string{"--compat=262", "--tpm2-public-key-pcrs=nope"}, "--tpm2-public-key-pcrs=nope"},
+		{[]string{"--compat=262", "--tpm2-pcrlock=/x.json", "--tpm2-public-key=", "--tpm2-public-key-pcrs="}, ""},
 	} {
 		cfg, err := parse(c.args)
 		switch {
@@ -130,8 +132,24 @@ func TestTPM2Flags(t *testing.T) {
 			t.Errorf("%v: %v", c.args, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
-		case err == nil && c.args[0] == "--tpm2-pcrs=kernel-boot+7" && *cfg.tpm2PCRs != "7+11":
+		case err == nil && c.args[1] == "--tpm2-pcrs=kernel-boot+7" && *cfg.tpm2PCRs != "7+11":
 			t.Errorf("%v: PCRs %q", c.args, *cfg.tpm2PCRs)
 		}
+	}
+}
+
+// TestKeysOfNewerVersions: a definition with TPM2PCRs= (259) is refused
+// under --compat=257 with file:line and the version that added the key,
+// and read under --compat=262.
+func TestKeysOfNewerVersions(t *testing.T) {
+	t.Setenv("SYSTEMD_IN_INITRD", "0")
+	defs := writeDefs(t, map[string]string{"var.conf": "[Partition]\nType=var\nTPM2PCRs=7\n"})
+	img := imageWithStore(t)
+	code, errOut := runMain(t, "--compat=257", "--definitions="+defs, img)
+	if code != ExitFailure || !strings.Contains(errOut, "var.conf:3: TPM2PCRs= needs systemd-repart 259 or later, but --compat=257") {
+		t.Errorf("--compat=257: exit %d\n%s", code, errOut)
+	}
+	if code, errOut := runMain(t, "--compat=262", "--definitions="+defs, img); code != 0 {
+		t.Errorf("--compat=262: exit %d\n%s", code, errOut)
 	}
 }

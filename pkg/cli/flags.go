@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // config is the parsed command line.
@@ -39,16 +40,17 @@ type config struct {
 	tpm2PublicKey     *string
 	tpm2PublicKeyPCRs *string
 	tpm2PCRLock       *string
-	// compat is the systemd-repart version whose behaviour sprout follows.
-	compat int
+	// compat is --compat=: the systemd-repart version whose behaviour
+	// sprout follows.
+	compat compat.Version
 }
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", compat: newestCompat}
+		tpm2Device: "auto", compat: compat.Default}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
+			*dst, err = sdvalue.ParseBool(v)
 			return err
 		}}
 	}
@@ -56,7 +58,7 @@ func parse(args []string) (*config, error) {
 	opts := []option{
 		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
 			dryRunSet = true
-			c.dryRun, err = parseBool(v)
+			c.dryRun, err = sdvalue.ParseBool(v)
 			return err
 		}},
 		{name: "empty", hasValue: true, set: func(v string) error {
@@ -73,7 +75,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "factory-reset", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.factoryReset = &b
 			return err
 		}},
@@ -96,7 +98,7 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "size", hasValue: true, set: func(v string) error {
 			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
+				if _, err := sdvalue.ParseSize(v); err != nil {
 					return err
 				}
 			}
@@ -148,7 +150,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.pretty = &b
 			return err
 		}},
@@ -157,6 +159,10 @@ func parse(args []string) (*config, error) {
 			if err == nil && c.waitForDisk < 0 {
 				err = errors.New("must not be negative")
 			}
+			return err
+		}},
+		{name: "compat", hasValue: true, set: func(v string) (err error) {
+			c.compat, err = compat.Parse(v)
 			return err
 		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},

@@ -11,9 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/hostfacts"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"golang.org/x/sys/unix"
-
-	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // FactoryResetVar is the efivarfs file name of systemd's FactoryReset
@@ -25,8 +26,54 @@ const FactoryResetVar = "FactoryReset-8cf2644b-4b0b-428f-9387-6d876050dc67"
 // object naming the requesting OS and boot.
 const FactoryResetRequestVar = "FactoryResetRequest-8cf2644b-4b0b-428f-9387-6d876050dc67"
 
+// requestVariable: which EFI variable asks for a reset. 258 replaced
+// FactoryReset by FactoryResetRequest (NEWS 258; observed: 257 honours
+// only the first, 262 only the second).
+var requestVariable = compat.ByVersion[bool]{{Since: 252, Value: false}, {Since: 258, Value: true}}
+
+// RequestVariable reports whether systemd-repart v reads
+// FactoryResetRequest (and leaves it after the reset) rather than
+// FactoryReset (which it removes).
+func RequestVariable(v compat.Version) bool { return requestVariable.At(v) }
+
 // fsImmutable is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
 const fsImmutable = 0x10
+
+// InInitrd reports whether sprout runs in an initrd, the way systemd
+// decides it: $SYSTEMD_IN_INITRD when set, else /etc/initrd-release.
+func InInitrd() bool {
+	if v, ok := os.LookupEnv("SYSTEMD_IN_INITRD"); ok {
+		if b, err := sdvalue.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	_, err := os.Stat("/etc/initrd-release")
+	return err == nil
+}
+
+// ResetRequest is a run's answer to "factory reset?" and who gave it.
+type ResetRequest struct {
+	Yes bool
+	// Source names the system's request ("the EFI variable FactoryReset");
+	// "" when --factory-reset= decided or nothing asked.
+	Source string
+}
+
+// FactoryResetRequested decides whether a run resets, as systemd-repart
+// does: flag (--factory-reset=) when given; else, only in the initrd,
+// what FactoryResetRequest finds on the kernel command line or in the EFI
+// variable (FactoryResetRequest from 258). An error means the request
+// could not be read, or was not for this boot.
+func FactoryResetRequested(env Env, flag *bool, v compat.Version) (ResetRequest, error) {
+	if flag != nil {
+		return ResetRequest{Yes: *flag}, nil
+	}
+	if !InInitrd() {
+		return ResetRequest{}, nil
+	}
+	yes, source, err := FactoryResetRequest(env, RequestVariable(v))
+	return ResetRequest{Yes: yes, Source: source}, err
+}
 
 // FactoryResetRequest says whether the kernel command line
 // (systemd.factory_reset=BOOL, which decides when present) or an EFI
@@ -42,7 +89,7 @@ func FactoryResetRequest(env Env, request bool) (requested bool, source string, 
 	if v, ok := args["systemd.factory_reset"]; ok {
 		b := true // a bare word switches it on
 		if v != "" {
-			if b, err = parseBool(v); err != nil {
+			if b, err = sdvalue.ParseBool(v); err != nil {
 				return false, "", fmt.Errorf("kernel command line systemd.factory_reset=%s: %w", v, err)
 			}
 		}
@@ -55,7 +102,7 @@ func FactoryResetRequest(env Env, request bool) (requested bool, source string, 
 	if err != nil || !ok {
 		return false, "", err
 	}
-	b, err := parseBool(value)
+	b, err := sdvalue.ParseBool(value)
 	if err != nil {
 		return false, "", fmt.Errorf("EFI variable FactoryReset=%q: %w", value, err)
 	}
@@ -87,7 +134,7 @@ func factoryResetRequestVar(env Env) (bool, string, error) {
 	if err := json.Unmarshal([]byte(value), &req); err != nil {
 		return false, "", fmt.Errorf("%s is not the JSON systemd-factory-reset writes: %w", name, err)
 	}
-	osRelease, err := spec.ReadOSRelease(env.OSRoot)
+	osRelease, err := hostfacts.ReadOSRelease(env.OSRoot)
 	if err != nil {
 		return false, "", fmt.Errorf("%s: cannot tell which OS this is: %w", name, err)
 	}
@@ -160,12 +207,4 @@ func readEFIString(path string) (value string, ok bool, err error) {
 		return "", false, fmt.Errorf("EFI variable %s is malformed (not a UTF-16 string)", filepath.Base(path))
 	}
 	return str, true, nil
-}
-
-// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
-func parseBool(s string) (bool, error) {
-	if b, ok := spec.Boolean(s); ok {
-		return b, nil
-	}
-	return false, fmt.Errorf("not a boolean: %q", s)
 }

@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 )
 
 func ptr(s string) *string { return &s }
 
-// The rules of the versions sprout follows, as pkg/cli declares them.
+// The rules of the versions sprout follows.
 var (
-	rules252 = Rules{DefaultPCRs: "7"}
-	rules257 = Rules{DefaultPCRs: "7", PCRNames: true, PCRLock: true}
-	rules262 = Rules{PCRNames: true, PCRLock: true, StubPublicKey: true}
+	rules252 = encryption.RulesAt(252)
+	rules257 = encryption.RulesAt(257)
+	rules262 = encryption.RulesAt(262)
 )
 
 // TestResolve: each case is a token systemd-repart made on its oracle
@@ -39,7 +39,7 @@ func TestResolve(t *testing.T) {
 	type files struct{ runKey, stubKey, pcrlock bool }
 	cases := []struct {
 		name  string
-		rules Rules
+		rules encryption.Rules
 		files files
 		req   Request
 		init  bool
@@ -129,7 +129,7 @@ func TestForPartition(t *testing.T) {
 		pcrs        *string
 		wantKey     string
 		wantPCRs    string
-		rulesOfTest Rules
+		rulesOfTest encryption.Rules
 	}{
 		{"nothing set", Request{}, "", nil, "", "", rules262},
 		{"KeyFile=", Request{}, "/a.key", nil, "/a.key", "", rules262},
@@ -157,50 +157,20 @@ func TestForPartition(t *testing.T) {
 // pcrlock policy itself; 252's has no --tpm2-pcrlock=.
 func TestPolicyArgs(t *testing.T) {
 	cases := []struct {
-		s    Settings
+		s    encryption.Settings
 		want string
 	}{
-		{Settings{Enroller: 252}, "--tpm2-public-key="},
-		{Settings{Enroller: 257}, "--tpm2-public-key= --tpm2-pcrlock="},
-		{Settings{Enroller: 262, PublicKey: "/.extra/tpm2-pcr-public-key.pem", PublicKeyPCRs: "11"},
+		{encryption.Settings{Enroller: 252}, "--tpm2-public-key="},
+		{encryption.Settings{Enroller: 257}, "--tpm2-public-key= --tpm2-pcrlock="},
+		{encryption.Settings{Enroller: 262, PublicKey: "/.extra/tpm2-pcr-public-key.pem", PublicKeyPCRs: "11"},
 			"--tpm2-public-key=/.extra/tpm2-pcr-public-key.pem --tpm2-public-key-pcrs=11 --tpm2-pcrlock="},
-		{Settings{Enroller: 262, PCRLock: "/run/systemd/pcrlock.json"}, "--tpm2-public-key= --tpm2-pcrlock=/run/systemd/pcrlock.json"},
-		{Settings{Enroller: 252, PublicKey: "/k.pem", PublicKeyPCRs: "11+12"}, "--tpm2-public-key=/k.pem --tpm2-public-key-pcrs=11+12"},
+		{encryption.Settings{Enroller: 262, PCRLock: "/run/systemd/pcrlock.json"}, "--tpm2-public-key= --tpm2-pcrlock=/run/systemd/pcrlock.json"},
+		{encryption.Settings{Enroller: 252, PublicKey: "/k.pem", PublicKeyPCRs: "11+12"}, "--tpm2-public-key=/k.pem --tpm2-public-key-pcrs=11+12"},
 	}
 	for _, c := range cases {
 		if got := strings.Join(policyArgs(c.s), " "); got != c.want {
 			t.Errorf("%+v: %s, want %s", c.s, got, c.want)
 		}
-	}
-}
-
-func TestCheckVolume(t *testing.T) {
-	version := func(v int) func() (int, error) { return func() (int, error) { return v, nil } }
-	c := Capabilities{Probed: true, Cryptsetup: true, Cryptenroll: true, Settings: Settings{TPM2Device: "/dev/tpmrm0"}}
-
-	c.EnrollerVersion = version(252)
-	s := Settings{TPM2PCRs: "7"}
-	if err := c.CheckVolume(spec.EncryptTPM2, &s); err != nil || s.Enroller != 252 {
-		t.Errorf("252, no pcrlock: %v, enroller %d", err, s.Enroller)
-	}
-	s = Settings{PCRLock: "/run/systemd/pcrlock.json"}
-	if err := c.CheckVolume(spec.EncryptTPM2, &s); err == nil || !strings.Contains(err.Error(), "needs systemd-cryptenroll 255 or later") {
-		t.Errorf("252 and a pcrlock policy: %v", err)
-	}
-	c.EnrollerVersion = version(262)
-	if err := c.CheckVolume(spec.EncryptKeyFileTPM2, &s); err != nil || s.Enroller != 262 {
-		t.Errorf("262 and a pcrlock policy: %v", err)
-	}
-	// A key-file volume never asks the enroller, and an unusable TPM2
-	// policy refuses only TPM2 volumes.
-	c.EnrollerVersion = func() (int, error) { return 0, errors.New("must not be asked") }
-	c.Unusable = errors.New("--tpm2-public-key=/x: no such file")
-	s = Settings{}
-	if err := c.CheckVolume(spec.EncryptKeyFile, &s); err != nil {
-		t.Errorf("key-file: %v", err)
-	}
-	if err := c.CheckVolume(spec.EncryptTPM2, &s); err == nil || !strings.Contains(err.Error(), "--tpm2-public-key=/x") {
-		t.Errorf("tpm2 with an unusable key: %v", err)
 	}
 }
 
@@ -216,12 +186,5 @@ func TestEnrollerVersion(t *testing.T) {
 	}
 	if _, err := EnrollerVersion(out("", errors.New("exit 1"))); err == nil {
 		t.Error("failed: no error")
-	}
-}
-
-func TestPolicyDescription(t *testing.T) {
-	s := Settings{PublicKey: "/.extra/tpm2-pcr-public-key.pem", PublicKeyPCRs: "11"}
-	if got, want := s.Policy(), "no PCRs, a PCR policy signed by the key in /.extra/tpm2-pcr-public-key.pem for PCRs 11"; got != want {
-		t.Errorf("%q, want %q", got, want)
 	}
 }

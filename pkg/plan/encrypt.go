@@ -4,8 +4,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 )
 
 // EncryptPartition formats the range of a future partition as a LUKS2
@@ -15,15 +14,15 @@ import (
 type EncryptPartition struct {
 	Index        int
 	Offset, Size uint64
-	Mode         spec.Encryption
+	Mode         encryption.Mode
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
 	Label        string    // the LUKS2 label: the partition label, as in 252
-	luks.Settings
+	encryption.Settings
 }
 
 func (s EncryptPartition) Describe() string {
 	d := fmt.Sprintf("encrypt future partition %d (%s at offset %d) as LUKS2 (%s, %d-bit key), UUID %s, label %q, Encrypt=%s",
-		s.Index, FormatBytes(s.Size), s.Offset, luks.Cipher, luks.KeyBits, s.UUID, s.Label, s.Mode)
+		s.Index, FormatBytes(s.Size), s.Offset, encryption.Cipher, encryption.KeyBits, s.UUID, s.Label, s.Mode)
 	if s.Mode.UsesKeyFile() {
 		key := "the empty key"
 		if s.KeyFile != "" {
@@ -47,7 +46,7 @@ func (s EncryptPartition) Describe() string {
 
 // encryptStep is the volume of a new partition, with the run's settings
 // and its definition's KeyFile= and TPM2PCRs=.
-func encryptStep(m *member, row Partition, crypt luks.Settings) EncryptPartition {
+func encryptStep(m *member, row Partition, crypt encryption.Settings) EncryptPartition {
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
 		UUID: row.LUKSUUID, Label: row.Label, Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),

@@ -10,10 +10,11 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EmptyMode is --empty=: what to do with a disk without a GPT.
@@ -48,7 +49,10 @@ type Snapshot struct {
 
 // Options are the run's settings.
 type Options struct {
-	Empty EmptyMode
+	// Compat is the systemd-repart version whose behaviour the plan
+	// mirrors (--compat=); the zero Version means compat.Default.
+	Compat compat.Version
+	Empty  EmptyMode
 	// Seed derives disk, partition and file system UUIDs.
 	Seed uuid.UUID
 	// Random returns a random UUID; used only when a derived UUID collides
@@ -61,7 +65,7 @@ type Options struct {
 	// Encryption is what the system can do for Encrypt= (cryptsetup,
 	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
 	// a plan that needs more is refused like a missing mkfs.
-	Encryption luks.Capabilities
+	Encryption encryption.Capabilities
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -80,7 +84,7 @@ const (
 // Partition is one row of the plan: a partition the disk will have.
 type Partition struct {
 	// Definition is nil for a foreign partition (one no definition claims).
-	Definition *spec.Definition
+	Definition *repartd.Definition
 	File       string // definition basename, "-" when foreign
 	Index      int    // GPT slot, 1-based
 	Type       uuid.UUID
@@ -96,7 +100,7 @@ type Partition struct {
 	Format         string
 	FileSystemUUID uuid.UUID
 	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
-	Encrypt  spec.Encryption
+	Encrypt  encryption.Mode
 	LUKSUUID uuid.UUID
 }
 
@@ -133,8 +137,8 @@ func (e *LabelError) Error() string { return e.Msg }
 // ErrNoSpace is returned (wrapped) when the definitions cannot fit.
 var ErrNoSpace = errors.New("can't fit requested partitions into available free space")
 
-// Make plans what to do. defs must be sorted by file name (spec.Load does).
-func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
+// Make plans what to do. defs must be sorted by file name (repartd.Load does).
+func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if snap.SectorSize <= 0 || snap.SectorSize%512 != 0 {
 		return nil, fmt.Errorf("invalid sector size %d", snap.SectorSize)
 	}
@@ -193,7 +197,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		}
 	}
 
-	l := newLayout(defs, table, snap.SectorSize)
+	l := newLayout(defs, table, snap.SectorSize, opts.Compat)
 	for {
 		ok, largest := l.allocate()
 		if ok {
@@ -245,7 +249,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
-	if err := checkFormats(p.Steps, opts.Formats, opts.Encryption); err != nil {
+	if err := checkFormats(p.Steps, opts.Compat, opts.Formats, opts.Encryption); err != nil {
 		return nil, err
 	}
 	return p, nil
