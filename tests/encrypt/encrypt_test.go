@@ -60,15 +60,12 @@ var cases = []hostCase{
 		"10-esp.conf": "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=32M\nSizeMaxBytes=32M\n",
 		"30-srv.conf": "[Partition]\nType=srv\nEncrypt=yes\n",
 	}},
-	// Signed PCR policies: the public key named (with other PCRs), and
-	// the key 252 finds by itself in /run/systemd, where a systemd
-	// initrd's tmpfiles put a UKI's. The guest has no signature, so only
-	// the key file opens these (the signed-policy unlock is scenario t's).
+	// A signed PCR policy: the public key 252 finds by itself in
+	// /run/systemd, where a systemd initrd's tmpfiles put a UKI's, with
+	// other PCRs than 11. The guest has no signature, so only the key
+	// file opens it (the signed-policy unlock is scenario t's boot).
 	{name: "signed-policy", keyFile: true, size: 128 << 20, opens: []string{"key"},
-		args: []string{"--tpm2-public-key=" + guestPublicKey, "--tpm2-public-key-pcrs=7+11"}, defs: map[string]string{
-			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=64M\n",
-		}},
-	{name: "signed-policy-found", keyFile: true, size: 128 << 20, opens: []string{"key"},
+		args:  []string{"--tpm2-public-key-pcrs=7+11"},
 		files: map[string]string{"/run/systemd/tpm2-pcr-public-key.pem": guestPublicKey}, defs: map[string]string{
 			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=64M\n",
 		}},
@@ -90,9 +87,9 @@ XQIDAQAB
 `
 
 // crashCase is also run with sprout killed in some of its children
-// (pkg/luks.Make for Encrypt=tpm2 runs 1 cryptsetup luksFormat, 2 open,
-// 3 mkfs.ext4, 4 close, 5 luksAddKey, 6 luksKillSlot, 7
-// systemd-cryptenroll): in the middle of the LUKS2 format, of mkfs inside
+// (sprout asks 1 systemd-cryptenroll --version, then pkg/luks.Make for
+// Encrypt=tpm2 runs 2 cryptsetup luksFormat, 3 open, 4 mkfs.ext4, 5
+// close, 6 luksAddKey, 7 luksKillSlot, 8 systemd-cryptenroll): in the middle of the LUKS2 format, of mkfs inside
 // the volume, with only the temporary key left, and of the enrollment.
 // Each crash costs a run under TCG (about a minute), so two: in the
 // middle of the LUKS2 format, and with only the temporary key left (the
@@ -100,7 +97,11 @@ XQIDAQAB
 // crash tier's (mkfs killed at each of its writes).
 const crashCase = "tpm2-crash"
 
-var crashPoints = []int{1, 6}
+var crashPoints = []int{2, 7}
+
+// crashIn is the program each crash point must kill: a probe added in
+// front of them would otherwise move the crashes silently.
+var crashIn = map[int]string{2: "cryptsetup luksFormat", 7: "cryptsetup luksKillSlot"}
 
 // guestPrograms run in the guest, with their libraries.
 var guestPrograms = []string{harness.Oracle, "cryptsetup", "systemd-cryptenroll", "mkfs.ext4", "mke2fs", "mkfs.vfat", "mkfs.fat", "sfdisk", "blkid"}
@@ -163,6 +164,8 @@ func TestEncryptAgainst252(t *testing.T) {
 			t.Errorf("crash point %d: no result from the guest", k)
 		case r.Killed == "" || strings.HasPrefix(r.Killed, "not killed") || strings.HasPrefix(r.Killed, "start:"):
 			t.Errorf("crash point %d: %s", k, r.Killed)
+		case !strings.HasPrefix(r.Killed, crashIn[k]):
+			t.Errorf("crash point %d killed %q, not %s", k, r.Killed, crashIn[k])
 		case strings.Contains(r.TableAfterKill, `"partitions"`):
 			t.Errorf("crash point %d (killed in %s): a partition is visible after the crash:\n%s", k, r.Killed, r.TableAfterKill)
 		default:
