@@ -23,8 +23,9 @@ import (
 // build-uefi-appliance.sh --pcr-key). The ESP holds two UKIs, the default
 // sprout-appliance.efi and sprout-reset.efi, whose command line adds
 // systemd.factory_reset=1, so its PCR 11 differs. sprout, following 262
-// (the default --compat=), finds the UKI's key in /.extra and enrolls /var
-// against it, with no literal PCRs (262's default mask). The initrd ships
+// (--compat=262, pinned by the fixture's sprout.service drop-in), finds the
+// UKI's key in /.extra and enrolls /var against it, with no literal PCRs
+// (262's default mask). The initrd ships
 // /etc/crypttab ("var /dev/disk/by-partlabel/var - tpm2-device=auto,noauto":
 // unlocked when the /var mount needs it, after sprout, not at boot) and the
 // root's fstab mounts /dev/mapper/var on /var (x-initrd.mount), as an
@@ -297,7 +298,7 @@ func espWrite(ctx context.Context, disk string, files map[string]string) error {
 // one built from definitions-tpm2 (Encrypt=tpm2) holds all that unlocking
 // and enrolling need.
 func checkInitrdContents(ctx context.Context, initrds map[string]string) error {
-	crypto := []string{"sbin/cryptsetup", "dm-crypt.ko", "systemd-cryptsetup", "systemd-cryptenroll", "libtss2-esys.so"}
+	crypto := []string{"sbin/cryptsetup", "dm-crypt.ko", "systemd-cryptsetup", "systemd-cryptenroll", "libtss2-esys.so", "systemd-pcrphase"}
 	for name, img := range initrds {
 		lister := "lsinitrd"
 		if name == "initramfs-tools" {
@@ -319,7 +320,7 @@ func checkInitrdContents(ctx context.Context, initrds map[string]string) error {
 		}
 		if name == "dracut-tpm2" {
 			for _, f := range []string{"libtss2-tcti-device.so", "libtss2-sys.so.1", "libtss2-mu.so", "libtss2-rc.so", "systemd-cryptsetup-generator", "95-dm-notify.rules",
-				"systemd-pcrphase", "initrd.target.wants/systemd-pcrphase-initrd.service"} {
+				"initrd.target.wants/systemd-pcrphase-initrd.service"} {
 				if !strings.Contains(list, f) {
 					return fmt.Errorf("the %s initrd (Encrypt=tpm2) has no %s", name, f)
 				}
