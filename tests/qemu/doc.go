@@ -18,8 +18,8 @@
 // root asks for a reset with the FactoryResetRequest EFI variable, as
 // systemd-factory-reset request writes it; the second boot makes /home
 // (FactoryReset=yes) anew, empty, while /var keeps its files, and leaves
-// the variable (its root removes it, as systemd-factory-reset complete
-// would); the third changes nothing (factoryreset_test.go);
+// the variable, which a test unit after sprout removes, as
+// systemd-factory-reset complete would (factoryreset_test.go);
 // (u) the article's own boot: OVMF firmware, systemd-boot and a unified
 // kernel image on the ESP, a tmpfs root, the system on the squashfs
 // nix-store, no root= or sprout.device= (sprout finds the disk through
