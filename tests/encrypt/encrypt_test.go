@@ -56,18 +56,17 @@ var cases = []hostCase{
 	{name: crashCase, size: 128 << 20, opens: []string{"tpm2"}, defs: map[string]string{
 		"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=tpm2\nSizeMaxBytes=64M\n",
 	}},
-	{name: "empty-key", size: 128 << 20, opens: []string{"plain", "key"}, defs: map[string]string{
-		"10-esp.conf": "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=32M\nSizeMaxBytes=32M\n",
-		"30-srv.conf": "[Partition]\nType=srv\nEncrypt=yes\n",
-	}},
-	// A signed PCR policy: the public key 252 finds by itself in
+	// The empty key, Encrypt= without Format= (ext4 in 252), and a
+	// signed PCR policy: the public key 252 finds by itself in
 	// /run/systemd, where a systemd initrd's tmpfiles put a UKI's, with
-	// other PCRs than 11. The guest has no signature, so only the key
-	// file opens it (the signed-policy unlock is scenario t's boot).
-	{name: "signed-policy", keyFile: true, size: 128 << 20, opens: []string{"key"},
+	// other PCRs than 11. The guest has no signature, so only the empty
+	// key opens var (the signed-policy unlock is scenario t's boot).
+	{name: "empty-key-signed-policy", size: 160 << 20, opens: []string{"plain", "key", "key"},
 		args:  []string{"--tpm2-public-key-pcrs=7+11"},
 		files: map[string]string{"/run/systemd/tpm2-pcr-public-key.pem": guestPublicKey}, defs: map[string]string{
-			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=64M\n",
+			"10-esp.conf": "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=32M\nSizeMaxBytes=32M\n",
+			"30-srv.conf": "[Partition]\nType=srv\nEncrypt=yes\nSizeMaxBytes=48M\n",
+			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=48M\n",
 		}},
 }
 
