@@ -19,6 +19,9 @@
 # (files of the same path replace the base's): the encrypted appliance's
 # crypttab and root fstab (tests/qemu/fixture/tpm2-initrd).
 #
+# --store-mib N makes the store partition N MiB (at least what the squashfs
+# needs, the default): the demo sizes it like the article's.
+#
 # --pcr-key PRIVATE.pem,PUBLIC.pem signs the UKI's PCR 11 values: the
 # public key goes into a .pcrpkey section, the signatures that
 # systemd-measure sign makes (for the boot phases it signs by default,
@@ -36,13 +39,13 @@
 # and OUT.NAME.pcrsig.json (each UKI's .pcrsig).
 #
 # usage: build-uefi-appliance.sh --kernel VMLINUZ --initrd FILE --out FILE
-#            [--cmdline "…"] [--esp-mib N] [--guest-init FILE] [--fixture DIR]
+#            [--cmdline "…"] [--esp-mib N] [--store-mib N] [--guest-init FILE] [--fixture DIR]
 #            [--pcr-key PRIVATE,PUBLIC [--also-uki NAME=ARGS]...]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 qemu_dir="$(cd "$here/.." && pwd)"
-kernel="" initrd="" out="" esp_mib=200 pcr_key=""
+kernel="" initrd="" out="" esp_mib=200 store_mib_wanted=0 pcr_key=""
 also_ukis=()
 cmdline="console=ttyS0 rd.systemd.gpt_auto=0 panic=-1 no_timer_check rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 guest_init="$qemu_dir/guest/init"
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--out) out="$2"; shift 2 ;;
 	--cmdline) cmdline="$2"; shift 2 ;;
 	--esp-mib) esp_mib="$2"; shift 2 ;;
+	--store-mib) store_mib_wanted="$2"; shift 2 ;;
 	--guest-init) guest_init="$2"; shift 2 ;;
 	--fixture) fixtures+=("$(cd "$2" && pwd)"); shift 2 ;;
 	--pcr-key) pcr_key="$2"; shift 2 ;;
@@ -204,6 +208,7 @@ done
 
 # --- the disk ----------------------------------------------------------------
 store_mib=$(( ($(stat -c %s "$work/store.img") + mib - 1) / mib ))
+[ "$store_mib_wanted" -le "$store_mib" ] || store_mib=$store_mib_wanted
 esp_start=1
 store_start=$((esp_start + esp_mib))
 end_mib=$((store_start + store_mib + 1)) # 1 MiB tail for the backup GPT
