@@ -43,6 +43,9 @@ type config struct {
 	// compat is --compat=: the systemd-repart version whose behaviour
 	// sprout follows.
 	compat compat.Version
+	// initrdNeeds is --initrd-needs: "" (not given), "definitions" or
+	// "all".
+	initrdNeeds string
 }
 
 func parse(args []string) (*config, error) {
@@ -165,6 +168,17 @@ func parse(args []string) (*config, error) {
 			c.compat, err = compat.Parse(v)
 			return err
 		}},
+		{name: "initrd-needs", optionalValue: true, set: func(v string) error {
+			switch v {
+			case "", "definitions":
+				c.initrdNeeds = "definitions"
+			case "all":
+				c.initrdNeeds = "all"
+			default:
+				return errors.New("expected definitions or all")
+			}
+			return nil
+		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
 		{name: "no-pager", set: func(string) error { return nil }},
 		{name: "help", set: func(string) error { c.help = true; return nil }},
@@ -179,6 +193,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.help || c.version {
 		return c, nil
+	}
+	if c.initrdNeeds != "" && len(pos) > 0 {
+		return nil, errors.New("--initrd-needs reads definitions only; it takes no device")
 	}
 	switch len(pos) {
 	case 0:
