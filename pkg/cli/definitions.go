@@ -17,6 +17,10 @@ func (r *run) loadDefinitions() ([]repartd.Definition, error) {
 		return hostfacts.Read(r.cfg.root, r.env.Getenv).Specifiers()
 	})
 	defs, err := repartd.Load(repartd.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers})
+	if err == nil {
+		// Keys the version followed does not have (TPM2PCRs=, 259).
+		err = repartd.RequireVersion(defs, r.cfg.compat)
+	}
 	if err != nil {
 		return nil, err
 	}

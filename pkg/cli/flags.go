@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/encryption"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
@@ -34,10 +34,17 @@ type config struct {
 	// factoryReset is --factory-reset= (nil: not given).
 	factoryReset    *bool
 	canFactoryReset bool
-	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings.
-	keyFile    string
-	tpm2Device string
-	tpm2PCRs   string
+	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings; the
+	// TPM2 policy flags are nil when not given (luks.Request).
+	keyFile           string
+	tpm2Device        string
+	tpm2PCRs          *string
+	tpm2PublicKey     *string
+	tpm2PublicKeyPCRs *string
+	tpm2PCRLock       *string
+	// compat is --compat=: the systemd-repart version whose behaviour
+	// sprout follows.
+	compat compat.Version
 	// initrdNeeds is --initrd-needs: "" (not given), "definitions" or
 	// "all".
 	initrdNeeds string
@@ -45,7 +52,7 @@ type config struct {
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, discardBudget: plan.DefaultDiscardBudget, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: encryption.DefaultPCRs}
+		tpm2Device: "auto", compat: compat.Default}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = sdvalue.ParseBool(v)
@@ -142,8 +149,20 @@ func parse(args []string) (*config, error) {
 			c.tpm2Device = v
 			return nil
 		}},
-		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			c.tpm2PCRs, err = encryption.ParsePCRs(v)
+		{name: "tpm2-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PCRs)},
+		{name: "tpm2-public-key", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PublicKey = &v
+			return err
+		}},
+		{name: "tpm2-public-key-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PublicKeyPCRs)},
+		{name: "tpm2-pcrlock", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PCRLock = &v
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
@@ -156,6 +175,10 @@ func parse(args []string) (*config, error) {
 			if err == nil && c.waitForDisk < 0 {
 				err = errors.New("must not be negative")
 			}
+			return err
+		}},
+		{name: "compat", hasValue: true, set: func(v string) (err error) {
+			c.compat, err = compat.Parse(v)
 			return err
 		}},
 		{name: "initrd-needs", optionalValue: true, set: func(v string) error {
@@ -176,6 +199,9 @@ func parse(args []string) (*config, error) {
 	}
 	pos, err := parseArgs(args, opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkEncryptionFlags(); err != nil {
 		return nil, err
 	}
 	if c.help || c.version {

@@ -132,7 +132,7 @@ func TestInstalledPath(t *testing.T) {
 	if needs["make"] {
 		probe := filepath.Join(a.dir, "make", "initrd-dracut-status.img")
 		step("add the status recorder to the make install dracut initrd", func() error {
-			return appendFixture(a.initrds["make/dracut"], filepath.Join(repo, "tests/qemu/fixture/status-initrd"), probe)
+			return appendFixture(ctx, a.initrds["make/dracut"], filepath.Join(repo, "tests/qemu/fixture/status-initrd"), nil, probe)
 		})
 		a.initrds["make/dracut+status"] = probe
 	}
@@ -158,22 +158,6 @@ func TestInstalledPath(t *testing.T) {
 		}
 	})
 	fmt.Printf("%s\ninstalled path: %d/%d appliances booted twice and passed\n", strings.Join(summaries, "\n"), len(summaries), len(jobs))
-}
-
-// appendFixture writes initrd with the fixture directory appended as one
-// more cpio archive (the kernel unpacks them in order), to out.
-func appendFixture(initrd, fixture, out string) error {
-	b, err := os.ReadFile(initrd)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command("sh", "-c", "find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc --owner 0:0 --reproducible")
-	cmd.Dir = fixture
-	archive, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("cpio of %s: %w", fixture, err)
-	}
-	return os.WriteFile(out, append(b, archive...), 0o644)
 }
 
 var installedBoots = regexp.MustCompile("")
