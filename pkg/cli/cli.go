@@ -15,13 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/pollfree"
@@ -50,9 +50,9 @@ var Version = "dev"
 // Env is what a run needs from its surroundings.
 type Env struct {
 	Stdout, Stderr io.Writer
-	// Getenv reads the environment; nil means os.Getenv. It is asked
-	// here, once, for what the logger needs ($JOURNAL_STREAM,
-	// $NOTIFY_SOCKET) and for the specifiers' facts.
+	// Getenv reads the environment for the specifiers' facts; nil means
+	// os.Getenv. (go-systemd reads $JOURNAL_STREAM and $NOTIFY_SOCKET
+	// from the process's environment itself.)
 	Getenv func(string) string
 }
 
@@ -76,12 +76,19 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	// Standard error is fd 2 when it is the journal's stream.
-	toJournal := journal.IsJournalStream(2, env.Getenv("JOURNAL_STREAM"))
-	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal, env.Getenv("NOTIFY_SOCKET"))}
+	if cfg.initrdNeeds != "" {
+		return initrdNeeds(cfg, env)
+	}
+	toJournal, _ := journal.StderrIsJournalStream()
+	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal)}
 	code, err := r.main(ctx)
 	if err != nil {
-		r.log.errorf("sprout: %v", err)
+		id := MessageRefused
+		var refusal *apply.Refusal
+		if r.writing && !errors.As(err, &refusal) {
+			id = MessageFailed
+		}
+		r.log.outcome(journal.PriErr, id, "sprout: "+err.Error())
 		return exitCode(err)
 	}
 	return code
@@ -101,18 +108,17 @@ type run struct {
 	cfg *config
 	env Env
 	log *logger
+	// writing: apply has started; an error from here on may come after
+	// a write (unless apply says it refused first).
+	writing bool
+	// discardLimits are the disk's, read when the plan discards.
+	discardLimits *plan.DiscardLimits
 }
 
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
 
 func (r *run) main(ctx context.Context) (int, error) {
-	for _, d := range r.cfg.definitions {
-		// Like systemd-repart a missing directory is no error, but a typo
-		// here silently disables the first-boot growth, so say it.
-		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
-			r.logf("Warning: the definitions directory %s does not exist.", d)
-		}
-	}
+	r.warnMissingDefinitionDirs()
 	defs, err := r.loadDefinitions()
 	if err != nil {
 		return 0, err
@@ -133,7 +139,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
-		Compat: r.cfg.compat}
+		Compat: r.cfg.compat, Discard: plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget}}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -169,6 +175,18 @@ func (r *run) main(ctx context.Context) (int, error) {
 	// The planner refuses what cannot run (a missing mkfs, a partition too
 	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
+	if err == nil && p.Discards() && session.Reader().IsBlockDevice() {
+		// The disk's discard limits decide whether anything is discarded;
+		// they are read only when the plan would discard, so that a no-op
+		// boot reads no more than it needs, and the plan is made again.
+		l, lerr := session.DiscardLimits()
+		if lerr != nil {
+			return 0, lerr
+		}
+		r.discardLimits = &plan.DiscardLimits{MaxBytes: uint64(l.MaxBytes), Granularity: uint64(l.Granularity)}
+		opts.Discard.Limits = r.discardLimits
+		p, err = plan.Make(defs, snap, opts)
+	}
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
 		return 0, fmt.Errorf("%s: %w", session.Path(), err)
@@ -182,11 +200,20 @@ func (r *run) main(ctx context.Context) (int, error) {
 		if err := report.Table(r.env.Stdout, rows, r.cfg.legend); err != nil {
 			return 0, err
 		}
+		// The bar and the tree of the layout the run leaves (the dry run's
+		// plan, a real run's result), before it is applied, as
+		// systemd-repart prints them; --no-legend keeps the rows alone.
+		if r.cfg.legend {
+			err := report.Picture(r.env.Stdout, p.DiskSize, report.Slices(p, node), pictureOptions(r.env.Stdout, r.env.Stderr, r.env.Getenv))
+			if err != nil {
+				return 0, err
+			}
+		}
 	}
 
 	switch {
 	case !p.Changed():
-		r.logf("No changes.")
+		r.log.outcome(journal.PriInfo, MessageNoChanges, "No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
 		if !r.cfg.dryRun {
 			if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
@@ -205,6 +232,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		r.log.partitions(p, node)
+		r.logOutcomes(p, session.Path())
 		r.settleFactoryReset(p, opts.FactoryReset)
 		r.logf("All done.")
 	}
@@ -224,21 +252,42 @@ func (r *run) apply(ctx context.Context, session *blockdev.Session, p *plan.Plan
 	// no-op run is spared the thread that signal delivery needs.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	r.writing = true
+	// Formatting logs from several goroutines, progress from its own.
+	var mu sync.Mutex
+	locked := func(f func(string)) func(string) {
+		return func(line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(line)
+		}
+	}
+	logLine := locked(func(line string) { r.logf("%s", line) })
 	return apply.Run(ctx, session, p, apply.Options{
-		Discard: r.cfg.discard,
-		Log:     lockedLog(r.logf), // formatting logs from several goroutines
+		DiscardLimits: r.discardLimits,
+		Log:           func(format string, args ...any) { logLine(fmt.Sprintf(format, args...)) },
+		Progress:      &apply.Progress{Say: locked(r.log.console), Status: locked(r.log.status)},
 
 		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
 }
 
-// lockedLog serializes calls to log.
-func lockedLog(log func(string, ...any)) func(string, ...any) {
-	var mu sync.Mutex
-	return func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		log(format, args...)
+// logOutcomes logs the outcomes of an applied plan besides the
+// partitions it made or grew: a repaired table, a factory reset.
+func (r *run) logOutcomes(p *plan.Plan, disk string) {
+	for _, s := range p.Steps {
+		switch s := s.(type) {
+		case plan.RepairTable:
+			r.log.outcome(journal.PriNotice, MessageRepaired,
+				fmt.Sprintf("Repaired the partition table of %s: %s.", disk, s.Reason))
+		case plan.FactoryReset:
+			erased := make([]string, len(s.Erase))
+			for i, e := range s.Erase {
+				erased[i] = fmt.Sprintf("%d %q", e.Index, e.Label)
+			}
+			r.log.outcome(journal.PriNotice, MessageFactoryReset,
+				fmt.Sprintf("Factory reset of %s: erased partition %s; made anew, empty.", disk, strings.Join(erased, ", ")))
+		}
 	}
 }
 
@@ -294,11 +343,12 @@ func (r *run) seed() (uuid.UUID, error) {
 
 // factoryResetRequested decides whether this run resets: --factory-reset=
 // when given; else, only in the initrd, the kernel command line or the
-// EFI variable (discover.FactoryResetRequested), as 252 does. A request
-// that cannot be read is a warning, and no reset: erasing partitions on
-// it would be a guess.
+// EFI variable (discover.FactoryResetRequested: FactoryReset, or from 258
+// FactoryResetRequest). A request that cannot be read, or is not for
+// this boot, is a warning, and no reset: erasing partitions on it would
+// be a guess.
 func (r *run) factoryResetRequested() bool {
-	req, err := discover.FactoryResetRequested(discover.System(), r.cfg.factoryReset)
+	req, err := discover.FactoryResetRequested(discover.System(), r.cfg.factoryReset, r.cfg.compat)
 	switch {
 	case err != nil:
 		r.logf("Warning: not resetting: %v", err)
@@ -311,12 +361,15 @@ func (r *run) factoryResetRequested() bool {
 	return req.Yes
 }
 
-// removeFactoryResetRequest deletes the EFI variable after the reset's
-// table write, so the next boot does not reset again. Outside the initrd
-// the variable was not read, so it is left alone. A failure is a warning,
-// as in 252: the reset itself has happened.
+// removeFactoryResetRequest deletes the FactoryReset EFI variable after
+// the reset's table write, so the next boot does not reset again, as 252
+// to 257 do. Outside the initrd the variable was not read, so it is left
+// alone; so is FactoryResetRequest (258), which
+// systemd-factory-reset-complete.service removes once the reset is
+// complete (262 leaves it too). A failure is a warning, as in 252: the
+// reset itself has happened.
 func (r *run) removeFactoryResetRequest() error {
-	if !discover.InInitrd() {
+	if !discover.InInitrd() || discover.RequestVariable(r.cfg.compat) {
 		return nil
 	}
 	if err := discover.RemoveFactoryResetVar(discover.System()); err != nil {

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"os"
+
 	"github.com/sprout-initrd/sprout/pkg/hostfacts"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
@@ -14,6 +17,10 @@ func (r *run) loadDefinitions() ([]repartd.Definition, error) {
 		return hostfacts.Read(r.cfg.root, r.env.Getenv).Specifiers()
 	})
 	defs, err := repartd.Load(repartd.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers, Compat: r.cfg.compat})
+	if err == nil {
+		// Keys the version followed does not have (TPM2PCRs=, 259).
+		err = repartd.RequireVersion(defs, r.cfg.compat)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -23,4 +30,15 @@ func (r *run) loadDefinitions() ([]repartd.Definition, error) {
 		}
 	}
 	return defs, nil
+}
+
+// warnMissingDefinitionDirs: like systemd-repart, a missing --definitions=
+// directory is no error, but a typo there silently disables the
+// first-boot growth, so say it.
+func (r *run) warnMissingDefinitionDirs() {
+	for _, d := range r.cfg.definitions {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			r.logf("Warning: the definitions directory %s does not exist.", d)
+		}
+	}
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
-	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
@@ -24,28 +23,36 @@ type config struct {
 	size        string
 	json        string
 	discard     bool
-	pretty      *bool
-	legend      bool
-	help        bool
-	version     bool
-	device      string
-	waitForDisk time.Duration
+	// discardBudget bounds the time all discards of a run take (0: none).
+	discardBudget time.Duration
+	pretty        *bool
+	legend        bool
+	help          bool
+	version       bool
+	device        string
+	waitForDisk   time.Duration
 	// factoryReset is --factory-reset= (nil: not given).
 	factoryReset    *bool
 	canFactoryReset bool
-	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings.
-	keyFile    string
-	tpm2Device string
-	tpm2PCRs   string
+	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings; the
+	// TPM2 policy flags are nil when not given (luks.Request).
+	keyFile           string
+	tpm2Device        string
+	tpm2PCRs          *string
+	tpm2PublicKey     *string
+	tpm2PublicKeyPCRs *string
+	tpm2PCRLock       *string
 	// compat is --compat=: the systemd-repart version whose behaviour
 	// sprout follows.
 	compat compat.Version
+	// initrdNeeds is --initrd-needs: "" (not given), "definitions" or
+	// "all".
+	initrdNeeds string
 }
 
 func parse(args []string) (*config, error) {
-	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
+	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, discardBudget: plan.DefaultDiscardBudget, json: "off", legend: true,
 		tpm2Device: "auto", compat: compat.Default}
-	pcrsSet := false
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = sdvalue.ParseBool(v)
@@ -112,6 +119,17 @@ func parse(args []string) (*config, error) {
 			return errors.New("expected pretty, short or off")
 		}},
 		boolOpt("discard", &c.discard),
+		{name: "discard-budget", hasValue: true, set: func(v string) (err error) {
+			if v == "infinity" {
+				c.discardBudget = 0
+				return nil
+			}
+			c.discardBudget, err = time.ParseDuration(v)
+			if err == nil && c.discardBudget <= 0 {
+				err = errors.New("must be positive (or infinity; --discard=no discards nothing)")
+			}
+			return err
+		}},
 		{name: "key-file", hasValue: true, set: func(v string) (err error) {
 			c.keyFile, err = filepath.Abs(v)
 			if err == nil {
@@ -131,9 +149,20 @@ func parse(args []string) (*config, error) {
 			c.tpm2Device = v
 			return nil
 		}},
-		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			pcrsSet = true
-			c.tpm2PCRs, err = encryption.ParsePCRs(v)
+		{name: "tpm2-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PCRs)},
+		{name: "tpm2-public-key", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PublicKey = &v
+			return err
+		}},
+		{name: "tpm2-public-key-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PublicKeyPCRs)},
+		{name: "tpm2-pcrlock", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PCRLock = &v
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
@@ -152,24 +181,34 @@ func parse(args []string) (*config, error) {
 			c.compat, err = compat.Parse(v)
 			return err
 		}},
+		{name: "initrd-needs", optionalValue: true, set: func(v string) error {
+			switch v {
+			case "", "definitions":
+				c.initrdNeeds = "definitions"
+			case "all":
+				c.initrdNeeds = "all"
+			default:
+				return errors.New("expected definitions or all")
+			}
+			return nil
+		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
 		{name: "no-pager", set: func(string) error { return nil }},
 		{name: "help", set: func(string) error { c.help = true; return nil }},
 		{name: "version", set: func(string) error { c.version = true; return nil }},
 	}
 	pos, err := parseArgs(args, opts)
-	if err == nil && !pcrsSet {
-		// 258 stopped binding to PCR 7 by default (compat.NoDefaultPCRs).
-		c.tpm2PCRs = encryption.DefaultPCRs
-		if compat.NoDefaultPCRs.In(c.compat) {
-			c.tpm2PCRs = ""
-		}
-	}
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkEncryptionFlags(); err != nil {
 		return nil, err
 	}
 	if c.help || c.version {
 		return c, nil
+	}
+	if c.initrdNeeds != "" && len(pos) > 0 {
+		return nil, errors.New("--initrd-needs reads definitions only; it takes no device")
 	}
 	switch len(pos) {
 	case 0:

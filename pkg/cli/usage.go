@@ -39,16 +39,35 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           FactoryReset; elsewhere no)
      --can-factory-reset  Exit 0 if the disk has such a partition, else 1
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
+     --discard-budget=TIME|infinity
+                          How long all discards may take; then the rest stays
+                          as it is and the run goes on (default: 10s)
      --key-file=PATH      Key of the key-file slot of Encrypt=key-file and
-                          key-file+tpm2 volumes (default: the empty key)
+                          key-file+tpm2 volumes (default: a definition's
+                          KeyFile=, else the empty key)
      --tpm2-device=PATH|auto
                           TPM2 device for Encrypt=tpm2 and key-file+tpm2
                           (default: auto, the first /dev/tpmrmN)
-     --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, such as 7 or 1+7;
-                          empty binds none (default: none; 7 under
-                          --compat=257 and older)
+     --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, numbers or names
+                          (7, 1+7, secure-boot-policy); empty binds none.
+                          Default: a definition's TPM2PCRs=, else none (7
+                          under --compat= before 258, unless a pcrlock
+                          policy is used)
+     --tpm2-public-key=PATH
+                          Bind the TPM2 key to PCR values signed by this
+                          public key (PEM), such as a UKI's .pcrpkey. Without
+                          it, tpm2-pcr-public-key.pem in /etc/systemd,
+                          /run/systemd, /usr/local/lib/systemd or
+                          /usr/lib/systemd is used, and in the initrd the
+                          UKI's own (/.extra; from 262)
+     --tpm2-public-key-pcrs=PCRS
+                          PCRs the signed policy covers (default: 11);
+                          empty: no signed policy
+     --tpm2-pcrlock=PATH  Bind the TPM2 key to this systemd-pcrlock policy
+                          (255; default: /run/systemd/pcrlock.json, else
+                          /var/lib/systemd/pcrlock.json; empty: none)
      --json=MODE          Print the result as JSON: pretty, short or off
-     --pretty=BOOL        Print the table (default: yes)
+     --pretty=BOOL        Print the table and the picture (default: yes)
      --wait-for-disk=TIME Without DEVICE: if the first method that applies
                           names no device yet, look again every 100 ms for
                           up to TIME (such as 90s; default 0: look once).
@@ -62,7 +81,14 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           to the version of the systemd your image was
                           built with, so the layout never depends on
                           which sprout release is installed
-     --no-legend          Print the table without header and totals
+     --initrd-needs[=definitions|all]
+                          Read the definitions as a run would and print what
+                          an initrd needs for them (definition files and
+                          their targets, programs, libraries, kernel modules,
+                          host files, packages), one tab-separated record a
+                          line (or --json=); =all: for every format and
+                          Encrypt= mode. Reads no disk (see sprout(8))
+     --no-legend          Print the table rows alone: no header, totals, picture
      --no-pager           Accepted for compatibility; sprout never pages
 
 Exit status: 0 success or nothing to do, 1 error, 77 the disk has no GPT

@@ -10,7 +10,8 @@ package compat
 // Values, not switches, are declared where they belong, also per version:
 // file system minimum sizes with the formats (pkg/fstype: ext4-minimum,
 // xfs-minimum), the LUKS2 facts with the encryption modes
-// (pkg/encryption: luks-minimum, luks-key-512, luks-sector-size).
+// (pkg/encryption: luks-minimum, luks-key-512, luks-sector-size, and the
+// TPM2 policy's rules, policy.go: no-default-pcrs and the rest).
 var (
 	JSONFilePath = &Change{Since: 254, Name: "json-file-path",
 		What:     `--json: "file" is the definition's full path, and null for a partition no definition claims (252: the file's base name, and "-")`,
@@ -48,9 +49,6 @@ var (
 	ExistingMustFit = &Change{Since: 257, Name: "existing-must-fit",
 		What:     "an existing partition with no free space after it whose SizeMinBytes= or PaddingMinBytes= asks for more than it has makes the definitions not fit (exit 1, or the partition is kept as it is when its Priority= allows); 252 and 254 ignored the minimum",
 		Evidence: "NEWS silent; 254 has the old, 257 the new behaviour (255 to 257)"}
-	NoDefaultPCRs = &Change{Since: 258, Name: "no-default-pcrs",
-		What:     "Encrypt=tpm2 without --tpm2-pcrs= binds the key to no PCR (252 to 257: PCR 7)",
-		Evidence: "NEWS 258: \"The new default PCR mask for new TPM2 enrollments is thus empty by default\""}
 	ESPMinimum = &Change{Since: 258, Name: "esp-minimum",
 		What:     "a new ESP or XBOOTLDR partition formatted as vfat is at least 100 MiB on disks with 512-byte sectors and 260 MiB otherwise (image files count as 4096)",
 		Evidence: "NEWS 258: \"enforce a minimum size for ESP/XBOOTLDR partitions of 100M (on 512b sector drives) or 260M (on 4K sector drives)\""}
@@ -62,5 +60,5 @@ var (
 // Changes lists every Change, oldest first.
 var Changes = []*Change{
 	JSONFilePath, NoDefinitionsReadsDisk, SwapTypeFormatsSwap, FirstFreeSlot,
-	JSONPartNo, ExistingMustFit, NoDefaultPCRs, ESPMinimum, LUKSLabelPrefix, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
+	JSONPartNo, ExistingMustFit, ESPMinimum, LUKSLabelPrefix, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
 }

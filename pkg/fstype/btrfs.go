@@ -11,18 +11,14 @@ import (
 var btrfs = FS{
 	Name:        "btrfs",
 	Program:     "mkfs.btrfs",
-	Package:     needs.Package{Debian: "btrfs-progs", Fedora: "btrfs-progs", Arch: "btrfs-progs"},
+	Package:     needs.Package{Debian: "btrfs-progs", Fedora: "btrfs-progs", Arch: "btrfs-progs", Nixpkgs: "btrfs-progs"},
 	Extra:       needs.Set{Modules: []needs.Module{{Name: "btrfs"}}},
 	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 256 * mib}},
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{}}},
 	// btrfs keeps labels up to 255 bytes, longer than any GPT label.
 	Label: func(label string) string { return label },
 	Args: func(req Request, node string) []string {
-		args := []string{"mkfs.btrfs", "-q", "-L", req.Label, "-U", req.UUID.String(), node}
-		if !req.Discard {
-			args = append(args, "--nodiscard")
-		}
-		return args
+		return []string{"mkfs.btrfs", "-q", "-L", req.Label, "-U", req.UUID.String(), node, "--nodiscard"}
 	},
 	Identify: func(b superblock) (Identity, bool) {
 		// The superblock is at 64 KiB: magic at +64, fsid at +32, label at +299.

@@ -21,7 +21,7 @@ var (
 	ext4 = withIdentify(extFS("ext4", true, compat.ByVersion[uint64]{{Since: 252, Value: 1 * mib}, {Since: 257, Value: 32 * mib}}), identifyExt)
 )
 
-var e2fsprogs = needs.Package{Debian: "e2fsprogs", Fedora: "e2fsprogs", Arch: "e2fsprogs"}
+var e2fsprogs = needs.Package{Debian: "e2fsprogs", Fedora: "e2fsprogs", Arch: "e2fsprogs", Nixpkgs: "e2fsprogs"}
 
 func extFS(name string, journal bool, planMinimum compat.ByVersion[uint64]) FS {
 	program := "mkfs." + name
@@ -30,11 +30,7 @@ func extFS(name string, journal bool, planMinimum compat.ByVersion[uint64]) FS {
 		if journal {
 			a = append(a, "-O", "has_journal")
 		}
-		discard := "nodiscard"
-		if req.Discard {
-			discard = "discard"
-		}
-		return append(a, "-m", "0", "-E", discard+",lazy_itable_init=1", "-T", "default", node)
+		return append(a, "-m", "0", "-E", "nodiscard,lazy_itable_init=1", "-T", "default", node)
 	}
 	return FS{
 		Name:    name,

@@ -13,9 +13,9 @@ import (
 // characters FAT does not take, so each format's label rule shows.
 var testRequest = Request{Label: "héllo wörld and a long label", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd")}
 
-func request(format string, discard bool) Request {
+func request(format string) Request {
 	r := testRequest
-	r.Format, r.Discard = format, discard
+	r.Format = format
 	return r
 }
 
@@ -47,7 +47,7 @@ func TestDeclarations(t *testing.T) {
 			t.Errorf("%s: InPlaceArgs without Args", f.Name)
 		}
 		if f.Program != "" {
-			if f.Package.Debian == "" || f.Package.Fedora == "" || f.Package.Arch == "" {
+			if f.Package.Debian == "" || f.Package.Fedora == "" || f.Package.Arch == "" || f.Package.Nixpkgs == "" {
 				t.Errorf("%s: %s's package is not named for every distribution: %+v", f.Name, f.Program, f.Package)
 			}
 			if n := f.Needs(); len(n.Programs) == 0 || n.Programs[0].Name != f.Program {

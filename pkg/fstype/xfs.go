@@ -13,17 +13,13 @@ import (
 var xfs = FS{
 	Name:        "xfs",
 	Program:     "mkfs.xfs",
-	Package:     needs.Package{Debian: "xfsprogs", Fedora: "xfsprogs", Arch: "xfsprogs"},
+	Package:     needs.Package{Debian: "xfsprogs", Fedora: "xfsprogs", Arch: "xfsprogs", Nixpkgs: "xfsprogs"},
 	Extra:       needs.Set{Modules: []needs.Module{{Name: "xfs"}}},
 	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 14 * mib}, {Since: 254, Value: 300 * mib}},
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{Bytes: 300 * mib}}},
 	Label:       xfsLabel,
 	Args: func(req Request, node string) []string {
-		args := []string{"mkfs.xfs", "-q", "-L", xfsLabel(req.Label), "-m", "uuid=" + req.UUID.String(), "-m", "reflink=1", node}
-		if !req.Discard {
-			args = append(args, "-K")
-		}
-		return args
+		return []string{"mkfs.xfs", "-q", "-L", xfsLabel(req.Label), "-m", "uuid=" + req.UUID.String(), "-m", "reflink=1", node, "-K"}
 	},
 	Identify: func(b superblock) (Identity, bool) {
 		// "XFSB" at 0, UUID at 32, label at 108.

@@ -44,15 +44,14 @@ func (s EncryptPartition) Describe() string {
 		if dev == "" {
 			dev = "auto"
 		}
-		pcrs := s.TPM2PCRs
-		if pcrs == "" {
-			pcrs = "none"
-		}
-		d += fmt.Sprintf("; key slot %d: a key sealed to the TPM2 %s, PCRs %s (token systemd-tpm2)", slot, dev, pcrs)
+		d += fmt.Sprintf("; key slot %d: a key sealed to the TPM2 %s, bound to %s (token systemd-tpm2)", slot, dev, s.Policy())
 	}
 	return d
 }
 
+// encryptStep is the volume of a new partition, with the run's settings
+// and its definition's KeyFile= and TPM2PCRs=, and what the version
+// followed makes of it: the label, the key size, the sector size.
 func (l *layout) encryptStep(m *member, row Partition, crypt encryption.Settings) EncryptPartition {
 	sector := l.sectorSize
 	if encryption.FileSystemSectors.At(l.compat) {
@@ -60,7 +59,7 @@ func (l *layout) encryptStep(m *member, row Partition, crypt encryption.Settings
 	}
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: luksLabel(row.Label, l.compat), Settings: crypt,
+		UUID: row.LUKSUUID, Label: luksLabel(row.Label, l.compat), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
 		KeyBits: encryption.KeyBits.At(l.compat), SectorSize: int(sector),
 	}
 }

@@ -30,6 +30,10 @@ const (
 	MaxLabelBytes = 36
 )
 
+// EncryptedFormat is the file system systemd-repart 252 makes inside an
+// encrypted new partition without Format=.
+const EncryptedFormat = "ext4"
+
 // Formats returns the Format= values sprout can create. Whether the mkfs
 // tool is installed is checked when a plan needs it, not here.
 func Formats() []string { return fstype.Names() }
@@ -162,6 +166,8 @@ var settings = map[string]setting{
 	"GrowFileSystem":  func(d *Definition, v string) error { return setTristate(&d.GrowFileSystem, v) },
 	"FactoryReset":    setFactoryReset,
 	"Encrypt":         setEncrypt,
+	"TPM2PCRs":        setTPM2PCRs,
+	"KeyFile":         setKeyFile,
 }
 
 // unsupported names the repart.d settings sprout knows but does not
@@ -174,8 +180,8 @@ var unsupported = map[string]string{
 	"DefaultSubvolume": "256", "MountPoint": "256", "EncryptedVolume": "256",
 	"MakeSymlinks": "257", "Compression": "257", "CompressionLevel": "257", "SupplementFor": "257",
 	"AddValidateFS": "258", "FileSystemSectorSize": "258",
-	"TPM2PCRs": "259", "KeyFile": "259", "VolumeLabel": "259",
-	"Integrity": "260", "IntegrityAlgorithm": "260",
+	"VolumeLabel": "259",
+	"Integrity":   "260", "IntegrityAlgorithm": "260",
 }
 
 func (p *parser) set(path string, line int, key, value string) error {
@@ -388,6 +394,38 @@ func setEncrypt(d *Definition, v string) error {
 	return nil
 }
 
+// setTPM2PCRs reads TPM2PCRs= (259): the PCRs this partition's TPM2 key
+// is bound to, numbers or names (empty: none).
+func setTPM2PCRs(d *Definition, v string) error {
+	pcrs, err := encryption.ParsePCRs(v, true)
+	if err != nil {
+		return err
+	}
+	d.TPM2PCRs = &pcrs
+	return nil
+}
+
+// setKeyFile reads KeyFile= (259): the file holding this partition's
+// key for Encrypt=key-file. Like 262 it is read now, so a missing key
+// stops the run before anything is written; empty goes back to
+// --key-file= or the empty key. A relative path is refused: 262's manual
+// says it is ignored, its binary reads it relative to its working
+// directory.
+func setKeyFile(d *Definition, v string) error {
+	if v == "" {
+		d.KeyFile = ""
+		return nil
+	}
+	if !filepath.IsAbs(v) {
+		return fmt.Errorf("not an absolute path")
+	}
+	if _, err := pollfree.ReadFile(v); err != nil {
+		return fmt.Errorf("cannot read the key file: %w", err)
+	}
+	d.KeyFile = v
+	return nil
+}
+
 // check applies the rules that concern the definition as a whole.
 func (p *parser) check() error {
 	d := &p.def
@@ -398,7 +436,7 @@ func (p *parser) check() error {
 	if d.Encrypt != encryption.Off && d.Format == "" {
 		// 252 makes ext4 inside a LUKS volume that has no Format= (observed:
 		// Encrypt=key-file alone gives an ext4 with the derived UUID).
-		d.Format = "ext4"
+		d.Format = EncryptedFormat
 	}
 	if d.Format == "" && parttype.DesignatorOf(d.Type) == parttype.Swap && compat.SwapTypeFormatsSwap.In(p.compat) {
 		d.Format = "swap"

@@ -77,6 +77,12 @@ else
 	log "apt-get install ./$(basename "$deb"): $(dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}' sprout), $(dpkg -L sprout | wc -l) paths"
 fi
 [ -x /usr/bin/sprout ] || { echo "build-initrds: /usr/bin/sprout is not there after the install" >&2; exit 1; }
+# The unit is the dracut module's: nothing for systemctl on the host.
+unit=/usr/lib/dracut/modules.d/90sprout/sprout.service
+[ -f "$unit" ] || { echo "build-initrds: $unit is not there after the install" >&2; exit 1; }
+for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+	[ ! -e "$d/sprout.service" ] || { echo "build-initrds: the install put a host unit at $d/sprout.service" >&2; exit 1; }
+done
 
 # The user's definitions: the seed article's home and var, in the search
 # path (make: /etc/repart.d; deb: /usr/local/lib/repart.d, a later entry).
@@ -97,6 +103,9 @@ cp "$repo"/tests/qemu/definitions/*.conf "$defs/"
 # in the initrd because the appliance's root has no modules of its own.
 # Nothing here is about sprout: the module and the hook add what it needs.
 appliance_modules="virtio_pci virtio_blk ext4 vfat squashfs nls_cp437 nls_ascii nls_iso8859-1 nls_utf8"
+# The media the tier boots besides virtio: an SD card, USB mass storage,
+# virtio-scsi, NVMe.
+appliance_modules+=" sdhci_pci mmc_block xhci_pci usb_storage sd_mod virtio_scsi nvme"
 mkdir -p /etc/dracut.conf.d
 cat >/etc/dracut.conf.d/90-test-appliance.conf <<CONF
 drivers+=" $appliance_modules "
@@ -153,7 +162,6 @@ hide /usr/bin/sprout
 expect_refusal "dracut without the binary" 'sprout: the sprout binary is missing' "${dracut_cmd[@]}" "$scratch"
 expect_refusal "mkinitramfs without the binary" 'sprout hook: the sprout binary is missing' "${mkinitramfs_cmd[@]}"
 unhide /usr/bin/sprout
-unit="$(ls /usr/lib/systemd/system/sprout.service /lib/systemd/system/sprout.service 2>/dev/null | head -1)"
 hide "$unit"
 expect_refusal "dracut without the unit" 'sprout: the unit .*sprout.service is missing' "${dracut_cmd[@]}" "$scratch"
 unhide "$unit"
@@ -167,9 +175,15 @@ cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
 cryptsetup_bin="$(command -v cryptsetup)"
 echo 'Encrypt=key-file' >>"$defs/20-var.conf"
 hide "$cryptsetup_bin"
-expect_refusal "dracut, Encrypt=key-file without cryptsetup" 'Encrypt=key-file, which needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${dracut_cmd[@]}" "$scratch"
-expect_refusal "mkinitramfs, Encrypt=key-file without cryptsetup" 'Encrypt=key-file, which needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${mkinitramfs_cmd[@]}"
+expect_refusal "dracut, Encrypt=key-file without cryptsetup" 'Encrypt=key-file needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs, Encrypt=key-file without cryptsetup" 'Encrypt=key-file needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${mkinitramfs_cmd[@]}"
 unhide "$cryptsetup_bin"
+cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
+# A definition the parser refuses is refused at build time, with its
+# file:line, as the boot would refuse it.
+echo 'Format=squashfs' >>"$defs/20-var.conf"
+expect_refusal "dracut, Format=squashfs (the parser's refusal)" '20-var.conf:[0-9]+: invalid value for Format=' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs, Format=squashfs (the parser's refusal)" '20-var.conf:[0-9]+: invalid value for Format=' "${mkinitramfs_cmd[@]}"
 cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
 mv "$defs" "$layer/defs"
 expect_refusal "dracut without definitions" 'sprout: no repart.d definitions' "${dracut_cmd[@]}" "$scratch"
@@ -211,4 +225,19 @@ done
 for unwanted in sbin/cryptsetup dm-crypt.ko systemd-cryptenroll libtss2-esys; do
 	if grep -q "$unwanted" "$out/initramfs-tools.contents"; then echo "build-initrds: the initramfs-tools initrd has $unwanted, but no definition says Encrypt=" >&2; exit 1; fi
 done
+# One command line for every initrd: the unit's, pinned to the host's
+# systemd (--compat=) when the binary takes it (a compat record).
+pin=""
+if /usr/bin/sprout --initrd-needs=all | grep -q '^compat'; then
+	pin=" --compat=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')"
+fi
+want_exec="$(sed -n 's/^ExecStart=//p' "$unit")$pin"
+got_exec="$(lsinitrd -f usr/lib/systemd/system/sprout.service "$out/initrd-dracut.img" 2>/dev/null | sed -n 's/^ExecStart=//p')"
+[ "$got_exec" = "$want_exec" ] || { echo "build-initrds: the dracut initrd's unit runs '$got_exec', want '$want_exec'" >&2; exit 1; }
+want_cmd="$(sed -n 's/^Environment=\(.*\)/\1 /p' "$unit" | tr -d '\n')$want_exec"
+unpacked="$layer/unpacked"
+mkdir -p "$unpacked" && unmkinitramfs "$out/initrd-initramfs-tools.img" "$unpacked"
+got_cmd="$(cat "$(find "$unpacked" -path '*/usr/lib/sprout/command' | head -1)")"
+[ "$got_cmd" = "$want_cmd" ] || { echo "build-initrds: the initramfs-tools initrd runs '$got_cmd', want '$want_cmd'" >&2; exit 1; }
+log "both initrds run: $want_cmd${pin:+ (pinned to the systemd of this host)}"
 log "$refusals refusals as expected; install and both initrds in $((SECONDS - start)) s; the overlay is discarded now"

@@ -79,12 +79,20 @@ type scenario struct {
 	// 252).
 	homeEntry int
 	// tpm2: the UEFI appliance whose /var is Encrypt=tpm2, on a machine
-	// with a TPM 2.0 (swtpm); boot 3 is a factory reset (tpm2_test.go).
-	tpm2 bool
+	// with a TPM 2.0 (swtpm), booted from UKIs with signed PCR 11
+	// policies (signed); uki is the one booted ("" for the default);
+	// boot 3 is a factory reset from another UKI (tpm2_test.go).
+	tpm2   bool
+	signed *signedUKIs
+	uki    string
+	// statusProbe: the initrd carries fixture/status-initrd, which records
+	// sprout.service's status lines while it runs; boot 1 must show one
+	// in systemctl status while a partition is formatted (issue 19).
+	statusProbe bool
 }
 
 func (s scenario) partNode(n int) string {
-	if strings.HasPrefix(s.disk, "nvme") {
+	if strings.HasPrefix(s.disk, "nvme") || strings.HasPrefix(s.disk, "mmcblk") {
 		return fmt.Sprintf("/dev/%sp%d", s.disk, n)
 	}
 	return fmt.Sprintf("/dev/%s%d", s.disk, n)
@@ -93,8 +101,6 @@ func (s scenario) partNode(n int) string {
 var (
 	scenarioA = scenario{name: "a", bus: "virtio", sectorSize: 512, initrd: "dracut",
 		cmdline: "root=PARTLABEL=root", disk: "vda"}
-	scenarioB = scenario{name: "b", bus: "nvme", sectorSize: 512, initrd: "dracut",
-		cmdline: "root=PARTUUID=5eed0003-0000-4000-8000-000000000003", disk: "nvme0n1"}
 	scenarioC = scenario{name: "c", bus: "virtio", sectorSize: 4096, initrd: "dracut",
 		cmdline: "root=PARTLABEL=root sprout.device=PARTLABEL=boot", disk: "vda"}
 	scenarioD = scenario{name: "d", bus: "virtio", sectorSize: 512, initrd: "initramfs-tools",
@@ -132,6 +138,8 @@ type artefacts struct {
 	initrds    map[string]string
 	appliances map[int]string    // by sector size
 	uefi       map[string]string // UEFI appliance images, by initrd
+	// signed is the encrypted appliance's signed UKIs (scenario t).
+	signed signedUKIs
 }
 
 // prepare builds everything a test needs into build/qemu/<name> (the
@@ -213,13 +221,24 @@ func prepare(t *testing.T, name string) *artefacts {
 		out := filepath.Join(a.dir, "uefi-appliance-"+name+".raw")
 		args := []string{"--kernel", a.kernel, "--initrd", a.initrds[name], "--out", out}
 		if name == "dracut-tpm2" {
-			args = append(args, "--fixture", filepath.Join(repo, "tests/qemu/fixture/tpm2-initrd"))
+			step("make the key pair that signs the encrypted appliance's UKIs", func() (err error) {
+				a.signed.public, err = makeSigningKey(ctx, a.dir)
+				return err
+			})
+			args = append(args, "--fixture", filepath.Join(repo, "tests/qemu/fixture/tpm2-initrd"),
+				"--pcr-key", strings.TrimSuffix(a.signed.public, "public.pem")+"private.pem,"+a.signed.public,
+				"--also-uki", resetUKI+"=systemd.factory_reset=1")
 		}
 		step("build the UEFI appliance image (systemd-boot, UKI with the "+name+" initrd)", func() error {
 			_, err := a.script(ctx, "tests/qemu/scripts/build-uefi-appliance.sh", args...)
 			return err
 		})
 		a.uefi[name] = out
+		if name == "dracut-tpm2" {
+			if err := a.signed.read(out); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return a
 }
@@ -286,6 +305,9 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 		return o, err
 	}
 	size += grow
+	if sc.bus == "sd" {
+		size = nextPowerOfTwo(size) // QEMU's sd-card wants it so
+	}
 	if err := harness.Resize(disk, size); err != nil {
 		return o, err
 	}
@@ -307,6 +329,12 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	if sc.tpm2 {
 		machine.tpmState = filepath.Join(dir, "tpm")
 		_ = os.RemoveAll(machine.tpmState) // a new TPM for a new appliance
+		sc.signed, sc.uki = &a.signed, mainUKI
+		// The other UKI's signature, for the guest's check that it does
+		// not unlock /var (tests/qemu/fixture/tpm2-initrd).
+		if err := a.signed.putOther(ctx, disk, resetUKI); err != nil {
+			return o, err
+		}
 	}
 
 	// Boot 1: sprout creates /home and /var.
@@ -323,6 +351,12 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	if late := lateRescans(o.first.log, sc); len(late) > 0 {
 		return o, fmt.Errorf("%s: boot 1: the partition table was re-read after sprout finished:\n  %s\n%s", label,
 			strings.Join(late, "\n  "), tail(o.first.log, 60))
+	}
+	if sc.statusProbe {
+		if problems := checkStatusProbe(o.first); len(problems) > 0 {
+			return o, fmt.Errorf("%s: boot 1: sprout's status while it ran:\n  %s\n%s", label,
+				strings.Join(problems, "\n  "), tail(o.first.log, 60))
+		}
 	}
 	after, err := readTable(ctx, disk, sc.sectorSize)
 	if err != nil {
@@ -407,34 +441,48 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	return o, nil
 }
 
+// nextPowerOfTwo is the smallest power of two that is at least n.
+func nextPowerOfTwo(n int64) int64 {
+	p := int64(1)
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
 // bootDamaged damages the disk's GPT and boots it. A torn primary (the
 // backup intact) must boot like any other: root reached, /home and /var
 // mounted, the primary valid afterwards and the table as before; on the
 // -kernel paths sprout must say it repaired it (under UEFI the firmware may
-// get there first). With both copies gone, the boot must end by itself,
-// with sprout's message, before the boot timeout.
+// get there first). With both copies gone, or a table sprout refuses, the
+// boot must stop by itself, with sprout's message, before the boot
+// timeout (the failure policy of sprout.service(8), for systemd's
+// OnFailure= and initramfs-tools' panic alike).
 func (a *artefacts) bootDamaged(ctx context.Context, sc scenario, machine vm, d damage, size int64, table *harness.Table) (string, error) {
 	if err := damageDisk(machine.disk, d); err != nil {
 		return "", err
 	}
-	if primaryProblem(machine.disk) == "" {
+	if primaryProblem(machine.disk) == "" && !d.stops {
 		return "", fmt.Errorf("the damage left a valid primary GPT (test bug)")
 	}
 	b, err := machine.run(ctx)
-	if d.name == bothDestroyed.name {
+	if d.stops {
 		switch {
 		case b == nil:
 			return "", err
 		case b.hung:
 			return "", fmt.Errorf("the boot hung (no end within %s): %v", machine.timeout, err)
 		case err == nil:
-			return "", fmt.Errorf("the boot reached the root without a partition table\n%s", tail(b.log, 40))
+			return "", fmt.Errorf("the boot reached the root although sprout could not do its work\n%s", tail(b.log, 40))
 		}
 		msg := sproutError(b.log)
 		if msg == "" {
 			return "", fmt.Errorf("the boot failed without a message from sprout\n%s", tail(b.log, 60))
 		}
-		return fmt.Sprintf("%s: boot failed by itself after %.0f s; sprout said: %s", d.name, b.wall.Seconds(), msg), nil
+		if sc.initrd == "initramfs-tools" && !strings.Contains(b.log, "sprout failed (exit 1); the boot stops here") {
+			return "", fmt.Errorf("the initramfs-tools script did not stop the boot (no panic message)\n%s", tail(b.log, 60))
+		}
+		return fmt.Sprintf("%s: boot stopped by itself after %.0f s; sprout said: %s", d.name, b.wall.Seconds(), msg), nil
 	}
 	if err != nil {
 		return "", err
@@ -479,12 +527,14 @@ func (a *artefacts) bootDamaged(ctx context.Context, sc scenario, machine vm, d 
 func sproutError(log string) string {
 	var msg string
 	for _, l := range strings.Split(log, "\n") {
-		_, text, ok := strings.Cut(l, "sprout[")
-		if !ok {
-			continue
-		}
-		if _, text, ok = strings.Cut(text, "]: "); ok && strings.Contains(text, "sprout: ") {
-			msg = strings.TrimSpace(text)
+		// From the journal ("sprout[PID]: sprout: …"), or straight on the
+		// console (initramfs-tools: "sprout: …").
+		if _, text, ok := strings.Cut(l, "sprout["); ok {
+			if _, text, ok = strings.Cut(text, "]: "); ok && strings.Contains(text, "sprout: ") {
+				msg = strings.TrimSpace(text)
+			}
+		} else if strings.HasPrefix(l, "sprout: ") {
+			msg = strings.TrimSpace(l)
 		}
 	}
 	return msg
@@ -493,8 +543,7 @@ func sproutError(log string) string {
 // firstPartitionRead returns how many partitions the kernel listed the
 // first time it read the disk's partition table (0 if it found none).
 func firstPartitionRead(log string, sc scenario) int {
-	re := regexp.MustCompile(`(?m)^\[\s*[0-9.]+\]\s+` + regexp.QuoteMeta(sc.disk) + `:(.*)$`)
-	m := re.FindStringSubmatch(log)
+	m := partitionList(sc.disk).FindStringSubmatch(log)
 	if m == nil {
 		return 0
 	}
@@ -591,7 +640,7 @@ func checkGuest(b *boot, sc scenario) []string {
 		if sc.tpm2 {
 			// /dev/mapper/var, the LUKS2 volume's mapping, is dm-0.
 			want[4].node = "/dev/dm-0"
-			p = append(p, checkEncryptedGuest(b)...)
+			p = append(p, checkEncryptedGuest(b, sc)...)
 		}
 		p = append(p, checkUEFIGuest(b, sc)...)
 	}
@@ -627,6 +676,38 @@ func checkGuest(b *boot, sc scenario) []string {
 		if strings.Contains(b.log, bad) {
 			p = append(p, "the log says "+strconv.Quote(bad))
 		}
+	}
+	return p
+}
+
+// checkStatusProbe checks what fixture/status-initrd recorded: systemd
+// got sprout's STATUS= lines (the unit's NotifyAccess=), and systemctl
+// status showed one naming the partition being formatted while sprout
+// was still running.
+func checkStatusProbe(b *boot) []string {
+	var p []string
+	var statuses, snapshot []string
+	for _, g := range b.guest {
+		switch g.what {
+		case "sprout-status":
+			statuses = append(statuses, g.text)
+		case "systemctl-status":
+			snapshot = append(snapshot, g.text)
+		}
+	}
+	if len(statuses) == 0 {
+		return []string{"systemd never had a status line for sprout.service (no STATUS= reached it)"}
+	}
+	formatting := false
+	for _, s := range statuses {
+		formatting = formatting || strings.Contains(s, "state=activating") && strings.Contains(s, "text=Formatting")
+	}
+	if !formatting {
+		p = append(p, "no status line said what was being formatted while sprout ran: "+strings.Join(statuses, " | "))
+	}
+	shot := strings.Join(snapshot, "\n")
+	if !strings.Contains(shot, "Active: activating") || !regexp.MustCompile(`Status: "Formatting[^"]*"`).MatchString(shot) {
+		p = append(p, "systemctl status, taken while a partition was formatted, shows no such Status: line:\n    "+strings.Join(snapshot, "\n    "))
 	}
 	return p
 }
@@ -760,7 +841,7 @@ func lateRescans(log string, sc scenario) []string {
 	if doneAt < 0 {
 		return []string{"(sprout's last line not found)"}
 	}
-	re := regexp.MustCompile(`^\[\s*[0-9.]+\]\s+` + regexp.QuoteMeta(sc.disk) + `: `)
+	re := partitionList(sc.disk)
 	var late []string
 	for i, l := range lines {
 		if !re.MatchString(l) {
@@ -782,9 +863,15 @@ func lateRescans(log string, sc scenario) []string {
 // that is read the partition table: once when the driver probes the disk;
 // again when something (udev's watch on a closed writer) re-reads it.
 func rescans(log string, sc scenario) int {
-	// "[    6.35]  vda: vda1 vda2 vda3" or "[ 56.98]  nvme0n1: p1 p2 p3".
-	re := regexp.MustCompile(`(?m)^\[\s*[0-9.]+\]\s+` + regexp.QuoteMeta(sc.disk) + `: `)
-	return len(re.FindAllString(log, -1))
+	return len(partitionList(sc.disk).FindAllString(log, -1))
+}
+
+// partitionList matches the kernel's line listing a disk's partitions
+// when it reads the table: "[    6.35]  vda: vda1 vda2 vda3" or
+// "[ 56.98]  nvme0n1: p1 p2 p3"; the submatch is the list. Not the SD
+// card's probe line "[ 18.71] mmcblk0: mmc0:4567 QEMU! 16.0 GiB".
+func partitionList(disk string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^\[\s*[0-9.]+\]\s+` + regexp.QuoteMeta(disk) + `:((?: [^\s:]*[0-9])*)\s*$`)
 }
 
 func TestQEMU(t *testing.T) {
@@ -800,13 +887,15 @@ func TestQEMU(t *testing.T) {
 	// damage is one more boot of the same disk, not a new disk. (Scenario e
 	// tears the primary header of the dracut -kernel path.)
 	torn := []damage{tornHeader, tornEntries}
-	// The longest runs first (u and d boot four times, t three times under
-	// UEFI), so that two VMs are busy until the end.
+	// The longest runs first (d boots five times, u four, t three times
+	// under UEFI), so that two VMs are busy until the end. Scenario d's
+	// last boot is on a table sprout refuses: initramfs-tools must stop the
+	// boot as a systemd initrd does (scenario a run 2).
 	scD, scU := scenarioD, scenarioU
-	scD.damages, scU.damages = torn, torn
+	scD.damages, scU.damages = append(torn, zeroDiskGUID), torn
 	jobs = append(jobs,
 		job{scU, "scenario u (the article's boot: OVMF, systemd-boot, UKI, tmpfs root, no root=)"},
-		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, unlocked by systemd-cryptsetup; boot 3 a factory reset)"},
+		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, signed UKIs, unlocked by systemd-cryptsetup through the signed PCR 11 policy; boot 3 another UKI, a factory reset)"},
 		job{scD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
 	)
 	for i := 1; i <= *seedRuns; i++ {
@@ -820,7 +909,6 @@ func TestQEMU(t *testing.T) {
 		jobs = append(jobs, job{sc, fmt.Sprintf("scenario a run %d (virtio, dracut, root=PARTLABEL=)", i)})
 	}
 	jobs = append(jobs,
-		job{scenarioB, "scenario b (NVMe, dracut, root=PARTUUID=)"},
 		job{scenarioC, "scenario c (4096-byte sectors, dracut, sprout.device=PARTLABEL=)"},
 		job{scenarioE, "scenario e (virtio, dracut, root=PARTLABEL=, primary GPT torn before boot 2)"},
 	)
