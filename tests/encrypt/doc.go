@@ -19,8 +19,9 @@
 //   - the file system inside: type, label and UUID.
 //
 // The chroot oracles (254, 257, Debian testing's: scripts/oracles.sh)
-// are shared with the guest over 9p, read-only; for each, the "modes"
-// case (every Encrypt= mode) runs its systemd-repart and sprout under the
+// are shared with the guest over 9p, read-only; for each below 258, the
+// "tpm2-crash" case (one Encrypt=tpm2 volume) runs its systemd-repart and
+// sprout under the
 // matching --compat=, both in the chroot, with that system's mkfs,
 // cryptsetup, systemd-cryptenroll and token plugin (a sprout runs the
 // tools of the system it is installed on), and is compared the same way.
