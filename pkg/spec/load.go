@@ -25,6 +25,10 @@ type Options struct {
 	// Specifiers are the values of Label='s % specifiers
 	// (ResolveSpecifiers).
 	Specifiers Specifiers
+	// Compat is the systemd version the run follows (--compat=): a key or
+	// value added after it is an error naming file:line and the version
+	// that added it. 0 means the newest.
+	Compat int
 }
 
 // SearchPath returns where systemd-repart looks for repart.d files by
@@ -91,13 +95,16 @@ func Load(opts Options) ([]Definition, error) {
 		for i, d := range dropIns {
 			paths[i] = d.path
 		}
-		def, err := ParseWith(f.path, paths, opts.Specifiers)
+		def, err := parseFor(f.path, paths, opts.Specifiers, opts.Compat)
 		if err != nil {
 			return nil, err
 		}
 		defs = append(defs, def)
 	}
 	if err := checkUniqueUUIDs(defs); err != nil {
+		return nil, err
+	}
+	if err := resolveSupplements(defs); err != nil {
 		return nil, err
 	}
 	return defs, nil
