@@ -18,8 +18,8 @@ func TestMountPointFields(t *testing.T) {
 		{"/home", "/home", nil},
 		{"/var:x-initrd.mount,noatime", "/var", ptr("x-initrd.mount,noatime")},
 		{`"/p:c":"zstd:1,noatime"`, "/p:c", ptr("zstd:1,noatime")},
-		{"/q:", "/q", ptr("")},   // 262 writes "…,exec, 0 2"
-		{"/r::", "/r", ptr("")},  // one ':' more at the end is tolerated
+		{"/q:", "/q", ptr("")},  // 262 writes "…,exec, 0 2"
+		{"/r::", "/r", ptr("")}, // one ':' more at the end is tolerated
 		{"/s:o1:", "/s", ptr("o1")},
 		{`/s:""`, "/s", ptr("")},
 		{"/a:'x'y", "/a", ptr("xy")},
