@@ -123,7 +123,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs)}
+	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
+		Selection: r.cfg.selection, Compat: r.cfg.compat}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -168,6 +169,10 @@ func (r *run) main(ctx context.Context) (int, error) {
 	for _, n := range p.Notices {
 		r.logf("%s", n)
 	}
+	files, err := r.generatedFiles(p)
+	if err != nil {
+		return 0, err
+	}
 	node := func(n int) string { return blockdev.PartitionNode(session.Path(), n) }
 	rows := report.Rows(p, node)
 	if r.cfg.json == "off" && (r.cfg.pretty == nil || *r.cfg.pretty) {
@@ -180,16 +185,22 @@ func (r *run) main(ctx context.Context) (int, error) {
 	case !p.Changed():
 		r.logf("No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
-		if !r.cfg.dryRun {
-			if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
-				return 0, fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", session.Path(), err)
-			}
+		if r.cfg.dryRun {
+			r.showGenerated(files)
+			break
+		}
+		if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
+			return 0, fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", session.Path(), err)
+		}
+		if err := r.writeGenerated(files); err != nil {
+			return 0, err
 		}
 	case r.cfg.dryRun:
 		r.logf("Planned steps:")
 		if err := report.Steps(r.env.Stderr, p); err != nil {
 			return 0, err
 		}
+		r.showGenerated(files)
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
 		if err := r.apply(ctx, session, p); err != nil {
@@ -197,6 +208,9 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 		r.log.partitions(p, node)
 		r.settleFactoryReset(p, opts.FactoryReset)
+		if err := r.writeGenerated(files); err != nil {
+			return 0, err
+		}
 		r.logf("All done.")
 	}
 	if r.cfg.json != "off" {

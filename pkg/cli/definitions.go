@@ -11,7 +11,7 @@ func (r *run) loadDefinitions() ([]spec.Definition, error) {
 	specifiers := spec.LazySpecifiers(func() spec.Specifiers {
 		return spec.ReadSystemFacts(r.cfg.root, r.env.Getenv).Specifiers()
 	})
-	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers})
+	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers, Compat: r.cfg.compat})
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ func (l *logger) errorf(format string, args ...any) {
 // grew, so the journal answers "what did the first boot do" by field.
 func (l *logger) partitions(p *plan.Plan, node func(int) string) {
 	for _, r := range p.Partitions {
-		if r.Activity == plan.Unchanged {
+		if r.Activity == plan.Unchanged || r.Deferred {
 			continue
 		}
 		msg := fmt.Sprintf("Partition %d (%s, %q): %s, %s → %s.", r.Index, node(r.Index), r.Label, r.Activity,

@@ -17,7 +17,7 @@ type EncryptPartition struct {
 	Offset, Size uint64
 	Mode         spec.Encryption
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
-	Label        string    // the LUKS2 label: the partition label, as in 252
+	Label        string    // the LUKS2 label: VolumeLabel=, else the version's default (volumeLabel)
 	luks.Settings
 }
 
@@ -49,9 +49,23 @@ func (s EncryptPartition) Describe() string {
 	return d
 }
 
-func encryptStep(m *member, row Partition, crypt luks.Settings) EncryptPartition {
+func encryptStep(m *member, row Partition, crypt luks.Settings, compat int) EncryptPartition {
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: row.Label, Settings: crypt,
+		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, compat), Settings: crypt,
 	}
+}
+
+// volumeLabel is the LUKS2 label of a new encrypted partition:
+// VolumeLabel= when set (259), else the partition label, prefixed with
+// "luks-" from 259 on (NEWS 259: the file system and the LUKS2 volume
+// would otherwise both claim /dev/disk/by-label/<label>).
+func volumeLabel(d *spec.Definition, label string, compat int) string {
+	if d.VolumeLabel != nil {
+		return *d.VolumeLabel
+	}
+	if compat != 0 && compat < 259 {
+		return label
+	}
+	return "luks-" + label
 }

@@ -22,6 +22,9 @@ type member struct {
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
+	// deferred: planned (space and entry number reserved) but not
+	// written (--defer-partitions= and friends).
+	deferred bool
 
 	// Existing partitions only.
 	entry          gpt.Entry

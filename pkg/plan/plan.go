@@ -62,6 +62,12 @@ type Options struct {
 	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
 	// a plan that needs more is refused like a missing mkfs.
 	Encryption luks.Capabilities
+	// Selection is --include-partitions=, --exclude-partitions= and the
+	// --defer-partitions* flags.
+	Selection Selection
+	// Compat is the systemd version followed (--compat=; 0: the newest).
+	// It decides the LUKS2 label default (259: "luks-" + the label).
+	Compat int
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -98,6 +104,9 @@ type Partition struct {
 	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
 	Encrypt  spec.Encryption
 	LUKSUUID uuid.UUID
+	// Deferred: the row shows what the run would do without
+	// --defer-partitions= (as 262's table does), and nothing is written.
+	Deferred bool
 }
 
 // Dropped is a definition given up because it did not fit and its
@@ -143,6 +152,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{SectorSize: snap.SectorSize, DiskSize: snap.Size, FromScratch: fromScratch}
+	defs = opts.Selection.selected(defs)
 
 	var table *gpt.Table
 	if fromScratch {
@@ -194,6 +204,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	}
 
 	l := newLayout(defs, table, snap.SectorSize)
+	l.markDeferred(opts.Selection)
 	for {
 		ok, largest := l.allocate()
 		if ok {
@@ -217,6 +228,9 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkSlots(placed, table); err != nil {
 		return nil, err
 	}
+	if err := l.checkCreatable(); err != nil {
+		return nil, err
+	}
 
 	random := opts.Random
 	if random == nil {
@@ -227,7 +241,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.Notices = append(p.Notices, notices...)
-	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings)
+	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings, opts.Compat)
 	writeRelocationFirst(p.Steps)
 
 	if p.Changed() {
