@@ -59,8 +59,9 @@ const fmaskSince = 258
 // those systemd mounts the partition's type with when it finds it by
 // itself (gpt-auto): rw,nodev,suid,exec, with nosuid for /tmp, and
 // rw,nodev,nosuid,noexec,nosymfollow for the ESP and XBOOTLDR (a vfat
-// one also gets its mask first); "discard," in front except for those
-// two and for swap; then ",<the MountPoint= options>" when the line has
+// one also gets its mask first); "discard," in front for the file
+// systems that take it, except on those two; then ",<the MountPoint=
+// options>" when the line has
 // a second field (even an empty one: "exec,"). Pass 1 for root
 // partitions, 2 for all others, swap too.
 func Fstab(parts []Partition, compat int) (text string, ok bool) {
@@ -108,11 +109,15 @@ func mountOptions(typ uuid.UUID, format string, compat int) string {
 	return discard(format) + "rw,nodev,suid,exec"
 }
 
+// discard is "discard," for the file systems that take the option, by
+// name (observed on 262 for every Format= it accepts on a partition that
+// exists: these, and no others, not swap nor squashfs).
 func discard(format string) string {
-	if format == "swap" {
-		return ""
+	switch format {
+	case "btrfs", "ext2", "ext3", "ext4", "f2fs", "vfat", "xfs":
+		return "discard,"
 	}
-	return "discard,"
+	return ""
 }
 
 // fsID is how blkid, and so fstab's UUID=, names the file system.

@@ -17,7 +17,9 @@ import (
 // type's options and pass, vfat, swap, xfs, btrfs with two mount points,
 // partitions without Format= or that exist) and the fstab systemd-repart
 // 262 and 257 wrote for them on a 2 GiB disk with a 100 MiB ESP and a
-// 200 MiB root, --seed=750b6cd5c4ae4012a15e7be3c29e6a47.
+// 200 MiB root (testdata/features/fstab-types/base.sfdisk),
+// --seed=750b6cd5c4ae4012a15e7be3c29e6a47. The features tier compares
+// sprout's file with 262's on every run.
 func TestFstabAsSystemdWritesIt(t *testing.T) {
 	defs, err := spec.Load(spec.Options{Dirs: []string{"testdata/types"}})
 	if err != nil {
@@ -26,10 +28,17 @@ func TestFstabAsSystemdWritesIt(t *testing.T) {
 	const size = 2 << 30
 	tb := &gpt.Table{SectorSize: 512, DiskGUID: uuid.New(), FirstUsableLBA: 2048, LastUsableLBA: size/512 - 34,
 		BackupLBA: size/512 - 1, EntryCount: 128, EntrySize: 128}
-	for i, e := range [][3]any{{"esp", uint64(2048), uint64(204800)}, {"root", uint64(206848), uint64(409600)}} {
-		g, _ := parttype.Lookup(e[0].(string))
-		tb.Entries = append(tb.Entries, gpt.Entry{Index: i + 1, Type: g, UUID: uuid.New(),
-			FirstLBA: e[1].(uint64), LastLBA: e[1].(uint64) + e[2].(uint64) - 1})
+	for i, e := range []struct {
+		typ          string
+		uuid         string
+		start, count uint64
+	}{
+		{"esp", "a24515ce-ed61-1f44-9ff9-0079adee1ebf", 2048, 204800},
+		{"root", "4258fbcf-c921-7f4d-8d23-527024c24bf0", 206848, 409600},
+	} {
+		g, _ := parttype.Lookup(e.typ)
+		tb.Entries = append(tb.Entries, gpt.Entry{Index: i + 1, Type: g, UUID: uuid.MustParse(e.uuid),
+			FirstLBA: e.start, LastLBA: e.start + e.count - 1})
 	}
 	p, err := plan.Make(defs, plan.Snapshot{Size: size, SectorSize: 512, Label: plan.LabelGPT, Table: tb},
 		plan.Options{Seed: uuid.MustParse("750b6cd5c4ae4012a15e7be3c29e6a47")})
@@ -47,6 +56,23 @@ func TestFstabAsSystemdWritesIt(t *testing.T) {
 		got, ok := Fstab(Partitions(p), c.compat)
 		if !ok || got != string(want) {
 			t.Errorf("compat %d: got\n%s\nwant (%s)\n%s", c.compat, got, c.file, want)
+		}
+	}
+}
+
+// Which file systems get "discard" (observed on 262 for every Format= it
+// accepts on a partition that exists).
+func TestDiscardByFormat(t *testing.T) {
+	with := []string{"btrfs", "ext2", "ext3", "ext4", "f2fs", "vfat", "xfs"}
+	without := []string{"swap", "squashfs", "erofs", "cramfs", "iso9660", "exfat", "ntfs", "ntfs3", "fat", "msdos", "udf", "minix", "jfs", "nilfs2", "bcachefs", "hfsplus", "bogus"}
+	for _, f := range with {
+		if discard(f) != "discard," {
+			t.Errorf("%s: no discard", f)
+		}
+	}
+	for _, f := range without {
+		if discard(f) != "" {
+			t.Errorf("%s: discard", f)
 		}
 	}
 }

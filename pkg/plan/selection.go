@@ -69,9 +69,10 @@ func (l *layout) markDeferred(s Selection) {
 // checkCreatable refuses, naming file:line, a new partition sprout would
 // have to fill or cannot make: content (CopyFiles=, CopyBlocks=,
 // MakeDirectories=, MakeSymlinks=, Verity=, Minimize=: sprout never
-// creates content at boot), a file system sprout has no mkfs for, or a
-// DefaultSubvolume= that a new, empty btrfs does not have (262 fails on it
-// while formatting). Dropped and deferred partitions are not created, and
+// creates content at boot), a file system sprout has no mkfs for, a
+// read-only subvolume or a DefaultSubvolume= that a new, empty btrfs
+// does not have (262 fails on them while formatting; it makes the top
+// level read-only for "/:ro", which sprout does not do either). Dropped and deferred partitions are not created, and
 // an existing partition is not touched: these keys have no effect there.
 func (l *layout) checkCreatable() error {
 	for _, m := range l.members {
@@ -86,6 +87,12 @@ func (l *layout) checkCreatable() error {
 		if d.Format != "" && !d.FormatKnown() {
 			return fmt.Errorf("%s: sprout cannot make a %q file system for the new partition of %s (it makes %s)",
 				d.Where("Format"), d.Format, d.File, formatList())
+		}
+		for _, sv := range d.Subvolumes {
+			if slices.Contains(sv.Flags, "ro") {
+				return fmt.Errorf("%s: Subvolumes=%s:ro asks to make a subvolume of the new file system read-only; sprout does not (a new, empty file system has no subvolume but the top level; systemd-repart fails on any other)",
+					d.Where("Subvolumes"), sv.Path)
+			}
 		}
 		if d.DefaultSubvolume != "" && d.DefaultSubvolume != "/" {
 			return fmt.Errorf("%s: DefaultSubvolume=%s names a subvolume a new, empty file system does not have (its directory would come from MakeDirectories= or CopyFiles=, which sprout does not run at boot; systemd-repart fails on it too)",
