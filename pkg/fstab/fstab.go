@@ -10,6 +10,7 @@ package fstab
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -28,6 +29,8 @@ type Partition struct {
 	UUID uuid.UUID
 	// FileSystemUUID and LUKSUUID are the UUIDs derived from UUID.
 	FileSystemUUID, LUKSUUID uuid.UUID
+	// Index is the GPT entry number.
+	Index int
 }
 
 // Section markers of the generated fstab (258 on, where --append-fstab=
@@ -135,7 +138,15 @@ func fsID(format string, u uuid.UUID) string {
 // to luks-<LUKS UUID>, the key file to "-"; the options field is written
 // even when empty (the line then ends in a blank). ok is false when no
 // partition qualifies.
+//
+// The lines are in the order of the partition numbers: 262 writes the
+// file once more after the partitions are placed, from its list in that
+// order (observed: a deferred new partition numbered after the existing
+// ones comes last although its definition comes first). The fstab keeps
+// the definitions' order (it is written only before placing).
 func Crypttab(parts []Partition) (text string, ok bool) {
+	parts = slices.Clone(parts)
+	slices.SortStableFunc(parts, func(a, b Partition) int { return a.Index - b.Index })
 	var b strings.Builder
 	for _, p := range parts {
 		d := p.Definition
@@ -174,6 +185,7 @@ func Partitions(p *plan.Plan) []Partition {
 		out = append(out, Partition{
 			Definition: r.Definition, Type: r.Type, UUID: r.UUID,
 			FileSystemUUID: plan.FileSystemUUID(r.UUID), LUKSUUID: plan.LUKSUUID(r.UUID),
+			Index: r.Index,
 		})
 	}
 	return out

@@ -90,9 +90,16 @@ func fsMinimumSize(format string) (uint64, bool) {
 	return f.PlanMinimum, ok && f.PlanMinimum > 0
 }
 
+// veritySigSize is the size of a Verity=signature partition: it holds a
+// JSON object of at most 16 KiB, and repart gives it exactly that.
+const veritySigSize = 16 << 10
+
 func (l *layout) minSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
+	}
+	if m.def.Verity() == "signature" {
+		return max(veritySigSize, m.currentSize)
 	}
 	sz := uint64(hardMinSize)
 	if m.exists {
@@ -118,6 +125,9 @@ func (l *layout) minSize(m *member) uint64 {
 func (l *layout) maxSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
+	}
+	if m.def.Verity() == "signature" {
+		return max(veritySigSize, m.currentSize)
 	}
 	if m.def.SizeMax == spec.Unset {
 		return infinite

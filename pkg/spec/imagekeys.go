@@ -135,3 +135,11 @@ func (p *parser) checkImageKeys() error {
 // readOnlyFormats are the file systems systemd-repart can only make with
 // their content (from CopyFiles=).
 var readOnlyFormats = map[string]bool{"squashfs": true, "erofs": true, "cramfs": true, "iso9660": true}
+
+// Verity returns the Verity= mode ("off" when not set).
+func (d *Definition) Verity() string {
+	if k, ok := d.imageKey("Verity"); ok {
+		return k.Value
+	}
+	return "off"
+}
