@@ -205,10 +205,15 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 
 	l := newLayout(defs, table, snap.SectorSize)
 	l.markDeferred(opts.Selection)
+	pairs := l.mergeSupplements(defs)
 	for {
 		ok, largest := l.allocate()
-		if ok {
+		if ok && l.mergedTargetsFit(pairs) {
 			break
+		}
+		if msg := unmergeFirst(pairs); msg != "" {
+			p.Notices = append(p.Notices, msg)
+			continue
 		}
 		affected := l.dropHighestPriority()
 		if affected == nil {

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -248,6 +249,9 @@ func resolveSupplements(defs []Definition) error {
 		if usesEncryptOrVerity(target) {
 			return fail(fmt.Sprintf("the target %s uses Encrypt=, Verity= or CopyBlocks=", target.File))
 		}
+		if err := checkMerge(target, d); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -256,4 +260,49 @@ func usesEncryptOrVerity(d *Definition) bool {
 	_, blocks := d.imageKey("CopyBlocks")
 	v, verity := d.imageKey("Verity")
 	return d.Encrypt != EncryptOff || blocks || verity && v.Value != "off"
+}
+
+// Merged returns the target definition with its supplement merged in, as
+// systemd-repart 257 merges them: Weight= and PaddingWeight= become the
+// supplement's, the minimum sizes the larger of the two, the maximum
+// sizes the smaller, and the image-building lists are joined. The result
+// keeps the target's identity (file, type, label, format).
+func Merged(target, supplement *Definition) Definition {
+	m := *target
+	m.Weight, m.PaddingWeight = supplement.Weight, supplement.PaddingWeight
+	larger := func(a, b uint64) uint64 {
+		switch {
+		case a == Unset:
+			return b
+		case b == Unset:
+			return a
+		}
+		return max(a, b)
+	}
+	m.SizeMin = larger(target.SizeMin, supplement.SizeMin)
+	m.PaddingMin = larger(target.PaddingMin, supplement.PaddingMin)
+	m.SizeMax = min(target.SizeMax, supplement.SizeMax) // Unset is the largest value
+	m.PaddingMax = min(target.PaddingMax, supplement.PaddingMax)
+	m.ImageKeys = slices.Concat(target.ImageKeys, supplement.ImageKeys)
+	return m
+}
+
+// checkMerge refuses a supplement whose merge gives a minimum above the
+// maximum (262 refuses it when it reads the files).
+func checkMerge(target, supplement *Definition) error {
+	m := Merged(target, supplement)
+	for _, r := range []struct {
+		what   string
+		lo, hi uint64
+	}{
+		{"SizeMinBytes= larger than SizeMaxBytes=", m.SizeMin, m.SizeMax},
+		{"PaddingMinBytes= larger than PaddingMaxBytes=", m.PaddingMin, m.PaddingMax},
+	} {
+		if r.lo != Unset && r.hi != Unset && r.lo > r.hi {
+			file, line := splitWhere(supplement.Where("SupplementFor"))
+			return &Error{File: file, Line: line, Key: "SupplementFor",
+				Msg: fmt.Sprintf("%s (%d > %d) when merged with the target %s", r.what, r.lo, r.hi, target.File)}
+		}
+	}
+	return nil
 }

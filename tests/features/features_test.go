@@ -49,8 +49,10 @@ type step struct {
 	KeepRoot bool              `json:"keep_root,omitempty"`
 	Existing map[string]string `json:"existing,omitempty"`
 	Files    []string          `json:"files,omitempty"`
-	// Independent starts from the base image, not the previous result.
+	// Independent starts from the base image, not the previous result;
+	// Table (an sfdisk script, "-" for none) from a base of its own.
 	Independent bool       `json:"independent,omitempty"`
+	Table       string     `json:"table,omitempty"`
 	Deviation   *deviation `json:"deviation,omitempty"`
 }
 
@@ -190,23 +192,27 @@ func (s *suite) run(t *testing.T, dir string, sc *scenario) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(work, "base.img")
 	size, err := harness.ParseSize(sc.Size)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := harness.CreateSparse(base, size); err != nil {
-		t.Fatal(err)
-	}
-	if sc.Table != "" {
-		script, err := os.ReadFile(filepath.Join(abs, sc.Table))
+	makeBase := func(path, table string) {
+		if err := harness.CreateSparse(path, size); err != nil {
+			t.Fatal(err)
+		}
+		if table == "" || table == "-" {
+			return
+		}
+		script, err := os.ReadFile(filepath.Join(abs, table))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := harness.RunInput(ctx, script, "sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", base); err != nil {
-			t.Fatal(err)
+		if _, err := harness.MustSucceed(ctx, "sh", "-c", `sfdisk --quiet --no-reread --no-tell-kernel "$0" <"$1"`, path, filepath.Join(abs, table)); err != nil {
+			t.Fatalf("%s: %v (%s)", table, err, script)
 		}
 	}
+	base := filepath.Join(work, "base.img")
+	makeBase(base, sc.Table)
 	input := base
 	var prevRoots [2]string
 	for i, st := range sc.Steps {
@@ -222,9 +228,18 @@ func (s *suite) run(t *testing.T, dir string, sc *scenario) {
 		if st.Independent {
 			from = base
 		}
+		if st.Table != "" {
+			from = filepath.Join(work, name+"-base.img")
+			makeBase(from, st.Table)
+		}
 		var oracleOut *outcome
 		t.Run(name, func(t *testing.T) {
-			oracleOut = s.step(t, ctx, abs, stepDir, sc, st, from, prevRoots)
+			var problems []string
+			oracleOut, problems = s.step(t, ctx, abs, stepDir, sc, st, from, prevRoots)
+			for _, p := range problems {
+				t.Error(p)
+			}
+			s.count(st.Deviation, len(problems) == 0 && !t.Failed())
 		})
 		if oracleOut == nil {
 			t.Fatalf("step %s has no oracle result to build on", name)
@@ -236,13 +251,11 @@ func (s *suite) run(t *testing.T, dir string, sc *scenario) {
 	}
 }
 
-// step runs both tools and compares; it returns the oracle's outcome.
-func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *scenario, st step, input string, prevRoots [2]string) (oracle *outcome) {
-	ok := true
-	defer func() { s.count(st.Deviation, ok && !t.Failed()) }()
+// step runs both tools and compares; it returns the oracle's outcome and
+// every difference found (t only fails for a broken setup).
+func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *scenario, st step, input string, prevRoots [2]string) (oracle *outcome, problems []string) {
 	fail := func(format string, args ...any) {
-		ok = false
-		t.Errorf(format, args...)
+		problems = append(problems, fmt.Sprintf(format, args...))
 	}
 	// The oracle sees only /tmp: the definitions go there.
 	defs := filepath.Join(dir, "defs")
@@ -405,7 +418,7 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 			fail("sprout --dry-run=yes wrote files: before %v, after %v", slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
 		}
 	}
-	return oracle
+	return oracle, problems
 }
 
 func tail(s string) string {
