@@ -128,7 +128,7 @@ FUZZ_READ  ?= 200000x
 FUZZ_PLAN  ?= 60000x
 test-fuzz: deps
 	@echo "== tier 7: fuzzing: parser $(FUZZ_PARSE), GPT reader $(FUZZ_READ), planner $(FUZZ_PLAN) executions =="
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) ./pkg/spec
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) ./pkg/repartd
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$'  -fuzztime $(FUZZ_READ) -fuzzminimizetime 200x ./pkg/gpt
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$'  -fuzztime $(FUZZ_PLAN) -fuzzminimizetime 200x ./pkg/plan
 

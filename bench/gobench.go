@@ -66,7 +66,8 @@ func (b *bench) goBenchmarks() error {
 		{"BenchmarkFirstRun", "Planner in process (Go benchmark), first run, 1 GiB → 10 GiB → 1 TiB → 16 TiB → 64 TiB"},
 		{"BenchmarkNoop", "Planner in process (Go benchmark), no-op, 1 GiB → 64 TiB"},
 		{"BenchmarkRead", "GPT read (Go benchmark), 1 GiB → 64 TiB"},
-		{"BenchmarkEncode", "GPT encode (Go benchmark), 1 GiB → 64 TiB"},
+		{"BenchmarkReadGoDiskfs", "GPT read with go-diskfs's gpt.Read instead, primary copy only (Go benchmark, for comparison: docs/gpt.md), 1 GiB → 64 TiB"},
+		{"BenchmarkEncode", "GPT encode: go-diskfs's Write and sprout's guards and check (Go benchmark), 1 GiB → 64 TiB"},
 	} {
 		var vals []string
 		var lo, hi float64

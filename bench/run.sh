@@ -18,7 +18,7 @@ fi
 need=()
 for pair in /usr/bin/time:time strace:strace dracut:dracut-core sfdisk:fdisk \
 	mke2fs:e2fsprogs mkfs.vfat:dosfstools blkid:util-linux cp:coreutils \
-	systemd-repart:systemd ldd:libc-bin; do
+	systemd-repart:systemd ldd:libc-bin perf:linux-perf; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/mkfs"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 )
 
 const (
@@ -137,7 +137,7 @@ func (b *bench) noop() error {
 	if err != nil {
 		return err
 	}
-	goRow, goNote, err := b.goFloor(runArgs(false, b.defsExt4, a), runArgs(false, b.defsExt4, r))
+	goRows, goNote, err := b.goFloor(runArgs(false, b.defsExt4, a), runArgs(false, b.defsExt4, r))
 	if err != nil {
 		return err
 	}
@@ -157,9 +157,9 @@ func (b *bench) noop() error {
 	b.addTiming("No-op run as sprout.service runs it (`GOMAXPROCS=1` for sprout only)", unit, 0.25, verdict)
 	b.noteSpread("no-op (GOMAXPROCS=1)", unit)
 	if verdict != "" {
-		goRow.result = verdict
+		goRows[0].result = verdict
 	}
-	b.rows = append(b.rows, goRow)
+	b.rows = append(b.rows, goRows...)
 	b.notes = append(b.notes, goNote)
 
 	// The floor: how much of that is starting the process at all.
@@ -437,11 +437,12 @@ func (b *bench) mkfsPaths(size int64) error {
 	}
 	home := t.Partitions[2]
 	off, n := home.Start*t.SectorSize, home.Size*t.SectorSize
-	req := mkfs.Request{Format: "ext4", Label: "home", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd"), Discard: true}
-	inPlace, ok := mkfs.OffsetArgs(req, img, off, n)
-	if !ok {
-		return errors.New("mkfs.OffsetArgs: ext4 cannot be made in place")
+	req := fstype.Request{Format: "ext4", Label: "home", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd"), Discard: true}
+	ext4, _ := fstype.Lookup("ext4")
+	if ext4.InPlaceArgs == nil {
+		return errors.New("fstype: ext4 cannot be made in place")
 	}
+	inPlace := ext4.InPlaceArgs(req, img, off, n)
 	var file, loop []result
 	for range b.runs(3) {
 		r, err := b.timeOnce(inPlace[0], inPlace[1:]...)
@@ -454,10 +455,8 @@ func (b *bench) mkfsPaths(size int64) error {
 			return fmt.Errorf("losetup: %w", err)
 		}
 		node := strings.TrimSpace(string(out))
-		args, err := mkfs.Args(req, node)
-		if err == nil {
-			r, err = b.timeOnce(args[0], args[1:]...)
-		}
+		args := ext4.Args(req, node)
+		r, err = b.timeOnce(args[0], args[1:]...)
 		if derr := exec.Command("losetup", "-d", node).Run(); err == nil && derr != nil {
 			err = fmt.Errorf("losetup -d %s: %w", node, derr)
 		}

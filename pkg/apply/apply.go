@@ -12,11 +12,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -49,16 +49,15 @@ type Options struct {
 	// Log receives one line per action. Formatting runs concurrently, so
 	// it must be safe for concurrent use.
 	Log func(format string, args ...any)
-	// Runner runs mkfs command lines; nil means mkfs.Run.
-	Runner func(ctx context.Context, args []string) error
+	// Runner runs mkfs, cryptsetup and systemd-cryptenroll command lines;
+	// nil means mkfs.Run.
+	Runner mkfs.Runner
 	// AfterFactoryReset is called once the table without the erased
 	// partitions is written (to remove the EFI variable that asked).
 	AfterFactoryReset func() error
 	// KeyDir receives LUKS2 key files while a volume is made (encrypt.go);
 	// "" means /run when it exists, else the system's temporary directory.
 	KeyDir string
-
-	encrypts map[uint64]plan.EncryptPartition // by the range's offset
 }
 
 // wipeSpan is how much of each end of a new partition's range is zeroed
@@ -97,15 +96,9 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
 
-	var formats []plan.FormatPartition
-	opts.encrypts = map[uint64]plan.EncryptPartition{}
-	for _, s := range p.Steps {
-		switch s := s.(type) {
-		case plan.FormatPartition:
-			formats = append(formats, s)
-		case plan.EncryptPartition:
-			opts.encrypts[s.Offset] = s
-		}
+	formats, err := formatJobs(p.Steps)
+	if err != nil {
+		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
 	}
 	for _, s := range p.Steps {
 		switch s := s.(type) {
@@ -159,12 +152,56 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 			// The repair itself happens with WriteTable; say why the table
 			// is written, and what was wrong, before anything is.
 			opts.Log("Repairing the partition table of %s: %s.", t.Path(), s.Reason)
+		case plan.GrowEntry, plan.AddEntry, plan.UpdateEntry:
+			// Table edits are in p.New already and reach the disk with
+			// WriteTable.
 		default:
-			// Table edits (grow, add, update) are in p.New
-			// already and reach the disk with WriteTable.
+			// formatJobs refused it before the first write.
+			return fmt.Errorf("internal error: step %T reached the executor", s)
 		}
 	}
 	return nil
+}
+
+// formatJob is one new file system: its FormatPartition step, and the
+// EncryptPartition step of the same partition when it is made inside a
+// LUKS2 volume.
+type formatJob struct {
+	format  plan.FormatPartition
+	encrypt *plan.EncryptPartition
+}
+
+// formatJobs pairs each FormatPartition with its partition's
+// EncryptPartition, and refuses, before anything is written, a plan with
+// a step this executor does not know, or an encrypted file system without
+// its volume's step.
+func formatJobs(steps []plan.Step) ([]formatJob, error) {
+	encrypts := map[int]plan.EncryptPartition{}
+	var jobs []formatJob
+	for _, s := range steps {
+		switch s := s.(type) {
+		case plan.FormatPartition:
+			jobs = append(jobs, formatJob{format: s})
+		case plan.EncryptPartition:
+			encrypts[s.Index] = s
+		case plan.CreateTable, plan.RelocateBackup, plan.FactoryReset, plan.WipeRange,
+			plan.WriteTable, plan.TellKernel, plan.WaitForUdev, plan.RepairTable,
+			plan.GrowEntry, plan.AddEntry, plan.UpdateEntry:
+		default:
+			return nil, fmt.Errorf("internal error: the plan has a step this executor does not know (%T: %s)", s, s.Describe())
+		}
+	}
+	for i, j := range jobs {
+		if !j.format.Encrypted {
+			continue
+		}
+		e, ok := encrypts[j.format.Index]
+		if !ok {
+			return nil, fmt.Errorf("internal error: future partition %d is to be formatted inside a LUKS2 volume the plan does not make", j.format.Index)
+		}
+		jobs[i].encrypt = &e
+	}
+	return jobs, nil
 }
 
 // wipeForNewTable clears what an old label left outside the usable area
@@ -192,7 +229,7 @@ func wipeForNewTable(t blockdev.Device, p *plan.Plan, opts Options) error {
 // formatAll prepares and formats the new partitions, several at a time;
 // they are independent byte ranges. Any failure stops the run before the
 // table is written.
-func formatAll(ctx context.Context, t blockdev.Device, fs []plan.FormatPartition, opts Options) error {
+func formatAll(ctx context.Context, t blockdev.Device, fs []formatJob, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, opts.Parallel)
@@ -220,15 +257,18 @@ func formatAll(ctx context.Context, t blockdev.Device, fs []plan.FormatPartition
 	return t.Sync()
 }
 
-func formatOne(ctx context.Context, t blockdev.Device, f plan.FormatPartition, opts Options) error {
+func formatOne(ctx context.Context, t blockdev.Device, job formatJob, opts Options) error {
+	f := job.format
 	off, size := int64(f.Offset), int64(f.Size)
 	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
-	req := mkfs.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
-	make := makeFileSystem
-	if f.Encrypted {
-		make = makeEncrypted
+	req := fstype.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
+	var err error
+	if job.encrypt != nil {
+		err = makeEncrypted(ctx, t, off, size, *job.encrypt, req, opts)
+	} else {
+		err = makeFileSystem(ctx, t, off, size, req, opts)
 	}
-	if err := make(ctx, t, off, size, req, opts); err != nil {
+	if err != nil {
 		return fmt.Errorf("future partition %d: %w", f.Index, err)
 	}
 	opts.Log("Formatted future partition %d (%s, label %q, UUID %s).", f.Index, f.Format, f.Label, f.UUID)
@@ -256,19 +296,12 @@ func wipeRange(t blockdev.Device, off, size int64, opts Options) error {
 	return nil
 }
 
-func makeFileSystem(ctx context.Context, t blockdev.Device, off, size int64, req mkfs.Request, opts Options) error {
-	if req.Format == "swap" {
-		return mkfs.WriteSwap(t, off, size, os.Getpagesize(), req.Label, req.UUID)
-	}
-	// An image file can be formatted in place by the tools that take an
-	// offset; that needs no loop device (and no root).
-	if !t.IsBlockDevice() {
-		if args, ok := mkfs.OffsetArgs(req, t.Path(), off, size); ok {
-			if err := t.Sync(); err != nil {
-				return err
-			}
-			return opts.Runner(ctx, args)
-		}
+// makeFileSystem makes the file system in the range itself when it can
+// (a header sprout writes, a tool that takes an offset into an image
+// file), else on a loop device over the range.
+func makeFileSystem(ctx context.Context, t blockdev.Device, off, size int64, req fstype.Request, opts Options) error {
+	if done, err := mkfs.InRange(ctx, opts.Runner, t, off, size, req); done {
+		return err
 	}
 	if err := t.Sync(); err != nil {
 		return err
@@ -277,10 +310,7 @@ func makeFileSystem(ctx context.Context, t blockdev.Device, off, size int64, req
 	if err != nil {
 		return err
 	}
-	args, err := mkfs.Args(req, loop.Path())
-	if err == nil {
-		err = opts.Runner(ctx, args)
-	}
+	err = mkfs.OnNode(ctx, opts.Runner, loop.Path(), req)
 	if err == nil {
 		err = loop.Sync()
 	}

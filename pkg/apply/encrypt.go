@@ -6,19 +6,17 @@ import (
 	"os"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
+	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
 // makeEncrypted makes the LUKS2 volume of a future partition on a loop
 // device over its range and the file system inside the opened volume, as
 // 252 does; the partition's entry is written only after both, so a crash
 // leaves no entry and the next run redoes the range.
-func makeEncrypted(ctx context.Context, t blockdev.Device, off, size int64, req mkfs.Request, opts Options) error {
-	e, ok := opts.encrypts[uint64(off)]
-	if !ok {
-		return fmt.Errorf("internal error: no encryption step for the range at offset %d", off)
-	}
+func makeEncrypted(ctx context.Context, t blockdev.Device, off, size int64, e plan.EncryptPartition, req fstype.Request, opts Options) error {
 	if err := t.Sync(); err != nil {
 		return err
 	}
@@ -31,8 +29,8 @@ func makeEncrypted(ctx context.Context, t blockdev.Device, off, size int64, req 
 		Device: loop.Path(), UUID: e.UUID, Label: e.Label, SectorSize: t.SectorSize(),
 		Mode: e.Mode, Settings: e.Settings,
 	}
-	err = luks.Make(ctx, opts.Runner, v, keyDir(opts.KeyDir), func(node string) error {
-		return formatInside(ctx, node, req, opts)
+	err = luks.Make(ctx, luks.Runner(opts.Runner), v, keyDir(opts.KeyDir), func(node string) error {
+		return mkfs.OnNode(ctx, opts.Runner, node, req)
 	})
 	if err == nil {
 		err = loop.Sync()
@@ -44,32 +42,6 @@ func makeEncrypted(ctx context.Context, t blockdev.Device, off, size int64, req 
 		return fmt.Errorf("LUKS2 volume: %w", err)
 	}
 	return nil
-}
-
-// formatInside makes the file system on the opened volume's node.
-func formatInside(ctx context.Context, node string, req mkfs.Request, opts Options) error {
-	if req.Format == "swap" {
-		f, err := os.OpenFile(node, os.O_RDWR, 0)
-		if err != nil {
-			return err
-		}
-		size, err := f.Seek(0, 2)
-		if err == nil {
-			err = mkfs.WriteSwap(f, 0, size, os.Getpagesize(), req.Label, req.UUID)
-		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
-	args, err := mkfs.Args(req, node)
-	if err != nil {
-		return err
-	}
-	return opts.Runner(ctx, args)
 }
 
 // keyDir is where key files live while a volume is made: a RAM file

@@ -19,7 +19,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,7 +149,7 @@ func seedImage(t *testing.T) string {
 }
 
 // definitions writes home.conf and var.conf (ext4, weights 2000:1000).
-func definitions(t *testing.T) []spec.Definition {
+func definitions(t *testing.T) []repartd.Definition {
 	t.Helper()
 	return loadDefinitions(t, map[string]string{
 		"home.conf": "[Partition]\nType=home\nFormat=ext4\nLabel=home\nWeight=2000\n",
@@ -157,7 +157,7 @@ func definitions(t *testing.T) []spec.Definition {
 	})
 }
 
-func loadDefinitions(t *testing.T, files map[string]string) []spec.Definition {
+func loadDefinitions(t *testing.T, files map[string]string) []repartd.Definition {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range files {
@@ -165,7 +165,7 @@ func loadDefinitions(t *testing.T, files map[string]string) []spec.Definition {
 			t.Fatal(err)
 		}
 	}
-	defs, err := spec.Load(spec.Options{Dirs: []string{dir}})
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func loadDefinitions(t *testing.T, files map[string]string) []spec.Definition {
 }
 
 // planFor opens the image, reads its table and plans.
-func planFor(t *testing.T, path string, defs []spec.Definition) (*plan.Plan, *gpt.Table) {
+func planFor(t *testing.T, path string, defs []repartd.Definition) (*plan.Plan, *gpt.Table) {
 	t.Helper()
 	tb, size, sectorSize := readTable(t, path)
 	p, err := plan.Make(defs, plan.Snapshot{Size: uint64(size), SectorSize: sectorSize, Label: plan.LabelGPT, Table: tb}, plan.Options{Seed: seed})

@@ -8,7 +8,7 @@
 //     resize, delete with BLKPG; is one in use), keyed by the disk.
 //   - Session owns one run's handles and the disk's flock and releases
 //     them, so the lock's life stays inside this package.
-//   - Root says where sysfs, /dev, mountinfo and udev's directory are, so
+//   - Paths says where sysfs, /dev, mountinfo and udev's directory are, so
 //     the code that reads them is tested on fake trees.
 //
 // A regular image file and a block device open the same way; for a file

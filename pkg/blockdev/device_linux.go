@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,9 +43,9 @@ type OpenOptions struct {
 	// LockTimeout bounds the wait for the lock (udev holds a shared lock
 	// while it probes). Zero means 10 seconds.
 	LockTimeout time.Duration
-	// Root is where the kernel's state is read (sysfs, mountinfo, udev);
+	// Paths is where the kernel's state is read (sysfs, mountinfo, udev);
 	// empty fields mean the system's.
-	Root Root
+	Paths Paths
 }
 
 const defaultLockTimeout = 10 * time.Second
@@ -73,9 +73,9 @@ func Open(path string, opts OpenOptions) (*Handle, error) {
 	if !isBlock && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("open %s: %s is neither a block device nor a regular file (mode %s)", path, resolved, st.Mode().Type())
 	}
-	opts.Root = opts.Root.orSystem()
+	opts.Paths = opts.Paths.orSystem()
 	if isBlock {
-		if err := refusePartition(opts.Root, resolved); err != nil {
+		if err := refusePartition(opts.Paths, resolved); err != nil {
 			return nil, err
 		}
 		// Check before opening for writing: closing a write-opened disk
@@ -141,7 +141,7 @@ func refuseReadOnly(node string) error {
 }
 
 // refusePartition returns an error when node is a partition of a disk.
-func refusePartition(root Root, node string) error {
+func refusePartition(root Paths, node string) error {
 	disk, n, err := root.DiskForPartition(node)
 	if errors.Is(err, ErrNotPartition) {
 		return nil
@@ -157,7 +157,7 @@ func newDevice(fd int, path string, opts OpenOptions) (*Handle, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
-	d := &Handle{fd: fd, path: path, writable: opts.Write, root: opts.Root}
+	d := &Handle{fd: fd, path: path, writable: opts.Write, root: opts.Paths}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		d.size = st.Size
@@ -187,7 +187,7 @@ func newDevice(fd int, path string, opts OpenOptions) (*Handle, error) {
 type Handle struct {
 	fd                 int
 	path               string
-	root               Root
+	root               Paths
 	writable           bool
 	closed             bool
 	block              bool
@@ -252,7 +252,7 @@ func (d *Handle) Identity() Identity {
 
 // ReadAt reads like os.File.ReadAt: until p is full, io.EOF at the end.
 func (d *Handle) ReadAt(p []byte, off int64) (int, error) {
-	return plainfile.ReadAt(d.fd, d.path, p, off)
+	return pollfree.ReadAt(d.fd, d.path, p, off)
 }
 
 // WriteAt writes like os.File.WriteAt: all of p, or an error.

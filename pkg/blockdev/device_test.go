@@ -317,14 +317,14 @@ func TestDiskForPartition(t *testing.T) {
 	if err := dev.AddPartition(3, 2*mib, 2*mib); err != nil {
 		t.Fatal(err)
 	}
-	diskPath, n, err := SystemRoot().DiskForPartition(PartitionNode(l.Path, 3))
+	diskPath, n, err := SystemPaths().DiskForPartition(PartitionNode(l.Path, 3))
 	if err != nil || diskPath != l.Path || n != 3 {
 		t.Errorf("DiskForPartition = %q, %d, %v; want %q, 3, nil", diskPath, n, err, l.Path)
 	}
-	if _, _, err := SystemRoot().DiskForPartition(l.Path); !errors.Is(err, ErrNotPartition) {
+	if _, _, err := SystemPaths().DiskForPartition(l.Path); !errors.Is(err, ErrNotPartition) {
 		t.Errorf("DiskForPartition(whole disk) = %v, want ErrNotPartition", err)
 	}
-	if _, _, err := SystemRoot().DiskForPartition("/dev/null"); err == nil || errors.Is(err, ErrNotPartition) {
+	if _, _, err := SystemPaths().DiskForPartition("/dev/null"); err == nil || errors.Is(err, ErrNotPartition) {
 		t.Errorf("DiskForPartition(/dev/null) = %v, want a not-a-block-device error", err)
 	}
 }

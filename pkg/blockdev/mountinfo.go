@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 )
 
 // Mount is what sprout needs of one line of mountinfo (proc_pid_mountinfo(5)).
@@ -20,9 +20,9 @@ type Mount struct {
 
 // Mounts reads the mount table, in the kernel's order (a later mount at
 // the same place is on top).
-func (r Root) Mounts() ([]Mount, error) {
+func (r Paths) Mounts() ([]Mount, error) {
 	path := r.orSystem().MountInfo
-	data, err := plainfile.ReadFile(path)
+	data, err := pollfree.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
@@ -46,7 +46,7 @@ func (r Root) Mounts() ([]Mount, error) {
 
 // Mounted reports whether a file system on the device devNum
 // ("major:minor") is mounted in this mount namespace.
-func (r Root) Mounted(devNum string) (bool, error) {
+func (r Paths) Mounted(devNum string) (bool, error) {
 	mounts, err := r.Mounts()
 	if err != nil {
 		return false, err

@@ -18,7 +18,7 @@ func TestMounts(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	root := Root{MountInfo: path}
+	root := Paths{MountInfo: path}
 	got, err := root.Mounts()
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestMounts(t *testing.T) {
 			t.Errorf("Mounted(%s) = %v, %v; want %v", devNum, got, err, want)
 		}
 	}
-	if _, err := (Root{MountInfo: filepath.Join(t.TempDir(), "none")}).Mounts(); err == nil {
+	if _, err := (Paths{MountInfo: filepath.Join(t.TempDir(), "none")}).Mounts(); err == nil {
 		t.Error("Mounts of a missing file: no error")
 	}
 }

@@ -19,7 +19,7 @@ import (
 //
 // Release closes the writable handle first, then the locked one.
 type Session struct {
-	root   Root
+	root   Paths
 	write  bool
 	locked *Handle
 	writer *Handle
@@ -30,15 +30,15 @@ type SessionOptions struct {
 	// Write: the run may write. The lock is exclusive and Writer may be
 	// called; otherwise the lock is shared and Writer refuses.
 	Write bool
-	// Root is where the kernel's state is read; empty fields mean the
+	// Paths is where the kernel's state is read; empty fields mean the
 	// system's.
-	Root Root
+	Paths Paths
 }
 
 // OpenSession opens and locks path (a whole block device or a regular
 // image file; see Open).
 func OpenSession(path string, opts SessionOptions) (*Session, error) {
-	s := &Session{root: opts.Root.orSystem(), write: opts.Write}
+	s := &Session{root: opts.Paths.orSystem(), write: opts.Write}
 	if err := s.openLocked(path); err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (s *Session) openLocked(path string) error {
 	if s.write {
 		mode = ExclusiveFlock
 	}
-	h, err := Open(path, OpenOptions{Flock: mode, Root: s.root})
+	h, err := Open(path, OpenOptions{Flock: mode, Paths: s.root})
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *Session) Writer() (Device, error) {
 		return nil, fmt.Errorf("%s: the session was opened read-only", s.Path())
 	}
 	if s.writer == nil {
-		w, err := Open(s.Path(), OpenOptions{Write: true, Root: s.root})
+		w, err := Open(s.Path(), OpenOptions{Write: true, Paths: s.root})
 		if err != nil {
 			return nil, err
 		}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,7 +17,7 @@ import (
 // partition, or a stacked device (dm, md).
 type BlockDevice struct {
 	Name       string   // kernel name: vda3, nvme0n1, dm-0
-	Node       string   // device node under Root.Dev
+	Node       string   // device node under Paths.Dev
 	DevNum     string   // "major:minor"
 	Partition  int      // partition number; 0 for a whole device
 	Parent     string   // the whole disk's name, for a partition
@@ -46,7 +46,7 @@ func DevNumOf(path string) (string, error) {
 
 // dirOf returns the canonical sysfs directory of a block device,
 // e.g. /sys/devices/virtual/block/loop0 or …/block/loop0/loop0p1.
-func (r Root) dirOf(devNum string) (string, error) {
+func (r Paths) dirOf(devNum string) (string, error) {
 	dir, err := filepath.EvalSymlinks(filepath.Join(r.orSystem().SysDevBlock, devNum))
 	if err != nil {
 		return "", fmt.Errorf("sysfs entry of block device %s: %w", devNum, err)
@@ -57,7 +57,7 @@ func (r Root) dirOf(devNum string) (string, error) {
 // nodeOf returns the device node of the block device whose sysfs
 // directory is dir. The kernel's DEVNAME is what devtmpfs and udev use; it
 // differs from the sysfs name for names with a slash, like cciss/c0d0.
-func (r Root) nodeOf(dir string) string {
+func (r Paths) nodeOf(dir string) string {
 	name := filepath.Base(dir)
 	for line := range strings.SplitSeq(readTrimmed(filepath.Join(dir, "uevent")), "\n") {
 		if v, ok := strings.CutPrefix(line, "DEVNAME="); ok && v != "" {
@@ -69,7 +69,7 @@ func (r Root) nodeOf(dir string) string {
 }
 
 func readTrimmed(path string) string {
-	b, err := plainfile.ReadFile(path)
+	b, err := pollfree.ReadFile(path)
 	if err != nil {
 		return ""
 	}
@@ -77,7 +77,7 @@ func readTrimmed(path string) string {
 }
 
 func readSysfsInt(dir, name string) (int64, error) {
-	b, err := plainfile.ReadFile(filepath.Join(dir, name))
+	b, err := pollfree.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		return 0, err
 	}
@@ -91,7 +91,7 @@ func readSysfsInt(dir, name string) (int64, error) {
 // DiskForPartition returns the whole disk a partition node belongs to and
 // the partition's number, from sysfs. For a node that is not a partition the
 // error wraps ErrNotPartition.
-func (r Root) DiskForPartition(partPath string) (diskPath string, partNumber int, err error) {
+func (r Paths) DiskForPartition(partPath string) (diskPath string, partNumber int, err error) {
 	devNum, err := DevNumOf(partPath)
 	if err != nil {
 		return "", 0, err
@@ -113,7 +113,7 @@ func (r Root) DiskForPartition(partPath string) (diskPath string, partNumber int
 // Partitions returns the kernel's partitions of the disk devNum, sorted
 // by number. sysfs reports start and size in 512-byte units whatever the
 // logical sector size; they are converted to bytes.
-func (r Root) Partitions(devNum string) ([]KernelPartition, error) {
+func (r Paths) Partitions(devNum string) ([]KernelPartition, error) {
 	dirs, err := r.partitionDirs(devNum)
 	if err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func (r Root) Partitions(devNum string) ([]KernelPartition, error) {
 
 // partitionDirs maps the partition numbers of the disk devNum to their
 // sysfs directories.
-func (r Root) partitionDirs(devNum string) (map[int]string, error) {
+func (r Paths) partitionDirs(devNum string) (map[int]string, error) {
 	dir, err := r.dirOf(devNum)
 	if err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func (r Root) partitionDirs(devNum string) (map[int]string, error) {
 
 // BlockDevices reads every entry of the block class, sorted by name. A
 // device that vanishes while it is read is left out.
-func (r Root) BlockDevices() ([]*BlockDevice, error) {
+func (r Paths) BlockDevices() ([]*BlockDevice, error) {
 	root := r.orSystem()
 	entries, err := os.ReadDir(root.SysBlock)
 	if err != nil {
@@ -187,7 +187,7 @@ func (r Root) BlockDevices() ([]*BlockDevice, error) {
 	return devs, nil
 }
 
-func (r Root) readBlockDevice(name string) (*BlockDevice, error) {
+func (r Paths) readBlockDevice(name string) (*BlockDevice, error) {
 	real, err := filepath.EvalSymlinks(filepath.Join(r.SysBlock, name))
 	if err != nil {
 		return nil, err

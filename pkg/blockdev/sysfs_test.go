@@ -8,11 +8,11 @@ import (
 )
 
 // fakeSysfs builds a sysfs with one disk "cciss!c0d0" (DEVNAME cciss/c0d0,
-// 4096-byte sectors) holding partitions 1 and 2, and returns its Root.
-func fakeSysfs(t *testing.T) Root {
+// 4096-byte sectors) holding partitions 1 and 2, and returns its Paths.
+func fakeSysfs(t *testing.T) Paths {
 	t.Helper()
 	top := t.TempDir()
-	root := Root{
+	root := Paths{
 		SysBlock:    filepath.Join(top, "sys/class/block"),
 		SysDevBlock: filepath.Join(top, "sys/dev/block"),
 		Dev:         filepath.Join(top, "dev"),

@@ -31,7 +31,7 @@ import (
 // udev postpones events of a disk whose BSD lock is held, and closing a
 // disk opened for writing makes udev re-probe it. A no-op for an image
 // file.
-func WaitForUdev(ctx context.Context, root Root, id Identity, links []string, timeout time.Duration) error {
+func WaitForUdev(ctx context.Context, root Paths, id Identity, links []string, timeout time.Duration) error {
 	if id.DevNum == "" {
 		return nil
 	}
@@ -99,7 +99,7 @@ const (
 
 // waitForNodes waits for the device nodes of the disk's kernel partitions;
 // devtmpfs creates them when the kernel adds a partition.
-func waitForNodes(ctx context.Context, root Root, id Identity) error {
+func waitForNodes(ctx context.Context, root Paths, id Identity) error {
 	for {
 		parts, err := root.Partitions(id.DevNum)
 		if err != nil {
@@ -124,7 +124,7 @@ func waitForNodes(ctx context.Context, root Root, id Identity) error {
 
 // triggerChange asks the kernel to send a "change" uevent for the disk and
 // each of its partitions, like `udevadm trigger --action=change`.
-func triggerChange(root Root, id Identity) error {
+func triggerChange(root Paths, id Identity) error {
 	dir, err := root.dirOf(id.DevNum)
 	if err != nil {
 		return err

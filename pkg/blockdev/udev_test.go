@@ -33,7 +33,7 @@ func TestWaitForUdevWithoutUdev(t *testing.T) {
 	node := mustAdd(t, dev, 1, mib, 8*mib)
 	noUdev := t.TempDir()
 	// Links are udev's; without udev only the devtmpfs nodes count.
-	err := WaitForUdev(context.Background(), Root{RunUdev: noUdev}, dev.Identity(), []string{"/dev/disk/by-partlabel/never"}, 2*time.Second)
+	err := WaitForUdev(context.Background(), Paths{RunUdev: noUdev}, dev.Identity(), []string{"/dev/disk/by-partlabel/never"}, 2*time.Second)
 	if err != nil {
 		t.Fatalf("no udev, node %s present: %v", node, err)
 	}
@@ -53,7 +53,7 @@ func TestWaitForUdevWaitsForLinksAndQueue(t *testing.T) {
 		os.Remove(filepath.Join(run, "queue"))
 	}()
 	begin := time.Now()
-	if err := WaitForUdev(context.Background(), Root{RunUdev: run}, dev.Identity(), []string{link}, 10*time.Second); err != nil {
+	if err := WaitForUdev(context.Background(), Paths{RunUdev: run}, dev.Identity(), []string{link}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if elapsed := time.Since(begin); elapsed < 600*time.Millisecond {
@@ -72,7 +72,7 @@ func TestWaitForUdevTimesOutNamingLinks(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "by-partuuid-missing")
 	mon := blockdevtest.NewUeventMonitor(t)
 
-	err := WaitForUdev(context.Background(), Root{RunUdev: run}, dev.Identity(), []string{present, missing}, 1500*time.Millisecond)
+	err := WaitForUdev(context.Background(), Paths{RunUdev: run}, dev.Identity(), []string{present, missing}, 1500*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want a deadline error", err)
 	}
@@ -99,7 +99,7 @@ func TestWaitForUdevTimesOutNamingLinks(t *testing.T) {
 // postpone the events waited for), and waits by the disk's identity.
 func TestSessionSettleUdevReleasesLock(t *testing.T) {
 	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 32 * mib})
-	s, err := OpenSession(l.Path, SessionOptions{Write: true, Root: Root{RunUdev: t.TempDir()}})
+	s, err := OpenSession(l.Path, SessionOptions{Write: true, Paths: Paths{RunUdev: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +150,14 @@ func TestWaitForUdevRespectsContext(t *testing.T) {
 	run := fakeUdev(t, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := WaitForUdev(ctx, Root{RunUdev: run}, dev.Identity(), nil, time.Minute); !errors.Is(err, context.Canceled) {
+	if err := WaitForUdev(ctx, Paths{RunUdev: run}, dev.Identity(), nil, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
 
 func TestWaitForUdevFileIsNoop(t *testing.T) {
 	dev := openT(t, sparseFile(t, mib), OpenOptions{})
-	if err := WaitForUdev(context.Background(), Root{}, dev.Identity(), []string{"/nonexistent"}, time.Millisecond); err != nil {
+	if err := WaitForUdev(context.Background(), Paths{}, dev.Identity(), []string{"/nonexistent"}, time.Millisecond); err != nil {
 		t.Errorf("image file: %v", err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // option is one long option. Like systemd's getopt_long use, an option
@@ -54,12 +52,4 @@ func parseArgs(args []string, opts []option, given func(name string)) ([]string,
 		given(name)
 	}
 	return positional, nil
-}
-
-// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
-func parseBool(s string) (bool, error) {
-	if b, ok := spec.Boolean(s); ok {
-		return b, nil
-	}
-	return false, fmt.Errorf("not a boolean: %q", s)
 }

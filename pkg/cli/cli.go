@@ -22,9 +22,16 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/report"
+)
+
+// Exit codes of --can-factory-reset, as in 252.
+const (
+	ExitCanFactoryReset    = 0
+	ExitCannotFactoryReset = 1
 )
 
 // Exit codes, as systemd-repart 252 uses them.
@@ -148,7 +155,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		snap.Label, snap.OtherLabel = plan.LabelOther, "damaged GPT"
 	}
 	if r.cfg.size != "" {
-		if err := r.applySize(session, &snap, defs); err != nil {
+		if err := r.applySize(session, &snap, defs, opts.Compat); err != nil {
 			return 0, err
 		}
 	}
@@ -156,9 +163,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if r.cfg.canFactoryReset {
 		return r.canFactoryReset(defs, snap, opts)
 	}
-	if opts.FactoryReset, err = r.factoryResetRequested(); err != nil {
-		return 0, err
-	}
+	opts.FactoryReset = r.factoryResetRequested()
 	// The planner refuses what cannot run (a missing mkfs, a partition too
 	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
@@ -281,7 +286,7 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Parse(r.cfg.seed)
 	}
 	path := filepath.Join(r.cfg.root, "/etc/machine-id")
-	b, err := plainfile.ReadFile(path)
+	b, err := pollfree.ReadFile(path)
 	id := strings.TrimSpace(string(b))
 	switch {
 	case errors.Is(err, os.ErrNotExist), err == nil && (id == "" || id == "uninitialized"):
@@ -295,4 +300,67 @@ func (r *run) seed() (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("%s: not a machine ID: %q", path, id)
 	}
 	return u, nil
+}
+
+// factoryResetRequested decides whether this run resets: --factory-reset=
+// when given; else, only in the initrd, the kernel command line or the
+// EFI variable (discover.FactoryResetRequested), as 252 does. A request
+// that cannot be read is a warning, and no reset: erasing partitions on
+// it would be a guess.
+func (r *run) factoryResetRequested() bool {
+	req, err := discover.FactoryResetRequested(discover.System(), r.cfg.factoryReset)
+	switch {
+	case err != nil:
+		r.logf("Warning: not resetting: %v", err)
+		return false
+	case req.Source != "" && req.Yes:
+		r.logf("Factory reset requested by %s.", req.Source)
+	case req.Source != "":
+		r.logf("Factory reset switched off by %s.", req.Source)
+	}
+	return req.Yes
+}
+
+// removeFactoryResetRequest deletes the EFI variable after the reset's
+// table write, so the next boot does not reset again. Outside the initrd
+// the variable was not read, so it is left alone. A failure is a warning,
+// as in 252: the reset itself has happened.
+func (r *run) removeFactoryResetRequest() error {
+	if !discover.InInitrd() {
+		return nil
+	}
+	if err := discover.RemoveFactoryResetVar(discover.System()); err != nil {
+		r.logf("Warning: %v; the next boot will be asked for a factory reset again.", err)
+	}
+	return nil
+}
+
+// canFactoryReset answers --can-factory-reset with its exit code, writing
+// nothing and printing nothing, as 252.
+func (r *run) canFactoryReset(defs []repartd.Definition, snap plan.Snapshot, opts plan.Options) (int, error) {
+	ok, err := plan.CanFactoryReset(defs, snap, opts)
+	switch {
+	case err != nil:
+		return 0, err
+	case ok:
+		return ExitCanFactoryReset, nil
+	}
+	return ExitCannotFactoryReset, nil
+}
+
+// settleFactoryReset removes the request after a successful real run that
+// was asked to reset but had nothing left to erase: the first boot of a
+// fresh disk, or the boot after a crash that came between the reset's table
+// write and the removal. Leaving the variable would erase the partitions
+// just made on the next boot.
+func (r *run) settleFactoryReset(p *plan.Plan, requested bool) {
+	if !requested || r.cfg.dryRun {
+		return
+	}
+	for _, s := range p.Steps {
+		if _, ok := s.(plan.FactoryReset); ok {
+			return // removed by the reset step itself
+		}
+	}
+	_ = r.removeFactoryResetRequest()
 }

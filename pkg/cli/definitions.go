@@ -1,17 +1,19 @@
 package cli
 
 import (
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/hostfacts"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // loadDefinitions reads the repart.d files, with Label='s specifiers
 // resolved from --root (or "/") and the running kernel, and says which
 // lines were ignored as systemd-repart 252 ignores them.
-func (r *run) loadDefinitions() ([]spec.Definition, error) {
-	specifiers := spec.LazySpecifiers(func() spec.Specifiers {
-		return spec.ReadSystemFacts(r.cfg.root, r.env.Getenv).Specifiers()
+func (r *run) loadDefinitions() ([]repartd.Definition, error) {
+	specifiers := sdvalue.LazySpecifiers(func() sdvalue.Specifiers {
+		return hostfacts.Read(r.cfg.root, r.env.Getenv).Specifiers()
 	})
-	defs, err := spec.Load(spec.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers, Compat: r.cfg.compat})
+	defs, err := repartd.Load(repartd.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers, Compat: r.cfg.compat})
 	if err != nil {
 		return nil, err
 	}

@@ -62,14 +62,3 @@ func TestFactoryResetFlags(t *testing.T) {
 		t.Errorf("bad boolean: exit %d\n%s", code, errOut)
 	}
 }
-
-func TestInInitrd(t *testing.T) {
-	t.Setenv("SYSTEMD_IN_INITRD", "1")
-	if !inInitrd() {
-		t.Errorf("SYSTEMD_IN_INITRD=1: not in the initrd")
-	}
-	t.Setenv("SYSTEMD_IN_INITRD", "no")
-	if inInitrd() {
-		t.Errorf("SYSTEMD_IN_INITRD=no: in the initrd")
-	}
-}

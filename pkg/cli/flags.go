@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstab"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // config is the parsed command line.
@@ -45,8 +47,9 @@ type config struct {
 	// --root), appendFstab what to do with an existing fstab.
 	generateFstab, generateCrypttab string
 	appendFstab                     fstab.Append
-	// compat is the systemd version followed (--compat=; 0: the newest).
-	compat int
+	// compat is the systemd version followed (--compat=). Until that flag
+	// exists: the newest, whose keys and flags sprout reads.
+	compat compat.Version
 	// since records, for each flag given, the systemd version that added
 	// it (flagSince), to refuse it under an older --compat=.
 	since map[string]int
@@ -64,12 +67,9 @@ var flagSince = map[string]int{
 // checkCompat refuses a flag that the systemd version followed did not
 // have.
 func (c *config) checkCompat() error {
-	if c.compat == 0 {
-		return nil
-	}
 	for name, v := range c.since {
-		if v > c.compat {
-			return fmt.Errorf("--%s needs systemd %d; this run follows systemd %d (--compat=)", name, v, c.compat)
+		if compat.Version(v) > c.compat.OrDefault() {
+			return fmt.Errorf("--%s needs systemd %d; this run follows systemd %s (--compat=)", name, v, c.compat.OrDefault())
 		}
 	}
 	return nil
@@ -91,7 +91,7 @@ func partitionTypes(v string) ([]uuid.UUID, error) {
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: luks.DefaultPCRs, appendFstab: fstab.AppendNo, since: map[string]int{}}
+		tpm2Device: "auto", tpm2PCRs: encryption.DefaultPCRs, appendFstab: fstab.AppendNo, since: map[string]int{}, compat: compat.Newest}
 	types := func(name string, dst *[]uuid.UUID) option {
 		return option{name: name, hasValue: true, set: func(v string) error {
 			ts, err := partitionTypes(v)
@@ -101,7 +101,7 @@ func parse(args []string) (*config, error) {
 	}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
-			*dst, err = parseBool(v)
+			*dst, err = sdvalue.ParseBool(v)
 			return err
 		}}
 	}
@@ -109,7 +109,7 @@ func parse(args []string) (*config, error) {
 	opts := []option{
 		{name: "dry-run", hasValue: true, set: func(v string) (err error) {
 			dryRunSet = true
-			c.dryRun, err = parseBool(v)
+			c.dryRun, err = sdvalue.ParseBool(v)
 			return err
 		}},
 		{name: "empty", hasValue: true, set: func(v string) error {
@@ -126,7 +126,7 @@ func parse(args []string) (*config, error) {
 			return err
 		}},
 		{name: "factory-reset", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.factoryReset = &b
 			return err
 		}},
@@ -149,7 +149,7 @@ func parse(args []string) (*config, error) {
 		}},
 		{name: "size", hasValue: true, set: func(v string) error {
 			if v != "auto" {
-				if _, err := spec.ParseSize(v); err != nil {
+				if _, err := sdvalue.ParseSize(v); err != nil {
 					return err
 				}
 			}
@@ -185,11 +185,11 @@ func parse(args []string) (*config, error) {
 			return nil
 		}},
 		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			c.tpm2PCRs, err = luks.ParsePCRs(v)
+			c.tpm2PCRs, err = encryption.ParsePCRs(v)
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
-			b, err := parseBool(v)
+			b, err := sdvalue.ParseBool(v)
 			c.pretty = &b
 			return err
 		}},

@@ -6,8 +6,10 @@ import (
 	"os"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // createImage makes the new image file for --empty=create; like
@@ -26,17 +28,17 @@ func createImage(path string, dryRun bool) error {
 // applySize handles --size=: an image file is grown (never shrunk) to the
 // given size, or to the minimal size for --size=auto. A dry run changes
 // nothing and plans as if the file had been grown.
-func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []spec.Definition) error {
+func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []repartd.Definition, v compat.Version) error {
 	dev := session.Reader()
 	if dev.IsBlockDevice() {
 		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
 	}
 	var target uint64
 	if r.cfg.size == "auto" {
-		target = plan.MinimalSize(defs, *snap)
+		target = plan.MinimalSize(defs, *snap, v)
 		r.logf("Minimal image size is %s; %s is %s.", plan.FormatBytes(target), dev.Path(), plan.FormatBytes(snap.Size))
 	} else {
-		n, err := spec.ParseSize(r.cfg.size)
+		n, err := sdvalue.ParseSize(r.cfg.size)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/fstab"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 )
@@ -44,7 +45,7 @@ func TestSelectionAndGenerateFlags(t *testing.T) {
 func TestFlagsNewerThanCompat(t *testing.T) {
 	for _, c := range []struct {
 		flag   string
-		compat int
+		compat compat.Version
 		want   string
 	}{
 		{"--generate-fstab=/etc/fstab", 255, "--generate-fstab needs systemd 256"},

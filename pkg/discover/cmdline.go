@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 )
 
 // readCmdline reads the kernel command line into key → value. A later
 // word overrides an earlier one, as for the kernel's own root=.
 func readCmdline(path string) (map[string]string, error) {
-	b, err := plainfile.ReadFile(path)
+	b, err := pollfree.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}

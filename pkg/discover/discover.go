@@ -42,13 +42,13 @@ type Env struct {
 // System is the Env of a running Linux system; the block layer's paths
 // are blockdev's.
 func System() Env {
-	root := blockdev.SystemRoot()
+	paths := blockdev.SystemPaths()
 	return Env{
 		ProcCmdline: "/proc/cmdline",
 		EFIVars:     "/sys/firmware/efi/efivars",
-		SysBlock:    root.SysBlock,
-		Dev:         root.Dev,
-		MountInfo:   root.MountInfo,
+		SysBlock:    paths.SysBlock,
+		Dev:         paths.Dev,
+		MountInfo:   paths.MountInfo,
 	}
 }
 

@@ -285,18 +285,3 @@ func TestLoaderDevicePartUUID(t *testing.T) {
 		t.Errorf("odd length: %q %q", id, note)
 	}
 }
-
-func TestProbeFS(t *testing.T) {
-	id := uuid.MustParse("11111111-2222-4333-8444-555555555555")
-	got, ok := probeFS(strings.NewReader(string(ext4("home", id))))
-	if !ok || got.fsType != "ext4" || got.label != "home" || got.uuid != id.String() {
-		t.Errorf("ext4: %+v %v", got, ok)
-	}
-	got, ok = probeFS(strings.NewReader(string(fat16("BOOT", 0x5EED0001))))
-	if !ok || got.fsType != "vfat" || got.label != "BOOT" || got.uuid != "5EED-0001" {
-		t.Errorf("vfat: %+v %v", got, ok)
-	}
-	if got, ok := probeFS(strings.NewReader(strings.Repeat("\x00", 8192))); ok {
-		t.Errorf("zeros probed as %+v", got)
-	}
-}

@@ -7,9 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"golang.org/x/sys/unix"
-
-	"github.com/sprout-initrd/sprout/pkg/spec"
 )
 
 // FactoryResetVar is the efivarfs file name of systemd's FactoryReset
@@ -18,6 +17,41 @@ const FactoryResetVar = "FactoryReset-8cf2644b-4b0b-428f-9387-6d876050dc67"
 
 // fsImmutable is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
 const fsImmutable = 0x10
+
+// InInitrd reports whether sprout runs in an initrd, the way systemd
+// decides it: $SYSTEMD_IN_INITRD when set, else /etc/initrd-release.
+func InInitrd() bool {
+	if v, ok := os.LookupEnv("SYSTEMD_IN_INITRD"); ok {
+		if b, err := sdvalue.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	_, err := os.Stat("/etc/initrd-release")
+	return err == nil
+}
+
+// ResetRequest is a run's answer to "factory reset?" and who gave it.
+type ResetRequest struct {
+	Yes bool
+	// Source names the system's request ("the EFI variable FactoryReset");
+	// "" when --factory-reset= decided or nothing asked.
+	Source string
+}
+
+// FactoryResetRequested decides whether a run resets, as 252 does:
+// flag (--factory-reset=) when given; else, only in the initrd, what
+// FactoryResetRequest finds on the kernel command line or in the EFI
+// variable. An error means the request could not be read.
+func FactoryResetRequested(env Env, flag *bool) (ResetRequest, error) {
+	if flag != nil {
+		return ResetRequest{Yes: *flag}, nil
+	}
+	if !InInitrd() {
+		return ResetRequest{}, nil
+	}
+	yes, source, err := FactoryResetRequest(env)
+	return ResetRequest{Yes: yes, Source: source}, err
+}
 
 // FactoryResetRequest says whether the kernel command line
 // (systemd.factory_reset=BOOL, which decides when present) or the EFI
@@ -31,7 +65,7 @@ func FactoryResetRequest(env Env) (requested bool, source string, err error) {
 	if v, ok := args["systemd.factory_reset"]; ok {
 		b := true // a bare word switches it on
 		if v != "" {
-			if b, err = parseBool(v); err != nil {
+			if b, err = sdvalue.ParseBool(v); err != nil {
 				return false, "", fmt.Errorf("kernel command line systemd.factory_reset=%s: %w", v, err)
 			}
 		}
@@ -41,7 +75,7 @@ func FactoryResetRequest(env Env) (requested bool, source string, err error) {
 	if err != nil || !ok {
 		return false, "", err
 	}
-	b, err := parseBool(value)
+	b, err := sdvalue.ParseBool(value)
 	if err != nil {
 		return false, "", fmt.Errorf("EFI variable FactoryReset=%q: %w", value, err)
 	}
@@ -89,12 +123,4 @@ func readEFIString(path string) (value string, ok bool, err error) {
 		return "", false, fmt.Errorf("EFI variable %s is malformed (not a UTF-16 string)", filepath.Base(path))
 	}
 	return str, true, nil
-}
-
-// parseBool accepts what systemd's parse_boolean accepts (spec.Boolean).
-func parseBool(s string) (bool, error) {
-	if b, ok := spec.Boolean(s); ok {
-		return b, nil
-	}
-	return false, fmt.Errorf("not a boolean: %q", s)
 }

@@ -76,3 +76,40 @@ func TestRemoveFactoryResetVar(t *testing.T) {
 		t.Errorf("after removal: requested %v, %v", got, err)
 	}
 }
+
+func TestInInitrd(t *testing.T) {
+	t.Setenv("SYSTEMD_IN_INITRD", "1")
+	if !InInitrd() {
+		t.Errorf("SYSTEMD_IN_INITRD=1: not in the initrd")
+	}
+	t.Setenv("SYSTEMD_IN_INITRD", "no")
+	if InInitrd() {
+		t.Errorf("SYSTEMD_IN_INITRD=no: in the initrd")
+	}
+}
+
+// --factory-reset= decides alone; without it only the initrd asks the
+// system.
+func TestFactoryResetRequested(t *testing.T) {
+	f := newFake(t)
+	f.cmdline("systemd.factory_reset=1")
+	yes, no := true, false
+	t.Setenv("SYSTEMD_IN_INITRD", "1")
+	for _, c := range []struct {
+		name string
+		flag *bool
+		want ResetRequest
+	}{
+		{"flag yes", &yes, ResetRequest{Yes: true}},
+		{"flag no", &no, ResetRequest{}},
+		{"no flag, in the initrd", nil, ResetRequest{Yes: true, Source: "the kernel command line (systemd.factory_reset=1)"}},
+	} {
+		if got, err := FactoryResetRequested(f.env, c.flag); err != nil || got != c.want {
+			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
+		}
+	}
+	t.Setenv("SYSTEMD_IN_INITRD", "0")
+	if got, err := FactoryResetRequested(f.env, nil); err != nil || got != (ResetRequest{}) {
+		t.Errorf("outside the initrd: %+v, %v; want no request", got, err)
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // findMount returns the last (topmost) mount at mountPoint, if any.
 func findMount(env Env, mountPoint string) (blockdev.Mount, bool, error) {
-	mounts, err := env.root().Mounts()
+	mounts, err := env.paths().Mounts()
 	if err != nil {
 		return blockdev.Mount{}, false, err
 	}

@@ -10,8 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/plainfile"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
+	"github.com/sprout-initrd/sprout/pkg/udevlink"
 )
 
 // hit is one device that matches a spec, and the disk it is on.
@@ -42,9 +44,9 @@ func resolveSpec(s *sysfs, spec string) (found, error) {
 		}
 		return s.decide(spec, s.scanGPT(func(e gpt.Entry) bool { return e.UUID == want }, "by-partuuid", want.String()))
 	case key == "LABEL" && value != "":
-		return s.decide(spec, s.scanFS(func(id fsIdentity) bool { return id.label == value }, "by-label", value))
+		return s.decide(spec, s.scanFS(func(id fstype.Identity) bool { return id.Label == value }, "by-label", value))
 	case key == "UUID" && value != "":
-		return s.decide(spec, s.scanFS(func(id fsIdentity) bool { return strings.EqualFold(id.uuid, value) }, "by-uuid", strings.ToLower(value)))
+		return s.decide(spec, s.scanFS(func(id fstype.Identity) bool { return strings.EqualFold(id.UUID, value) }, "by-uuid", strings.ToLower(value)))
 	}
 	return found{}, fmt.Errorf("%q is not a device (expected /dev/…, PARTLABEL=, PARTUUID=, LABEL= or UUID=): %w", spec, ErrNotFound)
 }
@@ -126,7 +128,7 @@ func (s *sysfs) scanGPT(match func(gpt.Entry) bool, linkDir, name string) scanRe
 
 // scanFS probes every partition and whole device for a file system label or
 // UUID, plus udev's link.
-func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanResult {
+func (s *sysfs) scanFS(match func(fstype.Identity) bool, linkDir, name string) scanResult {
 	var r scanResult
 	for _, d := range s.list {
 		if d.Size == 0 || strings.HasPrefix(d.Name, "fd") {
@@ -137,7 +139,7 @@ func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanRe
 			r.errs = append(r.errs, fmt.Sprintf("%s: %v", d.Name, err))
 			continue
 		}
-		id, ok := probeFS(f)
+		id, ok := fstype.Identify(f)
 		f.Close()
 		r.scanned = append(r.scanned, d.Name)
 		if !ok || !match(id) {
@@ -156,7 +158,7 @@ func (s *sysfs) scanFS(match func(fsIdentity) bool, linkDir, name string) scanRe
 
 // addLink adds the device behind udev's by-* link, if there is one.
 func (s *sysfs) addLink(r *scanResult, linkDir, name string) {
-	link := filepath.Join(s.env.Dev, "disk", linkDir, blockdev.UdevEscape(name))
+	link := filepath.Join(s.env.Dev, "disk", linkDir, udevlink.Escape(name))
 	if _, err := os.Lstat(link); err != nil {
 		return
 	}
@@ -229,7 +231,7 @@ func (s *sysfs) partitionOf(disk *blockdev.BlockDevice, index int) *blockdev.Blo
 // readGPT reads a disk's partition table, read-only. Opening for reading
 // only matters: udev re-reads a disk's partitions whenever a writer closes it.
 func readGPT(d *blockdev.BlockDevice) (*gpt.Table, error) {
-	f, err := plainfile.Open(d.Node)
+	f, err := pollfree.Open(d.Node)
 	if err != nil {
 		return nil, err
 	}

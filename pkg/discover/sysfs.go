@@ -18,9 +18,9 @@ type sysfs struct {
 	err    error
 }
 
-// root is the block layer's view of Env.
-func (env Env) root() blockdev.Root {
-	return blockdev.Root{SysBlock: env.SysBlock, Dev: env.Dev, MountInfo: env.MountInfo}
+// paths is the block layer's view of Env.
+func (env Env) paths() blockdev.Paths {
+	return blockdev.Paths{SysBlock: env.SysBlock, Dev: env.Dev, MountInfo: env.MountInfo}
 }
 
 func (s *sysfs) load() error {
@@ -29,7 +29,7 @@ func (s *sysfs) load() error {
 	}
 	s.loaded = true
 	s.devs = map[string]*blockdev.BlockDevice{}
-	s.list, s.err = s.env.root().BlockDevices()
+	s.list, s.err = s.env.paths().BlockDevices()
 	for _, d := range s.list {
 		s.devs[d.Name] = d
 	}

@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // testdata/types holds definitions of every kind of line (each partition
@@ -21,7 +23,7 @@ import (
 // --seed=750b6cd5c4ae4012a15e7be3c29e6a47. The features tier compares
 // sprout's file with 262's on every run.
 func TestFstabAsSystemdWritesIt(t *testing.T) {
-	defs, err := spec.Load(spec.Options{Dirs: []string{"testdata/types"}})
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{"testdata/types"}, Compat: compat.Newest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +48,9 @@ func TestFstabAsSystemdWritesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		compat int
+		compat compat.Version
 		file   string
-	}{{0, "fstab.262"}, {262, "fstab.262"}, {258, "fstab.262"}, {257, "fstab.257"}, {256, "fstab.257"}} {
+	}{{262, "fstab.262"}, {258, "fstab.262"}, {257, "fstab.257"}, {256, "fstab.257"}} {
 		want, err := os.ReadFile(filepath.Join("testdata/types", c.file))
 		if err != nil {
 			t.Fatal(err)
@@ -78,8 +80,8 @@ func TestDiscardByFormat(t *testing.T) {
 }
 
 func TestFstabNothingToWrite(t *testing.T) {
-	d := spec.Definition{Format: "", MountPoints: []spec.MountPoint{{Path: "/x"}}}
-	if _, ok := Fstab([]Partition{{Definition: &d}}, 0); ok {
+	d := repartd.Definition{Format: "", MountPoints: []repartd.MountPoint{{Path: "/x"}}}
+	if _, ok := Fstab([]Partition{{Definition: &d}}, compat.Newest); ok {
 		t.Error("a partition without a file system gets an fstab line")
 	}
 	if _, ok := Crypttab([]Partition{{Definition: &d}}); ok {
@@ -92,16 +94,16 @@ func TestFstabNothingToWrite(t *testing.T) {
 func TestCrypttab(t *testing.T) {
 	luks := uuid.MustParse("08e61f62-4fd2-4845-97d2-b80479ee41ac")
 	for _, c := range []struct {
-		v    *spec.EncryptedVolume
+		v    *repartd.EncryptedVolume
 		want string
 	}{
-		{&spec.EncryptedVolume{Name: "myname"}, "myname UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - \n"},
-		{&spec.EncryptedVolume{KeyFile: "/etc/key"}, "luks-08e61f62-4fd2-4845-97d2-b80479ee41ac UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac /etc/key \n"},
-		{&spec.EncryptedVolume{Options: "opt1,opt2"}, "luks-08e61f62-4fd2-4845-97d2-b80479ee41ac UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - opt1,opt2\n"},
-		{&spec.EncryptedVolume{Name: "n", KeyFile: "none"}, "n UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac none \n"},
-		{&spec.EncryptedVolume{Name: "n", KeyFile: "-", Options: "-"}, "n UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - -\n"},
+		{&repartd.EncryptedVolume{Name: "myname"}, "myname UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - \n"},
+		{&repartd.EncryptedVolume{KeyFile: "/etc/key"}, "luks-08e61f62-4fd2-4845-97d2-b80479ee41ac UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac /etc/key \n"},
+		{&repartd.EncryptedVolume{Options: "opt1,opt2"}, "luks-08e61f62-4fd2-4845-97d2-b80479ee41ac UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - opt1,opt2\n"},
+		{&repartd.EncryptedVolume{Name: "n", KeyFile: "none"}, "n UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac none \n"},
+		{&repartd.EncryptedVolume{Name: "n", KeyFile: "-", Options: "-"}, "n UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - -\n"},
 	} {
-		d := spec.Definition{Encrypt: spec.EncryptKeyFile, Format: "ext4", EncryptedVolume: c.v}
+		d := repartd.Definition{Encrypt: encryption.Mode("key-file"), Format: "ext4", EncryptedVolume: c.v}
 		got, ok := Crypttab([]Partition{{Definition: &d, LUKSUUID: luks}})
 		if want := header + "\n\n" + c.want; !ok || got != want {
 			t.Errorf("%+v: got %q, want %q", *c.v, got, want)

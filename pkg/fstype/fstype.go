@@ -1,119 +1,122 @@
-// Package fstype is the one table of the file systems sprout can make:
-// spec accepts its names for Format=, the planner sizes new partitions by
-// it and refuses what cannot be made, and mkfs runs its programs. It does
-// no I/O; which programs exist is probed by the caller and passed in.
+// Package fstype declares the file system formats sprout can make, one
+// file per format (ext.go, vfat.go, swap.go, xfs.go, btrfs.go), each
+// holding everything about it: its Format= name, the mkfs program and the
+// packages that ship it, what else the initrd needs (kernel modules to
+// mount it), its minimum sizes per systemd version, its command lines,
+// its label rule and how to recognise its superblock. The repart.d parser
+// accepts the names, the planner sizes and refuses by the minimums and the
+// capabilities passed in, pkg/mkfs runs the command lines, discovery
+// identifies file systems by label and UUID.
+//
+// Adding a format is one file declaring an FS, its entry in formats (and
+// in identifyOrder when it can be recognised), and its test.
+//
+// It does no I/O; which programs exist is probed by the caller and passed
+// in (Capabilities), and pkg/mkfs executes.
 package fstype
 
 import (
-	"fmt"
+	"github.com/google/uuid"
+
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/needs"
 )
 
 const mib = 1 << 20
 
-// FS is one file system sprout can make.
+// FS is everything about one file system format.
 type FS struct {
 	Name string
-	// Program is the mkfs binary ("" for swap, whose header sprout writes).
+	// Program is the mkfs program sprout runs, and Package the packages
+	// that ship it; "" when sprout writes the file system itself (Header).
 	Program string
-	// PlanMinimum is the smallest partition systemd-repart 252's planner
-	// gives the file system (0: one grain); it shapes the layout, so it
-	// must stay 252's number.
-	PlanMinimum uint64
-	// minBytes is the smallest range the tool formats (checked before the
-	// first write; 252 finds out halfway, after other partitions changed).
-	minBytes int64
-	// minPages is swap's minimum in pages (the kernel and mkswap want 10).
-	minPages int
+	Package needs.Package
+	// Extra is what else making and using the file system needs: other
+	// programs an initrd must carry (mkfs.ext4 is a link to mke2fs), the
+	// kernel modules that mount it, host files the program reads.
+	Extra needs.Set
+
+	// PlanMinimum is the smallest partition systemd-repart's planner gives
+	// the file system (0: one grain), per systemd version; it shapes the
+	// layout, so each row must be that version's number.
+	PlanMinimum compat.ByVersion[uint64]
+	// ToolMinimum is the smallest range the format can be made in, checked
+	// before the first write (252 itself finds out halfway, after other
+	// partitions changed).
+	ToolMinimum compat.ByVersion[Minimum]
+
+	// Label is the label the file system gets for a partition label: cut
+	// to the field's size, or rewritten into the characters it allows.
+	Label func(partitionLabel string) string
+	// Args is the command line that formats node, a device that covers
+	// exactly the partition: systemd-repart 252's options. Nil when
+	// Header makes the file system.
+	Args func(req Request, node string) []string
+	// InPlaceArgs is a command line that formats [offset, offset+size) of
+	// the regular file path in place, without a loop device; nil when the
+	// tool cannot.
+	InPlaceArgs func(req Request, path string, offset, size int64) []string
+	// Header is the file system sprout writes itself, to be written at the
+	// start of the range (swap: one page); nil when Args makes it.
+	Header func(req Request, size int64, pageSize int) ([]byte, error)
+	// Identify reads the type, label and UUID from the first bytes of a
+	// device (Identify's buffer); nil when another declaration's Identify
+	// covers its superblock (ext2 and ext3 are read as ext4).
+	Identify func(b superblock) (Identity, bool)
 }
 
-// table: xfs refuses 300 MB or less since xfsprogs 5.19; mkfs.fat -F 32
-// gives up below about 52 KiB (512-byte sectors) or 192 KiB (4096), and
-// sprout asks 1 MiB rather than predict it; mke2fs fails below about
-// 256 KiB and 252 gives ext4 1 MiB, so ext2/3 get that too; btrfs's
-// planner minimum (256 MiB) suffices.
-var table = []FS{
-	{Name: "ext2", Program: "mkfs.ext2", minBytes: 1 * mib},
-	{Name: "ext3", Program: "mkfs.ext3", minBytes: 1 * mib},
-	{Name: "ext4", Program: "mkfs.ext4", PlanMinimum: 1 * mib, minBytes: 1 * mib},
-	{Name: "vfat", Program: "mkfs.vfat", minBytes: 1 * mib},
-	{Name: "swap", minPages: 10},
-	{Name: "xfs", Program: "mkfs.xfs", PlanMinimum: 14 * mib, minBytes: 300 * mib},
-	{Name: "btrfs", Program: "mkfs.btrfs", PlanMinimum: 256 * mib},
+// Request is one file system to make.
+type Request struct {
+	Format  string    // the FS's Name
+	Label   string    // the partition label; FS.Label shortens it
+	UUID    uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
+	Discard bool      // let mkfs discard the range first
 }
+
+// Minimum is a smallest size, in bytes or, for swap, in pages.
+type Minimum struct {
+	Bytes int64
+	Pages int64
+}
+
+// formats lists the declarations in the order messages name them.
+var formats = []*FS{&ext2, &ext3, &ext4, &vfat, &swap, &xfs, &btrfs}
 
 // Names lists the formats sprout can make, in the table's order.
 func Names() []string {
-	names := make([]string, len(table))
-	for i, f := range table {
+	names := make([]string, len(formats))
+	for i, f := range formats {
 		names[i] = f.Name
 	}
 	return names
 }
 
-// Lookup returns the entry of a format.
+// Lookup returns the declaration of a format.
 func Lookup(name string) (FS, bool) {
-	for _, f := range table {
+	for _, f := range formats {
 		if f.Name == name {
-			return f, true
+			return *f, true
 		}
 	}
 	return FS{}, false
 }
 
-// MinSize is the smallest range the format can be made in; pageSize is
-// the swap page size.
-func (f FS) MinSize(pageSize int) int64 {
-	if f.minPages > 0 {
-		return int64(f.minPages) * int64(pageSize)
+// Needs is everything the format needs from the system: its program with
+// its package, then Extra.
+func (f FS) Needs() needs.Set {
+	var own needs.Set
+	if f.Program != "" {
+		own.Programs = []needs.Program{{Name: f.Program, Package: f.Package}}
 	}
-	return f.minBytes
+	return own.Plus(f.Extra)
 }
 
-// Capabilities is what the running system can make: the caller probes
-// it (Probe) and passes it to the planner in plan.Options.
-type Capabilities struct {
-	// PageSize is the swap page size; 0 means 4096.
-	PageSize int
-	// Have reports whether a mkfs program is present. Nil means not
-	// probed: every program is assumed present (for planning without a
-	// system, as the planner's own tests do).
-	Have func(program string) bool
-}
-
-// Probe returns the capabilities of a system whose programs lookPath
-// (exec.LookPath) finds, so a run without them is refused before any
-// write. A program is looked up the first time the planner asks about
-// it, at most once: a no-op run, which makes no file system, searches
-// $PATH for nothing.
-func Probe(pageSize int, lookPath func(string) (string, error)) Capabilities {
-	found := map[string]bool{}
-	return Capabilities{PageSize: pageSize, Have: func(program string) bool {
-		have, done := found[program]
-		if !done {
-			_, err := lookPath(program)
-			have = err == nil
-			found[program] = have
-		}
-		return have
-	}}
-}
-
-// Check returns an error when a file system of the format cannot be made
-// in size bytes here: an unknown format, a missing program, too small.
-func (c Capabilities) Check(format string, size int64) error {
-	f, ok := Lookup(format)
-	if !ok {
-		return fmt.Errorf("cannot make a %q file system", format)
+// MinSize is the smallest range the format can be made in under systemd
+// version v; pageSize is the swap page size.
+func (f FS) MinSize(v compat.Version, pageSize int) int64 {
+	m := f.ToolMinimum.At(v)
+	if m.Pages > 0 {
+		return m.Pages * int64(pageSize)
 	}
-	if f.Program != "" && c.Have != nil && !c.Have(f.Program) {
-		return fmt.Errorf("%s is needed to make %s but was not found in $PATH", f.Program, format)
-	}
-	page := c.PageSize
-	if page <= 0 {
-		page = 4096
-	}
-	if min := f.MinSize(page); size < min {
-		return fmt.Errorf("%d bytes is too small for %s (it needs at least %d bytes)", size, format, min)
-	}
-	return nil
+	return m.Bytes
 }

@@ -1,85 +1,98 @@
 package fstype
 
 import (
-	"errors"
-	"strings"
+	"slices"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/sprout-initrd/sprout/pkg/compat"
 )
 
-func TestCheckSize(t *testing.T) {
-	cases := []struct {
-		format string
-		size   int64
-		ok     bool
-	}{
-		{"swap", 40 << 10, true},
-		{"swap", 36 << 10, false},
-		{"swap", 4096, false},
-		{"xfs", 300 << 20, true},
-		{"xfs", 300<<20 - 4096, false},
-		{"vfat", 1 << 20, true},
-		{"vfat", 512 << 10, false},
-		{"ext2", 1 << 20, true},
-		{"ext3", 4096, false},
-		{"ext4", 1<<20 - 4096, false},
-		{"btrfs", 4096, true}, // left to the planner's minimum
-	}
-	for _, c := range cases {
-		err := Capabilities{PageSize: 4096}.Check(c.format, c.size)
-		if (err == nil) != c.ok {
-			t.Errorf("Check(%s, %d): %v, want ok=%v", c.format, c.size, err, c.ok)
-		}
-		if err != nil && !strings.Contains(err.Error(), c.format) {
-			t.Errorf("Check(%s, %d): %q does not name the format", c.format, c.size, err)
-		}
-	}
+// testRequest has a label longer than every field but btrfs's, with
+// characters FAT does not take, so each format's label rule shows.
+var testRequest = Request{Label: "héllo wörld and a long label", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd")}
+
+func request(format string, discard bool) Request {
+	r := testRequest
+	r.Format, r.Discard = format, discard
+	return r
 }
 
-// A probed system without a program refuses its formats, and only those;
-// swap needs no program. Programs are looked up when asked about, once.
-func TestProbeMissingProgram(t *testing.T) {
-	var asked []string
-	lookPath := func(p string) (string, error) {
-		asked = append(asked, p)
-		if p == "mkfs.ext4" {
-			return "", errors.New("not found")
+// TestDeclarations: every declaration is complete and consistent, so a
+// new format cannot be half declared.
+func TestDeclarations(t *testing.T) {
+	if got, want := Names(), []string{"ext2", "ext3", "ext4", "vfat", "swap", "xfs", "btrfs"}; !slices.Equal(got, want) {
+		t.Errorf("Names() = %v, want %v (the order messages name them in)", got, want)
+	}
+	for _, f := range formats {
+		if got, ok := Lookup(f.Name); !ok || got.Name != f.Name {
+			t.Errorf("Lookup(%q) = %q, %v", f.Name, got.Name, ok)
 		}
-		return "/sbin/" + p, nil
+		if err := f.PlanMinimum.Check(); err != nil {
+			t.Errorf("%s: PlanMinimum: %v", f.Name, err)
+		}
+		if err := f.ToolMinimum.Check(); err != nil {
+			t.Errorf("%s: ToolMinimum: %v", f.Name, err)
+		}
+		if f.Label == nil {
+			t.Errorf("%s: no label rule", f.Name)
+		}
+		// Exactly one way to make it: a program's command line, or a
+		// header sprout writes.
+		if (f.Args != nil) == (f.Header != nil) || (f.Program != "") != (f.Args != nil) {
+			t.Errorf("%s: program %q, Args %v, Header %v: want a program with Args, or Header alone", f.Name, f.Program, f.Args != nil, f.Header != nil)
+		}
+		if f.InPlaceArgs != nil && f.Args == nil {
+			t.Errorf("%s: InPlaceArgs without Args", f.Name)
+		}
+		if f.Program != "" {
+			if f.Package.Debian == "" || f.Package.Fedora == "" || f.Package.Arch == "" {
+				t.Errorf("%s: %s's package is not named for every distribution: %+v", f.Name, f.Program, f.Package)
+			}
+			if n := f.Needs(); len(n.Programs) == 0 || n.Programs[0].Name != f.Program {
+				t.Errorf("%s: Needs() does not start with %s: %+v", f.Name, f.Program, n.Programs)
+			}
+		}
+		if f.Program != "" && len(f.Needs().Modules) == 0 {
+			t.Errorf("%s: no kernel module to mount it", f.Name)
+		}
+		identified := slices.Contains(identifyOrder, f)
+		if identified != (f.Identify != nil) {
+			t.Errorf("%s: Identify set %v, in identifyOrder %v", f.Name, f.Identify != nil, identified)
+		}
 	}
-	c := Probe(4096, lookPath)
-	if len(asked) != 0 {
-		t.Errorf("looked up %q before any Check", asked)
-	}
-	err := c.Check("ext4", 1<<30)
-	if err == nil || !strings.Contains(err.Error(), "mkfs.ext4") {
-		t.Errorf("ext4 without mkfs.ext4: %v", err)
-	}
-	if err := c.Check("xfs", 1<<30); err != nil {
-		t.Errorf("xfs with mkfs.xfs: %v", err)
-	}
-	if err := c.Check("swap", 1<<20); err != nil {
-		t.Errorf("swap: %v", err)
-	}
-	if err := c.Check("ext4", 1<<30); err == nil {
-		t.Error("ext4 without mkfs.ext4, asked again: no error")
-	}
-	if strings.Join(asked, " ") != "mkfs.ext4 mkfs.xfs" {
-		t.Errorf("looked up %q, want each program asked about once", asked)
-	}
-	// Not probed: every program counts as present.
-	if err := (Capabilities{}).Check("ext4", 1<<30); err != nil {
-		t.Errorf("unprobed: %v", err)
-	}
-}
-
-func TestNamesAndPrograms(t *testing.T) {
-	for _, n := range Names() {
-		f, _ := Lookup(n)
-		if (f.Program == "") != (n == "swap") {
-			t.Errorf("%s: program %q", n, f.Program)
+	for _, f := range identifyOrder {
+		if !slices.Contains(formats, f) {
+			t.Errorf("%s is identified but not declared in formats", f.Name)
 		}
 	}
 	if _, ok := Lookup("ntfs"); ok {
-		t.Error("ntfs is in the table")
+		t.Error("ntfs is declared")
+	}
+}
+
+// TestMinimumsOf252 pins 252's minimums: the planner's shape the layout
+// (the differential tier compares it with 252's), the tools' are what
+// sprout refuses before the first write.
+func TestMinimumsOf252(t *testing.T) {
+	for _, c := range []struct {
+		format string
+		plan   uint64
+		tool   int64 // with 4096-byte pages
+	}{
+		{"ext2", 0, 1 << 20}, {"ext3", 0, 1 << 20}, {"ext4", 1 << 20, 1 << 20},
+		{"vfat", 0, 1 << 20}, {"swap", 0, 40960},
+		{"xfs", 14 << 20, 300 << 20}, {"btrfs", 256 << 20, 0},
+	} {
+		f, _ := Lookup(c.format)
+		for _, v := range []compat.Version{0, 252} {
+			if got := f.PlanMinimum.At(v); got != c.plan {
+				t.Errorf("%s: planner minimum under %d = %d, want %d", c.format, v, got, c.plan)
+			}
+			if got := f.MinSize(v, 4096); got != c.tool {
+				t.Errorf("%s: tool minimum under %d = %d, want %d", c.format, v, got, c.tool)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package gpt
 
-// Benchmarks for the GPT codec, run by `make bench` (docs/benchmarks.md).
+// Benchmarks for the GPT reader and writer, run by `make bench`
+// (docs/benchmarks.md).
 // The table is the seed layout after its first boot (ESP, store, home,
 // var) on disks from 1 GiB to 64 TiB: reading and encoding must cost the
 // same on every size. BenchmarkRead also reports how many reads it issues
@@ -11,6 +12,7 @@ import (
 	"io"
 	"testing"
 
+	diskfs "github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/uuid"
 )
 
@@ -77,6 +79,40 @@ func BenchmarkRead(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := Read(c, ds.bytes, 512); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(reads), "reads/op")
+			b.ReportMetric(float64(bytes), "bytes-read/op")
+		})
+	}
+}
+
+// BenchmarkReadGoDiskfs is what reading with go-diskfs's gpt.Read would
+// cost instead: the primary copy only (no backup check, no layout
+// checks), decoded into its Table (docs/gpt.md, "Reading").
+func BenchmarkReadGoDiskfs(b *testing.B) {
+	for _, ds := range benchDiskSizes {
+		b.Run("size="+ds.name, func(b *testing.B) {
+			d := newMemDisk(ds.bytes)
+			writes, err := seedTable(b, ds.bytes).Encode(ds.bytes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, w := range writes {
+				if _, err := d.WriteAt(w.Data, w.Offset); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c := &countingReader{r: d}
+			f := &diskfsView{r: c, size: ds.bytes, sectorSize: 512}
+			if gt, err := diskfs.Read(f, 512, 512); err != nil || len(gt.Partitions) != 4 {
+				b.Fatalf("go-diskfs Read: %v", err)
+			}
+			reads, bytes := c.reads, c.bytes
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := diskfs.Read(f, 512, 512); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -25,51 +25,85 @@ type Write struct {
 // Encode returns the writes that store t on a disk of size bytes, in the
 // order that keeps a valid table on disk across a crash: backup entry
 // array, backup header, primary entry array, primary header, protective
-// MBR. The caller syncs after the backup header and after the primary
-// header: until the new backup is durable the old primary still matches the
-// old backup; after it, a torn primary makes readers use the new backup.
+// MBR. The caller syncs after each write: until the new backup is
+// durable the old primary still matches the old backup; after it, a torn
+// primary makes readers use the new backup.
 //
-// The entry arrays and headers are produced by go-diskfs's Table.Write into
-// memory and checked against t before they are returned. The protective
-// MBR is sprout's own (bytes 446..511 of LBA 0 only, so boot code and the
-// MBR disk signature are kept). Nothing else on the disk is written; in
-// particular a stale backup header left at the old end of a grown disk
+// go-diskfs's Table.Write encodes everything, into memory: both headers,
+// both entry arrays and the protective MBR. sprout encodes nothing
+// itself; it corrects what go-diskfs gets wrong, one named guard per
+// defect (docs/gpt.md), and then decodes every byte go-diskfs produced and
+// compares it with t, so a table go-diskfs encoded differently is an
+// error, never a write. Only bytes 446..511 of LBA 0 are written, so boot
+// code and the MBR disk signature are kept. Nothing else on the disk is
+// written; a stale backup header left at the old end of a grown disk
 // stays, as it does with libfdisk.
+//
+// t must come from Read (any entry count) or New: go-diskfs takes a
+// table's entry count and array layout only from a header it reads, so
+// Encode loads the copy Read decoded into it, and creates a new table
+// only with its default 128 entries.
 func (t *Table) Encode(size int64) ([]Write, error) {
 	if err := t.Validate(size); err != nil {
 		return nil, err
 	}
-	ss := int64(t.SectorSize)
-	array := int64(arraySectors(t.EntryCount, t.SectorSize))
-	backupLBA := int64(t.BackupLBA)
-
-	gt, err := t.seed()
+	gt, err := t.diskfsTable()
 	if err != nil {
 		return nil, err
 	}
-	// Fresh go-diskfs partitions on every call: Write fills in missing
-	// GUIDs and sizes in the structs it is given, which must not leak
-	// into t.
+	ss := int64(t.SectorSize)
+	gt.GUID = strings.ToUpper(t.DiskGUID.String())
+	// Defect 10: Write fills in GUIDs and sizes in the structs it is
+	// given, so it gets fresh ones on every call, never t's.
 	gt.Partitions = t.diskfsPartitions()
-	gt.ProtectiveMBR = false // written below, correctly for 4K sectors and > 2 TiB
+	// Defect 2: go-diskfs decides from LBA 0 whether a protective MBR is
+	// there and misreads it on 4K sectors; Read has classified LBA 0
+	// itself, and a hybrid MBR is kept as it is.
+	gt.ProtectiveMBR = !t.HybridMBR
+	// Defect 1: for a table it has read, Write keeps the backup where it
+	// was, whatever the disk size; Resize moves it (Relocate has, in t).
+	// A table go-diskfs creates is laid out for size by Write itself
+	// (Resize before that would count an entry array of 0 sectors).
+	if backupEnd := (int64(t.BackupLBA) + 1) * ss; t.source != nil && int64(gt.TotalSize()) != backupEnd {
+		gt.Resize(uint64(backupEnd))
+	}
 	rec := &recorder{size: size, regions: map[int64][]byte{}}
 	if err := gt.Write(rec, size); err != nil {
 		return nil, fmt.Errorf("encoding GPT with go-diskfs: %w", err)
 	}
 
+	array := int64(arraySectors(t.EntryCount, t.SectorSize))
 	arrayLen := int64(t.EntryCount) * entrySize
+	backupLBA := int64(t.BackupLBA)
 	backupArray, err1 := rec.take((backupLBA-array)*ss, arrayLen)
 	backupHeader, err2 := rec.take(backupLBA*ss, ss)
 	primaryArray, err3 := rec.take(2*ss, arrayLen) // go-diskfs always puts it at LBA 2
 	primaryHeader, err4 := rec.take(ss, ss)
-	if err := errors.Join(err1, err2, err3, err4, rec.leftover()); err != nil {
+	var pmbr []byte
+	var err5 error
+	if gt.ProtectiveMBR {
+		pmbr, err5 = rec.take(mbrRecordsOffset, mbrTailSize)
+	}
+	if err := errors.Join(err1, err2, err3, err4, err5, rec.leftover()); err != nil {
 		return nil, fmt.Errorf("go-diskfs wrote an unexpected layout: %w", err)
+	}
+
+	// Defect 11: go-diskfs gives a table it creates the first usable LBA
+	// 2 + the array's sectors; libfdisk (so systemd-repart) puts it at
+	// 1 MiB, and New does too.
+	for _, h := range [][]byte{primaryHeader, backupHeader} {
+		if binary.LittleEndian.Uint64(h[offFirstUsable:]) != t.FirstUsableLBA {
+			setHeaderField(h, offFirstUsable, t.FirstUsableLBA)
+		}
+	}
+	// Defect 12: go-diskfs writes the primary entry array at LBA 2, even
+	// when the table it read keeps it elsewhere (sgdisk --move-main-table,
+	// for a boot loader at LBA 2 and on): the array goes where t says.
+	if t.EntriesLBA != 2 {
+		setHeaderField(primaryHeader, offEntriesLBA, t.EntriesLBA)
 	}
 	if err := t.checkEncoded(primaryHeader, backupHeader, primaryArray, backupArray); err != nil {
 		return nil, fmt.Errorf("go-diskfs encoded the GPT wrongly: %w", err)
-	}
-	if t.EntriesLBA != 2 {
-		primaryHeader = t.header(true, crc32.ChecksumIEEE(primaryArray)).marshal(t.SectorSize)
 	}
 
 	writes := []Write{
@@ -78,14 +112,110 @@ func (t *Table) Encode(size int64) ([]Write, error) {
 		{What: "primary GPT entry array", Offset: int64(t.EntriesLBA) * ss, Data: primaryArray},
 		{What: "primary GPT header", Offset: ss, Data: primaryHeader},
 	}
-	if !t.HybridMBR {
-		writes = append(writes, Write{What: "protective MBR", Offset: mbrRecordsOffset, Data: protectiveMBR(uint64(size) / uint64(ss))})
+	if pmbr != nil {
+		// Defects 3 and 4: go-diskfs truncates the protective record's
+		// size to 32 bits on disks over 2 TiB and writes zeros for its CHS
+		// fields.
+		fixProtectiveRecord(pmbr, uint64(size)/uint64(ss))
+		if err := checkProtectiveMBR(pmbr, uint64(size)/uint64(ss)); err != nil {
+			return nil, fmt.Errorf("go-diskfs encoded the protective MBR wrongly: %w", err)
+		}
+		writes = append(writes, Write{What: "protective MBR", Offset: mbrRecordsOffset, Data: pmbr})
 	}
 	return writes, nil
 }
 
-// header is the primary or backup header that stores t.
-func (t *Table) header(primary bool, entriesCRC uint32) header {
+// diskfsTable returns the go-diskfs table Encode starts from. go-diskfs
+// keeps the entry count, the array position and the usable range in
+// unexported fields that only its Read sets, so a table Read decoded is
+// handed to it as the bytes it was decoded from; a table from New is one
+// go-diskfs creates itself (128 entries; its Write lays it out for the
+// disk, and defect 11's guard sets the first usable LBA).
+func (t *Table) diskfsTable() (*diskfs.Table, error) {
+	if t.source == nil {
+		if t.EntryCount != defaultEntries {
+			return nil, fmt.Errorf("encoding GPT: go-diskfs creates tables of %d entries only; a table of %d entries must come from a disk (Read)", defaultEntries, t.EntryCount)
+		}
+		return &diskfs.Table{LogicalSectorSize: t.SectorSize, PhysicalSectorSize: t.SectorSize}, nil
+	}
+	gt, err := diskfs.Read(t.source.image(t.SectorSize), t.SectorSize, t.SectorSize)
+	if err != nil {
+		return nil, fmt.Errorf("loading the GPT header into go-diskfs: %w", err)
+	}
+	return gt, nil
+}
+
+// source is one copy of a table as Read found it: the header sector and
+// the entry array, each with the LBA it was read from.
+type source struct {
+	headerLBA uint64
+	header    []byte
+	arrayLBA  uint64
+	array     []byte
+}
+
+// image presents the copy as a disk go-diskfs can read: the header and
+// array where they were, zeros elsewhere. A backup copy sits at the
+// image's last LBA behind an empty LBA 1, so go-diskfs finds it the way
+// it finds any backup: by falling back to the end of the disk.
+func (s *source) image(sectorSize int) *sourceImage {
+	last := max(s.headerLBA, s.arrayLBA+uint64(len(s.array)/sectorSize)-1)
+	return &sourceImage{src: s, ss: int64(sectorSize), size: int64(last+1) * int64(sectorSize)}
+}
+
+// sourceImage is the backend.File go-diskfs reads a source from.
+type sourceImage struct {
+	src  *source
+	ss   int64
+	size int64
+}
+
+func (m *sourceImage) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > m.size {
+		return 0, fmt.Errorf("read of %d bytes at %d is outside the %d-byte image", len(p), off, m.size)
+	}
+	clear(p)
+	for _, r := range []struct {
+		lba  uint64
+		data []byte
+	}{{m.src.headerLBA, m.src.header}, {m.src.arrayLBA, m.src.array}} {
+		start := int64(r.lba) * m.ss
+		if lo, hi := max(off, start), min(off+int64(len(p)), start+int64(len(r.data))); lo < hi {
+			copy(p[lo-off:hi-off], r.data[lo-start:hi-start])
+		}
+	}
+	return len(p), nil
+}
+
+func (m *sourceImage) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekEnd {
+		return m.size + offset, nil
+	}
+	return 0, errors.ErrUnsupported
+}
+
+func (m *sourceImage) Read([]byte) (int, error)   { return 0, errors.ErrUnsupported }
+func (m *sourceImage) Stat() (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
+func (m *sourceImage) Close() error               { return nil }
+
+func (t *Table) diskfsPartitions() []*diskfs.Partition {
+	parts := make([]*diskfs.Partition, 0, len(t.Entries))
+	for _, e := range t.Entries {
+		parts = append(parts, &diskfs.Partition{
+			Index:      e.Index,
+			Start:      e.FirstLBA,
+			End:        e.LastLBA,
+			Type:       diskfs.Type(strings.ToUpper(e.Type.String())),
+			GUID:       strings.ToUpper(e.UUID.String()),
+			Attributes: e.Attributes,
+			Name:       e.Name,
+		})
+	}
+	return parts
+}
+
+// wantHeader is what the primary or backup header storing t says.
+func (t *Table) wantHeader(primary bool, entriesCRC uint32) header {
 	h := header{
 		myLBA:        1,
 		alternateLBA: t.BackupLBA,
@@ -104,57 +234,30 @@ func (t *Table) header(primary bool, entriesCRC uint32) header {
 	return h
 }
 
-// seed returns a go-diskfs table carrying t's header fields. go-diskfs
-// keeps the first usable LBA, entry count and array positions in
-// unexported fields that only its Read sets (a table it creates itself
-// gets FirstUsable = 34 and 128 entries), so the header is handed to it as
-// an in-memory disk holding t's primary header and an empty entry array.
-func (t *Table) seed() (*diskfs.Table, error) {
-	ss := t.SectorSize
-	empty := make([]byte, int(t.EntryCount)*entrySize)
-	h := t.header(true, crc32.ChecksumIEEE(empty))
-	h.entriesLBA = 2
-	img := make([]byte, 2*ss+len(empty))
-	copy(img[ss:], h.marshal(ss))
-	gt, err := diskfs.Read(imageFile{bytes.NewReader(img)}, ss, ss)
-	if err != nil {
-		return nil, fmt.Errorf("seeding go-diskfs with the GPT header: %w", err)
-	}
-	return gt, nil
-}
-
-func (t *Table) diskfsPartitions() []*diskfs.Partition {
-	parts := make([]*diskfs.Partition, 0, len(t.Entries))
-	for _, e := range t.Entries {
-		parts = append(parts, &diskfs.Partition{
-			Index:      e.Index,
-			Start:      e.FirstLBA,
-			End:        e.LastLBA,
-			Type:       diskfs.Type(strings.ToUpper(e.Type.String())),
-			GUID:       strings.ToUpper(e.UUID.String()),
-			Attributes: e.Attributes,
-			Name:       e.Name,
-		})
-	}
-	return parts
-}
-
-// checkEncoded compares go-diskfs's output with t: each header must equal,
-// byte for byte, the header that describes t; the two arrays must be
-// identical; and every slot must decode back to exactly t's entry, or be
-// zero if t does not use it.
+// checkEncoded decodes what go-diskfs wrote (after the guards) and
+// compares it with t: both headers must be valid and say what t says,
+// the two arrays must be identical, and every slot must decode back to
+// exactly t's entry, or be zero if t does not use it.
 func (t *Table) checkEncoded(primaryHeader, backupHeader, primaryArray, backupArray []byte) error {
 	if !bytes.Equal(primaryArray, backupArray) {
 		return errors.New("primary and backup entry arrays differ")
 	}
 	crc := crc32.ChecksumIEEE(primaryArray)
-	want := t.header(true, crc)
-	want.entriesLBA = 2
-	if !bytes.Equal(primaryHeader, want.marshal(t.SectorSize)) {
-		return errors.New("primary header does not match the table")
-	}
-	if !bytes.Equal(backupHeader, t.header(false, crc).marshal(t.SectorSize)) {
-		return errors.New("backup header does not match the table")
+	for _, c := range []struct {
+		what    string
+		sector  []byte
+		primary bool
+	}{{"primary header", primaryHeader, true}, {"backup header", backupHeader, false}} {
+		got, err := parseHeader(c.sector)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.what, err)
+		}
+		if want := t.wantHeader(c.primary, crc); got != want {
+			return fmt.Errorf("%s says %+v, the table %+v", c.what, got, want)
+		}
+		if !isZero(c.sector[headerSize:]) {
+			return fmt.Errorf("%s: bytes after the header are not zero", c.what)
+		}
 	}
 	byIndex := make(map[int]Entry, len(t.Entries))
 	for _, e := range t.Entries {
@@ -171,6 +274,9 @@ func (t *Table) checkEncoded(primaryHeader, backupHeader, primaryArray, backupAr
 		}
 		if got := decodeEntry(raw, i+1); got != want {
 			return fmt.Errorf("entry %d: encoded as %+v, want %+v", i+1, got, want)
+		}
+		if !isZero(raw[56+2*utf16Len(want.Name):]) {
+			return fmt.Errorf("entry %d: bytes after the name are not zero", i+1)
 		}
 	}
 	return nil
@@ -269,12 +375,3 @@ func (r *recorder) Seek(offset int64, whence int) (int64, error) {
 	}
 	return 0, errors.ErrUnsupported
 }
-
-// imageFile presents an in-memory disk image as the backend.File go-diskfs
-// reads from (seed hands it a header that way).
-type imageFile struct {
-	*bytes.Reader
-}
-
-func (imageFile) Stat() (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
-func (imageFile) Close() error               { return nil }

@@ -1,7 +1,6 @@
 package gpt
 
 import (
-	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -83,45 +82,6 @@ func TestNewLayout(t *testing.T) {
 		if err := tab.Validate(c.size); err != nil {
 			t.Errorf("New(%d, %d): %v", c.size, c.ss, err)
 		}
-	}
-}
-
-// A table built with New and the entries systemd-repart created encodes
-// to systemd-repart's image, byte for byte (the rest of its image is zero).
-func TestNewMatchesSystemdRepartImage(t *testing.T) {
-	for _, name := range []string{"repart-512", "repart-4096"} {
-		t.Run(name, func(t *testing.T) {
-			ref := loadImage(t, name)
-			ss := 512
-			if name == "repart-4096" {
-				ss = 4096
-			}
-			read := mustRead(t, ref, ss)
-			tab := New(ref.size, ss, read.DiskGUID)
-			tab.Entries = slices.Clone(read.Entries)
-			d := newMemDisk(ref.size)
-			apply(t, d, mustEncode(t, tab, d.size))
-			if off := ref.firstDifference(d); off >= 0 {
-				t.Fatalf("New+Encode differs from systemd-repart's image at byte %d", off)
-			}
-		})
-	}
-}
-
-func TestEncodeKeepsMovedEntryArray(t *testing.T) {
-	d := loadImage(t, "moved-512")
-	tab := mustRead(t, d, 512)
-	grown := d.clone(64 * mib)
-	tab.Relocate(grown.size)
-	apply(t, grown, mustEncode(t, tab, grown.size))
-	again := mustRead(t, grown, 512)
-	if again.EntriesLBA != 64 || again.BackupInvalid != "" {
-		t.Errorf("after relocating: entries at LBA %d (want 64), backup problem %q", again.EntriesLBA, again.BackupInvalid)
-	}
-	// Nothing was written at LBA 2..33, where the array normally sits:
-	// images that move it keep a boot loader there.
-	if got, want := grown.bytesAt(1024, 64*512-1024), d.bytesAt(1024, 64*512-1024); string(got) != string(want) {
-		t.Error("Encode wrote between LBA 2 and the moved entry array")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 )
 
 // FuzzRead reads arbitrary bytes as a disk, at 512- and 4096-byte sectors.
@@ -119,12 +120,14 @@ func fuzzReadOnce(t *testing.T, data []byte, extraSectors uint16, raw uint8, ss 
 	}
 }
 
-// fuzzNormalized treats a nil and an empty entry list alike.
+// fuzzNormalized treats a nil and an empty entry list alike, and leaves
+// out the bytes each table was read from.
 func fuzzNormalized(t *Table) *Table {
 	c := t.Clone()
 	if len(c.Entries) == 0 {
 		c.Entries = nil
 	}
+	c.source = nil
 	return c
 }
 
@@ -207,8 +210,9 @@ type fuzzReadSeed struct {
 	raw   uint8 // which CRCs to leave as they are
 }
 
-// fuzzReadSeeds builds small disks with sprout's own encoder and damages
-// them in the ways the bad-input catalogue does.
+// fuzzReadSeeds builds small disks (entry arrays of one sector, which
+// go-diskfs cannot create: gpttest crafts them) and damages them in the
+// ways the bad-input catalogue does.
 func fuzzReadSeeds(f *testing.F) []fuzzReadSeed {
 	var seeds []fuzzReadSeed
 	add := func(data []byte, extra uint16, raw uint8) {
@@ -218,23 +222,18 @@ func fuzzReadSeeds(f *testing.F) []fuzzReadSeed {
 		// The smallest entry array is one sector: 4 entries at 512, 32 at 4096.
 		count := uint32(ss / entrySize)
 		sectors := uint64(12)
-		tab := &Table{
+		lay := gpttest.Layout{
 			SectorSize: ss, DiskGUID: uuid.MustParse("6a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"),
-			EntryCount: count, EntrySize: entrySize, EntriesLBA: 2,
-			FirstUsableLBA: 3, LastUsableLBA: sectors - 3, BackupLBA: sectors - 1,
-			Entries: []Entry{
+			EntryCount: count, FirstUsableLBA: 3, LastUsableLBA: sectors - 3, BackupLBA: sectors - 1,
+			Entries: []gpttest.Entry{
 				{Index: 1, Type: uuid.MustParse("c12a7328-f81f-11d2-ba4b-00a0c93ec93b"), UUID: uuid.MustParse("11111111-2222-4333-8444-555555555555"), FirstLBA: 3, LastLBA: 5, Name: "esp"},
 				{Index: 3, Type: uuid.MustParse("4f68bce3-e8cd-4db1-96e7-fbcaf984b709"), UUID: uuid.MustParse("66666666-7777-4888-9999-aaaaaaaaaaaa"), FirstLBA: 6, LastLBA: 8, Name: "root-😀", Attributes: 1 << 60},
 			},
 		}
 		size := int64(sectors) * int64(ss)
 		d := newMemDisk(size)
-		writes, err := tab.Encode(size)
-		if err != nil {
+		if err := gpttest.Write(d, lay); err != nil {
 			f.Fatalf("seed table at %d: %v", ss, err)
-		}
-		for _, w := range writes {
-			d.WriteAt(w.Data, w.Offset)
 		}
 		clean := d.bytesAt(0, int(size))
 		add(clean, 0, 0)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"unicode/utf16"
 
 	"github.com/google/uuid"
 )
@@ -26,6 +27,10 @@ const (
 const (
 	headerSignature = "EFI PART"
 	headerRevision  = 0x00010000 // 1.0
+
+	// Byte offsets of the header fields Encode's guards set.
+	offFirstUsable = 40
+	offEntriesLBA  = 72
 )
 
 // errNoSignature marks a sector without "EFI PART": there is no header
@@ -78,26 +83,13 @@ func parseHeader(sector []byte) (header, error) {
 	}, nil
 }
 
-// marshal encodes h as one header sector with a correct CRC. sprout uses it
-// only to seed go-diskfs (see seedTable) and to move the primary entry
-// array; go-diskfs writes the headers that end up on disk.
-func (h header) marshal(sectorSize int) []byte {
-	b := make([]byte, sectorSize)
-	copy(b[0:8], headerSignature)
-	binary.LittleEndian.PutUint32(b[8:12], headerRevision)
-	binary.LittleEndian.PutUint32(b[12:16], headerSize)
-	binary.LittleEndian.PutUint64(b[24:32], h.myLBA)
-	binary.LittleEndian.PutUint64(b[32:40], h.alternateLBA)
-	binary.LittleEndian.PutUint64(b[40:48], h.firstUsable)
-	binary.LittleEndian.PutUint64(b[48:56], h.lastUsable)
-	g := guidToDisk(h.diskGUID)
-	copy(b[56:72], g[:])
-	binary.LittleEndian.PutUint64(b[72:80], h.entriesLBA)
-	binary.LittleEndian.PutUint32(b[80:84], h.entryCount)
-	binary.LittleEndian.PutUint32(b[84:88], h.entrySize)
-	binary.LittleEndian.PutUint32(b[88:92], h.entriesCRC)
-	binary.LittleEndian.PutUint32(b[16:20], headerCRC(b))
-	return b
+// setHeaderField stores v at byte off of a header sector and recomputes
+// the header's CRC. It is how the guards in Encode correct a field
+// go-diskfs cannot be told (the first usable LBA of a new table, a moved
+// entry array); sprout composes no header of its own.
+func setHeaderField(sector []byte, off int, v uint64) {
+	binary.LittleEndian.PutUint64(sector[off:off+8], v)
+	binary.LittleEndian.PutUint32(sector[16:20], headerCRC(sector))
 }
 
 // headerCRC is the CRC32 of the first 92 bytes with the CRC field zeroed.
@@ -143,16 +135,6 @@ func guidFromDisk(b []byte) uuid.UUID {
 	return u
 }
 
-// guidToDisk is the inverse of guidFromDisk.
-func guidToDisk(u uuid.UUID) [16]byte {
-	var b [16]byte
-	copy(b[:], u[:])
-	b[0], b[1], b[2], b[3] = u[3], u[2], u[1], u[0]
-	b[4], b[5] = u[5], u[4]
-	b[6], b[7] = u[7], u[6]
-	return b
-}
-
 // extent is the sector range of one used entry, as read from the raw array.
 type extent struct {
 	index       int
@@ -184,4 +166,13 @@ func isZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// utf16Len is the number of UTF-16 code units name takes.
+func utf16Len(name string) int {
+	n := 0
+	for _, r := range name {
+		n += utf16.RuneLen(r)
+	}
+	return n
 }

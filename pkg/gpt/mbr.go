@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -95,20 +96,46 @@ func protectiveSize(sectors uint64) uint32 {
 	return uint32(min(sectors-1, math.MaxUint32))
 }
 
-// protectiveMBR returns bytes 446..511 of LBA 0 as libfdisk writes them:
-// one record of type 0xEE from LBA 1 over the rest of the disk, with the
-// CHS fields the UEFI spec asks for (start 0/0/2, end FF FF FF; go-diskfs
-// writes zeros), three empty records and the boot signature. Boot code and
-// disk signature before byte 446 are not part of it and stay untouched.
-func protectiveMBR(sectors uint64) []byte {
-	b := make([]byte, mbrTailSize)
+// The protective record's CHS fields as the UEFI spec asks for them, and
+// as libfdisk writes them: start head 0, sector 2, cylinder 0; end beyond
+// what CHS can address.
+var (
+	protectiveStartCHS = [3]byte{0x00, 0x02, 0x00}
+	protectiveEndCHS   = [3]byte{0xFF, 0xFF, 0xFF}
+)
+
+// fixProtectiveRecord corrects the protective MBR go-diskfs wrote (bytes
+// 446..511 of LBA 0) for a disk of the given number of sectors: the CHS
+// fields it leaves zero (defect 4) and the size it truncates to 32 bits
+// (defect 3).
+func fixProtectiveRecord(b []byte, sectors uint64) {
 	r := b[0:mbrRecordSize]
-	r[0] = 0x00                         // not bootable
-	r[1], r[2], r[3] = 0x00, 0x02, 0x00 // start CHS: head 0, sector 2, cylinder 0
-	r[4] = protectiveType
-	r[5], r[6], r[7] = 0xFF, 0xFF, 0xFF // end CHS: beyond what CHS can address
-	binary.LittleEndian.PutUint32(r[8:12], 1)
+	copy(r[1:4], protectiveStartCHS[:])
+	copy(r[5:8], protectiveEndCHS[:])
 	binary.LittleEndian.PutUint32(r[12:16], protectiveSize(sectors))
-	b[64], b[65] = 0x55, 0xAA
-	return b
+}
+
+// checkProtectiveMBR decodes bytes 446..511 of LBA 0 and checks that they
+// are the protective MBR libfdisk writes for a disk of the given number of
+// sectors: one non-bootable record of type 0xEE from LBA 1 over the rest
+// of the disk, the spec's CHS fields, three empty records and the boot
+// signature.
+func checkProtectiveMBR(b []byte, sectors uint64) error {
+	if len(b) != mbrTailSize || b[64] != 0x55 || b[65] != 0xAA {
+		return errors.New("no boot signature at bytes 510-511")
+	}
+	r := b[0:mbrRecordSize]
+	switch {
+	case r[0] != 0 || r[4] != protectiveType:
+		return fmt.Errorf("first record has boot flag %#x and type %#x, want 0 and %#x", r[0], r[4], protectiveType)
+	case [3]byte(r[1:4]) != protectiveStartCHS || [3]byte(r[5:8]) != protectiveEndCHS:
+		return fmt.Errorf("CHS fields % x and % x, want % x and % x", r[1:4], r[5:8], protectiveStartCHS, protectiveEndCHS)
+	case binary.LittleEndian.Uint32(r[8:12]) != 1:
+		return fmt.Errorf("record starts at LBA %d, not 1", binary.LittleEndian.Uint32(r[8:12]))
+	case binary.LittleEndian.Uint32(r[12:16]) != protectiveSize(sectors):
+		return fmt.Errorf("record covers %d sectors, want %d", binary.LittleEndian.Uint32(r[12:16]), protectiveSize(sectors))
+	case !isZero(b[mbrRecordSize : 4*mbrRecordSize]):
+		return errors.New("records 2-4 are not empty")
+	}
+	return nil
 }

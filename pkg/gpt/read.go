@@ -12,15 +12,16 @@ import (
 // Read reads the GPT of a disk of size bytes whose logical sectors are
 // sectorSize bytes (512, 1024, 2048 or 4096).
 //
-// Read is sprout's own decoder: it checks both copies (go-diskfs's reader
-// allocates whatever entry array a header asks for, checks no LBAs and
-// never looks at the backup while the primary is fine) and decodes the
-// chosen one. Every boot runs it, so it reads each GPT area once into one
-// buffer and allocates little. go-diskfs still encodes every table sprout
-// writes (Encode), and the tests decode what Read accepts with go-diskfs's
-// gpt.Read and compare (decodeWithDiskfs in the tests). It never uses
-// go-diskfs's GetPartitionTable, which silently falls back to reading the
-// protective MBR as a DOS table.
+// Read is sprout's own decoder, because go-diskfs's cannot serve this
+// direction (docs/gpt.md, "Reading"): its Table does not tell the planner
+// the first usable LBA or the entry count, it allocates whatever entry
+// array a CRC-valid header asks for (0xFFFFFFFF entries kill the
+// process), and it never looks at the backup while the primary is fine.
+// Read checks both copies and decodes the chosen one. Every boot runs it,
+// so it reads each GPT area once into one buffer and allocates little.
+// The tests decode what Read accepts with go-diskfs's gpt.Read and
+// compare (diskfsAgrees). It never uses go-diskfs's GetPartitionTable,
+// which silently falls back to reading the protective MBR as a DOS table.
 //
 // Errors wrap ErrNoLabel, ErrOtherLabel or ErrCorrupt (or are I/O errors).
 // A damaged primary with a good backup is not an error: the table comes
@@ -300,6 +301,7 @@ func decode(c gptCopy, sectorSize int) *Table {
 		LastUsableLBA:  c.hdr.lastUsable,
 		EntryCount:     c.hdr.entryCount,
 		EntrySize:      c.hdr.entrySize,
+		source:         &source{headerLBA: c.lba, header: c.sector, arrayLBA: c.hdr.entriesLBA, array: c.array},
 	}
 	exts := usedExtents(c.array)
 	t.Entries = make([]Entry, 0, len(exts))

@@ -1,8 +1,9 @@
 // Package gpt is sprout's view of a GUID partition table: a plain value type
-// (Table) that the planner reads and produces, a reader of its own, and
-// encoding on top of go-diskfs's partition/gpt package, with guards for its
-// known defects (see ../../docs/gpt.md); the tests check the reader against
-// go-diskfs's.
+// (Table) that the planner reads and produces, a reader of its own (Read,
+// Validate), and a writer that is go-diskfs's partition/gpt with a named
+// guard for each of its known defects (Encode). ../../docs/gpt.md says
+// which direction goes where and why; the tests check the reader against
+// go-diskfs's and each guard against plain go-diskfs.
 package gpt
 
 import (
@@ -132,10 +133,16 @@ type Table struct {
 	// record next to DOS partition records, kept for firmware that reads
 	// only the MBR. Encode then leaves LBA 0 alone, as libfdisk does.
 	HybridMBR bool
+
+	// source is the copy Read decoded, as it was on disk; nil for a table
+	// from New. Encode hands it to go-diskfs, which takes a table's entry
+	// count and first usable LBA only from a header it reads.
+	source *source
 }
 
 // Clone returns a deep copy, so a plan can derive a new table from a
-// snapshot without changing it.
+// snapshot without changing it. The source bytes are shared: nothing
+// changes them.
 func (t *Table) Clone() *Table {
 	c := *t
 	c.Entries = append([]Entry(nil), t.Entries...)

@@ -2,7 +2,9 @@
 // (Encrypt= in repart.d) the way systemd-repart 252 does, through the
 // cryptsetup and systemd-cryptenroll programs: format LUKS2 over a device
 // that covers the future partition, open it, let the caller make the file
-// system inside, close it, and enroll the TPM2 key.
+// system inside, close it, and enroll the TPM2 key. It also probes what
+// the system has for that (Probe). The modes and the LUKS2 facts are
+// declared in pkg/encryption; this package only executes them.
 //
 // Why the programs and not a LUKS2 writer in Go: the volume must be opened
 // (a dm-crypt table with the volume key in the kernel keyring) to make the
@@ -23,87 +25,19 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 )
-
-// MetadataSize is the room the LUKS2 header and key slots take at the
-// start of the volume: the data start cryptsetup gives a LUKS2 volume by
-// default, and what systemd-repart 252 adds to the minimum size of an
-// encrypted partition (LUKS2_METADATA_SIZE; 253 raised it to 32 MiB).
-const MetadataSize = 16 << 20
-
-// Cipher and KeyBits are 252's LUKS2 parameters (luksDump of its
-// volumes: aes-xts-plain64, a 256-bit volume key).
-const (
-	Cipher  = "aes-xts-plain64"
-	KeyBits = 256
-)
-
-// DefaultPCRs is the --tpm2-pcrs= default of 252: Secure Boot state.
-const DefaultPCRs = "7"
-
-// Programs sprout runs for encryption.
-const (
-	Cryptsetup  = "cryptsetup"
-	Cryptenroll = "systemd-cryptenroll"
-)
-
-// Settings are the run's encryption options (--key-file=, --tpm2-device=,
-// --tpm2-pcrs=), resolved and checked by the caller.
-type Settings struct {
-	// KeyFile holds the key of the key-file slot; "" is the empty key,
-	// 252's default.
-	KeyFile string
-	// TPM2Device is the TPM2 device node enrollment uses ("" if none).
-	TPM2Device string
-	// TPM2PCRs are the PCRs the TPM2 key is bound to ("7", "1+7", "").
-	TPM2PCRs string
-}
-
-// Capabilities is what this system can do for encryption: the caller
-// probes it (Probe) and the planner refuses a plan that needs more, so a
-// dry run refuses what a real run would, before any write.
-type Capabilities struct {
-	// Probed is false when nothing was probed: everything is assumed
-	// present (for planning without a system, as the planner's tests do).
-	Probed bool
-	// Cryptsetup and Cryptenroll say whether the programs were found.
-	Cryptsetup, Cryptenroll bool
-	// NoTPM2 says why there is no TPM2 device ("" when there is one).
-	NoTPM2 string
-	Settings
-}
-
-// Check returns an error when a volume of the given mode cannot be made.
-func (c Capabilities) Check(mode spec.Encryption) error {
-	if mode == spec.EncryptOff || !c.Probed {
-		return nil
-	}
-	if !c.Cryptsetup {
-		return fmt.Errorf("%s is needed for Encrypt=%s but was not found in $PATH", Cryptsetup, mode)
-	}
-	if mode.UsesTPM2() {
-		if !c.Cryptenroll {
-			return fmt.Errorf("%s is needed for Encrypt=%s but was not found in $PATH", Cryptenroll, mode)
-		}
-		if c.TPM2Device == "" {
-			return fmt.Errorf("Encrypt=%s needs a TPM2 device: %s", mode, c.NoTPM2)
-		}
-	}
-	return nil
-}
 
 // Probe finds the programs (with lookPath, exec.LookPath) and the TPM2
 // device: tpm2Device is --tpm2-device= ("" or "auto": the first
 // /dev/tpmrmN the kernel lists under sysClass, /sys/class/tpmrm).
-func Probe(s Settings, tpm2Device string, lookPath func(string) (string, error), sysClass string) Capabilities {
-	c := Capabilities{Probed: true, Settings: s}
-	_, err := lookPath(Cryptsetup)
+func Probe(s encryption.Settings, tpm2Device string, lookPath func(string) (string, error), sysClass string) encryption.Capabilities {
+	c := encryption.Capabilities{Probed: true, Settings: s}
+	_, err := lookPath(encryption.Cryptsetup)
 	c.Cryptsetup = err == nil
-	_, err = lookPath(Cryptenroll)
+	_, err = lookPath(encryption.Cryptenroll)
 	c.Cryptenroll = err == nil
 	c.TPM2Device, c.NoTPM2 = findTPM2(tpm2Device, sysClass)
 	return c
@@ -127,34 +61,14 @@ func findTPM2(want, sysClass string) (dev, why string) {
 	return "/dev/" + filepath.Base(names[0]), ""
 }
 
-// ParsePCRs checks a --tpm2-pcrs= value: PCR numbers 0–23 joined by "+"
-// or ",", or empty (no PCRs). It returns the "+" form.
-func ParsePCRs(v string) (string, error) {
-	if v == "" {
-		return "", nil
-	}
-	var out []string
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == '+' || r == ',' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 0 || n > 23 {
-			return "", fmt.Errorf("%q is not a PCR number (0–23)", f)
-		}
-		out = append(out, strconv.Itoa(n))
-	}
-	if len(out) == 0 {
-		return "", fmt.Errorf("%q names no PCR", v)
-	}
-	return strings.Join(out, "+"), nil
-}
-
 // Volume is one LUKS2 volume to make.
 type Volume struct {
 	Device     string // the device covering exactly the future partition
 	UUID       uuid.UUID
 	Label      string
 	SectorSize int // the disk's logical sector size, as 252 passes it
-	Mode       spec.Encryption
-	Settings
+	Mode       encryption.Mode
+	encryption.Settings
 }
 
 // Runner runs one command line (mkfs.Run in production).
@@ -207,7 +121,7 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 	// The volume key is made here, so the volume can be opened with it:
 	// opening through a key slot would cost another PBKDF run (2 s).
 	volumeKey := filepath.Join(dir, "volume-key")
-	vk, err := randomKey(KeyBits / 8)
+	vk, err := randomKey(encryption.KeyBits / 8)
 	if err != nil {
 		return err
 	}
@@ -240,8 +154,8 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 // keyFile. A temporary key (tpm2 alone) gets a fast PBKDF: it is wiped
 // once the TPM2 key is enrolled.
 func FormatArgs(v Volume, volumeKey, keyFile string, temporary bool) []string {
-	args := []string{Cryptsetup, "luksFormat", "--batch-mode", "--type", "luks2",
-		"--cipher", Cipher, "--key-size", strconv.Itoa(KeyBits),
+	args := []string{encryption.Cryptsetup, "luksFormat", "--batch-mode", "--type", "luks2",
+		"--cipher", encryption.Cipher, "--key-size", strconv.Itoa(encryption.KeyBits),
 		"--sector-size", strconv.Itoa(v.SectorSize),
 		"--uuid", v.UUID.String(), "--label", v.Label,
 		"--volume-key-file", volumeKey, "--key-file", keyFile}
@@ -257,25 +171,25 @@ var fastPBKDF = []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"
 
 // OpenArgs opens the volume as /dev/mapper/name with its volume key.
 func OpenArgs(device, name, volumeKey string) []string {
-	return []string{Cryptsetup, "open", "--type", "luks2", "--volume-key-file", volumeKey, device, name}
+	return []string{encryption.Cryptsetup, "open", "--type", "luks2", "--volume-key-file", volumeKey, device, name}
 }
 
 // CloseArgs closes the mapping.
-func CloseArgs(name string) []string { return []string{Cryptsetup, "close", name} }
+func CloseArgs(name string) []string { return []string{encryption.Cryptsetup, "close", name} }
 
 // EnrollArgs enroll the TPM2 key with systemd-cryptenroll, which writes
 // the systemd-tpm2 token systemd-cryptsetup unlocks at boot. With a
 // temporary key in slot 0 it is first copied to slot 1 and slot 0 wiped,
 // so the TPM2 key lands in slot 0; the enrollment then wipes slot 1.
 func EnrollArgs(v Volume, keyFile string, temporary bool) [][]string {
-	enroll := []string{Cryptenroll, "--unlock-key-file=" + keyFile,
+	enroll := []string{encryption.Cryptenroll, "--unlock-key-file=" + keyFile,
 		"--tpm2-device=" + v.TPM2Device, "--tpm2-pcrs=" + v.TPM2PCRs}
 	if !temporary {
 		return [][]string{append(enroll, v.Device)}
 	}
 	return [][]string{
-		append(append([]string{Cryptsetup, "luksAddKey", "--batch-mode", "--key-file", keyFile, "--key-slot", "1"}, fastPBKDF...), v.Device, keyFile),
-		{Cryptsetup, "luksKillSlot", "--batch-mode", "--key-file", keyFile, v.Device, "0"},
+		append(append([]string{encryption.Cryptsetup, "luksAddKey", "--batch-mode", "--key-file", keyFile, "--key-slot", "1"}, fastPBKDF...), v.Device, keyFile),
+		{encryption.Cryptsetup, "luksKillSlot", "--batch-mode", "--key-file", keyFile, v.Device, "0"},
 		append(enroll, "--wipe-slot=1", v.Device),
 	}
 }

@@ -10,69 +10,30 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 )
-
-func TestParsePCRs(t *testing.T) {
-	for in, want := range map[string]string{"": "", "7": "7", "1+7": "1+7", "1,7": "1+7", "0+23": "0+23"} {
-		if got, err := ParsePCRs(in); err != nil || got != want {
-			t.Errorf("ParsePCRs(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"24", "-1", "x", "+", "1++x", "sha256:7"} {
-		if got, err := ParsePCRs(in); err == nil {
-			t.Errorf("ParsePCRs(%q) = %q, want an error", in, got)
-		}
-	}
-}
-
-func TestCheck(t *testing.T) {
-	all := Capabilities{Probed: true, Cryptsetup: true, Cryptenroll: true, Settings: Settings{TPM2Device: "/dev/tpmrm0"}}
-	cases := []struct {
-		name string
-		c    func(c *Capabilities)
-		mode spec.Encryption
-		want string // "" no error
-	}{
-		{"all there", func(*Capabilities) {}, spec.EncryptKeyFileTPM2, ""},
-		{"not probed", func(c *Capabilities) { *c = Capabilities{} }, spec.EncryptTPM2, ""},
-		{"off needs nothing", func(c *Capabilities) { c.Cryptsetup = false }, spec.EncryptOff, ""},
-		{"no cryptsetup", func(c *Capabilities) { c.Cryptsetup = false }, spec.EncryptKeyFile, "cryptsetup is needed"},
-		{"key-file needs no TPM2", func(c *Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, spec.EncryptKeyFile, ""},
-		{"no cryptenroll", func(c *Capabilities) { c.Cryptenroll = false }, spec.EncryptTPM2, "systemd-cryptenroll is needed"},
-		{"no TPM2", func(c *Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none here" }, spec.EncryptKeyFileTPM2, "needs a TPM2 device: none here"},
-	}
-	for _, tc := range cases {
-		c := all
-		tc.c(&c)
-		err := c.Check(tc.mode)
-		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("%s: Check(%s) = %v, want %q", tc.name, tc.mode, err, tc.want)
-		}
-	}
-}
 
 func TestProbe(t *testing.T) {
 	sys := t.TempDir()
 	found := func(string) (string, error) { return "/bin/x", nil }
 	missing := func(string) (string, error) { return "", errors.New("not found") }
-	c := Probe(Settings{}, "auto", found, sys)
+	c := Probe(encryption.Settings{}, "auto", found, sys)
 	if !c.Cryptsetup || !c.Cryptenroll || c.TPM2Device != "" || !strings.Contains(c.NoTPM2, "no TPM2 device") {
 		t.Errorf("no TPM2: %+v", c)
 	}
 	if err := os.Mkdir(filepath.Join(sys, "tpmrm0"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if c := Probe(Settings{}, "", missing, sys); c.Cryptsetup || c.Cryptenroll || c.TPM2Device != "/dev/tpmrm0" {
+	if c := Probe(encryption.Settings{}, "", missing, sys); c.Cryptsetup || c.Cryptenroll || c.TPM2Device != "/dev/tpmrm0" {
 		t.Errorf("auto: %+v", c)
 	}
-	if c := Probe(Settings{}, "/dev/null", found, sys); c.TPM2Device != "/dev/null" {
+	if c := Probe(encryption.Settings{}, "/dev/null", found, sys); c.TPM2Device != "/dev/null" {
 		t.Errorf("explicit device: %+v", c)
 	}
-	if c := Probe(Settings{}, filepath.Join(sys, "tpmrm0"), found, sys); c.TPM2Device != "" || !strings.Contains(c.NoTPM2, "not a character device") {
+	if c := Probe(encryption.Settings{}, filepath.Join(sys, "tpmrm0"), found, sys); c.TPM2Device != "" || !strings.Contains(c.NoTPM2, "not a character device") {
 		t.Errorf("a directory as device: %+v", c)
 	}
-	if c := Probe(Settings{}, "/nonexistent/tpm", found, sys); c.TPM2Device != "" {
+	if c := Probe(encryption.Settings{}, "/nonexistent/tpm", found, sys); c.TPM2Device != "" {
 		t.Errorf("missing device: %+v", c)
 	}
 }
@@ -108,23 +69,23 @@ func recorded(t *testing.T, v Volume) ([]string, string) {
 func TestMakeKeySlots(t *testing.T) {
 	id := uuid.MustParse("ae8dd8bc-7934-4d1b-864d-8306ef516f03")
 	base := Volume{Device: "/dev/loop9", UUID: id, Label: "home", SectorSize: 512,
-		Settings: Settings{KeyFile: "/etc/disk.key", TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
+		Settings: encryption.Settings{KeyFile: "/etc/disk.key", TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
 	format := "cryptsetup luksFormat --batch-mode --type luks2 --cipher aes-xts-plain64 --key-size 256 --sector-size 512 --uuid " + id.String() + " --label home --volume-key-file TMP/volume-key --key-file "
 	open := "cryptsetup open --type luks2 --volume-key-file TMP/volume-key /dev/loop9 sprout-" + id.String()
 	closeCmd := "cryptsetup close sprout-" + id.String()
 	cases := []struct {
-		mode    spec.Encryption
+		mode    encryption.Mode
 		keyFile string
 		want    []string
 	}{
-		{spec.EncryptKeyFile, "/etc/disk.key", []string{
+		{encryption.KeyFile, "/etc/disk.key", []string{
 			format + "/etc/disk.key /dev/loop9", open, closeCmd}},
-		{spec.EncryptKeyFile, "", []string{ // the empty key
+		{encryption.KeyFile, "", []string{ // the empty key
 			format + "TMP/key /dev/loop9", open, closeCmd}},
-		{spec.EncryptKeyFileTPM2, "/etc/disk.key", []string{
+		{encryption.KeyFileTPM2, "/etc/disk.key", []string{
 			format + "/etc/disk.key /dev/loop9", open, closeCmd,
 			"systemd-cryptenroll --unlock-key-file=/etc/disk.key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 /dev/loop9"}},
-		{spec.EncryptTPM2, "/etc/disk.key", []string{
+		{encryption.TPM2, "/etc/disk.key", []string{
 			format + "TMP/key --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9", open, closeCmd,
 			"cryptsetup luksAddKey --batch-mode --key-file TMP/key --key-slot 1 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9 TMP/key",
 			"cryptsetup luksKillSlot --batch-mode --key-file TMP/key /dev/loop9 0",
@@ -151,7 +112,7 @@ func TestMakeClosesOnFailure(t *testing.T) {
 		calls = append(calls, args[0]+" "+args[1])
 		return nil
 	}
-	v := Volume{Device: "/dev/loop9", SectorSize: 512, Mode: spec.EncryptTPM2}
+	v := Volume{Device: "/dev/loop9", SectorSize: 512, Mode: encryption.TPM2}
 	boom := errors.New("mkfs failed")
 	err := Make(context.Background(), run, v, t.TempDir(), func(string) error { return boom })
 	if !errors.Is(err, boom) {

@@ -1,131 +1,104 @@
-// Package mkfs makes file systems in the byte range of a future
-// partition. It runs the distribution's mkfs tools with the options
-// systemd-repart 252 uses (so the file systems are the same), except for
-// swap, whose one-page header sprout writes itself.
+// Package mkfs makes the file systems pkg/fstype declares, in the byte
+// range of a future partition: it runs a format's program with the
+// declared command line, or writes the header of a format sprout makes
+// itself. It is also where sprout starts programs at all (Run, for mkfs
+// and for pkg/luks) and finds them in $PATH.
 package mkfs
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 )
 
-// Request describes one file system to make.
-type Request struct {
-	Format  string    // ext2, ext3, ext4, vfat, swap, xfs or btrfs
-	Label   string    // the partition label; shortened per file system
-	UUID    uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
-	Discard bool      // let mkfs discard the range first
+// Runner runs one command line (Run in production).
+type Runner func(ctx context.Context, args []string) error
+
+// Target is the disk or image file being formatted (blockdev.Device).
+type Target interface {
+	io.WriterAt
+	Path() string
+	IsBlockDevice() bool
+	Sync() error
 }
 
-// Program is the mkfs binary a format needs ("" for swap, made in Go),
-// from the format table.
-func Program(format string) string {
-	f, _ := fstype.Lookup(format)
-	return f.Program
-}
-
-// Args returns the command line that formats node, which covers exactly
-// the partition: systemd-repart 252's options for each file system.
-func Args(req Request, node string) ([]string, error) {
-	id := req.UUID.String()
-	switch req.Format {
-	case "ext2", "ext3", "ext4":
-		args := []string{Program(req.Format), "-q", "-L", ExtLabel(req.Label), "-U", id, "-I", "256"}
-		if req.Format != "ext2" {
-			args = append(args, "-O", "has_journal")
-		}
-		discard := "nodiscard"
-		if req.Discard {
-			discard = "discard"
-		}
-		return append(args, "-m", "0", "-E", discard+",lazy_itable_init=1", "-T", "default", node), nil
-	case "vfat":
-		return []string{Program(req.Format), "-i", VfatID(req.UUID), "-n", VfatLabel(req.Label), "-F", "32", node}, nil
-	case "xfs":
-		args := []string{Program(req.Format), "-q", "-L", truncateUTF8(req.Label, 12), "-m", "uuid=" + id, "-m", "reflink=1", node}
-		if !req.Discard {
-			args = append(args, "-K")
-		}
-		return args, nil
-	case "btrfs":
-		args := []string{Program(req.Format), "-q", "-L", req.Label, "-U", id, node}
-		if !req.Discard {
-			args = append(args, "--nodiscard")
-		}
-		return args, nil
+// InRange makes req's file system in [off, off+size) of t when that
+// needs no device node of its own: a format whose header sprout writes,
+// or, on an image file, a program that takes an offset. done is false
+// when the range needs a node that covers exactly it (OnNode over a loop
+// device).
+func InRange(ctx context.Context, run Runner, t Target, off, size int64, req fstype.Request) (done bool, err error) {
+	f, err := lookup(req.Format)
+	if err != nil {
+		return true, err
 	}
-	return nil, fmt.Errorf("cannot make a %q file system", req.Format)
+	if f.Header != nil {
+		return true, writeHeader(f, t, off, size, req)
+	}
+	// An image file can be formatted in place by the tools that take an
+	// offset; that needs no loop device (and no root).
+	if t.IsBlockDevice() || f.InPlaceArgs == nil {
+		return false, nil
+	}
+	if err := t.Sync(); err != nil {
+		return true, err
+	}
+	return true, run(ctx, f.InPlaceArgs(req, t.Path(), off, size))
 }
 
-// OffsetArgs returns a command line that formats [offset, offset+size) of
-// the regular file path in place, for the tools that can (ext2/3/4 and
-// vfat); ok is false for the others. The options are Args' plus the
-// range, and -F: mke2fs sees the image's partition table at offset 0 and
-// would otherwise ask for confirmation.
-func OffsetArgs(req Request, path string, offset, size int64) (args []string, ok bool) {
-	switch req.Format {
-	case "ext2", "ext3", "ext4":
-		a, _ := Args(req, path)
-		a = a[:len(a)-1]
-		for i := range a {
-			if a[i] == "-E" {
-				a[i+1] = fmt.Sprintf("%s,offset=%d", a[i+1], offset)
-			}
-		}
-		return append(a, "-F", path, fmt.Sprintf("%dk", size/1024)), true
-	case "vfat":
-		a, _ := Args(req, path)
-		a = a[:len(a)-1]
-		return append(a, fmt.Sprintf("--offset=%d", offset/512), path, fmt.Sprint(size/1024)), true
+// OnNode makes req's file system on node, a device that covers exactly
+// it: a loop device over the range, or an opened LUKS2 volume.
+func OnNode(ctx context.Context, run Runner, node string, req fstype.Request) error {
+	f, err := lookup(req.Format)
+	if err != nil {
+		return err
 	}
-	return nil, false
+	if f.Args != nil {
+		return run(ctx, f.Args(req, node))
+	}
+	dev, err := os.OpenFile(node, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	size, err := dev.Seek(0, io.SeekEnd)
+	if err == nil {
+		err = writeHeader(f, dev, 0, size, req)
+	}
+	if err == nil {
+		err = dev.Sync()
+	}
+	if cerr := dev.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// ExtLabel cuts a label to ext's 16 bytes without splitting a character.
-func ExtLabel(label string) string { return truncateUTF8(label, 16) }
-
-// SwapLabel cuts a label to the 15 bytes the swap header holds.
-func SwapLabel(label string) string { return truncateUTF8(label, 15) }
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
+func lookup(format string) (fstype.FS, error) {
+	f, ok := fstype.Lookup(format)
+	if !ok {
+		return f, fmt.Errorf("cannot make a %q file system", format)
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return f, nil
 }
 
-// VfatLabel turns a label into an 11-character FAT volume label: ASCII
-// upper case, with characters FAT forbids (and non-ASCII) as '_'.
-func VfatLabel(label string) string {
-	var b strings.Builder
-	for _, r := range label {
-		if b.Len() == 11 {
-			break
-		}
-		switch {
-		case r >= 0x80 || r < 0x20 || r == 0x7f || strings.ContainsRune(`*?.,;:/\|+=<>[]"`, r):
-			b.WriteByte('_')
-		default:
-			b.WriteString(strings.ToUpper(string(r)))
-		}
+// writeHeader writes a format's header (with the system's page size) at
+// off of w.
+func writeHeader(f fstype.FS, w io.WriterAt, off, size int64, req fstype.Request) error {
+	page, err := f.Header(req, size, os.Getpagesize())
+	if err != nil {
+		return err
 	}
-	return b.String()
+	if _, err := w.WriteAt(page, off); err != nil {
+		return fmt.Errorf("writing %s header at offset %d: %w", f.Name, off, err)
+	}
+	return nil
 }
-
-// VfatID is the FAT volume serial number: the first four bytes of the
-// file system UUID.
-func VfatID(u uuid.UUID) string { return fmt.Sprintf("%08x", u[:4]) }
 
 // Run executes a command line and returns its combined output in the
 // error when it fails.

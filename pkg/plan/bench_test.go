@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/plan"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 const (
@@ -39,9 +39,9 @@ var (
 	}
 )
 
-func loadDefs(b *testing.B, dir string) []spec.Definition {
+func loadDefs(b *testing.B, dir string) []repartd.Definition {
 	b.Helper()
-	defs, err := spec.Load(spec.Options{Dirs: []string{dir}})
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{dir}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func loadDefs(b *testing.B, dir string) []spec.Definition {
 	return defs
 }
 
-func mustPlanB(b *testing.B, defs []spec.Definition, snap plan.Snapshot, opts plan.Options) *plan.Plan {
+func mustPlanB(b *testing.B, defs []repartd.Definition, snap plan.Snapshot, opts plan.Options) *plan.Plan {
 	b.Helper()
 	p, err := plan.Make(defs, snap, opts)
 	if err != nil {

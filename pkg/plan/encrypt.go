@@ -4,8 +4,9 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EncryptPartition formats the range of a future partition as a LUKS2
@@ -15,15 +16,15 @@ import (
 type EncryptPartition struct {
 	Index        int
 	Offset, Size uint64
-	Mode         spec.Encryption
+	Mode         encryption.Mode
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
 	Label        string    // the LUKS2 label: VolumeLabel=, else the version's default (volumeLabel)
-	luks.Settings
+	encryption.Settings
 }
 
 func (s EncryptPartition) Describe() string {
 	d := fmt.Sprintf("encrypt future partition %d (%s at offset %d) as LUKS2 (%s, %d-bit key), UUID %s, label %q, Encrypt=%s",
-		s.Index, FormatBytes(s.Size), s.Offset, luks.Cipher, luks.KeyBits, s.UUID, s.Label, s.Mode)
+		s.Index, FormatBytes(s.Size), s.Offset, encryption.Cipher, encryption.KeyBits, s.UUID, s.Label, s.Mode)
 	if s.Mode.UsesKeyFile() {
 		key := "the empty key"
 		if s.KeyFile != "" {
@@ -49,23 +50,24 @@ func (s EncryptPartition) Describe() string {
 	return d
 }
 
-func encryptStep(m *member, row Partition, crypt luks.Settings, compat int) EncryptPartition {
+func encryptStep(m *member, row Partition, crypt encryption.Settings, v compat.Version) EncryptPartition {
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, compat), Settings: crypt,
+		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, v), Settings: crypt,
 	}
 }
 
+// luksLabelPrefix is put before the partition label to make the LUKS2
+// label of a new encrypted partition: nothing up to 258, "luks-" from 259
+// on (NEWS 259: the file system and the LUKS2 volume would otherwise both
+// claim /dev/disk/by-label/<label>; observed on 257 and 262).
+var luksLabelPrefix = compat.ByVersion[string]{{Since: 252, Value: ""}, {Since: 259, Value: "luks-"}}
+
 // volumeLabel is the LUKS2 label of a new encrypted partition:
-// VolumeLabel= when set (259), else the partition label, prefixed with
-// "luks-" from 259 on (NEWS 259: the file system and the LUKS2 volume
-// would otherwise both claim /dev/disk/by-label/<label>).
-func volumeLabel(d *spec.Definition, label string, compat int) string {
+// VolumeLabel= when set (259), else the prefixed partition label.
+func volumeLabel(d *repartd.Definition, label string, v compat.Version) string {
 	if d.VolumeLabel != nil {
 		return *d.VolumeLabel
 	}
-	if compat != 0 && compat < 259 {
-		return label
-	}
-	return "luks-" + label
+	return luksLabelPrefix.At(v) + label
 }

@@ -7,8 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // TestLUKSUUID: the LUKS2 UUIDs systemd-repart 252 gave the volumes of
@@ -30,24 +31,24 @@ func TestLUKSUUID(t *testing.T) {
 // TestEncryptRefusals: what encryption needs is checked before any
 // write, in the dry run too; an existing partition is never encrypted.
 func TestEncryptRefusals(t *testing.T) {
-	all := luks.Capabilities{Probed: true, Cryptsetup: true, Cryptenroll: true,
-		Settings: luks.Settings{TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
+	all := encryption.Capabilities{Probed: true, Cryptsetup: true, Cryptenroll: true,
+		Settings: encryption.Settings{TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
 	cases := []struct {
 		name string
 		mode string
-		caps func(c *luks.Capabilities)
+		caps func(c *encryption.Capabilities)
 		want string
 	}{
-		{"key-file", "key-file", func(*luks.Capabilities) {}, ""},
-		{"no cryptsetup", "key-file", func(c *luks.Capabilities) { c.Cryptsetup = false }, "future partition 1: cryptsetup is needed for Encrypt=key-file"},
-		{"no TPM2", "tpm2", func(c *luks.Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none" }, "future partition 1: Encrypt=tpm2 needs a TPM2 device"},
-		{"no cryptenroll", "key-file+tpm2", func(c *luks.Capabilities) { c.Cryptenroll = false }, "systemd-cryptenroll is needed"},
-		{"key-file without TPM2", "key-file", func(c *luks.Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, ""},
+		{"key-file", "key-file", func(*encryption.Capabilities) {}, ""},
+		{"no cryptsetup", "key-file", func(c *encryption.Capabilities) { c.Cryptsetup = false }, "future partition 1: cryptsetup is needed for Encrypt=key-file"},
+		{"no TPM2", "tpm2", func(c *encryption.Capabilities) { c.TPM2Device, c.NoTPM2 = "", "none" }, "future partition 1: Encrypt=tpm2 needs a TPM2 device"},
+		{"no cryptenroll", "key-file+tpm2", func(c *encryption.Capabilities) { c.Cryptenroll = false }, "systemd-cryptenroll is needed"},
+		{"key-file without TPM2", "key-file", func(c *encryption.Capabilities) { c.TPM2Device, c.Cryptenroll = "", false }, ""},
 	}
 	for _, tc := range cases {
 		c := all
 		tc.caps(&c)
-		defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt="+tc.mode)}
+		defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt="+tc.mode)}
 		p, err := Make(defs, blank(1*gib, 512), Options{Empty: EmptyAllow, Seed: seedA, Encryption: c, Compat: 252})
 		var fe *FormatError
 		switch {
@@ -65,7 +66,7 @@ func TestEncryptRefusals(t *testing.T) {
 					steps = append(steps, fmt.Sprintf("format %d %s inside=%v fs=%d", s.Index, s.Format, s.Encrypted, s.FileSystemSize()))
 				}
 			}
-			want := fmt.Sprintf("encrypt 1 key-file %s \"home\",format 1 ext4 inside=true fs=%d", LUKSUUID(p.Partitions[0].UUID), p.Partitions[0].NewSize-luks.MetadataSize)
+			want := fmt.Sprintf("encrypt 1 key-file %s \"home\",format 1 ext4 inside=true fs=%d", LUKSUUID(p.Partitions[0].UUID), p.Partitions[0].NewSize-encryption.MetadataSize)
 			if strings.Join(steps, ",") != want {
 				t.Errorf("%s: steps %v, want %s", tc.name, steps, want)
 			}
@@ -81,8 +82,8 @@ func TestEncryptMinimumSize(t *testing.T) {
 		format string
 		want   uint64
 	}{{"ext4", 17 << 20}, {"vfat", 16<<20 + 4096}, {"xfs", 30 << 20}, {"btrfs", 272 << 20}} {
-		defs := []spec.Definition{def(t, "home", "home", "Format="+tc.format, "Encrypt=key-file")}
-		got := MinimalSize(defs, blank(0, 512)) - gptMetadataSize
+		defs := []repartd.Definition{def(t, "home", "home", "Format="+tc.format, "Encrypt=key-file")}
+		got := MinimalSize(defs, blank(0, 512), compat.Oldest) - gptMetadataSize
 		if got != tc.want {
 			t.Errorf("Encrypt=key-file Format=%s: minimum %d, want %d", tc.format, got, tc.want)
 		}
@@ -93,7 +94,7 @@ func TestEncryptMinimumSize(t *testing.T) {
 // that exists.
 func TestEncryptExistingUnchanged(t *testing.T) {
 	tb := table(t, 1*gib, 2048, "1:home:2048:204800")
-	defs := []spec.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=tpm2")}
+	defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=tpm2")}
 	p := mustPlan(t, defs, existing(tb, 1*gib), Options{Seed: seedA})
 	for _, s := range p.Steps {
 		if _, ok := s.(EncryptPartition); ok {

@@ -5,8 +5,9 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // FactoryReset is the only step that removes partitions: those matched to
@@ -49,11 +50,12 @@ func (s FactoryReset) Describe() string {
 // as in every run (by type, in entry order, to the first unmatched
 // definition of that type in file-name order). It is what
 // --can-factory-reset asks.
-func ResetTargets(defs []spec.Definition, t *gpt.Table, sectorSize int) []ErasedPartition {
+func ResetTargets(defs []repartd.Definition, t *gpt.Table, sectorSize int) []ErasedPartition {
 	if t == nil {
 		return nil
 	}
-	l := newLayout(defs, t, sectorSize)
+	// Matching needs no sizes, so no systemd version either.
+	l := newLayout(defs, t, sectorSize, compat.Default)
 	var out []ErasedPartition
 	for _, m := range l.members {
 		if m.exists && !m.foreign() && m.def.FactoryReset {
@@ -80,7 +82,7 @@ func sortErased(es []ErasedPartition) {
 // grown disk); before holds the steps planned so far (relocation and
 // repair notes, which the reset's table write carries out). It returns
 // nil when no partition is to be erased: the run is then an ordinary one.
-func planFactoryReset(defs []spec.Definition, snap Snapshot, table *gpt.Table, before []Step, opts Options) (*Plan, error) {
+func planFactoryReset(defs []repartd.Definition, snap Snapshot, table *gpt.Table, before []Step, opts Options) (*Plan, error) {
 	erase := ResetTargets(defs, table, snap.SectorSize)
 	if len(erase) == 0 {
 		return nil, nil
@@ -136,7 +138,7 @@ func withoutEntries(t *gpt.Table, erase []ErasedPartition) *gpt.Table {
 // CanFactoryReset answers --can-factory-reset: whether the disk has a
 // partition a factory reset would erase. A disk the run would create a
 // new table on has none; a disk --empty= refuses gives that refusal.
-func CanFactoryReset(defs []spec.Definition, snap Snapshot, opts Options) (bool, error) {
+func CanFactoryReset(defs []repartd.Definition, snap Snapshot, opts Options) (bool, error) {
 	fromScratch, err := decideScratch(snap, opts.Empty)
 	if err != nil || fromScratch {
 		return false, err

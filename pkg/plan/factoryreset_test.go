@@ -6,17 +6,17 @@ import (
 	"testing"
 
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // resetDefs: root keeps its data; home (ext4) and var are reset.
-func resetDefs(t *testing.T) []spec.Definition {
+func resetDefs(t *testing.T) []repartd.Definition {
 	root := def(t, "10-root", "root", "SizeMin=67108864", "SizeMax=67108864", "Format=ext4")
 	home := def(t, "20-home", "home", "SizeMin=33554432", "SizeMax=50331648", "Format=ext4")
 	home.FactoryReset = true
 	v := def(t, "30-var", "var", "SizeMin=16777216")
 	v.FactoryReset = true
-	return []spec.Definition{root, home, v}
+	return []repartd.Definition{root, home, v}
 }
 
 // The disk 252 made from resetDefs on 300 MiB (differential scenario
@@ -175,11 +175,11 @@ func TestFactoryResetFollowsMatching(t *testing.T) {
 	b := def(t, "20-b", "home", "SizeMin=16777216", "SizeMax=16777216")
 	b.FactoryReset = true
 	tb := table(t, 100<<20, 2048, "1:home:2048:32768")
-	if got := ResetTargets([]spec.Definition{a, b}, tb, 512); len(got) != 0 {
+	if got := ResetTargets([]repartd.Definition{a, b}, tb, 512); len(got) != 0 {
 		t.Errorf("erases %+v, but the partition belongs to 10-a.conf (no FactoryReset)", got)
 	}
 	a.FactoryReset, b.FactoryReset = true, false
-	got := ResetTargets([]spec.Definition{a, b}, tb, 512)
+	got := ResetTargets([]repartd.Definition{a, b}, tb, 512)
 	if len(got) != 1 || got[0].Index != 1 || got[0].File != "10-a.conf" || got[0].Offset != 2048*512 || got[0].Size != 32768*512 {
 		t.Errorf("targets %+v, want partition 1 of 10-a.conf", got)
 	}

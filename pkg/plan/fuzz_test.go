@@ -10,8 +10,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // FuzzPlan plans random definitions against random valid disks: blank
@@ -51,7 +52,7 @@ func FuzzPlan(f *testing.F) {
 // fuzzScenario is one decoded input.
 type fuzzScenario struct {
 	snap Snapshot
-	defs []spec.Definition
+	defs []repartd.Definition
 	opts Options
 }
 
@@ -203,7 +204,7 @@ func checkConverges(t *testing.T, first *Plan, sc fuzzScenario) {
 func strictlyIdempotent(p *Plan, sc fuzzScenario) bool {
 	grain := uint64(max(sc.snap.SectorSize, 4096))
 	for _, d := range sc.defs {
-		if d.PaddingWeight != 0 || d.PaddingMin != spec.Unset || d.PaddingMax != spec.Unset {
+		if d.PaddingWeight != 0 || d.PaddingMin != repartd.Unset || d.PaddingMax != repartd.Unset {
 			return false
 		}
 	}
@@ -212,7 +213,7 @@ func strictlyIdempotent(p *Plan, sc fuzzScenario) bool {
 		if d == nil || r.NewPadding == 0 || d.Weight == 0 {
 			continue
 		}
-		if d.SizeMax == spec.Unset || r.NewSize < roundDown(d.SizeMax, grain) {
+		if d.SizeMax == repartd.Unset || r.NewSize < roundDown(d.SizeMax, grain) {
 			return false // free space right after a partition that wants more
 		}
 	}
@@ -229,7 +230,7 @@ func checkSizeLimits(t *testing.T, r Partition, grain uint64, sc fuzzScenario) {
 		return
 	}
 	wantMin := d.SizeMin
-	if wantMin == spec.Unset {
+	if wantMin == repartd.Unset {
 		wantMin = defaultMinSize
 	}
 	var floor uint64
@@ -237,7 +238,7 @@ func checkSizeLimits(t *testing.T, r Partition, grain uint64, sc fuzzScenario) {
 		fsMin := uint64(hardMinSize)
 		if d.Format != "" {
 			fsMin = grain
-			if n, ok := fsMinimumSize(d.Format); ok {
+			if n, ok := (&layout{}).fsMinimumSize(d.Format); ok {
 				fsMin = n
 			}
 		}
@@ -254,12 +255,12 @@ func checkSizeLimits(t *testing.T, r Partition, grain uint64, sc fuzzScenario) {
 	if r.NewSize < floor {
 		t.Fatalf("%s: size %d below its minimum %d\n%s", r.File, r.NewSize, floor, sc)
 	}
-	if d.SizeMax != spec.Unset {
+	if d.SizeMax != repartd.Unset {
 		if ceiling := max(roundDown(d.SizeMax, grain), floor); r.NewSize > ceiling {
 			t.Fatalf("%s: size %d above its maximum %d\n%s", r.File, r.NewSize, ceiling, sc)
 		}
 	}
-	if r.Activity == Create && d.PaddingMin != spec.Unset && r.NewPadding < d.PaddingMin {
+	if r.Activity == Create && d.PaddingMin != repartd.Unset && r.NewPadding < d.PaddingMin {
 		t.Fatalf("%s: padding %d below PaddingMinBytes=%d\n%s", r.File, r.NewPadding, d.PaddingMin, sc)
 	}
 }
@@ -268,7 +269,7 @@ func checkSizeLimits(t *testing.T, r Partition, grain uint64, sc fuzzScenario) {
 // with other partitions than this plan did: existing partitions are
 // matched, in slot order, to the first unmatched definition of their
 // type in file order.
-func rematched(p *Plan, defs []spec.Definition) bool {
+func rematched(p *Plan, defs []repartd.Definition) bool {
 	had := map[string]int{} // definition file → slot in this plan
 	for _, r := range p.Partitions {
 		if r.Definition != nil {
@@ -503,38 +504,61 @@ func (c *fuzzChoices) table(origSectors uint64, ss int) (*gpt.Table, bool) {
 	if err := t.Validate(origSize); err != nil {
 		return nil, false
 	}
-	return t, true
+	return onDisk(t, origSize), true
 }
 
-func (c *fuzzChoices) definitions() []spec.Definition {
-	var defs []spec.Definition
+// onDisk stores t on an in-memory disk and reads it back, so the table
+// carries what gpt.Read gives the planner (go-diskfs, which writes the
+// plan, takes the entry count only from a table it reads). gpttest
+// crafts the bytes: go-diskfs creates no table of other than 128 entries.
+func onDisk(t *gpt.Table, size int64) *gpt.Table {
+	l := gpttest.Layout{
+		SectorSize: t.SectorSize, DiskGUID: t.DiskGUID, EntryCount: t.EntryCount,
+		FirstUsableLBA: t.FirstUsableLBA, LastUsableLBA: t.LastUsableLBA, BackupLBA: t.BackupLBA,
+	}
+	for _, e := range t.Entries {
+		l.Entries = append(l.Entries, gpttest.Entry(e))
+	}
+	d := &sparseDisk{size: size, pages: map[int64][]byte{}}
+	if err := gpttest.Write(d, l); err != nil {
+		panic(err)
+	}
+	read, err := gpt.Read(d, size, t.SectorSize)
+	if err != nil {
+		panic(fmt.Sprintf("the fuzzer's table does not read back: %v", err))
+	}
+	return read
+}
+
+func (c *fuzzChoices) definitions() []repartd.Definition {
+	var defs []repartd.Definition
 	size := func() uint64 {
 		if c.n(3) == 0 {
-			return spec.Unset
+			return repartd.Unset
 		}
 		return c.bits(44) / 4096 * 4096
 	}
 	for i := c.n(7); i > 0; i-- {
-		d := spec.Definition{
+		d := repartd.Definition{
 			File: fmt.Sprintf("%02d-fuzz.conf", len(defs)), Type: c.typ(),
-			Weight: spec.DefaultWeight, SizeMin: size(), SizeMax: size(),
-			PaddingMin: spec.Unset, PaddingMax: spec.Unset,
-			NoAuto: spec.TriUnset, ReadOnly: spec.TriUnset, GrowFileSystem: spec.TriUnset,
+			Weight: repartd.DefaultWeight, SizeMin: size(), SizeMax: size(),
+			PaddingMin: repartd.Unset, PaddingMax: repartd.Unset,
+			NoAuto: repartd.TriUnset, ReadOnly: repartd.TriUnset, GrowFileSystem: repartd.TriUnset,
 		}
 		d.Path = "/defs/" + d.File
-		if d.SizeMin != spec.Unset && d.SizeMax != spec.Unset && d.SizeMin > d.SizeMax {
+		if d.SizeMin != repartd.Unset && d.SizeMax != repartd.Unset && d.SizeMin > d.SizeMax {
 			d.SizeMin, d.SizeMax = d.SizeMax, d.SizeMin
 		}
 		switch c.n(4) {
 		case 1:
-			d.Weight = uint32(c.bits(20) % (spec.MaxWeight + 1))
+			d.Weight = uint32(c.bits(20) % (repartd.MaxWeight + 1))
 		case 2:
 			d.Weight = 0
 		}
 		if c.n(3) == 0 {
-			d.PaddingWeight = uint32(c.bits(20) % (spec.MaxWeight + 1))
+			d.PaddingWeight = uint32(c.bits(20) % (repartd.MaxWeight + 1))
 			d.PaddingMin, d.PaddingMax = size(), size()
-			if d.PaddingMin != spec.Unset && d.PaddingMax != spec.Unset && d.PaddingMin > d.PaddingMax {
+			if d.PaddingMin != repartd.Unset && d.PaddingMax != repartd.Unset && d.PaddingMin > d.PaddingMax {
 				d.PaddingMin, d.PaddingMax = d.PaddingMax, d.PaddingMin
 			}
 		}
@@ -548,7 +572,7 @@ func (c *fuzzChoices) definitions() []spec.Definition {
 		}
 		if c.n(5) == 0 {
 			u := c.uuid()
-			u[0] = byte(len(defs)) // explicit UUIDs are unique (spec.Load checks)
+			u[0] = byte(len(defs)) // explicit UUIDs are unique (repartd.Load checks)
 			u[1] = 0xa5
 			d.UUID = &u
 		}

@@ -15,11 +15,12 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/report"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // Golden plans: each directory under testdata/plans holds a disk (an
@@ -45,7 +46,7 @@ type scenario struct {
 	seed        uuid.UUID
 	dump        string // sfdisk dump, "" for a blank disk
 	// crypt is the Encrypt= settings (key-file=, tpm2-device=).
-	crypt luks.Settings
+	crypt encryption.Settings
 	// oracleDryRun runs systemd-repart with --dry-run=yes: it cannot make
 	// LUKS2 volumes on this host (no device-mapper), and its dry run prints
 	// the same rows.
@@ -61,7 +62,7 @@ func loadScenarios(t *testing.T) []scenario {
 	var out []scenario
 	for _, d := range dirs {
 		s := scenario{name: filepath.Base(d), dir: d, sector: 512, empty: plan.EmptyRefuse,
-			crypt: luks.Settings{TPM2PCRs: luks.DefaultPCRs}}
+			crypt: encryption.Settings{TPM2PCRs: encryption.DefaultPCRs}}
 		settings, err := os.ReadFile(filepath.Join(d, "settings"))
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +104,7 @@ func loadScenarios(t *testing.T) []scenario {
 }
 
 func mustSize(t *testing.T, v string) uint64 {
-	n, err := spec.ParseSize(v)
+	n, err := sdvalue.ParseSize(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func splitFields(s string) []string {
 }
 
 func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
-	defs, err := spec.Load(spec.Options{Dirs: []string{filepath.Join(s.dir, "defs")}})
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{filepath.Join(s.dir, "defs")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
 	}
 	// The golden plans are 252's (TestGoldenPlansAgainstOracle).
 	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed, Compat: 252,
-		Encryption: luks.Capabilities{Settings: s.crypt}})
+		Encryption: encryption.Capabilities{Settings: s.crypt}})
 }
 
 func render(p *plan.Plan, err error) string {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // GPT attribute bits that definitions control (the Discoverable
@@ -97,7 +97,7 @@ func identities(members []*member, seed uuid.UUID, random func() uuid.UUID) (uui
 
 // checkExplicitUUIDs refuses a UUID= that another partition on the disk
 // already has. 252 writes the duplicate; then /dev/disk/by-partuuid and
-// root=PARTUUID= may name either partition. (spec.Load already refuses
+// root=PARTUUID= may name either partition. (repartd.Load already refuses
 // two definitions with one UUID=.)
 func checkExplicitUUIDs(members []*member, uuids []uuid.UUID) error {
 	for i, m := range members {
@@ -169,7 +169,7 @@ func labelTaken(earlier []*member, labels []string, label string) bool {
 // what the definition says (docs/compatibility.md): GrowFileSystem=no
 // clears bit 59 (252 sets it anyway), and Flags= bits below 48 are
 // written (252 then drops every attribute, systemd#35591).
-func newAttributes(d *spec.Definition, typ uuid.UUID) uint64 {
+func newAttributes(d *repartd.Definition, typ uuid.UUID) uint64 {
 	var attrs uint64
 	if d.Flags != nil {
 		attrs = *d.Flags
@@ -182,20 +182,20 @@ func newAttributes(d *spec.Definition, typ uuid.UUID) uint64 {
 		}
 	}
 	if d.NoAuto.Set() && parttype.SupportsNoAuto(typ) {
-		setBit(AttrNoAuto, d.NoAuto == spec.TriYes)
+		setBit(AttrNoAuto, d.NoAuto == repartd.TriYes)
 	}
 	readOnly := d.ReadOnly
 	if !readOnly.Set() && parttype.IsVerity(typ) {
-		readOnly = spec.TriYes
+		readOnly = repartd.TriYes
 	}
 	if readOnly.Set() && parttype.SupportsReadOnly(typ) {
-		setBit(AttrReadOnly, readOnly == spec.TriYes)
+		setBit(AttrReadOnly, readOnly == repartd.TriYes)
 	}
 	if parttype.SupportsGrowFS(typ) {
 		switch {
 		case d.GrowFileSystem.Set():
-			setBit(AttrGrowFileSystem, d.GrowFileSystem == spec.TriYes)
-		case readOnly != spec.TriYes:
+			setBit(AttrGrowFileSystem, d.GrowFileSystem == repartd.TriYes)
+		case readOnly != repartd.TriYes:
 			setBit(AttrGrowFileSystem, true)
 		}
 	}

@@ -4,10 +4,11 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // This file reproduces systemd-repart 252's size allocation: which new
@@ -18,7 +19,7 @@ import (
 // member is one entry of the partition list: a definition (matched to an
 // existing partition or not) or a foreign partition nobody defined.
 type member struct {
-	def     *spec.Definition // nil for a foreign partition
+	def     *repartd.Definition // nil for a foreign partition
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
@@ -75,6 +76,7 @@ type freeArea struct {
 
 // layout is the working state of one planning run.
 type layout struct {
+	compat     compat.Version // the systemd-repart whose sizes are mirrored
 	sectorSize uint64
 	grain      uint64
 	start, end uint64 // usable area in bytes, grain-aligned
@@ -82,12 +84,13 @@ type layout struct {
 	areas      []*freeArea
 }
 
-// fsMinimumSize is the smallest partition systemd 252's planner gives a
-// file system (the format table's PlanMinimum); for any other format one
-// grain is assumed.
-func fsMinimumSize(format string) (uint64, bool) {
+// fsMinimumSize is the smallest partition the mirrored systemd-repart's
+// planner gives a file system (its declaration's PlanMinimum); for any
+// other format one grain is assumed.
+func (l *layout) fsMinimumSize(format string) (uint64, bool) {
 	f, ok := fstype.Lookup(format)
-	return f.PlanMinimum, ok && f.PlanMinimum > 0
+	min := f.PlanMinimum.At(l.compat)
+	return min, ok && min > 0
 }
 
 // veritySigSize is the size of a Verity=signature partition: it holds a
@@ -106,17 +109,18 @@ func (l *layout) minSize(m *member) uint64 {
 		sz = m.currentSize
 	} else if m.def.Format != "" {
 		need := l.grain
-		if fs, ok := fsMinimumSize(m.def.Format); ok {
+		if fs, ok := l.fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
 		}
-		if m.def.Encrypt != spec.EncryptOff {
-			// 252 adds the LUKS2 header to the file system's minimum.
-			need += roundUp(luks.MetadataSize, l.grain)
+		if m.def.Encrypt != encryption.Off {
+			// systemd-repart adds the LUKS2 header to the file
+			// system's minimum.
+			need += roundUp(encryption.MinimumOverhead.At(l.compat), l.grain)
 		}
 		sz = max(sz, need)
 	}
 	wanted := m.def.SizeMin
-	if wanted == spec.Unset {
+	if wanted == repartd.Unset {
 		wanted = defaultMinSize
 	}
 	return max(roundUp(wanted, l.grain), sz)
@@ -129,7 +133,7 @@ func (l *layout) maxSize(m *member) uint64 {
 	if m.def.Verity() == "signature" {
 		return max(veritySigSize, m.currentSize)
 	}
-	if m.def.SizeMax == spec.Unset {
+	if m.def.SizeMax == repartd.Unset {
 		return infinite
 	}
 	sm := roundDown(m.def.SizeMax, l.grain)
@@ -140,7 +144,7 @@ func (l *layout) maxSize(m *member) uint64 {
 }
 
 func minPadding(m *member) uint64 {
-	if m.def == nil || m.def.PaddingMin == spec.Unset {
+	if m.def == nil || m.def.PaddingMin == repartd.Unset {
 		return 0
 	}
 	return m.def.PaddingMin
@@ -150,7 +154,7 @@ func maxPadding(m *member) uint64 {
 	if m.def == nil {
 		return infinite
 	}
-	return m.def.PaddingMax // spec.Unset == infinite
+	return m.def.PaddingMax // repartd.Unset == infinite
 }
 
 // minSizeWithPadding is the space a partition needs at least. For an

@@ -4,7 +4,7 @@ package plan
 
 import (
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/udevlink"
 )
 
 // writeRelocationFirst keeps the relocated old table in the
@@ -102,7 +102,7 @@ func kernelSteps(rows []Partition) []Step {
 func (r Partition) UdevLinks() []string {
 	var links []string
 	if r.Label != "" {
-		links = append(links, "/dev/disk/by-partlabel/"+blockdev.UdevEscape(r.Label))
+		links = append(links, "/dev/disk/by-partlabel/"+udevlink.Escape(r.Label))
 	}
 	return append(links, "/dev/disk/by-partuuid/"+r.UUID.String())
 }

@@ -10,10 +10,11 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EmptyMode is --empty=: what to do with a disk without a GPT.
@@ -48,7 +49,10 @@ type Snapshot struct {
 
 // Options are the run's settings.
 type Options struct {
-	Empty EmptyMode
+	// Compat is the systemd-repart version whose behaviour the plan
+	// mirrors (--compat=); the zero Version means compat.Default.
+	Compat compat.Version
+	Empty  EmptyMode
 	// Seed derives disk, partition and file system UUIDs.
 	Seed uuid.UUID
 	// Random returns a random UUID; used only when a derived UUID collides
@@ -61,13 +65,10 @@ type Options struct {
 	// Encryption is what the system can do for Encrypt= (cryptsetup,
 	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
 	// a plan that needs more is refused like a missing mkfs.
-	Encryption luks.Capabilities
+	Encryption encryption.Capabilities
 	// Selection is --include-partitions=, --exclude-partitions= and the
 	// --defer-partitions* flags.
 	Selection Selection
-	// Compat is the systemd version followed (--compat=; 0: the newest).
-	// It decides the LUKS2 label default (259: "luks-" + the label).
-	Compat int
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -86,7 +87,7 @@ const (
 // Partition is one row of the plan: a partition the disk will have.
 type Partition struct {
 	// Definition is nil for a foreign partition (one no definition claims).
-	Definition *spec.Definition
+	Definition *repartd.Definition
 	File       string // definition basename, "-" when foreign
 	Index      int    // GPT slot, 1-based
 	Type       uuid.UUID
@@ -102,7 +103,7 @@ type Partition struct {
 	Format         string
 	FileSystemUUID uuid.UUID
 	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
-	Encrypt  spec.Encryption
+	Encrypt  encryption.Mode
 	LUKSUUID uuid.UUID
 	// Deferred: the row shows what the run would do without
 	// --defer-partitions= (as 262's table does), and nothing is written.
@@ -142,8 +143,8 @@ func (e *LabelError) Error() string { return e.Msg }
 // ErrNoSpace is returned (wrapped) when the definitions cannot fit.
 var ErrNoSpace = errors.New("can't fit requested partitions into available free space")
 
-// Make plans what to do. defs must be sorted by file name (spec.Load does).
-func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
+// Make plans what to do. defs must be sorted by file name (repartd.Load does).
+func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if snap.SectorSize <= 0 || snap.SectorSize%512 != 0 {
 		return nil, fmt.Errorf("invalid sector size %d", snap.SectorSize)
 	}
@@ -203,7 +204,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		}
 	}
 
-	l := newLayout(defs, table, snap.SectorSize)
+	l := newLayout(defs, table, snap.SectorSize, opts.Compat)
 	l.markDeferred(opts.Selection)
 	pairs := l.mergeSupplements(defs)
 	for {
@@ -246,7 +247,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.Notices = append(p.Notices, notices...)
-	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings, opts.Compat)
+	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings)
 	writeRelocationFirst(p.Steps)
 
 	if p.Changed() {
@@ -264,7 +265,7 @@ func Make(defs []spec.Definition, snap Snapshot, opts Options) (*Plan, error) {
 	if err := checkPreserved(p.Old, p.New); err != nil {
 		return nil, err
 	}
-	if err := checkFormats(p.Steps, opts.Formats, opts.Encryption); err != nil {
+	if err := checkFormats(p.Steps, opts.Compat, opts.Formats, opts.Encryption); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // The vectors below were produced by the installed systemd-repart 252
@@ -31,13 +32,13 @@ func typ(t *testing.T, name string) uuid.UUID {
 }
 
 // def builds a definition with systemd's defaults; opts are "Key=Value".
-func def(t *testing.T, file, typeName string, opts ...string) spec.Definition {
+func def(t *testing.T, file, typeName string, opts ...string) repartd.Definition {
 	t.Helper()
-	d := spec.Definition{
+	d := repartd.Definition{
 		File: file + ".conf", Path: "/defs/" + file + ".conf", Type: typ(t, typeName),
-		Weight: 1000, SizeMin: spec.Unset, SizeMax: spec.Unset,
-		PaddingMin: spec.Unset, PaddingMax: spec.Unset,
-		NoAuto: spec.TriUnset, ReadOnly: spec.TriUnset, GrowFileSystem: spec.TriUnset,
+		Weight: 1000, SizeMin: repartd.Unset, SizeMax: repartd.Unset,
+		PaddingMin: repartd.Unset, PaddingMax: repartd.Unset,
+		NoAuto: repartd.TriUnset, ReadOnly: repartd.TriUnset, GrowFileSystem: repartd.TriUnset,
 	}
 	for _, o := range opts {
 		k, v, _ := strings.Cut(o, "=")
@@ -65,7 +66,7 @@ func def(t *testing.T, file, typeName string, opts ...string) spec.Definition {
 		case "Label":
 			d.Label = &v
 		case "Encrypt":
-			d.Encrypt = spec.Encryption(v)
+			d.Encrypt = encryption.Mode(v)
 		default:
 			t.Fatalf("def: unknown option %q", o)
 		}
@@ -117,7 +118,7 @@ func layoutOf(p *Plan) string {
 	return strings.Join(parts, " ")
 }
 
-func mustPlan(t *testing.T, defs []spec.Definition, snap Snapshot, opts Options) *Plan {
+func mustPlan(t *testing.T, defs []repartd.Definition, snap Snapshot, opts Options) *Plan {
 	t.Helper()
 	p, err := Make(defs, snap, opts)
 	if err != nil {
@@ -132,7 +133,7 @@ var (
 )
 
 func TestFreshDiskWorkedExample(t *testing.T) {
-	defs := []spec.Definition{
+	defs := []repartd.Definition{
 		def(t, "00-esp", "esp", "Format=vfat", "SizeMin=67108864", "SizeMax=67108864"),
 		def(t, "10-root", "root", "Format=ext4", "SizeMin=314572800"),
 		def(t, "20-swap", "swap", "Format=swap", "SizeMin=104857600", "SizeMax=104857600"),
@@ -164,7 +165,7 @@ func TestFreshDiskWorkedExample(t *testing.T) {
 }
 
 func TestTestsuite58Basic(t *testing.T) {
-	defs := []spec.Definition{
+	defs := []repartd.Definition{
 		def(t, "home", "home"),
 		def(t, "root", "root"),
 		def(t, "root2", "root"),
@@ -191,7 +192,7 @@ func TestTestsuite58Basic(t *testing.T) {
 	// Step 3: the table of step 2 exists; swap lost its padding minimum
 	// and a linux-generic "extra" partition is added.
 	snap := existing(p.New, gib)
-	defs3 := []spec.Definition{
+	defs3 := []repartd.Definition{
 		def(t, "extra", "linux-generic"),
 		def(t, "home", "home"),
 		def(t, "root", "root"),
@@ -223,7 +224,7 @@ func TestTestsuite58Basic(t *testing.T) {
 
 func TestSmallestHoleFirst(t *testing.T) {
 	tb := table(t, gib, 2048, "1:esp:2048:131072", "3:root:409600:614400")
-	defs := []spec.Definition{
+	defs := []repartd.Definition{
 		def(t, "00-esp", "esp", "Format=vfat", "SizeMin=67108864", "SizeMax=67108864"),
 		def(t, "10-root", "root"),
 		def(t, "20-root-b", "root", "SizeMin=104857600", "SizeMax=104857600"),
@@ -242,7 +243,7 @@ func TestSmallestHoleFirst(t *testing.T) {
 
 func TestUnalignedExisting(t *testing.T) {
 	tb := table(t, 10*gib, 2048, "1:linux-generic:2048:69044", "2:linux-generic:71092:3591848")
-	p := mustPlan(t, []spec.Definition{def(t, "root", "root")}, existing(tb, 10*gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "root", "root")}, existing(tb, 10*gib), Options{Seed: seedA})
 	if got := layoutOf(p); got != "root@3:3662944+17308536 -@1:2048+69044 -@2:71092+3591848" {
 		t.Errorf("layout %s", got)
 	}
@@ -250,31 +251,31 @@ func TestUnalignedExisting(t *testing.T) {
 
 func TestIssue24553(t *testing.T) {
 	esp, root := "1:esp:40:524288", "2:root:524328:14848000"
-	rootDef := func(prio string) spec.Definition {
+	rootDef := func(prio string) repartd.Definition {
 		return def(t, "root", "root", "SizeMin=10737418240", "SizeMax=128849018880", "Priority="+prio)
 	}
 	usrDef := def(t, "usr", "usr", "SizeMin=10485760", "Priority=10")
 
 	t.Run("8G refuses", func(t *testing.T) {
-		_, err := Make([]spec.Definition{rootDef("0")}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Seed: seedA})
+		_, err := Make([]repartd.Definition{rootDef("0")}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Seed: seedA})
 		if !errors.Is(err, ErrNoSpace) {
 			t.Fatalf("err %v, want ErrNoSpace", err)
 		}
 	})
 	t.Run("12G grows root", func(t *testing.T) {
-		p := mustPlan(t, []spec.Definition{rootDef("0")}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Seed: seedA})
+		p := mustPlan(t, []repartd.Definition{rootDef("0")}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Seed: seedA})
 		if got := p.Partitions[0].NewSize / 512; got != 24641456 {
 			t.Errorf("root %d sectors", got)
 		}
 	})
 	t.Run("8G freezes root, adds usr", func(t *testing.T) {
-		p := mustPlan(t, []spec.Definition{rootDef("100"), usrDef}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Seed: seedA})
+		p := mustPlan(t, []repartd.Definition{rootDef("100"), usrDef}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Seed: seedA})
 		if got := layoutOf(p); got != "-@2:524328+14848000 usr@3:15372328+1404848 -@1:40+524288" {
 			t.Errorf("layout %s", got)
 		}
 	})
 	t.Run("12G grows both", func(t *testing.T) {
-		p := mustPlan(t, []spec.Definition{rootDef("100"), usrDef}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Seed: seedA})
+		p := mustPlan(t, []repartd.Definition{rootDef("100"), usrDef}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Seed: seedA})
 		if got := layoutOf(p); got != "root@2:524328+20971520 usr@3:21495848+3669936 -@1:40+524288" {
 			t.Errorf("layout %s", got)
 		}
@@ -282,7 +283,7 @@ func TestIssue24553(t *testing.T) {
 }
 
 func TestSectorSizes(t *testing.T) {
-	defs := []spec.Definition{
+	defs := []repartd.Definition{
 		def(t, "a", "root", "SizeMin=15728640", "SizeMax=15728640"),
 		def(t, "b", "linux-generic", "Weight=250"),
 		def(t, "c", "linux-generic", "Weight=750"),
@@ -300,7 +301,7 @@ func TestSectorSizes(t *testing.T) {
 }
 
 func TestPadding(t *testing.T) {
-	defs := []spec.Definition{
+	defs := []repartd.Definition{
 		def(t, "root", "root", "PaddingWeight=500", "PaddingMax=104857600"),
 		def(t, "home", "home", "Weight=500", "SizeMax=209715200", "PaddingMin=34603008"),
 		def(t, "srv", "srv", "Weight=250", "PaddingWeight=250"),
@@ -317,7 +318,7 @@ func TestPadding(t *testing.T) {
 
 func TestExistingRootSharesWithNewHome(t *testing.T) {
 	tb := table(t, gib, 2048, "1:root:2048:614400")
-	p := mustPlan(t, []spec.Definition{def(t, "10-root", "root"), def(t, "20-home", "home")}, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root"), def(t, "20-home", "home")}, existing(tb, gib), Options{Seed: seedA})
 	if p.Partitions[0].NewSize != 536334336 || p.Partitions[1].NewSize != 536338432 { // measured with systemd-repart 252
 		t.Errorf("root %d home %d", p.Partitions[0].NewSize, p.Partitions[1].NewSize)
 	}
@@ -329,14 +330,14 @@ func TestExistingRootSharesWithNewHome(t *testing.T) {
 func TestMatchingFollowsEntryOrder(t *testing.T) {
 	// Entry 1 lies after entry 2 on disk; a.conf still matches entry 1.
 	tb := table(t, gib, 2048, "1:root:100000:20480", "2:root:2048:20480")
-	p := mustPlan(t, []spec.Definition{def(t, "a", "root"), def(t, "b", "root")}, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "a", "root"), def(t, "b", "root")}, existing(tb, gib), Options{Seed: seedA})
 	if p.Partitions[0].Index != 1 || p.Partitions[1].Index != 2 {
 		t.Errorf("a→%d b→%d", p.Partitions[0].Index, p.Partitions[1].Index)
 	}
 }
 
 func TestDroppedStillClaimsLabelAndCounter(t *testing.T) {
-	defs := []spec.Definition{
+	defs := []repartd.Definition{
 		def(t, "10-home", "home", "SizeMin=1099511627776", "Priority=5"),
 		def(t, "20-home", "home"),
 	}
@@ -351,7 +352,7 @@ func TestDroppedStillClaimsLabelAndCounter(t *testing.T) {
 }
 
 func TestNoChangesIsEmptyPlan(t *testing.T) {
-	defs := []spec.Definition{def(t, "10-root", "root")}
+	defs := []repartd.Definition{def(t, "10-root", "root")}
 	first := mustPlan(t, defs, blank(gib, 512), Options{Empty: EmptyCreate, Seed: seedA})
 	again := mustPlan(t, defs, existing(first.New, gib), Options{Seed: seedA})
 	if again.Changed() {
@@ -398,29 +399,29 @@ func TestEmptyModes(t *testing.T) {
 
 func TestDiskSmallerThanTable(t *testing.T) {
 	tb := table(t, 2*gib, 2048, "1:root:2048:3000000")
-	_, err := Make([]spec.Definition{def(t, "root", "root")}, existing(tb, gib), Options{Seed: seedA})
+	_, err := Make([]repartd.Definition{def(t, "root", "root")}, existing(tb, gib), Options{Seed: seedA})
 	if err == nil || !strings.Contains(err.Error(), "smaller") {
 		t.Fatalf("err %v", err)
 	}
 }
 
 func TestAttributes(t *testing.T) {
-	yes, no := spec.TriYes, spec.TriNo
+	yes, no := repartd.TriYes, repartd.TriNo
 	flags := func(v uint64) *uint64 { return &v }
 	cases := []struct {
 		name string
 		typ  string
-		mod  func(*spec.Definition)
+		mod  func(*repartd.Definition)
 		want uint64
 	}{
-		{"home default growfs", "home", func(*spec.Definition) {}, AttrGrowFileSystem},
-		{"esp no flags", "esp", func(*spec.Definition) {}, 0},
-		{"noauto", "var", func(d *spec.Definition) { d.NoAuto = yes }, AttrGrowFileSystem | AttrNoAuto},
-		{"read-only stops growfs", "usr", func(d *spec.Definition) { d.ReadOnly = yes }, AttrReadOnly},
-		{"verity read-only by default", "root-verity", func(*spec.Definition) {}, AttrReadOnly},
-		{"growfs=no honoured", "home", func(d *spec.Definition) { d.GrowFileSystem = no }, 0},
-		{"low flag bits kept", "var", func(d *spec.Definition) { d.Flags = flags(4) }, 4 | AttrGrowFileSystem},
-		{"noauto on esp ignored", "esp", func(d *spec.Definition) { d.NoAuto = yes }, 0},
+		{"home default growfs", "home", func(*repartd.Definition) {}, AttrGrowFileSystem},
+		{"esp no flags", "esp", func(*repartd.Definition) {}, 0},
+		{"noauto", "var", func(d *repartd.Definition) { d.NoAuto = yes }, AttrGrowFileSystem | AttrNoAuto},
+		{"read-only stops growfs", "usr", func(d *repartd.Definition) { d.ReadOnly = yes }, AttrReadOnly},
+		{"verity read-only by default", "root-verity", func(*repartd.Definition) {}, AttrReadOnly},
+		{"growfs=no honoured", "home", func(d *repartd.Definition) { d.GrowFileSystem = no }, 0},
+		{"low flag bits kept", "var", func(d *repartd.Definition) { d.Flags = flags(4) }, 4 | AttrGrowFileSystem},
+		{"noauto on esp ignored", "esp", func(d *repartd.Definition) { d.NoAuto = yes }, 0},
 	}
 	for _, c := range cases {
 		d := def(t, "x", c.typ)
@@ -463,7 +464,7 @@ func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
 		}
 	}
 	// With a definition the same disk gets its backup moved and the MBR repaired.
-	p := mustPlan(t, []spec.Definition{def(t, "10-root", "root")}, existing(tb, 4*gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root")}, existing(tb, 4*gib), Options{Seed: seedA})
 	var relocated, repaired bool
 	for _, s := range p.Steps {
 		switch s.(type) {
@@ -485,7 +486,7 @@ func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
 func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
 	tb := table(t, gib, 2048, "1:root:2048:409600")
 	tb.PrimaryInvalid = "header CRC mismatch"
-	p := mustPlan(t, []spec.Definition{def(t, "10-root", "root")}, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root")}, existing(tb, gib), Options{Seed: seedA})
 	var repaired bool
 	var wait *WaitForUdev
 	for _, s := range p.Steps {
@@ -511,15 +512,15 @@ func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
 func TestMissingMkfsRefused(t *testing.T) {
 	snap := existing(table(t, gib, 2048), 2*gib) // grown: the backup moves
 	noExt4 := fstype.Capabilities{PageSize: 4096, Have: func(p string) bool { return p == "mkfs.xfs" }}
-	_, err := Make([]spec.Definition{def(t, "10-home", "home", "Format=ext4")}, snap, Options{Seed: seedA, Formats: noExt4})
+	_, err := Make([]repartd.Definition{def(t, "10-home", "home", "Format=ext4")}, snap, Options{Seed: seedA, Formats: noExt4})
 	var fe *FormatError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "mkfs.ext4") {
 		t.Fatalf("ext4 without mkfs.ext4: %v, want a FormatError naming mkfs.ext4", err)
 	}
-	if _, err := Make([]spec.Definition{def(t, "10-home", "home", "Format=xfs")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
+	if _, err := Make([]repartd.Definition{def(t, "10-home", "home", "Format=xfs")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
 		t.Errorf("xfs with mkfs.xfs: %v", err)
 	}
-	if _, err := Make([]spec.Definition{def(t, "10-home", "home")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
+	if _, err := Make([]repartd.Definition{def(t, "10-home", "home")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
 		t.Errorf("no Format=: %v", err)
 	}
 }

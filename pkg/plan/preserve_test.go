@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // checkPreserved is the last line of defence against a plan that would lose
@@ -57,7 +57,7 @@ func TestCheckPreservedRefusesMoveShrinkRetypeAndRemove(t *testing.T) {
 func TestMakeKeepsExistingPartitionsInPlace(t *testing.T) {
 	old := table(t, 2*gib, 2048, "1:esp:2048:409600", "2:root:411648:2000000")
 	snap := existing(old, 8*gib)
-	defs := []spec.Definition{def(t, "root", "root"), def(t, "home", "home", "Weight=2000")}
+	defs := []repartd.Definition{def(t, "root", "root"), def(t, "home", "home", "Weight=2000")}
 	p := mustPlan(t, defs, snap, Options{Seed: seedA})
 	grows, adds := 0, 0
 	for _, s := range p.Steps {

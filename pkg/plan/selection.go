@@ -9,7 +9,7 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // Selection chooses partitions by type, as systemd-repart 262 does
@@ -39,18 +39,18 @@ func (s Selection) excludes(typ uuid.UUID) bool {
 	return slices.Contains(s.Exclude, typ)
 }
 
-func (s Selection) defers(d *spec.Definition) bool {
+func (s Selection) defers(d *repartd.Definition) bool {
 	return slices.Contains(s.Defer, d.Type) ||
 		s.DeferEmpty && d.HasEmptyLabel() ||
 		s.DeferFactoryReset && d.FactoryReset
 }
 
 // selected returns the definitions the run acts on, in their order.
-func (s Selection) selected(defs []spec.Definition) []spec.Definition {
+func (s Selection) selected(defs []repartd.Definition) []repartd.Definition {
 	if len(s.Include) == 0 && len(s.Exclude) == 0 {
 		return defs
 	}
-	out := make([]spec.Definition, 0, len(defs))
+	out := make([]repartd.Definition, 0, len(defs))
 	for _, d := range defs {
 		if !s.excludes(d.Type) {
 			out = append(out, d)
@@ -104,7 +104,7 @@ func (l *layout) checkCreatable() error {
 
 func formatList() string {
 	s := ""
-	for i, f := range spec.Formats() {
+	for i, f := range repartd.Formats() {
 		if i > 0 {
 			s += ", "
 		}

@@ -6,15 +6,16 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // selectionDefs and selectionDisk are the case the vectors below come
 // from, run through systemd-repart 262 (forky): a 2 GiB disk with a
 // 100 MiB ESP and a 200 MiB root; definitions esp, root, home (ext4,
 // weight 2000), var (ext4) and a 64 MiB swap.
-func selectionDefs(t *testing.T) []spec.Definition {
-	return []spec.Definition{
+func selectionDefs(t *testing.T) []repartd.Definition {
+	return []repartd.Definition{
 		def(t, "10-esp", "esp"),
 		def(t, "20-root", "root"),
 		def(t, "30-home", "home", "Format=ext4", "Weight=2000"),
@@ -104,12 +105,12 @@ func TestDeferEmptyAndFactoryReset(t *testing.T) {
 // sprout cannot make; the same definition on an existing partition, or a
 // dropped or deferred one, is fine.
 func TestCheckCreatable(t *testing.T) {
-	withKey := func(d spec.Definition, k spec.ImageKey) spec.Definition {
+	withKey := func(d repartd.Definition, k repartd.ImageKey) repartd.Definition {
 		d.ImageKeys = append(d.ImageKeys, k)
 		return d
 	}
-	copyFiles := spec.ImageKey{Key: "CopyFiles", Value: "/usr", Where: "/defs/x.conf:4", Fills: true}
-	compression := spec.ImageKey{Key: "Compression", Value: "zstd", Where: "/defs/x.conf:5"}
+	copyFiles := repartd.ImageKey{Key: "CopyFiles", Value: "/usr", Where: "/defs/x.conf:4", Fills: true}
+	compression := repartd.ImageKey{Key: "Compression", Value: "zstd", Where: "/defs/x.conf:5"}
 
 	defs := selectionDefs(t)
 	defs[1] = withKey(defs[1], copyFiles) // root exists: no effect
@@ -135,7 +136,7 @@ func TestCheckCreatable(t *testing.T) {
 
 	defs = selectionDefs(t)
 	defs[2].Format, defs[2].DefaultSubvolume = "btrfs", "/@home"
-	defs[2].Subvolumes = []spec.Subvolume{{Path: "/@home"}}
+	defs[2].Subvolumes = []repartd.Subvolume{{Path: "/@home"}}
 	if _, err := Make(defs, selectionDisk(t), Options{Seed: seedB}); err == nil || !strings.Contains(err.Error(), "DefaultSubvolume=/@home names a subvolume") {
 		t.Errorf("DefaultSubvolume: %v", err)
 	}
@@ -149,8 +150,8 @@ func TestCheckCreatable(t *testing.T) {
 func TestFormatEmptyPartition(t *testing.T) {
 	empty := "_empty"
 	d := def(t, "70-home", "home", "SizeMin=104857600", "SizeMax=104857600")
-	d.Empty, d.Label, d.NoAuto = true, &empty, spec.TriYes
-	p := mustPlan(t, []spec.Definition{d}, selectionDisk(t), Options{Seed: seedB})
+	d.Empty, d.Label, d.NoAuto = true, &empty, repartd.TriYes
+	p := mustPlan(t, []repartd.Definition{d}, selectionDisk(t), Options{Seed: seedB})
 	for _, s := range p.Steps {
 		switch s := s.(type) {
 		case FormatPartition, EncryptPartition:
@@ -167,12 +168,12 @@ func TestVolumeLabel(t *testing.T) {
 	label := "myvol"
 	d := def(t, "10-data", "linux-generic", "Label=data")
 	for _, c := range []struct {
-		compat int
+		compat compat.Version
 		vol    *string
 		want   string
 	}{
-		{0, nil, "luks-data"}, {262, nil, "luks-data"}, {259, nil, "luks-data"},
-		{258, nil, "data"}, {252, nil, "data"}, {0, &label, "myvol"},
+		{262, nil, "luks-data"}, {259, nil, "luks-data"},
+		{258, nil, "data"}, {252, nil, "data"}, {262, &label, "myvol"}, {252, &label, "myvol"},
 	} {
 		d.VolumeLabel = c.vol
 		if got := volumeLabel(&d, "data", c.compat); got != c.want {

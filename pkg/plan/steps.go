@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/luks"
 )
 
 // Step is one action of a plan. The dry run prints steps; apply executes
@@ -99,7 +99,7 @@ func (s FormatPartition) Describe() string {
 // LUKS2 header when it is encrypted.
 func (s FormatPartition) FileSystemSize() uint64 {
 	if s.Encrypted {
-		return s.Size - min(s.Size, luks.MetadataSize)
+		return s.Size - min(s.Size, encryption.MetadataSize)
 	}
 	return s.Size
 }

@@ -2,7 +2,7 @@ package plan
 
 // SupplementFor= (systemd 257), as 262 plans it (observed):
 //   - a supplement whose partition exists is used as written;
-//   - otherwise it is merged into its target (spec.Merged: the target
+//   - otherwise it is merged into its target (repartd.Merged: the target
 //     takes the supplement's weights and the stricter sizes) and not
 //     created;
 //   - when the partitions do not fit, the first merged pair (supplements
@@ -18,20 +18,20 @@ package plan
 import (
 	"fmt"
 
-	"github.com/sprout-initrd/sprout/pkg/spec"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // supplementPair is a supplement merged into its target.
 type supplementPair struct {
 	supplement, target *member
-	original           *spec.Definition // the target's own definition
-	merged             spec.Definition
+	original           *repartd.Definition // the target's own definition
+	merged             repartd.Definition
 	undone             bool
 }
 
 // mergeSupplements merges each supplement that has no partition yet into
 // its target and returns the pairs, in the supplements' list order.
-func (l *layout) mergeSupplements(defs []spec.Definition) []*supplementPair {
+func (l *layout) mergeSupplements(defs []repartd.Definition) []*supplementPair {
 	var pairs []*supplementPair
 	for _, s := range l.members {
 		if s.def == nil || s.def.SupplementFor == "" || s.exists {
@@ -46,7 +46,7 @@ func (l *layout) mergeSupplements(defs []spec.Definition) []*supplementPair {
 		if target == nil {
 			continue // not selected (--exclude-partitions=): used as written
 		}
-		p := &supplementPair{supplement: s, target: target, original: target.def, merged: spec.Merged(target.def, s.def)}
+		p := &supplementPair{supplement: s, target: target, original: target.def, merged: repartd.Merged(target.def, s.def)}
 		target.def = &p.merged
 		s.dropped = true
 		pairs = append(pairs, p)

@@ -1,0 +1,7 @@
+package encryption
+
+// KeyFile (Encrypt=key-file): one key slot, for the --key-file= key (the
+// empty key by default, as in 252).
+const KeyFile Mode = "key-file"
+
+var keyFile = Declaration{Mode: KeyFile, KeyFile: true, Needs: luks2Needs}

@@ -1,0 +1,40 @@
+package fstype
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestXfsArgs(t *testing.T) {
+	f, _ := Lookup("xfs")
+	id := "262afe25-c985-4002-86e6-146a18a7febd"
+	for _, c := range []struct {
+		discard bool
+		want    []string
+	}{
+		{false, []string{"mkfs.xfs", "-q", "-L", "héllo wörl", "-m", "uuid=" + id, "-m", "reflink=1", "/dev/loop7", "-K"}},
+		{true, []string{"mkfs.xfs", "-q", "-L", "héllo wörl", "-m", "uuid=" + id, "-m", "reflink=1", "/dev/loop7"}},
+	} {
+		if got := f.Args(request("xfs", c.discard), "/dev/loop7"); !slices.Equal(got, c.want) {
+			t.Errorf("xfs discard=%v:\n got %q\nwant %q", c.discard, got, c.want)
+		}
+	}
+	if f.InPlaceArgs != nil {
+		t.Error("mkfs.xfs takes no offset, yet xfs has in-place arguments")
+	}
+}
+
+func TestIdentifyXfs(t *testing.T) {
+	id := uuid.MustParse("11111111-2222-4333-8444-555555555555")
+	b := make([]byte, 8192)
+	copy(b, "XFSB")
+	copy(b[32:], id[:])
+	copy(b[108:], "var")
+	got, ok := Identify(bytes.NewReader(b))
+	if want := (Identity{"xfs", "var", id.String()}); !ok || got != want {
+		t.Errorf("Identify(xfs superblock) = %+v, %v; want %+v", got, ok, want)
+	}
+}
