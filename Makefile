@@ -29,18 +29,20 @@ bin/man/%.8: docs/man/%.8.md go.mod
 
 # --- Installing --------------------------------------------------------------
 # make install [DESTDIR=/staging] [PREFIX=/usr]. The binary, man pages and
-# docs go under PREFIX. The unit, the dracut module and the initramfs-tools
-# files go where systemd, dracut and initramfs-tools look for them, whatever
-# PREFIX is (none of them reads /usr/local): pkg-config's answer where
-# systemd.pc and dracut.pc exist, else the paths Debian, Fedora and Arch
-# share (/usr/lib/...; on Debian 12, /lib is /usr/lib). The dracut module
-# and the initramfs-tools hook are told where the binary and the unit went.
+# docs go under PREFIX. The dracut module and the initramfs-tools files go
+# where dracut and initramfs-tools look for them, whatever PREFIX is
+# (neither reads /usr/local): pkg-config's answer where dracut.pc exists,
+# else the path Debian, Fedora and Arch share. The unit is an initrd unit:
+# it goes into the dracut module, as dracut's own modules ship theirs, and
+# never into the host's unit directories (sprout.service(8)). The dracut
+# module and the initramfs-tools hook are told where the binary went.
 PREFIX      ?= /usr
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 DOCDIR      ?= $(PREFIX)/share/doc/sprout
 SYSCONFDIR  ?= /etc
 pkgvar = $(or $(shell pkg-config --variable=$(2) $(1) 2>/dev/null),$(3))
+# UNITDIR: only for uninstall (older versions installed a host unit).
 UNITDIR     ?= $(call pkgvar,systemd,systemdsystemunitdir,/usr/lib/systemd/system)
 DRACUTDIR   ?= $(call pkgvar,dracut,dracutmodulesdir,/usr/lib/dracut/modules.d)
 INITRAMFSDIR ?= /usr/share/initramfs-tools
@@ -48,11 +50,10 @@ DOCS := README.md LICENSE docs/algorithm.md docs/boot.md docs/compatibility.md d
 
 install: build man
 	install -Dm0755 bin/sprout $(DESTDIR)$(BINDIR)/sprout
-	install -Dm0644 systemd-units/sprout.service $(DESTDIR)$(UNITDIR)/sprout.service
 	install -Dm0755 initrd/dracut/90sprout/module-setup.sh $(DESTDIR)$(DRACUTDIR)/90sprout/module-setup.sh
 	install -Dm0755 initrd/dracut/90sprout/sprout-pre-mount.sh $(DESTDIR)$(DRACUTDIR)/90sprout/sprout-pre-mount.sh
-	sed -i 's|^sprout_installed_binary=.*|sprout_installed_binary=$(BINDIR)/sprout|; s|^sprout_installed_unit=.*|sprout_installed_unit=$(UNITDIR)/sprout.service|' \
-		$(DESTDIR)$(DRACUTDIR)/90sprout/module-setup.sh
+	install -Dm0644 systemd-units/sprout.service $(DESTDIR)$(DRACUTDIR)/90sprout/sprout.service
+	sed -i 's|^sprout_installed_binary=.*|sprout_installed_binary=$(BINDIR)/sprout|' $(DESTDIR)$(DRACUTDIR)/90sprout/module-setup.sh
 	install -Dm0755 initrd/initramfs-tools/hooks/sprout $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
 	sed -i 's|^installed_binary=.*|installed_binary=$(BINDIR)/sprout|' $(DESTDIR)$(INITRAMFSDIR)/hooks/sprout
 	install -Dm0755 initrd/initramfs-tools/scripts/local-premount/sprout $(DESTDIR)$(INITRAMFSDIR)/scripts/local-premount/sprout
@@ -60,7 +61,8 @@ install: build man
 	install -Dm0644 -t $(DESTDIR)$(MANDIR)/man8 $(MANPAGES)
 	install -Dm0644 -t $(DESTDIR)$(DOCDIR) $(DOCS)
 
-# Removes what install put there (the same variables must be given).
+# Removes what install put there (the same variables must be given), and
+# the host unit an older make install put into UNITDIR.
 # /etc/initramfs-tools/conf.d/sprout stays if it was edited.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sprout $(DESTDIR)$(UNITDIR)/sprout.service
@@ -148,7 +150,7 @@ test-nixos: deps
 # refusals; initrds from the host's own dracut and mkinitramfs; each booted
 # twice (tests/install/build-initrds.sh, tests/qemu/installed_test.go).
 test-install: deps build
-	@echo "== tier 9: installed path (make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice) =="
+	@echo "== tier 9: installed path (lintian on the .deb; make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice) =="
 	go test -count=1 -tags qemu -run '^TestInstalledPath$$' -v -timeout 40m ./tests/qemu/ 2>&1 | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 
 # Boots the seed appliance N times (fresh disk, first boot, no-op boot).

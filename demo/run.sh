@@ -51,8 +51,11 @@ for f in demo/repart.d/*.conf; do echo "--- $f"; grep -v '^#' "$f"; done
 	--sprout "$out/sprout" --definitions "$repo/demo/repart.d" --out "$out/initrd.img"
 
 step "5/7 the appliance image (ESP + nix-store), dd'ed onto a bigger disk"
+# The article's partitions: a 200M ESP and a 343.3 MiB store (ours holds a
+# few MiB of squashfs in a partition as big), so that sprout's table and
+# picture of the grown disk read like the article's log.
 "$scripts/build-uefi-appliance.sh" --kernel "$kroot/boot/vmlinuz-$kver" --initrd "$out/initrd.img" \
-	--esp-mib 200 --out "$out/image.raw"
+	--esp-mib 200 --store-mib 344 --out "$out/image.raw"
 echo "\$ cp image.raw demo-disk.raw && qemu-img resize -f raw demo-disk.raw +10G"
 cp --sparse=always "$out/image.raw" "$out/demo-disk.raw"
 qemu-img resize -q -f raw "$out/demo-disk.raw" +10G

@@ -25,44 +25,57 @@ stage="$(mktemp -d "$out/deb.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 root="$stage/root"
 
-# Debian's own paths: the unit in /lib/systemd/system on Debian 12 (what
-# systemd.pc says there; later releases say /usr/lib), binary in /usr/bin.
+# The maintainer: whoever builds the package, as Debian's own tools take
+# it (DEBFULLNAME, DEBEMAIL), else the project at its home on GitHub (a
+# no-reply address: issues go to the Homepage).
+maintainer="${DEBFULLNAME:-sprout maintainers} <${DEBEMAIL:-sprout-initrd@users.noreply.github.com}>"
+
+# Debian's own paths: binary in /usr/bin, the dracut module (with the
+# initrd unit inside) where dracut.pc says.
 make -s -C "$repo" install DESTDIR="$root" PREFIX=/usr >/dev/null
 
-# Debian policy: compressed man pages and changelog, a copyright file.
+# Debian policy 12.3: man pages, the changelog and documentation over
+# 4 KiB compressed with gzip -9n; the copyright file never.
 gzip -9n "$root"/usr/share/man/man8/*.8
 doc="$root/usr/share/doc/sprout"
 rm -f "$doc/LICENSE"
-cat >"$doc/copyright" <<'COPYRIGHT'
-Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: sprout
-Source: https://github.com/sprout-initrd/sprout
-
-Files: *
-Copyright: the sprout authors
-License: Apache-2.0
- On Debian systems, the full text of the Apache License 2.0 is in
- /usr/share/common-licenses/Apache-2.0.
-COPYRIGHT
-printf 'sprout (%s) unstable; urgency=medium\n\n  * Built from %s with make deb.\n\n -- sprout maintainers <sprout@invalid>  %s\n' \
+find "$doc" -type f -size +4k -exec gzip -9n {} +
+when="$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)"
+first_year="$(git -C "$repo" log --max-parents=0 --format=%cd --date=format:%Y 2>/dev/null | sort | sed -n 1p)"
+last_year="$(date -u -d "@$when" +%Y)"
+years="${first_year:-$last_year}"
+[ "$years" = "$last_year" ] || years="$years-$last_year"
+"$(dirname "$0")/deb-copyright.sh" "$repo" "$years" >"$doc/copyright"
+printf 'sprout (%s) unstable; urgency=medium\n\n  * Built from %s with make deb.\n\n -- %s  %s\n' \
 	"$version" "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo source)" \
-	"$(date -R -d "@$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)")" |
+	"$maintainer" "$(date -R -d "@$when")" |
 	gzip -9n >"$doc/changelog.gz"
+# What lintian would rightly flag in another package, and why not here.
+install -Dm0644 /dev/stdin "$root/usr/share/lintian/overrides/sprout" <<'OVERRIDES'
+# sprout is static by design (CGO_ENABLED=0): it runs in initrds, before any library of the root exists.
+sprout: statically-linked-binary [usr/bin/sprout]
+# dracut runs its modules' scripts from /usr/lib/dracut/modules.d, where its own are executable too.
+sprout: executable-in-usr-lib [usr/lib/dracut/modules.d/90sprout/module-setup.sh]
+sprout: executable-in-usr-lib [usr/lib/dracut/modules.d/90sprout/sprout-pre-mount.sh]
+OVERRIDES
 
 mkdir -p "$root/DEBIAN"
-# The static Go binary links no shared library: no shlibs Depends. sprout
-# formats with mke2fs for ext2/3/4 (the common case); the other mkfs tools
-# are named by the definitions and checked when the initrd is built.
+# The static Go binary links no shared library: no shlibs Depends. The
+# programs sprout runs: mke2fs for ext2/3/4 (the common case), and only
+# when a definition asks, mkfs.vfat, mkfs.xfs, mkfs.btrfs (Format=),
+# cryptsetup and, for tpm2, systemd-cryptenroll with the tpm2-tss
+# libraries it loads (Encrypt=); the integrations check them when the
+# initrd is built. No util-linux: sprout runs none of its programs.
 # dracut-core | initramfs-tools: something must put sprout into an initrd.
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: sprout
 Version: $version
 Architecture: $arch
-Maintainer: sprout maintainers <sprout@invalid>
+Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: e2fsprogs, util-linux
+Depends: e2fsprogs
 Recommends: dracut-core | initramfs-tools
-Suggests: dosfstools, xfsprogs, btrfs-progs
+Suggests: dosfstools, xfsprogs, btrfs-progs, cryptsetup-bin, libtss2-esys-3.0.2-0, libtss2-rc0
 Section: admin
 Priority: optional
 Homepage: https://github.com/sprout-initrd/sprout
@@ -73,9 +86,9 @@ Description: grow appliance disk images on first boot, in the initrd
  partitions, giving the same partition table as systemd-repart 252.
  Later boots find nothing to do and write nothing.
  .
- This package has the static sprout binary, its initrd unit, a dracut
- module (enable it with dracut --add sprout) and an initramfs-tools hook
- (active when the host has repart.d definitions).
+ This package has the static sprout binary, a dracut module with its
+ initrd unit (enable it with dracut --add sprout) and an initramfs-tools
+ hook (active when the host has repart.d definitions).
 CONTROL
 echo /etc/initramfs-tools/conf.d/sprout >"$root/DEBIAN/conffiles"
 # New hooks should reach the initramfs on the next update, as other

@@ -116,6 +116,7 @@ in
         unitConfig = {
           DefaultDependencies = false;
           ConditionVirtualization = "!container";
+          ConditionPathExists = "/etc/initrd-release";
           ConditionDirectoryNotEmpty = "/etc/repart.d";
           # A disk sprout cannot find or repair ends the boot with its
           # message instead of a root device wait without end (docs/boot.md).

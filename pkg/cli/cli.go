@@ -184,6 +184,15 @@ func (r *run) main(ctx context.Context) (int, error) {
 		if err := report.Table(r.env.Stdout, rows, r.cfg.legend); err != nil {
 			return 0, err
 		}
+		// The bar and the tree of the layout the run leaves (the dry run's
+		// plan, a real run's result), before it is applied, as
+		// systemd-repart prints them; --no-legend keeps the rows alone.
+		if r.cfg.legend {
+			err := report.Picture(r.env.Stdout, p.DiskSize, report.Slices(p, node), pictureOptions(r.env.Stdout, r.env.Stderr, r.env.Getenv))
+			if err != nil {
+				return 0, err
+			}
+		}
 	}
 
 	switch {

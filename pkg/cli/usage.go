@@ -67,14 +67,14 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --generate-crypttab=PATH
                           Write a crypttab (under --root) for EncryptedVolume=
      --json=MODE          Print the result as JSON: pretty, short or off
-     --pretty=BOOL        Print the table (default: yes)
+     --pretty=BOOL        Print the table and the picture (default: yes)
      --wait-for-disk=TIME Without DEVICE: if the first method that applies
                           names no device yet, look again every 100 ms for
                           up to TIME (such as 90s; default 0: look once).
                           Every disk's GPT is read, the backup too, so a disk
                           whose torn primary GPT hides its partitions from
                           the kernel is found (and repaired)
-     --no-legend          Print the table without header and totals
+     --no-legend          Print the table rows alone: no header, totals, picture
      --no-pager           Accepted for compatibility; sprout never pages
 
 Exit status: 0 success or nothing to do, 1 error, 77 the disk has no GPT

@@ -1,5 +1,6 @@
-// Package report renders a plan for people (a table like systemd-repart's)
-// and for programs (JSON with systemd-repart 252's field names).
+// Package report renders a plan for people (a table and a layout picture
+// like systemd-repart's) and for programs (JSON with systemd-repart 252's
+// field names).
 package report
 
 import (

@@ -77,6 +77,12 @@ else
 	log "apt-get install ./$(basename "$deb"): $(dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}' sprout), $(dpkg -L sprout | wc -l) paths"
 fi
 [ -x /usr/bin/sprout ] || { echo "build-initrds: /usr/bin/sprout is not there after the install" >&2; exit 1; }
+# The unit is the dracut module's: nothing for systemctl on the host.
+unit=/usr/lib/dracut/modules.d/90sprout/sprout.service
+[ -f "$unit" ] || { echo "build-initrds: $unit is not there after the install" >&2; exit 1; }
+for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+	[ ! -e "$d/sprout.service" ] || { echo "build-initrds: the install put a host unit at $d/sprout.service" >&2; exit 1; }
+done
 
 # The user's definitions: the seed article's home and var, in the search
 # path (make: /etc/repart.d; deb: /usr/local/lib/repart.d, a later entry).
@@ -153,7 +159,6 @@ hide /usr/bin/sprout
 expect_refusal "dracut without the binary" 'sprout: the sprout binary is missing' "${dracut_cmd[@]}" "$scratch"
 expect_refusal "mkinitramfs without the binary" 'sprout hook: the sprout binary is missing' "${mkinitramfs_cmd[@]}"
 unhide /usr/bin/sprout
-unit="$(ls /usr/lib/systemd/system/sprout.service /lib/systemd/system/sprout.service 2>/dev/null | head -1)"
 hide "$unit"
 expect_refusal "dracut without the unit" 'sprout: the unit .*sprout.service is missing' "${dracut_cmd[@]}" "$scratch"
 unhide "$unit"

@@ -11,10 +11,15 @@ import (
 
 // A torn table: the state a power cut while a GPT copy is written can
 // leave. Each damages the primary GPT of a disk with 512-byte sectors
-// (the backup stays good), or both copies.
+// (the backup stays good), or both copies; or leaves a valid table that
+// sprout refuses.
 type damage struct {
 	name  string
 	apply func(f *os.File, size int64) error
+	// stops: sprout must fail, and the boot must stop by itself with
+	// sprout's message (sprout.service(8), FAILURE) instead of reaching
+	// the root.
+	stops bool
 }
 
 var (
@@ -22,14 +27,14 @@ var (
 	// being written when the power went.
 	tornHeader = damage{"primary GPT header damaged (CRC)", func(f *os.File, _ int64) error {
 		return flipBytes(f, 512+16, 2)
-	}}
+	}, false}
 	// tornEntries zeroes the second half of the primary entry array's first
 	// sector (entries 3 and 4: home and var) under a header whose entry CRC
 	// counts them: the header was written, the entries were not.
 	tornEntries = damage{"primary entries torn (not matching the header's CRC)", func(f *os.File, _ int64) error {
 		_, err := f.WriteAt(make([]byte, 256), 1024+256)
 		return err
-	}}
+	}, false}
 	// bothDestroyed zeroes both GPT headers: nothing left to repair from.
 	bothDestroyed = damage{"both GPT headers destroyed", func(f *os.File, size int64) error {
 		if _, err := f.WriteAt(make([]byte, 512), 512); err != nil {
@@ -37,7 +42,30 @@ var (
 		}
 		_, err := f.WriteAt(make([]byte, 512), size-512)
 		return err
-	}}
+	}, true}
+	// zeroDiskGUID gives both headers an all-zero disk GUID (their CRCs
+	// recomputed): a valid table that the kernel reads, so the root is
+	// found, but that sprout refuses (as 252 does) — a sprout failure on
+	// an otherwise bootable disk.
+	zeroDiskGUID = damage{"disk GUID all zeros (a table sprout refuses)", func(f *os.File, size int64) error {
+		for _, off := range []int64{512, size - 512} {
+			h := make([]byte, 512)
+			if _, err := f.ReadAt(h, off); err != nil {
+				return err
+			}
+			clear(h[56:72])
+			n := binary.LittleEndian.Uint32(h[12:])
+			if n < 92 || n > 512 {
+				return fmt.Errorf("GPT header at %d: size %d", off, n)
+			}
+			clear(h[16:20])
+			binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h[:n]))
+			if _, err := f.WriteAt(h, off); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, true}
 )
 
 // damageDisk applies d to the disk image file.

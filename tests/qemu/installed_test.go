@@ -28,7 +28,7 @@ func TestInstalledPath(t *testing.T) {
 		t.Fatal("the installed-path tier needs root (mount namespaces, overlays)")
 	}
 	tools := []string{"qemu-system-x86_64", "dracut", "mkinitramfs", "lsinitrd", "lsinitramfs", "unshare",
-		"apt-get", "dpkg-deb", "make", "mksquashfs", "mkfs.vfat", "mkfs.ext4", "mkfs.xfs", "sfdisk", "busybox", "blkid"}
+		"apt-get", "dpkg-deb", "lintian", "make", "mksquashfs", "mkfs.vfat", "mkfs.ext4", "mkfs.xfs", "sfdisk", "busybox", "blkid"}
 	if missing := harness.MissingTools(tools...); len(missing) > 0 {
 		t.Fatalf("the installed-path tier cannot run: missing %s; run scripts/deps.sh", strings.Join(missing, ", "))
 	}
@@ -67,6 +67,21 @@ func TestInstalledPath(t *testing.T) {
 			return fmt.Errorf("want one build/sprout_*_amd64.deb, found %v", debs)
 		}
 		deb = debs[0]
+		return nil
+	})
+	// Debian's checks on the package: any error or warning fails the
+	// tier (each tag the package overrides says why, in the package);
+	// informational and pedantic tags are shown.
+	step("lintian", func() error {
+		out, err := exec.CommandContext(ctx, "lintian", "--fail-on", "error,warning", "--display-info", "--pedantic", deb).CombinedOutput()
+		tags := strings.TrimSpace(strings.ReplaceAll(string(out), "running with root privileges is not recommended!\n", ""))
+		if err != nil {
+			return fmt.Errorf("lintian %s: %w\n%s", filepath.Base(deb), err, tags)
+		}
+		if tags == "" {
+			tags = "no tags"
+		}
+		t.Logf("lintian %s: %s", filepath.Base(deb), tags)
 		return nil
 	})
 	appliance := filepath.Join(a.dir, "appliance-512.raw")

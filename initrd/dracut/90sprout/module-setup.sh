@@ -25,9 +25,8 @@
 # only when a definition asks for it: with no Encrypt= other than off, the
 # initrd is what it was before.
 
-# make install rewrites these to where it put the binary and the unit.
+# make install rewrites this to where it put the binary.
 sprout_installed_binary=/usr/bin/sprout
-sprout_installed_unit=/usr/lib/systemd/system/sprout.service
 
 # sprout_bin: the binary to install.
 sprout_bin() {
@@ -40,17 +39,11 @@ sprout_bin() {
     fi
 }
 
-# sprout_unit: the unit shipped next to this module (a source checkout's
-# builder copies it here), else the one make install put into systemd's
-# unit directory, else whatever is in dracut's idea of that directory.
+# sprout_unit: the initrd unit, shipped inside this module as dracut's own
+# modules ship theirs (make install and the .deb put it here, a source
+# checkout's builder copies it): never a unit of the host.
 sprout_unit() {
-    if [[ -e $moddir/sprout.service ]]; then
-        printf '%s' "$moddir/sprout.service"
-    elif [[ -e $sprout_installed_unit ]]; then
-        printf '%s' "$sprout_installed_unit"
-    else
-        printf '%s' "${systemdsystemunitdir:-/usr/lib/systemd/system}/sprout.service"
-    fi
+    printf '%s' "$moddir/sprout.service"
 }
 
 # sprout_definition_dirs: where definitions come from, in repart.d order.

@@ -11,7 +11,9 @@ if [ -n "$(ls /etc/repart.d/*.conf 2>/dev/null)" ]; then
     rc=$?
     case $rc in
     0 | 77) ;;
-    *) warn "sprout failed (exit $rc); the boot continues with the partitions as they are" ;;
+    # The boot stops here, as sprout.service's OnFailure=emergency.target
+    # stops a systemd initrd's (sprout.service(8), FAILURE).
+    *) die "sprout failed (exit $rc); the boot stops here (see its message above)" ;;
     esac
     # The mounts that follow must see the new partitions' device links.
     udevadm settle --timeout=60 >/dev/null 2>&1 || :

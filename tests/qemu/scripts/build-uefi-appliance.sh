@@ -19,13 +19,16 @@
 # (files of the same path replace the base's): the encrypted appliance's
 # crypttab and root fstab (tests/qemu/fixture/tpm2-initrd).
 #
+# --store-mib N makes the store partition N MiB (at least what the squashfs
+# needs, the default): the demo sizes it like the article's.
+#
 # usage: build-uefi-appliance.sh --kernel VMLINUZ --initrd FILE --out FILE
-#            [--cmdline "…"] [--esp-mib N] [--guest-init FILE] [--fixture DIR]
+#            [--cmdline "…"] [--esp-mib N] [--store-mib N] [--guest-init FILE] [--fixture DIR]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 qemu_dir="$(cd "$here/.." && pwd)"
-kernel="" initrd="" out="" esp_mib=200
+kernel="" initrd="" out="" esp_mib=200 store_mib_wanted=0
 cmdline="console=ttyS0 rd.systemd.gpt_auto=0 panic=-1 no_timer_check rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 guest_init="$qemu_dir/guest/init"
 fixtures=("$qemu_dir/fixture/uefi-initrd")
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
 	--out) out="$2"; shift 2 ;;
 	--cmdline) cmdline="$2"; shift 2 ;;
 	--esp-mib) esp_mib="$2"; shift 2 ;;
+	--store-mib) store_mib_wanted="$2"; shift 2 ;;
 	--guest-init) guest_init="$2"; shift 2 ;;
 	--fixture) fixtures+=("$(cd "$2" && pwd)"); shift 2 ;;
 	*) echo "build-uefi-appliance: unknown argument $1" >&2; exit 2 ;;
@@ -129,6 +133,7 @@ mcopy -i "$work/esp.img" "$work/sprout-appliance.efi" ::/EFI/Linux/sprout-applia
 
 # --- the disk ----------------------------------------------------------------
 store_mib=$(( ($(stat -c %s "$work/store.img") + mib - 1) / mib ))
+[ "$store_mib_wanted" -le "$store_mib" ] || store_mib=$store_mib_wanted
 esp_start=1
 store_start=$((esp_start + esp_mib))
 end_mib=$((store_start + store_mib + 1)) # 1 MiB tail for the backup GPT
