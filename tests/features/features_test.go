@@ -53,6 +53,9 @@ type step struct {
 	// Table (an sfdisk script, "-" for none) from a base of its own.
 	Independent bool       `json:"independent,omitempty"`
 	Table       string     `json:"table,omitempty"`
+	// Grow enlarges the input (sparsely) before the step: "+10G" adds,
+	// "4G" sets the size; the image was dd'ed onto a bigger disk.
+	Grow string `json:"grow,omitempty"`
 	Deviation   *deviation `json:"deviation,omitempty"`
 	// Probe lists byte offsets (sizes, like "300M") where blkid's TYPE,
 	// LABEL and UUID must be the same in both images, whatever the exit
@@ -237,6 +240,27 @@ func (s *suite) run(t *testing.T, dir string, sc *scenario) {
 		if st.Table != "" {
 			from = filepath.Join(work, name+"-base.img")
 			makeBase(from, st.Table)
+		}
+		if st.Grow != "" {
+			grown := filepath.Join(work, name+"-grown.img")
+			if err := harness.CopySparse(from, grown); err != nil {
+				t.Fatal(err)
+			}
+			cur, err := harness.Size(grown)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := harness.ParseSize(strings.TrimPrefix(st.Grow, "+"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(st.Grow, "+") {
+				n += cur
+			}
+			if err := harness.Resize(grown, n); err != nil {
+				t.Fatal(err)
+			}
+			from = grown
 		}
 		var oracleOut *outcome
 		t.Run(name, func(t *testing.T) {
