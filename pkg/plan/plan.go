@@ -206,7 +206,10 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 
 	l := newLayout(defs, table, snap.SectorSize, opts.Compat)
 	l.markDeferred(opts.Selection)
-	pairs := l.mergeSupplements(defs)
+	pairs, err := l.mergeSupplements(defs)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		ok, largest := l.allocate()
 		if ok && l.mergedTargetsFit(pairs) {

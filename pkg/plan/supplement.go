@@ -30,11 +30,13 @@ type supplementPair struct {
 }
 
 // mergeSupplements merges each supplement that has no partition yet into
-// its target and returns the pairs, in the supplements' list order.
-func (l *layout) mergeSupplements(defs []repartd.Definition) []*supplementPair {
+// its target and returns the pairs, in the supplements' list order. A
+// supplement whose target the selection left out is refused, as 262
+// refuses it ("Couldn't find target partition").
+func (l *layout) mergeSupplements(defs []repartd.Definition) ([]*supplementPair, error) {
 	var pairs []*supplementPair
 	for _, s := range l.members {
-		if s.def == nil || s.def.SupplementFor == "" || s.exists {
+		if s.def == nil || s.def.SupplementFor == "" {
 			continue
 		}
 		var target *member
@@ -44,14 +46,18 @@ func (l *layout) mergeSupplements(defs []repartd.Definition) []*supplementPair {
 			}
 		}
 		if target == nil {
-			continue // not selected (--exclude-partitions=): used as written
+			return nil, fmt.Errorf("%s: SupplementFor=%s: that definition is left out by --include-partitions=/--exclude-partitions=",
+				s.def.Where("SupplementFor"), s.def.SupplementFor)
+		}
+		if s.exists {
+			continue // its partition exists: used as written
 		}
 		p := &supplementPair{supplement: s, target: target, original: target.def, merged: repartd.Merged(target.def, s.def)}
 		target.def = &p.merged
 		s.dropped = true
 		pairs = append(pairs, p)
 	}
-	return pairs
+	return pairs, nil
 }
 
 // unmergeFirst undoes the first pair still merged and says so; "" when

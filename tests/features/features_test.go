@@ -89,14 +89,22 @@ type outcome struct {
 }
 
 type suite struct {
-	oracle  chrootOracle
-	sprout  string
-	mu      sync.Mutex
-	steps   int
-	equal   int
-	differs int
-	failed  int
-	skipped []string
+	oracle     chrootOracle
+	sprout     string
+	mu         sync.Mutex
+	steps      int
+	equal      int
+	differs    int
+	failed     int
+	notCompare int // the oracle aborted (an assertion in systemd)
+	skipped    []string
+}
+
+// oracleAborted: systemd-repart stopped on one of its own assertions
+// (such as _hashmap_merge's with SupplementFor=, 262): there is nothing
+// to compare with.
+func oracleAborted(res harness.Result) bool {
+	return strings.Contains(res.Stderr, "Assertion '") && strings.Contains(res.Stderr, "Aborting.")
 }
 
 func TestScenarios(t *testing.T) {
@@ -142,6 +150,9 @@ func TestScenarios(t *testing.T) {
 	})
 	line := fmt.Sprintf("features (systemd-repart %d, %s chroot): %d steps, %d equal, %d deliberately different, %d failed",
 		s.oracle.version, s.oracle.suite, s.steps, s.equal, s.differs, s.failed)
+	if s.notCompare > 0 {
+		line += fmt.Sprintf(", %d not compared (the oracle aborted)", s.notCompare)
+	}
 	if len(s.skipped) > 0 {
 		line += fmt.Sprintf("; not run (need a newer oracle): %s", strings.Join(s.skipped, " "))
 	}
@@ -266,6 +277,13 @@ func (s *suite) run(t *testing.T, dir string, sc *scenario) {
 		t.Run(name, func(t *testing.T) {
 			var problems []string
 			oracleOut, problems = s.step(t, ctx, abs, stepDir, sc, st, from, prevRoots)
+			if oracleOut != nil && oracleAborted(oracleOut.res) && st.Deviation == nil {
+				s.mu.Lock()
+				s.notCompare++
+				s.mu.Unlock()
+				t.Logf("NOT COMPARED: systemd-repart %d aborted on an assertion:\n%s", s.oracle.version, tail(oracleOut.res.Stderr))
+				return
+			}
 			for _, p := range problems {
 				t.Error(p)
 			}
@@ -392,12 +410,25 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 		fail("exit codes differ%s", report())
 	}
 	bothOK := oracle.res.ExitCode == 0 && ours.res.ExitCode == 0
+	// When a UUID derived from the seed is taken, both tools fall back to
+	// a random one: the new partitions' UUIDs, and what derives from them
+	// (file system UUIDs, the generated files), cannot be compared.
+	randomized := strings.Contains(oracle.res.Stderr, "reverting to randomized UUID")
+	random := map[int]bool{}
+	if randomized && oracle.table != nil {
+		old, _ := harness.ReadTable(ctx, input)
+		for _, p := range oracle.table.Partitions {
+			if old == nil || !slices.ContainsFunc(old.Partitions, func(q harness.Partition) bool { return q.Entry == p.Entry }) {
+				random[p.Entry] = true
+			}
+		}
+	}
 	if compare["table"] {
 		switch {
 		case bothOK && (oracle.table == nil) != (ours.table == nil):
 			fail("only one tool left a partition table%s", report())
 		case bothOK && oracle.table != nil:
-			if d := harness.Diff(oracle.table, ours.table); len(d) > 0 {
+			if d := harness.DiffExcept(oracle.table, ours.table, random); len(d) > 0 {
 				fail("tables differ:\n  %s%s", strings.Join(d, "\n  "), report())
 			}
 		case oracle.res.ExitCode != 0 && ours.res.ExitCode != 0:
@@ -406,7 +437,7 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 			}
 		}
 	}
-	if compare["fs"] && bothOK && oracle.table != nil && ours.table != nil && len(harness.Diff(oracle.table, ours.table)) == 0 {
+	if compare["fs"] && bothOK && oracle.table != nil && ours.table != nil && len(harness.DiffExcept(oracle.table, ours.table, random)) == 0 {
 		// Every partition, the ones that existed too (a partition that
 		// is not created must not be touched either).
 		for _, p := range oracle.table.Partitions {
@@ -416,7 +447,7 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 				t.Fatal(err)
 			}
 			for _, k := range []string{"TYPE", "LABEL", "UUID", "VERSION"} {
-				if w[k] != g[k] {
+				if w[k] != g[k] && !(k == "UUID" && random[p.Entry]) {
 					fail("partition %d (%s): file system %s: systemd-repart %q, sprout %q", p.Entry, p.Name, k, w[k], g[k])
 				}
 			}
@@ -441,7 +472,7 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 			}
 		}
 	}
-	if compare["files"] {
+	if compare["files"] && !randomized {
 		for _, f := range st.Files {
 			w, g := readOrAbsent(filepath.Join(oracle.root, f)), readOrAbsent(filepath.Join(ours.root, f))
 			if w != g {
