@@ -51,12 +51,12 @@ type step struct {
 	Files    []string          `json:"files,omitempty"`
 	// Independent starts from the base image, not the previous result;
 	// Table (an sfdisk script, "-" for none) from a base of its own.
-	Independent bool       `json:"independent,omitempty"`
-	Table       string     `json:"table,omitempty"`
+	Independent bool   `json:"independent,omitempty"`
+	Table       string `json:"table,omitempty"`
 	// Grow enlarges the input (sparsely) before the step: "+10G" adds,
 	// "4G" sets the size; the image was dd'ed onto a bigger disk.
-	Grow string `json:"grow,omitempty"`
-	Deviation   *deviation `json:"deviation,omitempty"`
+	Grow      string     `json:"grow,omitempty"`
+	Deviation *deviation `json:"deviation,omitempty"`
 	// Probe lists byte offsets (sizes, like "300M") where blkid's TYPE,
 	// LABEL and UUID must be the same in both images, whatever the exit
 	// codes: what each tool wrote into a future partition's range before
