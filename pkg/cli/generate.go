@@ -28,7 +28,7 @@ func (r *run) generatedFiles(p *plan.Plan) ([]generated, error) {
 		make      func() (string, bool)
 	}{
 		{r.cfg.generateFstab, "MountPoint", r.cfg.appendFstab, func() (string, bool) { return fstab.Fstab(parts, r.cfg.compat) }},
-		{r.cfg.generateCrypttab, "EncryptedVolume", fstab.AppendNo, func() (string, bool) { return fstab.Crypttab(parts) }},
+		{r.cfg.generateCrypttab, "EncryptedVolume", fstab.AppendNo, func() (string, bool) { return fstab.Crypttab(parts, r.cfg.compat) }},
 	} {
 		if g.path == "" {
 			continue

@@ -9,6 +9,7 @@
 package fstab
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,8 +32,11 @@ type Partition struct {
 	UUID uuid.UUID
 	// FileSystemUUID and LUKSUUID are the UUIDs derived from UUID.
 	FileSystemUUID, LUKSUUID uuid.UUID
-	// Index is the GPT entry number.
-	Index int
+	// Index is the GPT entry number, Offset where the partition starts.
+	Index  int
+	Offset uint64
+	// Deferred: planned, not written (--defer-partitions=).
+	Deferred bool
 }
 
 // Section markers of the generated fstab (258 on, where --append-fstab=
@@ -48,6 +52,12 @@ const (
 // --append-fstab=); without them the file starts with header and a blank
 // line. Observed: 257 header, 262 markers; NEWS 258 adds --append-fstab=.
 var sectionMarkers = compat.ByVersion[bool]{{Since: 252, Value: false}, {Since: 258, Value: true}}
+
+// crypttabAfterPlacing: the crypttab is written after the partitions are
+// placed (deferred ones included, in disk order). Observed: 257 before,
+// 262 after; NEWS does not say when (260's fixate-volume-key needs the
+// volumes formatted first), so from 262, the first oracle that shows it.
+var crypttabAfterPlacing = compat.ByVersion[bool]{{Since: 252, Value: false}, {Since: 262, Value: true}}
 
 // espMask is the mask a vfat ESP or XBOOTLDR is mounted with (observed:
 // 257 umask=0077, 262 fmask=0177,dmask=0077; the change is systemd PR
@@ -138,18 +148,22 @@ func fsID(format string, u uuid.UUID) string {
 // even when empty (the line then ends in a blank). ok is false when no
 // partition qualifies.
 //
-// The lines are in the order of the partition numbers: 262 writes the
-// file once more after the partitions are placed, from its list in that
-// order (observed: a deferred new partition numbered after the existing
-// ones comes last although its definition comes first). The fstab keeps
-// the definitions' order (it is written only before placing).
-func Crypttab(parts []Partition) (text string, ok bool) {
-	parts = slices.Clone(parts)
-	slices.SortStableFunc(parts, func(a, b Partition) int { return a.Index - b.Index })
+// Which partitions, in which order, changed (observed): 257 writes the
+// file once, before the partitions are placed, in definition order and
+// without the deferred ones; 262 writes it again once they are placed,
+// from its list, which is then in the order of the partitions on disk
+// (ListByOffset), deferred ones included. The fstab keeps the
+// definitions' order in both (it is written only before placing).
+func Crypttab(parts []Partition, v compat.Version) (text string, ok bool) {
+	afterPlacing := crypttabAfterPlacing.At(v)
+	if afterPlacing {
+		parts = slices.Clone(parts)
+		slices.SortStableFunc(parts, func(a, b Partition) int { return cmp.Compare(a.Offset, b.Offset) })
+	}
 	var b strings.Builder
 	for _, p := range parts {
 		d := p.Definition
-		if d == nil || d.Encrypt == encryption.Off || d.EncryptedVolume == nil {
+		if d == nil || d.Encrypt == encryption.Off || d.EncryptedVolume == nil || p.Deferred && !afterPlacing {
 			continue
 		}
 		v := d.EncryptedVolume
@@ -184,7 +198,7 @@ func Partitions(p *plan.Plan) []Partition {
 		out = append(out, Partition{
 			Definition: r.Definition, Type: r.Type, UUID: r.UUID,
 			FileSystemUUID: plan.FileSystemUUID(r.UUID), LUKSUUID: plan.LUKSUUID(r.UUID),
-			Index: r.Index,
+			Index: r.Index, Offset: r.Offset, Deferred: r.Deferred,
 		})
 	}
 	return out

@@ -84,7 +84,7 @@ func TestFstabNothingToWrite(t *testing.T) {
 	if _, ok := Fstab([]Partition{{Definition: &d}}, compat.Newest); ok {
 		t.Error("a partition without a file system gets an fstab line")
 	}
-	if _, ok := Crypttab([]Partition{{Definition: &d}}); ok {
+	if _, ok := Crypttab([]Partition{{Definition: &d}}, compat.Newest); ok {
 		t.Error("a partition without encryption gets a crypttab line")
 	}
 }
@@ -104,7 +104,7 @@ func TestCrypttab(t *testing.T) {
 		{&repartd.EncryptedVolume{Name: "n", KeyFile: "-", Options: "-"}, "n UUID=08e61f62-4fd2-4845-97d2-b80479ee41ac - -\n"},
 	} {
 		d := repartd.Definition{Encrypt: encryption.Mode("key-file"), Format: "ext4", EncryptedVolume: c.v}
-		got, ok := Crypttab([]Partition{{Definition: &d, LUKSUUID: luks}})
+		got, ok := Crypttab([]Partition{{Definition: &d, LUKSUUID: luks}}, compat.Newest)
 		if want := header + "\n\n" + c.want; !ok || got != want {
 			t.Errorf("%+v: got %q, want %q", *c.v, got, want)
 		}
@@ -172,5 +172,34 @@ func TestTargetContent(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".fstab.sprout-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// The crypttab of testdata/features/crypttab (a deferred new home whose
+// definition comes before tmp's): 262 lists it last, by its place on the
+// disk; 257 leaves it out (observed on both).
+func TestCrypttabOrderByVersion(t *testing.T) {
+	vol := func(name string) *repartd.Definition {
+		return &repartd.Definition{Encrypt: encryption.Mode("key-file"), Format: "ext4", EncryptedVolume: &repartd.EncryptedVolume{Name: name}}
+	}
+	parts := []Partition{
+		{Definition: vol("var"), Index: 3, Offset: 300},
+		{Definition: vol("home"), Index: 7, Offset: 900, Deferred: true},
+		{Definition: vol("tmp"), Index: 5, Offset: 500},
+	}
+	for _, c := range []struct {
+		v    compat.Version
+		want []string
+	}{{262, []string{"var", "tmp", "home"}}, {257, []string{"var", "tmp"}}} {
+		text, _ := Crypttab(parts, c.v)
+		var names []string
+		for _, l := range strings.Split(text, "\n")[2:] {
+			if f := strings.Fields(l); len(f) > 0 {
+				names = append(names, f[0])
+			}
+		}
+		if strings.Join(names, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%d: %v, want %v", c.v, names, c.want)
+		}
 	}
 }
