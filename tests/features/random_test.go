@@ -249,7 +249,7 @@ func randomScenario(seed uint64, work string) (*scenario, string, error) {
 		again.Files = []string{"etc/fstab"}
 	}
 	sc := &scenario{Description: fmt.Sprintf("random case %d on %s", seed, base.name), Since: 259,
-		Size: []string{"3G", "6G"}[r.IntN(2)], Table: "base.sfdisk", Seed: defaultSeed, Steps: []step{st, again}}
+		Size: []string{"3G", "6G"}[r.IntN(2)], Table: "base.sfdisk", Seed: fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64()), Steps: []step{st, again}}
 	return sc, dir, nil
 }
 
