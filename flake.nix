@@ -11,16 +11,26 @@
     let
       system = "x86_64-linux";
       pkgs = nixpkgs.legacyPackages.${system};
+      # nixpkgs' form for a package built from a commit without a release:
+      # 0-unstable-YYYY-MM-DD, the date of the commit (the flake's source).
+      date = self.lastModifiedDate or "19700101000000";
+      version = "0-unstable-${builtins.substring 0 4 date}-${builtins.substring 4 2 date}-${builtins.substring 6 2 date}";
     in
     {
       packages.${system} = {
-        sprout = pkgs.callPackage ./nix/package.nix { };
+        sprout = pkgs.callPackage ./nix/package.nix { inherit version; };
         default = self.packages.${system}.sprout;
       };
 
-      # boot.initrd.sprout.{enable,package,device,extraArgs}; the package
-      # defaults to nix/package.nix built with the system's nixpkgs.
-      nixosModules.default = ./initrd/nixos/sprout.nix;
+      # boot.initrd.sprout.{enable,package,compat,extraArgs}, a drop-in for
+      # boot.initrd.systemd.repart; the package is nix/package.nix built
+      # with the system's own nixpkgs, at this flake's version.
+      nixosModules.default =
+        { lib, pkgs, ... }:
+        {
+          imports = [ ./initrd/nixos/sprout.nix ];
+          boot.initrd.sprout.package = lib.mkDefault (pkgs.callPackage ./nix/package.nix { inherit version; });
+        };
 
       # The seed article in a NixOS VM: image with ESP + store, grown by
       # 10 GiB; first boot creates /home and /var (2:1), second is a no-op.

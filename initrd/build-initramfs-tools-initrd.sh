@@ -56,6 +56,7 @@ cp "$here/initramfs-tools/scripts/local-premount/sprout" "$conf/scripts/local-pr
 cat >"$conf/conf.d/sprout" <<EOF
 SPROUT_BINARY=$sprout
 SPROUT_DEFINITIONS=$definitions
+SPROUT_UNIT=$(cd "$here/.." && pwd)/systemd-units/sprout.service
 EOF
 
 mkdir -p /usr/lib/modules /boot

@@ -9,6 +9,7 @@ let
     platforms.linux = [ system ];
     toUpper = s: s; # only used on "x64"
     mkForce = content: { _type = "override"; inherit content; };
+    mkDefault = content: { _type = "override"; priority = 1000; inherit content; };
     mkEnableOption = description: { type = "bool"; inherit description; };
     mkOption = o: o;
     literalExpression = text: { _type = "literalExpression"; inherit text; };
@@ -32,15 +33,19 @@ let
   nixpkgs = { legacyPackages.${system} = pkgs; };
 
   flake = import ../flake.nix;
-  outputs = flake.outputs { self = outputs; inherit nixpkgs; };
+  # A flake's self has the date of its source (here: a made-up one).
+  outputs = flake.outputs { self = outputs // { lastModifiedDate = "20261207093012"; }; inherit nixpkgs; };
   package = outputs.packages.${system}.default;
 
+  # The flake's module: sprout.nix, with the package at the flake's version.
+  flakeModule = outputs.nixosModules.default { inherit lib pkgs; };
   # The NixOS module's package default must name a file that exists.
-  module = import outputs.nixosModules.default {
+  module = import (builtins.head flakeModule.imports) {
     inherit lib pkgs;
     config.boot.initrd.sprout.enable = false;
     utils = { };
   };
+  packageWith = args: import ./package.nix ({ inherit lib buildGoModule; installShellFiles = "installShellFiles"; } // args);
 
   test = outputs.checks.${system}.seed-article.runNixOSTest { inherit lib; };
   machineConfig = {
@@ -66,13 +71,16 @@ in
   flake = {
     packages = builtins.attrNames outputs.packages.${system};
     sproutIsDefault = outputs.packages.${system}.sprout.pname == package.pname;
-    nixosModule = baseNameOf (toString outputs.nixosModules.default);
+    nixosModule = map (i: baseNameOf (toString i)) flakeModule.imports;
+    modulePackageVersion = flakeModule.boot.initrd.sprout.package.content.version;
     checks = builtins.attrNames outputs.checks.${system};
   };
   moduleDefaultPackage = module.options.boot.initrd.sprout.package.default.pname;
+  packageDefaultVersion = (packageWith { }).version;
+  packageRefusesOtherVersions = !(builtins.tryEval (packageWith { version = "0-unstable"; }).version).success;
   vmTest = {
     inherit (test) name;
-    imports = map (i: baseNameOf (toString i)) machine.imports;
+    imports = map (i: if builtins.isFunction i then "nixosModules.default" else baseNameOf (toString i)) machine.imports;
     sprout = machine.boot.initrd.sprout.enable && machine.boot.initrd.systemd.enable;
     partitions = machine.systemd.repart.partitions;
     fileSystems = builtins.attrNames machine.virtualisation.fileSystems.content;

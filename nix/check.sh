@@ -37,10 +37,14 @@ check "built package" '["cmd/sprout"]' .package.subPackages
 check "man pages rendered and installed" true .package.manPages
 check "flake packages" '["default","sprout"]' .flake.packages
 check "flake default is sprout" true .flake.sproutIsDefault
-check "flake nixosModules.default" '"sprout.nix"' .flake.nixosModule
+check "flake nixosModules.default imports" '["sprout.nix"]' .flake.nixosModule
+check "version (nixpkgs' 0-unstable-YYYY-MM-DD, the flake source's date)" '"0-unstable-2026-12-07"' .package.version
+check "the flake module's package version" '"0-unstable-2026-12-07"' .flake.modulePackageVersion
+check "package.nix's default version (date unknown)" '"0-unstable-1970-01-01"' .packageDefaultVersion
+check "package.nix refuses a version not in that form" true .packageRefusesOtherVersions
 check "flake checks" '["seed-article"]' .flake.checks
 check "the NixOS module's default package" '"sprout"' .moduleDefaultPackage
-check "VM test imports" '["image-based-appliance.nix","repart.nix","sprout.nix"]' .vmTest.imports
+check "VM test imports" '["image-based-appliance.nix","repart.nix","nixosModules.default"]' .vmTest.imports
 check "VM test enables sprout in a systemd initrd" true .vmTest.sprout
 check "VM test partitions (the article's inflate.nix)" \
 	'{"home":{"Format":"ext4","Label":"home","Type":"home","Weight":2000},"var":{"Format":"ext4","Label":"var","Type":"var","Weight":1000}}' \

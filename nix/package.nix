@@ -13,8 +13,14 @@
   buildGoModule,
   buildGo126Module ? buildGoModule,
   installShellFiles,
-  version ? "0-unstable",
+  # nixpkgs' form for an unreleased commit: 0-unstable-YYYY-MM-DD, the
+  # commit's date. The flake passes its source's date; other callers
+  # should pass theirs (this default says the date is unknown).
+  version ? "0-unstable-1970-01-01",
 }:
+
+assert builtins.match "0-unstable-[0-9]{4}-[0-9]{2}-[0-9]{2}" version != null;
+
 
 buildGo126Module {
   pname = "sprout";
@@ -33,7 +39,7 @@ buildGo126Module {
     );
   };
 
-  vendorHash = "sha256-4R2rCY18jJk2DZllRePlA1iAl8mmBY6Bw19XtnDJDl8=";
+  vendorHash = "sha256-pFB6SEi8VFTZD43CDl1BGYseL49jWA3nZBNvLGIYIeo=";
 
   subPackages = [ "cmd/sprout" ];
   env.CGO_ENABLED = "0";

@@ -19,6 +19,13 @@ mapfile -t packages < <(awk -v g="$group" '
 	/^[[:space:]]*(#|$)/ { next }
 	{ sub(/#.*/, ""); for (i = 2; i <= NF; i++) if ($i == g) { print $1; next } }' "$here/packages")
 [ ${#packages[@]} -gt 0 ] || { echo "deps: no packages for \"$group\" in $here/packages" >&2; exit 2; }
+if [ "$group" = test ]; then
+	# The tiers test every format and Encrypt= mode: the Debian packages
+	# their declarations name (the generated initrd/nixos/needs.json).
+	mapfile -t -O "${#packages[@]}" packages < <(
+		sed -n 's/^ *"debian": "\([^"]*\)",\{0,1\}$/\1/p' "$here/../initrd/nixos/needs.json")
+	mapfile -t packages < <(printf '%s\n' "${packages[@]}" | awk '!seen[$0]++')
+fi
 if [ "$list_only" = 1 ]; then
 	printf '%s\n' "${packages[@]}"
 	exit 0

@@ -62,20 +62,27 @@ OVERRIDES
 mkdir -p "$root/DEBIAN"
 # The static Go binary links no shared library: no shlibs Depends. The
 # programs sprout runs: mke2fs for ext2/3/4 (the common case), and only
-# when a definition asks, mkfs.vfat, mkfs.xfs, mkfs.btrfs (Format=),
-# cryptsetup and, for tpm2, systemd-cryptenroll with the tpm2-tss
-# libraries it loads (Encrypt=); the integrations check them when the
-# initrd is built. No util-linux: sprout runs none of its programs.
+# when a definition asks, the others its declarations name; the
+# integrations check them when the initrd is built. No util-linux: sprout
+# runs none of its programs.
 # dracut-core | initramfs-tools: something must put sprout into an initrd.
+# Suggests: the Debian packages of every program and library a format or
+# an Encrypt= mode needs, as the packaged binary declares them (sprout
+# --initrd-needs=all), less Depends and systemd (always there).
+depends="e2fsprogs"
+suggests="$("$root/usr/bin/sprout" --initrd-needs=all |
+	awk -F'\t' '($1 == "program" || $1 == "library") && $3 != "-" { print $3 }' |
+	grep -vxF -e systemd $(printf -- '-e %s ' ${depends//,/}) | sort -u | paste -sd, - | sed 's/,/, /g')"
+[ -n "$suggests" ] || { echo "make-deb: sprout --initrd-needs=all named no package" >&2; exit 1; }
 cat >"$root/DEBIAN/control" <<CONTROL
 Package: sprout
 Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Depends: e2fsprogs
+Depends: $depends
 Recommends: dracut-core | initramfs-tools
-Suggests: dosfstools, xfsprogs, btrfs-progs, cryptsetup-bin, libtss2-esys-3.0.2-0, libtss2-rc0
+Suggests: $suggests
 Section: admin
 Priority: optional
 Homepage: https://github.com/sprout-initrd/sprout

@@ -28,8 +28,8 @@ var importBudget = map[string][]string{
 	"os/user":     nil,
 	"crypto/rand": {"github.com/google/uuid"},
 	"math/big":    {"crypto/rand"},
-	// --json output only.
-	"encoding/json": {"github.com/google/uuid", "github.com/sprout-initrd/sprout/pkg/report"},
+	// --json output only (of a run, and of --initrd-needs).
+	"encoding/json": {"github.com/google/uuid", "github.com/sprout-initrd/sprout/pkg/report", "github.com/sprout-initrd/sprout/pkg/initrdneeds"},
 	// Signal handlers are installed only when a run is about to write.
 	"os/signal": {"github.com/sprout-initrd/sprout/pkg/cli"},
 	// mkfs is the only program sprout starts.

@@ -177,8 +177,9 @@ func TestServiceManPageMatchesUnit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The branch for a failed run: "*)" up to ";;" after sprout ran.
-		_, after, _ := strings.Cut(string(src), "/usr/bin/sprout --dry-run=no")
+		// The branch for a failed run: "*)" up to ";;" after sprout ran
+		// (the unit's command line, which the script runs; then rc=$?).
+		_, after, _ := strings.Cut(string(src), "rc=$?")
 		_, branch, _ := strings.Cut(after, "*)")
 		branch, _, _ = strings.Cut(branch, ";;")
 		if !regexp.MustCompile(`(?m)(^|\)|\s)` + s.call + ` "sprout failed`).MatchString(branch) {

@@ -12,7 +12,10 @@ import (
 type option struct {
 	name     string
 	hasValue bool
-	set      func(value string) error
+	// optionalValue: the value may be left out ("--name" or
+	// "--name=value"); the next argument is never taken as it.
+	optionalValue bool
+	set           func(value string) error
 }
 
 // parseArgs applies options and returns the positional arguments; given
@@ -37,6 +40,7 @@ func parseArgs(args []string, opts []option, given func(name string)) ([]string,
 		}
 		o := opts[k]
 		switch {
+		case o.optionalValue:
 		case o.hasValue && !hasEq:
 			if i+1 >= len(args) {
 				return nil, fmt.Errorf("option --%s needs a value", name)

@@ -74,6 +74,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	if cfg.initrdNeeds != "" {
+		return initrdNeeds(cfg, env)
+	}
 	// Standard error is fd 2 when it is the journal's stream.
 	toJournal := journal.IsJournalStream(2, env.Getenv("JOURNAL_STREAM"))
 	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal, env.Getenv("NOTIFY_SOCKET"))}
@@ -104,13 +107,7 @@ type run struct {
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
 
 func (r *run) main(ctx context.Context) (int, error) {
-	for _, d := range r.cfg.definitions {
-		// Like systemd-repart a missing directory is no error, but a typo
-		// here silently disables the first-boot growth, so say it.
-		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
-			r.logf("Warning: the definitions directory %s does not exist.", d)
-		}
-	}
+	r.warnMissingDefinitionDirs()
 	defs, err := r.loadDefinitions()
 	if err != nil {
 		return 0, err

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"os"
+
 	"github.com/sprout-initrd/sprout/pkg/hostfacts"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
@@ -23,4 +26,15 @@ func (r *run) loadDefinitions() ([]repartd.Definition, error) {
 		}
 	}
 	return defs, nil
+}
+
+// warnMissingDefinitionDirs: like systemd-repart, a missing --definitions=
+// directory is no error, but a typo there silently disables the
+// first-boot growth, so say it.
+func (r *run) warnMissingDefinitionDirs() {
+	for _, d := range r.cfg.definitions {
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			r.logf("Warning: the definitions directory %s does not exist.", d)
+		}
+	}
 }

@@ -53,6 +53,9 @@ type config struct {
 	// since records, for each flag given, the systemd version that added
 	// it (flagSince), to refuse it under an older --compat=.
 	since map[string]int
+	// initrdNeeds is --initrd-needs: "" (not given), "definitions" or
+	// "all".
+	initrdNeeds string
 }
 
 // flagSince is the systemd version that added each flag sprout takes
@@ -211,6 +214,17 @@ func parse(args []string) (*config, error) {
 			c.appendFstab, err = fstab.ParseAppend(v)
 			return err
 		}},
+		{name: "initrd-needs", optionalValue: true, set: func(v string) error {
+			switch v {
+			case "", "definitions":
+				c.initrdNeeds = "definitions"
+			case "all":
+				c.initrdNeeds = "all"
+			default:
+				return errors.New("expected definitions or all")
+			}
+			return nil
+		}},
 		{name: "no-legend", set: func(string) error { c.legend = false; return nil }},
 		{name: "no-pager", set: func(string) error { return nil }},
 		{name: "help", set: func(string) error { c.help = true; return nil }},
@@ -226,6 +240,9 @@ func parse(args []string) (*config, error) {
 	}
 	if c.help || c.version {
 		return c, nil
+	}
+	if c.initrdNeeds != "" && len(pos) > 0 {
+		return nil, errors.New("--initrd-needs reads definitions only; it takes no device")
 	}
 	switch len(pos) {
 	case 0:

@@ -74,6 +74,13 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           Every disk's GPT is read, the backup too, so a disk
                           whose torn primary GPT hides its partitions from
                           the kernel is found (and repaired)
+     --initrd-needs[=definitions|all]
+                          Read the definitions as a run would and print what
+                          an initrd needs for them (definition files and
+                          their targets, programs, libraries, kernel modules,
+                          host files, packages), one tab-separated record a
+                          line (or --json=); =all: for every format and
+                          Encrypt= mode. Reads no disk (see sprout(8))
      --no-legend          Print the table rows alone: no header, totals, picture
      --no-pager           Accepted for compatibility; sprout never pages
 

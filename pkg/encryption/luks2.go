@@ -35,7 +35,7 @@ const (
 // checks through the AF_ALG interfaces.
 var luks2Needs = needs.Set{
 	Programs: []needs.Program{
-		{Name: Cryptsetup, Package: needs.Package{Debian: "cryptsetup-bin", Fedora: "cryptsetup", Arch: "cryptsetup"}},
+		{Name: Cryptsetup, Package: needs.Package{Debian: "cryptsetup-bin", Fedora: "cryptsetup", Arch: "cryptsetup", Nixpkgs: "cryptsetup"}},
 	},
 	Modules: []needs.Module{
 		{Name: "dm_mod"}, {Name: "dm_crypt"},

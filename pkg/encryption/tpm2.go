@@ -11,7 +11,7 @@ var tpm2 = Declaration{Mode: TPM2, TPM2: true, Needs: luks2Needs.Plus(tpm2Needs)
 
 // tss2 is the TPM2 software stack's package.
 func tss2(debian string) needs.Package {
-	return needs.Package{Debian: debian, Fedora: "tpm2-tss", Arch: "tpm2-tss"}
+	return needs.Package{Debian: debian, Fedora: "tpm2-tss", Arch: "tpm2-tss", Nixpkgs: "tpm2-tss"}
 }
 
 // tpm2Needs is what sealing a key to the TPM2 needs on top of LUKS2:
@@ -23,7 +23,7 @@ func tss2(debian string) needs.Package {
 var tpm2Needs = needs.Set{
 	Programs: []needs.Program{
 		// Fedora's package of systemd-cryptenroll is not recorded.
-		{Name: Cryptenroll, Package: needs.Package{Debian: "systemd", Arch: "systemd"}},
+		{Name: Cryptenroll, Package: needs.Package{Debian: "systemd", Arch: "systemd", Nixpkgs: "systemd"}},
 	},
 	Libraries: []needs.Library{
 		{Name: "libtss2-esys.so.0", Package: tss2("libtss2-esys-3.0.2-0")},
@@ -31,7 +31,7 @@ var tpm2Needs = needs.Set{
 		{Name: "libtss2-mu.so.0", Package: tss2("libtss2-mu0")},
 		{Name: "libtss2-rc.so.0", Package: tss2("libtss2-rc0")},
 		{Name: "libtss2-tcti-device.so.0", Package: tss2("libtss2-tcti-device0")},
-		{Name: "cryptsetup/libcryptsetup-token-systemd-tpm2.so", Package: needs.Package{Debian: "systemd", Arch: "systemd"}},
+		{Name: "cryptsetup/libcryptsetup-token-systemd-tpm2.so", Package: needs.Package{Debian: "systemd", Arch: "systemd", Nixpkgs: "systemd"}},
 	},
 	Modules: []needs.Module{{Name: "tpm_tis", Optional: true}, {Name: "tpm_crb", Optional: true}},
 }

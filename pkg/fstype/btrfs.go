@@ -11,7 +11,7 @@ import (
 var btrfs = FS{
 	Name:        "btrfs",
 	Program:     "mkfs.btrfs",
-	Package:     needs.Package{Debian: "btrfs-progs", Fedora: "btrfs-progs", Arch: "btrfs-progs"},
+	Package:     needs.Package{Debian: "btrfs-progs", Fedora: "btrfs-progs", Arch: "btrfs-progs", Nixpkgs: "btrfs-progs"},
 	Extra:       needs.Set{Modules: []needs.Module{{Name: "btrfs"}}},
 	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 256 * mib}},
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{}}},

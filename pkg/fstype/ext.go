@@ -18,7 +18,7 @@ var (
 	ext4 = withIdentify(extFS("ext4", true, compat.ByVersion[uint64]{{Since: 252, Value: 1 * mib}}), identifyExt)
 )
 
-var e2fsprogs = needs.Package{Debian: "e2fsprogs", Fedora: "e2fsprogs", Arch: "e2fsprogs"}
+var e2fsprogs = needs.Package{Debian: "e2fsprogs", Fedora: "e2fsprogs", Arch: "e2fsprogs", Nixpkgs: "e2fsprogs"}
 
 func extFS(name string, journal bool, planMinimum compat.ByVersion[uint64]) FS {
 	program := "mkfs." + name

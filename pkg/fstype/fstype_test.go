@@ -47,7 +47,7 @@ func TestDeclarations(t *testing.T) {
 			t.Errorf("%s: InPlaceArgs without Args", f.Name)
 		}
 		if f.Program != "" {
-			if f.Package.Debian == "" || f.Package.Fedora == "" || f.Package.Arch == "" {
+			if f.Package.Debian == "" || f.Package.Fedora == "" || f.Package.Arch == "" || f.Package.Nixpkgs == "" {
 				t.Errorf("%s: %s's package is not named for every distribution: %+v", f.Name, f.Program, f.Package)
 			}
 			if n := f.Needs(); len(n.Programs) == 0 || n.Programs[0].Name != f.Program {

@@ -19,7 +19,7 @@ import (
 var vfat = FS{
 	Name:    "vfat",
 	Program: "mkfs.vfat",
-	Package: needs.Package{Debian: "dosfstools", Fedora: "dosfstools", Arch: "dosfstools"},
+	Package: needs.Package{Debian: "dosfstools", Fedora: "dosfstools", Arch: "dosfstools", Nixpkgs: "dosfstools"},
 	Extra: needs.Set{Modules: []needs.Module{
 		{Name: "vfat"}, {Name: "nls_cp437"}, {Name: "nls_iso8859-1"}, {Name: "nls_utf8"},
 	}},

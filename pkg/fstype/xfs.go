@@ -11,7 +11,7 @@ import (
 var xfs = FS{
 	Name:        "xfs",
 	Program:     "mkfs.xfs",
-	Package:     needs.Package{Debian: "xfsprogs", Fedora: "xfsprogs", Arch: "xfsprogs"},
+	Package:     needs.Package{Debian: "xfsprogs", Fedora: "xfsprogs", Arch: "xfsprogs", Nixpkgs: "xfsprogs"},
 	Extra:       needs.Set{Modules: []needs.Module{{Name: "xfs"}}},
 	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 14 * mib}},
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{Bytes: 300 * mib}}},

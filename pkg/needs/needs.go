@@ -8,8 +8,10 @@ package needs
 
 // Package names the package that ships a program or library in each
 // distribution sprout's users build on ("" where it is not recorded).
+// Nixpkgs is the attribute of nixpkgs' package set (pkgs.e2fsprogs); the
+// NixOS module takes the packages it puts into the initrd from there.
 type Package struct {
-	Debian, Fedora, Arch string
+	Debian, Fedora, Arch, Nixpkgs string
 }
 
 // Program is a program sprout starts, by its name in $PATH.

@@ -30,6 +30,10 @@ const (
 	MaxLabelBytes = 36
 )
 
+// EncryptedFormat is the file system systemd-repart 252 makes inside an
+// encrypted new partition without Format=.
+const EncryptedFormat = "ext4"
+
 // Formats returns the Format= values sprout can create. Whether the mkfs
 // tool is installed is checked when a plan needs it, not here.
 func Formats() []string { return fstype.Names() }
@@ -368,7 +372,7 @@ func (p *parser) check() error {
 	if d.Encrypt != encryption.Off && d.Format == "" {
 		// 252 makes ext4 inside a LUKS volume that has no Format= (observed:
 		// Encrypt=key-file alone gives an ext4 with the derived UUID).
-		d.Format = "ext4"
+		d.Format = EncryptedFormat
 	}
 	if err := p.checkRange("SizeMinBytes", d.SizeMin, "SizeMaxBytes", d.SizeMax); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -26,14 +27,25 @@ var (
 // false f off. Anything else is an error; the caller names the setting
 // and its value.
 func ParseBool(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "1", "yes", "y", "true", "t", "on":
+	s = strings.ToLower(s)
+	switch {
+	case slices.Contains(trueWords, s):
 		return true, nil
-	case "0", "no", "n", "false", "f", "off":
+	case slices.Contains(falseWords, s):
 		return false, nil
 	}
 	return false, errNotBoolean
 }
+
+var (
+	trueWords  = []string{"1", "yes", "y", "true", "t", "on"}
+	falseWords = []string{"0", "no", "n", "false", "f", "off"}
+)
+
+// BoolWords returns the words ParseBool reads as true and as false, in
+// lower case (the NixOS module reads Encrypt='s booleans with them:
+// sprout --initrd-needs=all).
+func BoolWords() (yes, no []string) { return slices.Clone(trueWords), slices.Clone(falseWords) }
 
 var errNotBoolean = errors.New("not a boolean (use yes/no, true/false, on/off or 1/0)")
 

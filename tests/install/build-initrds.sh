@@ -172,9 +172,15 @@ cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
 cryptsetup_bin="$(command -v cryptsetup)"
 echo 'Encrypt=key-file' >>"$defs/20-var.conf"
 hide "$cryptsetup_bin"
-expect_refusal "dracut, Encrypt=key-file without cryptsetup" 'Encrypt=key-file, which needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${dracut_cmd[@]}" "$scratch"
-expect_refusal "mkinitramfs, Encrypt=key-file without cryptsetup" 'Encrypt=key-file, which needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${mkinitramfs_cmd[@]}"
+expect_refusal "dracut, Encrypt=key-file without cryptsetup" 'Encrypt=key-file needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs, Encrypt=key-file without cryptsetup" 'Encrypt=key-file needs cryptsetup, which is missing \(install cryptsetup-bin\)' "${mkinitramfs_cmd[@]}"
 unhide "$cryptsetup_bin"
+cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
+# A definition the parser refuses is refused at build time, with its
+# file:line, as the boot would refuse it.
+echo 'Format=squashfs' >>"$defs/20-var.conf"
+expect_refusal "dracut, Format=squashfs (the parser's refusal)" '20-var.conf:[0-9]+: invalid value for Format=' "${dracut_cmd[@]}" "$scratch"
+expect_refusal "mkinitramfs, Format=squashfs (the parser's refusal)" '20-var.conf:[0-9]+: invalid value for Format=' "${mkinitramfs_cmd[@]}"
 cp "$repo/tests/qemu/definitions/20-var.conf" "$defs/20-var.conf"
 mv "$defs" "$layer/defs"
 expect_refusal "dracut without definitions" 'sprout: no repart.d definitions' "${dracut_cmd[@]}" "$scratch"
@@ -216,4 +222,19 @@ done
 for unwanted in sbin/cryptsetup dm-crypt.ko systemd-cryptenroll libtss2-esys; do
 	if grep -q "$unwanted" "$out/initramfs-tools.contents"; then echo "build-initrds: the initramfs-tools initrd has $unwanted, but no definition says Encrypt=" >&2; exit 1; fi
 done
+# One command line for every initrd: the unit's, pinned to the host's
+# systemd (--compat=) when the binary takes it (a compat record).
+pin=""
+if /usr/bin/sprout --initrd-needs=all | grep -q '^compat'; then
+	pin=" --compat=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')"
+fi
+want_exec="$(sed -n 's/^ExecStart=//p' "$unit")$pin"
+got_exec="$(lsinitrd -f usr/lib/systemd/system/sprout.service "$out/initrd-dracut.img" 2>/dev/null | sed -n 's/^ExecStart=//p')"
+[ "$got_exec" = "$want_exec" ] || { echo "build-initrds: the dracut initrd's unit runs '$got_exec', want '$want_exec'" >&2; exit 1; }
+want_cmd="$(sed -n 's/^Environment=\(.*\)/\1 /p' "$unit" | tr -d '\n')$want_exec"
+unpacked="$layer/unpacked"
+mkdir -p "$unpacked" && unmkinitramfs "$out/initrd-initramfs-tools.img" "$unpacked"
+got_cmd="$(cat "$(find "$unpacked" -path '*/usr/lib/sprout/command' | head -1)")"
+[ "$got_cmd" = "$want_cmd" ] || { echo "build-initrds: the initramfs-tools initrd runs '$got_cmd', want '$want_cmd'" >&2; exit 1; }
+log "both initrds run: $want_cmd${pin:+ (pinned to the systemd of this host)}"
 log "$refusals refusals as expected; install and both initrds in $((SECONDS - start)) s; the overlay is discarded now"

@@ -7,7 +7,10 @@ if [ -n "$(ls /etc/repart.d/*.conf 2>/dev/null)" ]; then
     info "sprout: growing the boot disk"
     # sprout formats new partitions through loop devices.
     modprobe -q loop 2>/dev/null || :
-    GOMAXPROCS=1 /usr/bin/sprout --dry-run=no
+    # The unit's command line (Environment= and ExecStart=, pinned with
+    # --compat=), written by the module when it built this initrd.
+    read -r command </usr/lib/sprout/command
+    eval "$command"
     rc=$?
     case $rc in
     0 | 77) ;;
