@@ -22,7 +22,7 @@ import (
 // 64 MiB, one partition that takes the rest, no new ESP): what is drawn is
 // the new keys, not the sizes (tests/differential draws those).
 //
-// SPROUT_FEATURES_RANDOM sets the number of cases (default 12),
+// SPROUT_FEATURES_RANDOM sets the number of cases (default 8),
 // SPROUT_FEATURES_SEED the master seed (default fixed).
 
 const (
@@ -81,7 +81,7 @@ func TestRandom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := harness.EnvInt(envRandomCases, 12)
+	n, err := harness.EnvInt(envRandomCases, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
