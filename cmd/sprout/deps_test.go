@@ -28,8 +28,12 @@ var importBudget = map[string][]string{
 	"os/user":     nil,
 	"crypto/rand": {"github.com/google/uuid"},
 	"math/big":    {"crypto/rand"},
-	// --json output only (of a run, and of --initrd-needs).
-	"encoding/json": {"github.com/google/uuid", "github.com/sprout-initrd/sprout/pkg/report", "github.com/sprout-initrd/sprout/pkg/initrdneeds"},
+	// --json output (of a run, and of --initrd-needs), and the
+	// FactoryResetRequest EFI variable (258), a JSON object decoded only
+	// when it exists. uuid links the package anyway, so none of them adds
+	// to what every run initialises.
+	"encoding/json": {"github.com/google/uuid", "github.com/sprout-initrd/sprout/pkg/report",
+		"github.com/sprout-initrd/sprout/pkg/initrdneeds", "github.com/sprout-initrd/sprout/pkg/discover"},
 	// Signal handlers are installed only when a run is about to write.
 	"os/signal": {"github.com/sprout-initrd/sprout/pkg/cli"},
 	// mkfs is the only program sprout starts.

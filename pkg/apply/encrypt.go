@@ -24,7 +24,11 @@ func makeEncrypted(ctx context.Context, t blockdev.Device, off, size int64, e pl
 	if err != nil {
 		return err
 	}
-	opts.Log("Encrypting future partition %d (LUKS2, Encrypt=%s, UUID %s).", e.Index, e.Mode, e.UUID)
+	if e.Mode.UsesTPM2() {
+		opts.Log("Encrypting future partition %d (LUKS2, Encrypt=%s, UUID %s; the TPM2 key is bound to %s).", e.Index, e.Mode, e.UUID, e.Settings.Policy())
+	} else {
+		opts.Log("Encrypting future partition %d (LUKS2, Encrypt=%s, UUID %s).", e.Index, e.Mode, e.UUID)
+	}
 	v := luks.Volume{
 		Device: loop.Path(), UUID: e.UUID, Label: e.Label, SectorSize: t.SectorSize(),
 		Mode: e.Mode, Settings: e.Settings,

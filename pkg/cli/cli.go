@@ -310,11 +310,12 @@ func (r *run) seed() (uuid.UUID, error) {
 
 // factoryResetRequested decides whether this run resets: --factory-reset=
 // when given; else, only in the initrd, the kernel command line or the
-// EFI variable (discover.FactoryResetRequested), as 252 does. A request
-// that cannot be read is a warning, and no reset: erasing partitions on
-// it would be a guess.
+// EFI variable (discover.FactoryResetRequested: FactoryReset, or from 258
+// FactoryResetRequest). A request that cannot be read, or is not for
+// this boot, is a warning, and no reset: erasing partitions on it would
+// be a guess.
 func (r *run) factoryResetRequested() bool {
-	req, err := discover.FactoryResetRequested(discover.System(), r.cfg.factoryReset)
+	req, err := discover.FactoryResetRequested(discover.System(), r.cfg.factoryReset, r.cfg.compat)
 	switch {
 	case err != nil:
 		r.logf("Warning: not resetting: %v", err)
@@ -327,12 +328,15 @@ func (r *run) factoryResetRequested() bool {
 	return req.Yes
 }
 
-// removeFactoryResetRequest deletes the EFI variable after the reset's
-// table write, so the next boot does not reset again. Outside the initrd
-// the variable was not read, so it is left alone. A failure is a warning,
-// as in 252: the reset itself has happened.
+// removeFactoryResetRequest deletes the FactoryReset EFI variable after
+// the reset's table write, so the next boot does not reset again, as 252
+// to 257 do. Outside the initrd the variable was not read, so it is left
+// alone; so is FactoryResetRequest (258), which
+// systemd-factory-reset-complete.service removes once the reset is
+// complete (262 leaves it too). A failure is a warning, as in 252: the
+// reset itself has happened.
 func (r *run) removeFactoryResetRequest() error {
-	if !discover.InInitrd() {
+	if !discover.InInitrd() || discover.RequestVariable(r.cfg.compat) {
 		return nil
 	}
 	if err := discover.RemoveFactoryResetVar(discover.System()); err != nil {

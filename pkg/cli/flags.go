@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
-	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstab"
 	"github.com/sprout-initrd/sprout/pkg/luks"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
@@ -36,10 +35,17 @@ type config struct {
 	// factoryReset is --factory-reset= (nil: not given).
 	factoryReset    *bool
 	canFactoryReset bool
-	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings.
-	keyFile    string
-	tpm2Device string
-	tpm2PCRs   string
+	// keyFile, tpm2Device and tpm2PCRs are the Encrypt= settings; the
+	// TPM2 policy flags are nil when not given (luks.Request).
+	keyFile           string
+	tpm2Device        string
+	tpm2PCRs          *string
+	tpm2PublicKey     *string
+	tpm2PublicKeyPCRs *string
+	tpm2PCRLock       *string
+	// compat is --compat=: the systemd-repart version whose behaviour
+	// sprout follows.
+	compat compat.Version
 	// selection is --include-partitions=, --exclude-partitions= and the
 	// --defer-partitions* flags.
 	selection plan.Selection
@@ -47,9 +53,6 @@ type config struct {
 	// --root), appendFstab what to do with an existing fstab.
 	generateFstab, generateCrypttab string
 	appendFstab                     fstab.Append
-	// compat is the systemd version followed (--compat=). Until that flag
-	// exists: the newest, whose keys and flags sprout reads.
-	compat compat.Version
 	// since records, for each flag given, the systemd version that added
 	// it (flagSince), to refuse it under an older --compat=.
 	since map[string]int
@@ -72,7 +75,7 @@ var flagSince = map[string]int{
 func (c *config) checkCompat() error {
 	for name, v := range c.since {
 		if compat.Version(v) > c.compat.OrDefault() {
-			return fmt.Errorf("--%s needs systemd %d; this run follows systemd %s (--compat=)", name, v, c.compat.OrDefault())
+			return fmt.Errorf("--%s= needs systemd-repart %d or later, but --compat=%s follows systemd-repart %s", name, v, c.compat.OrDefault(), c.compat.OrDefault())
 		}
 	}
 	return nil
@@ -94,7 +97,7 @@ func partitionTypes(v string) ([]uuid.UUID, error) {
 
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
-		tpm2Device: "auto", tpm2PCRs: encryption.DefaultPCRs, appendFstab: fstab.AppendNo, since: map[string]int{}, compat: compat.Newest}
+		tpm2Device: "auto", compat: compat.Default, appendFstab: fstab.AppendNo, since: map[string]int{}}
 	types := func(name string, dst *[]uuid.UUID) option {
 		return option{name: name, hasValue: true, set: func(v string) error {
 			ts, err := partitionTypes(v)
@@ -187,8 +190,20 @@ func parse(args []string) (*config, error) {
 			c.tpm2Device = v
 			return nil
 		}},
-		{name: "tpm2-pcrs", hasValue: true, set: func(v string) (err error) {
-			c.tpm2PCRs, err = encryption.ParsePCRs(v)
+		{name: "tpm2-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PCRs)},
+		{name: "tpm2-public-key", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PublicKey = &v
+			return err
+		}},
+		{name: "tpm2-public-key-pcrs", hasValue: true, set: pcrsOpt(&c.tpm2PublicKeyPCRs)},
+		{name: "tpm2-pcrlock", hasValue: true, set: func(v string) (err error) {
+			if v != "" {
+				v, err = filepath.Abs(v)
+			}
+			c.tpm2PCRLock = &v
 			return err
 		}},
 		{name: "pretty", hasValue: true, set: func(v string) error {
@@ -214,6 +229,10 @@ func parse(args []string) (*config, error) {
 			c.appendFstab, err = fstab.ParseAppend(v)
 			return err
 		}},
+		{name: "compat", hasValue: true, set: func(v string) (err error) {
+			c.compat, err = compat.Parse(v)
+			return err
+		}},
 		{name: "initrd-needs", optionalValue: true, set: func(v string) error {
 			switch v {
 			case "", "definitions":
@@ -236,6 +255,9 @@ func parse(args []string) (*config, error) {
 		}
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkEncryptionFlags(); err != nil {
 		return nil, err
 	}
 	if c.help || c.version {

@@ -12,7 +12,7 @@ import (
 func TestSelectionAndGenerateFlags(t *testing.T) {
 	home, _ := parttype.Lookup("home")
 	v, _ := parttype.Lookup("var")
-	c, err := parse([]string{"--include-partitions=home", "--include-partitions=var", "--defer-partitions=4d21b016-b534-45c2-a9fb-5c16e091fd2d",
+	c, err := parse([]string{"--compat=262", "--include-partitions=home", "--include-partitions=var", "--defer-partitions=4d21b016-b534-45c2-a9fb-5c16e091fd2d",
 		"--defer-partitions-empty=yes", "--defer-partitions-factory-reset=1", "--generate-fstab=/etc/fstab",
 		"--generate-crypttab", "/etc/crypttab", "--append-fstab=auto", "/dev/vda"})
 	if err != nil {
@@ -34,7 +34,7 @@ func TestSelectionAndGenerateFlags(t *testing.T) {
 		{[]string{"--defer-partitions-empty=maybe"}, "not a boolean"},
 		{[]string{"--append-fstab=append"}, "expected no, auto or replace"},
 	} {
-		if _, err := parse(append(c.args, "/dev/vda")); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := parse(append([]string{"--compat=262"}, append(c.args, "/dev/vda")...)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
 		}
 	}
@@ -48,14 +48,14 @@ func TestFlagsNewerThanCompat(t *testing.T) {
 		compat compat.Version
 		want   string
 	}{
-		{"--generate-fstab=/etc/fstab", 255, "--generate-fstab needs systemd 256"},
+		{"--generate-fstab=/etc/fstab", 255, "--generate-fstab= needs systemd-repart 256 or later, but --compat=255"},
 		{"--generate-fstab=/etc/fstab", 256, ""},
-		{"--append-fstab=auto", 257, "--append-fstab needs systemd 258"},
-		{"--defer-partitions=home", 252, "--defer-partitions needs systemd 253"},
-		{"--defer-partitions-empty=yes", 258, "needs systemd 259"},
+		{"--append-fstab=auto", 257, "--append-fstab= needs systemd-repart 258"},
+		{"--defer-partitions=home", 252, "--defer-partitions= needs systemd-repart 253"},
+		{"--defer-partitions-empty=yes", 258, "needs systemd-repart 259"},
 		{"--exclude-partitions=home", 253, ""},
 	} {
-		cfg, err := parse([]string{c.flag, "/dev/vda"})
+		cfg, err := parse([]string{"--compat=262", c.flag, "/dev/vda"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,12 +41,29 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --can-factory-reset  Exit 0 if the disk has such a partition, else 1
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
      --key-file=PATH      Key of the key-file slot of Encrypt=key-file and
-                          key-file+tpm2 volumes (default: the empty key)
+                          key-file+tpm2 volumes (default: a definition's
+                          KeyFile=, else the empty key)
      --tpm2-device=PATH|auto
                           TPM2 device for Encrypt=tpm2 and key-file+tpm2
                           (default: auto, the first /dev/tpmrmN)
-     --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, such as 7 or 1+7;
-                          empty binds none (default: 7)
+     --tpm2-pcrs=PCRS     PCRs the TPM2 key is bound to, numbers or names
+                          (7, 1+7, secure-boot-policy); empty binds none.
+                          Default: a definition's TPM2PCRs=, else none (7
+                          under --compat= before 258, unless a pcrlock
+                          policy is used)
+     --tpm2-public-key=PATH
+                          Bind the TPM2 key to PCR values signed by this
+                          public key (PEM), such as a UKI's .pcrpkey. Without
+                          it, tpm2-pcr-public-key.pem in /etc/systemd,
+                          /run/systemd, /usr/local/lib/systemd or
+                          /usr/lib/systemd is used, and in the initrd the
+                          UKI's own (/.extra; from 262)
+     --tpm2-public-key-pcrs=PCRS
+                          PCRs the signed policy covers (default: 11);
+                          empty: no signed policy
+     --tpm2-pcrlock=PATH  Bind the TPM2 key to this systemd-pcrlock policy
+                          (255; default: /run/systemd/pcrlock.json, else
+                          /var/lib/systemd/pcrlock.json; empty: none)
      --include-partitions=TYPES
                           Act only on definitions of these partition types
                           (comma-separated names or GUIDs; repeatable)

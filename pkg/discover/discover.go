@@ -37,6 +37,10 @@ type Env struct {
 	SysBlock    string // the block class directory, /sys/class/block
 	Dev         string // device nodes, /dev (with udev's /dev/disk/by-* links)
 	MountInfo   string // /proc/self/mountinfo
+	// OSRoot is the root whose os-release a FactoryResetRequest must
+	// name ("/"), BootID the file with this boot's ID
+	// (/proc/sys/kernel/random/boot_id).
+	OSRoot, BootID string
 }
 
 // System is the Env of a running Linux system; the block layer's paths
@@ -49,6 +53,8 @@ func System() Env {
 		SysBlock:    paths.SysBlock,
 		Dev:         paths.Dev,
 		MountInfo:   paths.MountInfo,
+		OSRoot:      "/",
+		BootID:      "/proc/sys/kernel/random/boot_id",
 	}
 }
 

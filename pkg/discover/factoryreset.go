@@ -1,12 +1,18 @@
 package discover
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/google/uuid"
+
+	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/hostfacts"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"golang.org/x/sys/unix"
 )
@@ -14,6 +20,21 @@ import (
 // FactoryResetVar is the efivarfs file name of systemd's FactoryReset
 // variable, which asks the initrd for a factory reset.
 const FactoryResetVar = "FactoryReset-8cf2644b-4b0b-428f-9387-6d876050dc67"
+
+// FactoryResetRequestVar is the efivarfs file name of the variable that
+// replaced it in 258: systemd-factory-reset request writes it, a JSON
+// object naming the requesting OS and boot.
+const FactoryResetRequestVar = "FactoryResetRequest-8cf2644b-4b0b-428f-9387-6d876050dc67"
+
+// requestVariable: which EFI variable asks for a reset. 258 replaced
+// FactoryReset by FactoryResetRequest (NEWS 258; observed: 257 honours
+// only the first, 262 only the second).
+var requestVariable = compat.ByVersion[bool]{{Since: 252, Value: false}, {Since: 258, Value: true}}
+
+// RequestVariable reports whether systemd-repart v reads
+// FactoryResetRequest (and leaves it after the reset) rather than
+// FactoryReset (which it removes).
+func RequestVariable(v compat.Version) bool { return requestVariable.At(v) }
 
 // fsImmutable is FS_IMMUTABLE_FL of linux/fs.h (chattr +i).
 const fsImmutable = 0x10
@@ -38,26 +59,29 @@ type ResetRequest struct {
 	Source string
 }
 
-// FactoryResetRequested decides whether a run resets, as 252 does:
-// flag (--factory-reset=) when given; else, only in the initrd, what
-// FactoryResetRequest finds on the kernel command line or in the EFI
-// variable. An error means the request could not be read.
-func FactoryResetRequested(env Env, flag *bool) (ResetRequest, error) {
+// FactoryResetRequested decides whether a run resets, as systemd-repart
+// does: flag (--factory-reset=) when given; else, only in the initrd,
+// what FactoryResetRequest finds on the kernel command line or in the EFI
+// variable (FactoryResetRequest from 258). An error means the request
+// could not be read, or was not for this boot.
+func FactoryResetRequested(env Env, flag *bool, v compat.Version) (ResetRequest, error) {
 	if flag != nil {
 		return ResetRequest{Yes: *flag}, nil
 	}
 	if !InInitrd() {
 		return ResetRequest{}, nil
 	}
-	yes, source, err := FactoryResetRequest(env)
+	yes, source, err := FactoryResetRequest(env, RequestVariable(v))
 	return ResetRequest{Yes: yes, Source: source}, err
 }
 
 // FactoryResetRequest says whether the kernel command line
-// (systemd.factory_reset=BOOL, which decides when present) or the EFI
-// variable FactoryReset asks for a factory reset, as systemd-repart 252
-// checks in the initrd, and which of them said so.
-func FactoryResetRequest(env Env) (requested bool, source string, err error) {
+// (systemd.factory_reset=BOOL, which decides when present) or an EFI
+// variable asks for a factory reset, as systemd-repart checks in the
+// initrd, and which of them said so. The variable is FactoryReset, a
+// boolean, up to 257; from 258 (request) it is FactoryResetRequest
+// (FactoryResetRequestFor), and FactoryReset is ignored.
+func FactoryResetRequest(env Env, request bool) (requested bool, source string, err error) {
 	args, err := readCmdline(env.ProcCmdline)
 	if err != nil {
 		return false, "", err
@@ -71,6 +95,9 @@ func FactoryResetRequest(env Env) (requested bool, source string, err error) {
 		}
 		return b, "the kernel command line (systemd.factory_reset=" + v + ")", nil
 	}
+	if request {
+		return factoryResetRequestVar(env)
+	}
 	value, ok, err := readEFIString(filepath.Join(env.EFIVars, FactoryResetVar))
 	if err != nil || !ok {
 		return false, "", err
@@ -80,6 +107,63 @@ func FactoryResetRequest(env Env) (requested bool, source string, err error) {
 		return false, "", fmt.Errorf("EFI variable FactoryReset=%q: %w", value, err)
 	}
 	return b, "the EFI variable FactoryReset", nil
+}
+
+// resetRequest is the JSON of FactoryResetRequest (what
+// systemd-factory-reset request writes, observed on 262).
+type resetRequest struct {
+	OSReleaseID      *string `json:"osReleaseId"`
+	OSReleaseImageID *string `json:"osReleaseImageId"`
+	BootID           *string `json:"bootId"`
+}
+
+// factoryResetRequestVar reads FactoryResetRequest as 262 honours it: a
+// request of this OS (its os-release ID=, and IMAGE_ID= when either side
+// has one) made in an earlier boot (bootId, another boot's ID). A request
+// made in this boot is for the next one; one of another OS (a multi-boot
+// machine) is not ours. Unlike FactoryReset, the variable is not removed
+// after the reset: systemd-factory-reset-complete.service does that once
+// every service of factory-reset-now.target is done.
+func factoryResetRequestVar(env Env) (bool, string, error) {
+	const name = "EFI variable FactoryResetRequest"
+	value, ok, err := readEFIString(filepath.Join(env.EFIVars, FactoryResetRequestVar))
+	if err != nil || !ok {
+		return false, "", err
+	}
+	var req resetRequest
+	if err := json.Unmarshal([]byte(value), &req); err != nil {
+		return false, "", fmt.Errorf("%s is not the JSON systemd-factory-reset writes: %w", name, err)
+	}
+	osRelease, err := hostfacts.ReadOSRelease(env.OSRoot)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: cannot tell which OS this is: %w", name, err)
+	}
+	switch {
+	case req.OSReleaseID == nil || req.BootID == nil:
+		return false, "", fmt.Errorf("%s names no OS or boot (osReleaseId, bootId): %s", name, value)
+	case *req.OSReleaseID != osRelease["ID"] || deref(req.OSReleaseImageID) != osRelease["IMAGE_ID"]:
+		return false, "", fmt.Errorf("%s asks another OS (ID=%s IMAGE_ID=%s) for a reset; this is ID=%s IMAGE_ID=%s",
+			name, *req.OSReleaseID, deref(req.OSReleaseImageID), osRelease["ID"], osRelease["IMAGE_ID"])
+	}
+	requester, err := uuid.Parse(*req.BootID)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: bootId %q is not a boot ID", name, *req.BootID)
+	}
+	b, err := os.ReadFile(env.BootID)
+	if err != nil {
+		return false, "", fmt.Errorf("%s: this boot's ID: %w", name, err)
+	}
+	if this, err := uuid.Parse(strings.TrimSpace(string(b))); err == nil && this == requester {
+		return false, "", fmt.Errorf("%s was made in this boot: it asks the next boot for a reset", name)
+	}
+	return true, "the " + name + " (made in boot " + strings.ReplaceAll(requester.String(), "-", "") + ")", nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // RemoveFactoryResetVar deletes the EFI variable once the reset is done,

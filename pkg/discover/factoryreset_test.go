@@ -46,7 +46,7 @@ func TestFactoryResetRequest(t *testing.T) {
 		if c.efi != "" {
 			f.write("sys/firmware/efi/efivars/"+FactoryResetVar, c.efi)
 		}
-		got, source, err := FactoryResetRequest(f.env)
+		got, source, err := FactoryResetRequest(f.env, false)
 		if c.errText != "" {
 			if err == nil || !strings.Contains(err.Error(), c.errText) {
 				t.Errorf("%s: err %v, want %q", c.name, err, c.errText)
@@ -72,8 +72,67 @@ func TestRemoveFactoryResetVar(t *testing.T) {
 	if err := RemoveFactoryResetVar(f.env); err != nil {
 		t.Errorf("absent variable: %v", err)
 	}
-	if got, _, err := FactoryResetRequest(f.env); got || err != nil {
+	if got, _, err := FactoryResetRequest(f.env, false); got || err != nil {
 		t.Errorf("after removal: requested %v, %v", got, err)
+	}
+}
+
+// TestFactoryResetRequestVar: FactoryResetRequest as systemd-repart 262
+// honours it (each case observed on 262 with a fake efivarfs): a JSON
+// request of this OS (ID=, IMAGE_ID=) from another boot. The old
+// FactoryReset variable means nothing then.
+func TestFactoryResetRequestVar(t *testing.T) {
+	const other = "00000000000000000000000000000001"
+	for _, c := range []struct {
+		name, osRelease, cmdline string
+		vars                     map[string]string // efivarfs file → content
+		want                     bool
+		source, errText          string
+	}{
+		{name: "nothing"},
+		{name: "a request from another boot", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+other+`"}`, true)},
+			want: true, source: "EFI variable FactoryResetRequest (made in boot " + other + ")"},
+		{name: "without NUL, with more fields", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+other+`","x":5}`, false)},
+			want: true, source: "FactoryResetRequest"},
+		{name: "made in this boot", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+strings.ReplaceAll(thisBoot, "-", "")+`"}`, true)},
+			errText: "made in this boot"},
+		{name: "this boot with dashes", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+thisBoot+`"}`, true)},
+			errText: "made in this boot"},
+		{name: "another OS", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"fedora","bootId":"`+other+`"}`, true)},
+			errText: "asks another OS (ID=fedora IMAGE_ID=) for a reset; this is ID=debian"},
+		{name: "an image ID this OS does not have", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","osReleaseImageId":"app","bootId":"`+other+`"}`, true)},
+			errText: "another OS"},
+		{name: "no image ID, this OS has one", osRelease: "ID=debian\nIMAGE_ID=app\n",
+			vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+other+`"}`, true)}, errText: "another OS"},
+		{name: "the same image ID", osRelease: "ID=debian\nIMAGE_ID=app\n",
+			vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","osReleaseImageId":"app","bootId":"`+other+`"}`, true)}, want: true, source: "FactoryResetRequest"},
+		{name: "no boot ID", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian"}`, true)}, errText: "names no OS or boot"},
+		{name: "no OS", vars: map[string]string{FactoryResetRequestVar: efiString(`{"bootId":"`+other+`"}`, true)}, errText: "names no OS or boot"},
+		{name: "not a boot ID", vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"not-an-id"}`, true)}, errText: "is not a boot ID"},
+		{name: "yes is not a request", vars: map[string]string{FactoryResetRequestVar: efiString("yes", true)}, errText: "not the JSON"},
+		{name: "the old variable is ignored", vars: map[string]string{FactoryResetVar: efiString("yes", true)}},
+		{name: "the command line still decides", cmdline: "systemd.factory_reset=0",
+			vars: map[string]string{FactoryResetRequestVar: efiString(`{"osReleaseId":"debian","bootId":"`+other+`"}`, true)}, source: "kernel command line"},
+		{name: "the command line alone", cmdline: "systemd.factory_reset=1", want: true, source: "kernel command line"},
+	} {
+		f := newFake(t)
+		if c.osRelease != "" {
+			f.write("etc/os-release", c.osRelease)
+		}
+		f.cmdline("console=ttyS0 " + c.cmdline)
+		for name, v := range c.vars {
+			f.write("sys/firmware/efi/efivars/"+name, v)
+		}
+		got, source, err := FactoryResetRequest(f.env, true)
+		if c.errText != "" {
+			if got || err == nil || !strings.Contains(err.Error(), c.errText) {
+				t.Errorf("%s: %v %v, want the error %q", c.name, got, err, c.errText)
+			}
+			continue
+		}
+		if err != nil || got != c.want || !strings.Contains(source, c.source) || (c.source == "") != (source == "") {
+			t.Errorf("%s: got %v %q %v, want %v from %q", c.name, got, source, err, c.want, c.source)
+		}
 	}
 }
 
@@ -104,12 +163,12 @@ func TestFactoryResetRequested(t *testing.T) {
 		{"flag no", &no, ResetRequest{}},
 		{"no flag, in the initrd", nil, ResetRequest{Yes: true, Source: "the kernel command line (systemd.factory_reset=1)"}},
 	} {
-		if got, err := FactoryResetRequested(f.env, c.flag); err != nil || got != c.want {
+		if got, err := FactoryResetRequested(f.env, c.flag, 252); err != nil || got != c.want {
 			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
 		}
 	}
 	t.Setenv("SYSTEMD_IN_INITRD", "0")
-	if got, err := FactoryResetRequested(f.env, nil); err != nil || got != (ResetRequest{}) {
+	if got, err := FactoryResetRequested(f.env, nil, 252); err != nil || got != (ResetRequest{}) {
 		t.Errorf("outside the initrd: %+v, %v; want no request", got, err)
 	}
 }

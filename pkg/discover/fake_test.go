@@ -26,6 +26,9 @@ type fakeSystem struct {
 	efi  *efiServer // the fake LoaderDevicePartUUID, once set
 }
 
+// thisBoot is the fake system's boot ID, as the kernel shows it.
+const thisBoot = "9fe03152-311f-412d-b6dc-f546d3c23650"
+
 func newFake(t *testing.T) *fakeSystem {
 	t.Helper()
 	root := t.TempDir()
@@ -35,12 +38,16 @@ func newFake(t *testing.T) *fakeSystem {
 		SysBlock:    filepath.Join(root, "sys/class/block"),
 		Dev:         filepath.Join(root, "dev"),
 		MountInfo:   filepath.Join(root, "proc/self/mountinfo"),
+		OSRoot:      root,
+		BootID:      filepath.Join(root, "proc/sys/kernel/random/boot_id"),
 	}}
 	for _, d := range []string{"proc/self", "sys/class/block", "sys/devices", "dev"} {
 		f.mkdir(d)
 	}
 	f.write("proc/cmdline", "console=ttyS0\n")
 	f.write("proc/self/mountinfo", "22 1 0:21 / / rw - tmpfs rootfs rw\n")
+	f.write("proc/sys/kernel/random/boot_id", thisBoot+"\n")
+	f.write("etc/os-release", "NAME=\"Test\"\nID=debian\n")
 	return f
 }
 

@@ -1,16 +1,10 @@
 package encryption
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "fmt"
 
-// DefaultPCRs is the --tpm2-pcrs= default of 252: Secure Boot state.
-const DefaultPCRs = "7"
-
-// Settings are the run's encryption options (--key-file=, --tpm2-device=,
-// --tpm2-pcrs=), resolved and checked by the caller.
+// Settings are one volume's keys and TPM2 policy: the run's (resolved
+// by luks.Resolve from the command line and the system), then its
+// definition's (ForPartition).
 type Settings struct {
 	// KeyFile holds the key of the key-file slot; "" is the empty key,
 	// 252's default.
@@ -19,6 +13,19 @@ type Settings struct {
 	TPM2Device string
 	// TPM2PCRs are the PCRs the TPM2 key is bound to ("7", "1+7", "").
 	TPM2PCRs string
+	// PublicKey is the PEM public key of a signed PCR policy ("" for
+	// none), PublicKeyPCRs the PCRs its signatures cover.
+	PublicKey, PublicKeyPCRs string
+	// PCRLock is the pcrlock policy file ("" for none).
+	PCRLock string
+	// KeyFileFromFlag and PCRsFromFlag: --key-file= and a non-empty
+	// --tpm2-pcrs= win over a definition's KeyFile= and TPM2PCRs= (262).
+	KeyFileFromFlag, PCRsFromFlag bool
+	// Enroller is the version of the systemd-cryptenroll that enrolls
+	// the TPM2 key (CheckVolume sets it; 0: unknown, taken to have every
+	// flag): the flags that turn its own search for a public key and a
+	// pcrlock policy off depend on it.
+	Enroller int
 }
 
 // Capabilities is what this system can do for encryption: the caller
@@ -32,6 +39,15 @@ type Capabilities struct {
 	Cryptsetup, Cryptenroll bool
 	// NoTPM2 says why there is no TPM2 device ("" when there is one).
 	NoTPM2 string
+	// EnrollerVersion asks systemd-cryptenroll for its version; it is
+	// called only for a plan that makes a TPM2 volume (nil: unknown,
+	// taken as a version that has every flag sprout passes).
+	EnrollerVersion func() (int, error)
+	// Unusable is why the TPM2 policy asked for cannot be enrolled (a
+	// public key or pcrlock policy named on the command line that cannot
+	// be read): it refuses a plan that makes a TPM2 volume, and only
+	// such a plan.
+	Unusable error
 	Settings
 }
 
@@ -54,22 +70,30 @@ func (c Capabilities) Check(mode Mode) error {
 	return nil
 }
 
-// ParsePCRs checks a --tpm2-pcrs= value: PCR numbers 0–23 joined by "+"
-// or ",", or empty (no PCRs). It returns the "+" form.
-func ParsePCRs(v string) (string, error) {
-	if v == "" {
-		return "", nil
+// PCRLockEnroller is the first systemd-cryptenroll that enrolls pcrlock
+// policies (--tpm2-pcrlock=).
+const PCRLockEnroller = 255
+
+// CheckVolume is Check for one volume with its settings, which it
+// completes with the version of the systemd-cryptenroll that will
+// enroll it: a pcrlock policy needs one that knows them.
+func (c Capabilities) CheckVolume(mode Mode, s *Settings) error {
+	if err := c.Check(mode); err != nil || !mode.UsesTPM2() || !c.Probed {
+		return err
 	}
-	var out []string
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == '+' || r == ',' }) {
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 0 || n > 23 {
-			return "", fmt.Errorf("%q is not a PCR number (0–23)", f)
-		}
-		out = append(out, strconv.Itoa(n))
+	if c.Unusable != nil {
+		return fmt.Errorf("Encrypt=%s: %w", mode, c.Unusable)
 	}
-	if len(out) == 0 {
-		return "", fmt.Errorf("%q names no PCR", v)
+	if c.EnrollerVersion == nil {
+		return nil
 	}
-	return strings.Join(out, "+"), nil
+	v, err := c.EnrollerVersion()
+	if err != nil {
+		return fmt.Errorf("Encrypt=%s: %w", mode, err)
+	}
+	s.Enroller = v
+	if s.PCRLock != "" && v < PCRLockEnroller {
+		return fmt.Errorf("the pcrlock policy %s needs systemd-cryptenroll %d or later to enroll it; this system's is %d", s.PCRLock, PCRLockEnroller, v)
+	}
+	return nil
 }

@@ -6,14 +6,30 @@ import (
 )
 
 func TestParsePCRs(t *testing.T) {
-	for in, want := range map[string]string{"": "", "7": "7", "1+7": "1+7", "1,7": "1+7", "0+23": "0+23"} {
-		if got, err := ParsePCRs(in); err != nil || got != want {
-			t.Errorf("ParsePCRs(%q) = %q, %v; want %q", in, got, err, want)
+	for _, c := range []struct {
+		in    string
+		names bool
+		want  string
+	}{
+		{"", false, ""}, {"7", false, "7"}, {"1+7", false, "1+7"}, {"1,7", false, "1+7"}, {"0+23", false, "0+23"},
+		{"7+1+7", false, "1+7"}, {"kernel-boot", true, "11"}, {"secure-boot-policy,4", true, "4+7"},
+	} {
+		if got, err := ParsePCRs(c.in, c.names); err != nil || got != c.want {
+			t.Errorf("ParsePCRs(%q, %v) = %q, %v; want %q", c.in, c.names, got, err, c.want)
 		}
 	}
-	for _, in := range []string{"24", "-1", "x", "+", "1++x", "sha256:7"} {
-		if got, err := ParsePCRs(in); err == nil {
-			t.Errorf("ParsePCRs(%q) = %q, want an error", in, got)
+	for _, c := range []struct {
+		in    string
+		names bool
+		want  string
+	}{
+		{"24", true, "not a PCR number"}, {"-1", true, "not a PCR number"}, {"x", true, "neither"}, {"+", true, "names no PCR"},
+		{"1++x", true, "neither"}, {"sha256:7", true, "not PCR values"}, {"7:sha256=00", true, "not PCR values"},
+		// Names came with 254: under 252 they are refused, saying so.
+		{"secure-boot-policy", false, "added in systemd 254"},
+	} {
+		if got, err := ParsePCRs(c.in, c.names); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParsePCRs(%q, %v) = %q, %v; want an error containing %q", c.in, c.names, got, err, c.want)
 		}
 	}
 }

@@ -34,4 +34,11 @@ var tpm2Needs = needs.Set{
 		{Name: "cryptsetup/libcryptsetup-token-systemd-tpm2.so", Package: needs.Package{Debian: "systemd", Arch: "systemd", Nixpkgs: "systemd"}},
 	},
 	Modules: []needs.Module{{Name: "tpm_tis", Optional: true}, {Name: "tpm_crb", Optional: true}},
+	// Signed PCR policies (a UKI's .pcrsig, enrolled against its
+	// .pcrpkey): ukify and systemd-measure sign PCR 11 as it is after
+	// systemd-pcrphase-initrd.service has measured "enter-initrd", so a
+	// systemd initrd must run it to unlock such a volume (it runs only on
+	// a UKI boot: its condition). An initrd builder pulls the unit in from
+	// initrd.target.
+	Files: []string{"/usr/lib/systemd/systemd-pcrphase", "/usr/lib/systemd/system/systemd-pcrphase-initrd.service"},
 }

@@ -121,6 +121,10 @@ func SystemdArch(goarch string) string {
 	return goarch
 }
 
+// ReadOSRelease reads the os-release of root (etc/os-release, else
+// usr/lib/os-release), as systemd does.
+func ReadOSRelease(root string) (map[string]string, error) { return readOSRelease(root) }
+
 func readOSRelease(root string) (map[string]string, error) {
 	var firstErr error
 	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {

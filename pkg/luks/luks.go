@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
@@ -182,8 +183,8 @@ func CloseArgs(name string) []string { return []string{encryption.Cryptsetup, "c
 // temporary key in slot 0 it is first copied to slot 1 and slot 0 wiped,
 // so the TPM2 key lands in slot 0; the enrollment then wipes slot 1.
 func EnrollArgs(v Volume, keyFile string, temporary bool) [][]string {
-	enroll := []string{encryption.Cryptenroll, "--unlock-key-file=" + keyFile,
-		"--tpm2-device=" + v.TPM2Device, "--tpm2-pcrs=" + v.TPM2PCRs}
+	enroll := append([]string{encryption.Cryptenroll, "--unlock-key-file=" + keyFile,
+		"--tpm2-device=" + v.TPM2Device, "--tpm2-pcrs=" + v.TPM2PCRs}, policyArgs(v.Settings)...)
 	if !temporary {
 		return [][]string{append(enroll, v.Device)}
 	}
@@ -192,6 +193,42 @@ func EnrollArgs(v Volume, keyFile string, temporary bool) [][]string {
 		{encryption.Cryptsetup, "luksKillSlot", "--batch-mode", "--key-file", keyFile, v.Device, "0"},
 		append(enroll, "--wipe-slot=1", v.Device),
 	}
+}
+
+// policyArgs pass the signed and pcrlock policies sprout decided on.
+// systemd-cryptenroll looks for a public key and (from 255) a pcrlock
+// policy itself when not given one, so "none" is said explicitly: an
+// empty --tpm2-public-key= and --tpm2-pcrlock= turn its search off
+// (observed on 257 and 262; 252 has no --tpm2-pcrlock=).
+func policyArgs(s encryption.Settings) []string {
+	var args []string
+	if s.PublicKey != "" {
+		args = append(args, "--tpm2-public-key="+s.PublicKey, "--tpm2-public-key-pcrs="+s.PublicKeyPCRs)
+	} else {
+		args = append(args, "--tpm2-public-key=")
+	}
+	switch {
+	case s.PCRLock != "":
+		args = append(args, "--tpm2-pcrlock="+s.PCRLock)
+	case s.Enroller == 0 || s.Enroller >= encryption.PCRLockEnroller:
+		args = append(args, "--tpm2-pcrlock=")
+	}
+	return args
+}
+
+// EnrollerVersion runs systemd-cryptenroll --version through output (the
+// program's standard output) and reads systemd's version from it.
+func EnrollerVersion(output func(args ...string) ([]byte, error)) (int, error) {
+	out, err := output(encryption.Cryptenroll, "--version")
+	if err != nil {
+		return 0, fmt.Errorf("%s --version: %w", encryption.Cryptenroll, err)
+	}
+	var v int
+	if _, err := fmt.Sscanf(string(out), "systemd %d", &v); err != nil {
+		line, _, _ := strings.Cut(string(out), "\n")
+		return 0, fmt.Errorf("%s --version printed no version: %q", encryption.Cryptenroll, line)
+	}
+	return v, nil
 }
 
 // ErrNoKeyFile is returned when --key-file= cannot be read.

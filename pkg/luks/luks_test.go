@@ -84,12 +84,12 @@ func TestMakeKeySlots(t *testing.T) {
 			format + "TMP/key /dev/loop9", open, closeCmd}},
 		{encryption.KeyFileTPM2, "/etc/disk.key", []string{
 			format + "/etc/disk.key /dev/loop9", open, closeCmd,
-			"systemd-cryptenroll --unlock-key-file=/etc/disk.key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 /dev/loop9"}},
+			"systemd-cryptenroll --unlock-key-file=/etc/disk.key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 --tpm2-public-key= --tpm2-pcrlock= /dev/loop9"}},
 		{encryption.TPM2, "/etc/disk.key", []string{
 			format + "TMP/key --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9", open, closeCmd,
 			"cryptsetup luksAddKey --batch-mode --key-file TMP/key --key-slot 1 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 /dev/loop9 TMP/key",
 			"cryptsetup luksKillSlot --batch-mode --key-file TMP/key /dev/loop9 0",
-			"systemd-cryptenroll --unlock-key-file=TMP/key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 --wipe-slot=1 /dev/loop9"}},
+			"systemd-cryptenroll --unlock-key-file=TMP/key --tpm2-device=/dev/tpmrm0 --tpm2-pcrs=7 --tpm2-public-key= --tpm2-pcrlock= --wipe-slot=1 /dev/loop9"}},
 	}
 	for _, tc := range cases {
 		v := base

@@ -122,3 +122,11 @@ func Capabilities() fstype.Capabilities {
 // LookPath finds a program in $PATH (exec.LookPath), for the other
 // programs a plan needs (cryptsetup): os/exec stays behind this package.
 func LookPath(name string) (string, error) { return exec.LookPath(name) }
+
+// Output runs a program and returns its standard output (for
+// systemd-cryptenroll --version): os/exec stays behind this package.
+func Output(args ...string) ([]byte, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd.Output()
+}

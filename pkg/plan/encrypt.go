@@ -41,19 +41,17 @@ func (s EncryptPartition) Describe() string {
 		if dev == "" {
 			dev = "auto"
 		}
-		pcrs := s.TPM2PCRs
-		if pcrs == "" {
-			pcrs = "none"
-		}
-		d += fmt.Sprintf("; key slot %d: a key sealed to the TPM2 %s, PCRs %s (token systemd-tpm2)", slot, dev, pcrs)
+		d += fmt.Sprintf("; key slot %d: a key sealed to the TPM2 %s, bound to %s (token systemd-tpm2)", slot, dev, s.Policy())
 	}
 	return d
 }
 
+// encryptStep is the volume of a new partition, with the run's settings
+// and its definition's KeyFile= and TPM2PCRs=.
 func encryptStep(m *member, row Partition, crypt encryption.Settings, v compat.Version) EncryptPartition {
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, v), Settings: crypt,
+		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, v), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
 	}
 }
 

@@ -28,12 +28,15 @@ func (e *FormatError) Unwrap() error { return e.Err }
 // (no mkfs program, or a partition too small for it), so that the run
 // stops before its first write instead of in the middle, in mkfs.
 func checkFormats(steps []Step, v compat.Version, can fstype.Capabilities, crypt encryption.Capabilities) error {
-	for _, s := range steps {
+	for i, s := range steps {
 		switch s := s.(type) {
 		case EncryptPartition:
-			if err := crypt.Check(s.Mode); err != nil {
+			// CheckVolume also records which systemd-cryptenroll will
+			// enroll the volume: the step carries it to the writer.
+			if err := crypt.CheckVolume(s.Mode, &s.Settings); err != nil {
 				return &FormatError{Index: s.Index, Err: err}
 			}
+			steps[i] = s
 		case FormatPartition:
 			if err := can.Check(v, s.Format, int64(s.FileSystemSize())); err != nil {
 				return &FormatError{Index: s.Index, Err: err}

@@ -70,6 +70,14 @@ type Definition struct {
 	// partition without Format= gets ext4, as in 252.
 	Encrypt encryption.Mode
 
+	// KeyFile is KeyFile= (259): the key of this partition's key-file
+	// slot ("" when unset: --key-file= or the empty key).
+	KeyFile string
+	// TPM2PCRs is TPM2PCRs= (259): the PCRs this partition's TPM2 key is
+	// bound to, as PCR numbers joined by "+" (nil when unset, "" for
+	// none).
+	TPM2PCRs *string
+
 	// Flags is Flags= (nil when unset).
 	Flags *uint64
 

@@ -37,6 +37,8 @@ var keys = map[string]keySpec{
 	"EncryptedVolume":  {setEncryptedVolume, 256},
 	"SupplementFor":    {setSupplementFor, 257},
 	"VolumeLabel":      {setVolumeLabel, 259},
+	"TPM2PCRs":         {setTPM2PCRs, 259},
+	"KeyFile":          {setKeyFile, 259},
 
 	// Image-building keys (imagekeys.go): accepted, no effect on a
 	// partition that exists, refused on one sprout would create.
@@ -60,7 +62,6 @@ var keys = map[string]keySpec{
 // implement, with the systemd version that added them.
 var unsupported = map[string]int{
 	"AddValidateFS": 258, "FileSystemSectorSize": 258,
-	"TPM2PCRs": 259, "KeyFile": 259,
 	"Integrity": 260, "IntegrityAlgorithm": 260,
 	"BlockDeviceReplace": 261, "VolumeName": 261, "Discard": 261, "EncryptKDF": 261,
 }

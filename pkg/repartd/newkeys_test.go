@@ -145,15 +145,15 @@ func TestCompatRefusesNewerKeys(t *testing.T) {
 		want   string // "" accepted
 	}{
 		{"MountPoint=/home", 256, ""},
-		{"MountPoint=/home", 255, "MountPoint=/home needs systemd 256; this run follows systemd 255"},
-		{"Format=empty", 257, "Format=empty needs systemd 258"},
+		{"MountPoint=/home", 255, "MountPoint= needs systemd-repart 256 or later, but --compat=255 follows systemd-repart 255"},
+		{"Format=empty", 257, "Format=empty needs systemd-repart 258"},
 		{"Format=ext4", 252, ""},
-		{"VolumeLabel=x", 258, "needs systemd 259"},
-		{"Minimize=guess", 252, "needs systemd 253"},
-		{"Subvolumes=/a:nodatacow", 258, "needs systemd 259"},
+		{"VolumeLabel=x", 258, "needs systemd-repart 259"},
+		{"Minimize=guess", 252, "needs systemd-repart 253"},
+		{"Subvolumes=/a:nodatacow", 258, "Subvolumes=/a:nodatacow needs systemd-repart 259"},
 		{"Subvolumes=/a:ro", 258, ""},
 		{"EncryptedVolume=a:-:-", 259, ""},
-		{"SupplementFor=x", 256, "needs systemd 257"},
+		{"SupplementFor=x", 256, "needs systemd-repart 257"},
 	} {
 		dir := t.TempDir()
 		writeFile(t, dir, "x.conf", "[Partition]\nType=home\n")

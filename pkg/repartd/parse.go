@@ -183,10 +183,6 @@ func (p *parser) set(path string, line int, key, value string) error {
 		}
 		value = expanded
 	}
-	if v := since(key, value); compat.Version(v) > p.compat.OrDefault() {
-		return &Error{File: path, Line: line, Key: key,
-			Msg: fmt.Sprintf("%s=%s needs systemd %d; this run follows systemd %s (--compat=)", key, value, v, p.compat.OrDefault())}
-	}
 	l := loc{path, line}
 	p.def.at = l.String()
 	err := spec.set(&p.def, value)
@@ -197,6 +193,16 @@ func (p *parser) set(path string, line int, key, value string) error {
 		}
 		return &Error{File: path, Line: line, Key: key,
 			Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, sdvalue.Quote(given), err)}
+	}
+	// A valid value of a key or value the version followed does not have
+	// (a malformed one is refused as such, above, at any version).
+	if v := since(key, value); compat.Version(v) > p.compat.OrDefault() {
+		what := key + "="
+		if v > keys[key].since {
+			what += value // the value is what is newer (Format=empty)
+		}
+		return &Error{File: path, Line: line, Key: key,
+			Msg: fmt.Sprintf("%s needs systemd-repart %d or later, but --compat=%s follows systemd-repart %s", what, v, p.compat.OrDefault(), p.compat.OrDefault())}
 	}
 	p.locs[key] = l
 	p.def.Lines[key] = l.String()
@@ -358,6 +364,38 @@ func setEncrypt(d *Definition, v string) error {
 	if b {
 		d.Encrypt = encryption.KeyFile
 	}
+	return nil
+}
+
+// setTPM2PCRs reads TPM2PCRs= (259): the PCRs this partition's TPM2 key
+// is bound to, numbers or names (empty: none).
+func setTPM2PCRs(d *Definition, v string) error {
+	pcrs, err := encryption.ParsePCRs(v, true)
+	if err != nil {
+		return err
+	}
+	d.TPM2PCRs = &pcrs
+	return nil
+}
+
+// setKeyFile reads KeyFile= (259): the file holding this partition's
+// key for Encrypt=key-file. Like 262 it is read now, so a missing key
+// stops the run before anything is written; empty goes back to
+// --key-file= or the empty key. A relative path is refused: 262's manual
+// says it is ignored, its binary reads it relative to its working
+// directory.
+func setKeyFile(d *Definition, v string) error {
+	if v == "" {
+		d.KeyFile = ""
+		return nil
+	}
+	if !filepath.IsAbs(v) {
+		return fmt.Errorf("not an absolute path")
+	}
+	if _, err := pollfree.ReadFile(v); err != nil {
+		return fmt.Errorf("cannot read the key file: %w", err)
+	}
+	d.KeyFile = v
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 )
@@ -104,6 +105,19 @@ func TestParseKeys(t *testing.T) {
 		{"Encrypt=tpm2", func(d Definition) bool { return d.Encrypt == encryption.TPM2 && d.Format == "ext4" }},
 		{"Encrypt=key-file+tpm2\nFormat=xfs", func(d Definition) bool { return d.Encrypt == encryption.KeyFileTPM2 && d.Format == "xfs" }},
 		{"Encrypt=tpm2\nEncrypt=off", func(d Definition) bool { return d.Encrypt == encryption.Off && d.Format == "" }},
+
+		// TPM2PCRs= (259): numbers or names, "+" or ",", in ascending
+		// order; empty is no PCRs (262 binds none), unset is nil.
+		{"Encrypt=tpm2", func(d Definition) bool { return d.TPM2PCRs == nil }},
+		{"TPM2PCRs=7", func(d Definition) bool { return *d.TPM2PCRs == "7" }},
+		{"TPM2PCRs=7,1", func(d Definition) bool { return *d.TPM2PCRs == "1+7" }},
+		{"TPM2PCRs=secure-boot-policy+boot-loader-code", func(d Definition) bool { return *d.TPM2PCRs == "4+7" }},
+		{"TPM2PCRs=7+7+kernel-boot", func(d Definition) bool { return *d.TPM2PCRs == "7+11" }},
+		{"TPM2PCRs=", func(d Definition) bool { return d.TPM2PCRs != nil && *d.TPM2PCRs == "" }},
+		{"TPM2PCRs=7\nTPM2PCRs=", func(d Definition) bool { return *d.TPM2PCRs == "" }},
+		// KeyFile= (259) is read now; empty goes back to --key-file=.
+		{"KeyFile=/dev/null", func(d Definition) bool { return d.KeyFile == "/dev/null" }},
+		{"KeyFile=/dev/null\nKeyFile=", func(d Definition) bool { return d.KeyFile == "" }},
 
 		{"UUID=01234567-89ab-cdef-0123-456789abcdef", func(d Definition) bool {
 			return *d.UUID == uuid.MustParse("01234567-89ab-cdef-0123-456789abcdef")
@@ -268,6 +282,12 @@ func TestParseErrors(t *testing.T) {
 		{"ReadOnly junk", "[Partition]\nType=home\nReadOnly=maybe\n", 3, "ReadOnly", "not a boolean"},
 		{"GrowFileSystem junk", "[Partition]\nType=home\nGrowFileSystem=enable\n", 3, "GrowFileSystem", "not a boolean"},
 		{"FactoryReset empty", "[Partition]\nType=home\nFactoryReset=\n", 3, "FactoryReset", "not a boolean"},
+		{"TPM2PCRs out of range", "[Partition]\nType=home\nTPM2PCRs=24\n", 3, "TPM2PCRs", "not a PCR number (0–23)"},
+		{"TPM2PCRs unknown name", "[Partition]\nType=home\nTPM2PCRs=7+foo\n", 3, "TPM2PCRs", `"foo" is neither a PCR number`},
+		{"TPM2PCRs with a value", "[Partition]\nType=home\nTPM2PCRs=7:sha256=00\n", 3, "TPM2PCRs", "not PCR values or banks"},
+		{"TPM2PCRs only separators", "[Partition]\nType=home\nTPM2PCRs=+\n", 3, "TPM2PCRs", "names no PCR"},
+		{"KeyFile missing", "[Partition]\nType=home\nKeyFile=/nonexistent/sprout.key\n", 3, "KeyFile", "cannot read the key file"},
+		{"KeyFile relative", "[Partition]\nType=home\nKeyFile=disk.key\n", 3, "KeyFile", "not an absolute path"},
 
 		{"Encrypt tpm1", "[Partition]\nType=home\nEncrypt=tpm1\n", 3, "Encrypt", "not an encryption mode"},
 		{"Encrypt bogus", "[Partition]\nType=home\nEncrypt=bogus\n", 3, "Encrypt", "not an encryption mode"},
@@ -298,7 +318,6 @@ func TestParseErrors(t *testing.T) {
 		{"Subvolumes flag", "[Partition]\nType=home\nSubvolumes=/a:rw\n", 3, "Subvolumes", "not a subvolume flag"},
 		{"DefaultSubvolume not a subvolume", "[Partition]\nType=home\nSubvolumes=/a\nDefaultSubvolume=/b\n", 4, "DefaultSubvolume", "not one of the paths in Subvolumes="},
 		{"SupplementFor path", "[Partition]\nType=home\nSupplementFor=a/b\n", 3, "SupplementFor", "not a definition name"},
-		{"TPM2PCRs (v259, not implemented)", "[Partition]\nType=home\nTPM2PCRs=7\n", 3, "TPM2PCRs", "systemd 259 that sprout does not implement"},
 		{"unknown key", "[Partition]\nType=home\nFoo=bar\n", 3, "Foo", "unsupported key 'Foo' in [Partition] (not a repart.d setting)"},
 		{"key case matters", "[Partition]\ntype=home\n", 2, "type", "unsupported key 'type'"},
 		{"key with blank", "[Partition]\nType=home\nLa bel=x\n", 3, "La bel", "unsupported key 'La bel'"},
@@ -394,5 +413,25 @@ func TestParseDropIns(t *testing.T) {
 	_, err = Parse(main, []string{filepath.Join(dir, "nope.conf")})
 	if !errors.As(err, &se) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestRequireVersion: TPM2PCRs= and KeyFile= (259) are refused under an
+// older --compat=, naming file:line and the version that added them.
+func TestRequireVersion(t *testing.T) {
+	d, path, err := parseString(t, "[Partition]\nType=home\nEncrypt=tpm2\nTPM2PCRs=7\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []compat.Version{259, 262} {
+		if err := RequireVersion([]Definition{d}, v); err != nil {
+			t.Errorf("--compat=%d: %v", v, err)
+		}
+	}
+	err = RequireVersion([]Definition{d}, 257)
+	var se *Error
+	if !errors.As(err, &se) || se.File != path || se.Line != 4 || se.Key != "TPM2PCRs" ||
+		err.Error() != path+":4: TPM2PCRs= needs systemd-repart 259 or later, but --compat=257 follows systemd-repart 257" {
+		t.Errorf("--compat=257: %v", err)
 	}
 }

@@ -34,7 +34,11 @@ type hostCase struct {
 	name    string
 	defs    map[string]string
 	keyFile bool // pass --key-file= (else: the empty key)
-	size    int64
+	args    []string
+	// files are put in place (path → content) before both tools run and
+	// removed after.
+	files map[string]string
+	size  int64
 	// opens is how each partition must open, by number: "key" (the key
 	// file or the empty key), "tpm2" (the token), "key+tpm2", "plain".
 	opens []string
@@ -52,16 +56,39 @@ var cases = []hostCase{
 	{name: crashCase, size: 128 << 20, opens: []string{"tpm2"}, defs: map[string]string{
 		"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=tpm2\nSizeMaxBytes=64M\n",
 	}},
-	{name: "empty-key", size: 128 << 20, opens: []string{"plain", "key"}, defs: map[string]string{
-		"10-esp.conf": "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=32M\nSizeMaxBytes=32M\n",
-		"30-srv.conf": "[Partition]\nType=srv\nEncrypt=yes\n",
-	}},
+	// The empty key, Encrypt= without Format= (ext4 in 252), and a
+	// signed PCR policy: the public key 252 finds by itself in
+	// /run/systemd, where a systemd initrd's tmpfiles put a UKI's, with
+	// other PCRs than 11. The guest has no signature, so only the empty
+	// key opens var (the signed-policy unlock is scenario t's boot).
+	{name: "empty-key-signed-policy", size: 160 << 20, opens: []string{"plain", "key", "key"},
+		args:  []string{"--tpm2-public-key-pcrs=7+11"},
+		files: map[string]string{"/run/systemd/tpm2-pcr-public-key.pem": guestPublicKey}, defs: map[string]string{
+			"10-esp.conf": "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=32M\nSizeMaxBytes=32M\n",
+			"30-srv.conf": "[Partition]\nType=srv\nEncrypt=yes\nSizeMaxBytes=48M\n",
+			"40-var.conf": "[Partition]\nType=var\nFormat=ext4\nEncrypt=key-file+tpm2\nSizeMaxBytes=48M\n",
+		}},
 }
 
+// guestPublicKey is a PEM public key in the guest (a fixed test key: the
+// token stores it, nothing is signed with it).
+const guestPublicKey = "/etc/sprout-test-pcr-public-key.pem"
+
+const testPublicKeyPEM = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA24ekwMbgfaQPvAjKeXXl
+w3BvawLhDn8JqZLmD4uZKzmmLVg4rgNtgxFYYfZF6X3oBBeNtGXq9wduv7i8gz1V
+4pxFEsIQtcn65VMUErGjpZwh+VQhSKCIkEeRZ0IYU6KsQR1ybRgyXFidMsmMVYkC
+yv0QWjNMGS4H6Q6O0N1I8ewHo06YFBAexILRsqZxTZO/B/CYQtCGjTfSK9iZ8UNg
+em3tIdnecK8ieIVWtrWZoJ1vQ2qAcBdoABXpwQXiHvy6dpxRb/PTszEOjTyisDfV
+5W4UQL0LYtv00ItZpNLBy7d0gUQREwJanZ9QycwJrEYC7dpcaZqhvVsMl8TTztqA
+XQIDAQAB
+-----END PUBLIC KEY-----
+`
+
 // crashCase is also run with sprout killed in some of its children
-// (pkg/luks.Make for Encrypt=tpm2 runs 1 cryptsetup luksFormat, 2 open,
-// 3 mkfs.ext4, 4 close, 5 luksAddKey, 6 luksKillSlot, 7
-// systemd-cryptenroll): in the middle of the LUKS2 format, of mkfs inside
+// (sprout asks 1 systemd-cryptenroll --version, then pkg/luks.Make for
+// Encrypt=tpm2 runs 2 cryptsetup luksFormat, 3 open, 4 mkfs.ext4, 5
+// close, 6 luksAddKey, 7 luksKillSlot, 8 systemd-cryptenroll): in the middle of the LUKS2 format, of mkfs inside
 // the volume, with only the temporary key left, and of the enrollment.
 // Each crash costs a run under TCG (about a minute), so two: in the
 // middle of the LUKS2 format, and with only the temporary key left (the
@@ -69,7 +96,11 @@ var cases = []hostCase{
 // crash tier's (mkfs killed at each of its writes).
 const crashCase = "tpm2-crash"
 
-var crashPoints = []int{1, 6}
+var crashPoints = []int{2, 7}
+
+// crashIn is the program each crash point must kill: a probe added in
+// front of them would otherwise move the crashes silently.
+var crashIn = map[int]string{2: "cryptsetup luksFormat", 7: "cryptsetup luksKillSlot"}
 
 // guestPrograms run in the guest, with their libraries.
 var guestPrograms = []string{harness.Oracle, "cryptsetup", "systemd-cryptenroll", "mkfs.ext4", "mke2fs", "mkfs.vfat", "mkfs.fat", "sfdisk", "blkid"}
@@ -132,6 +163,8 @@ func TestEncryptAgainst252(t *testing.T) {
 			t.Errorf("crash point %d: no result from the guest", k)
 		case r.Killed == "" || strings.HasPrefix(r.Killed, "not killed") || strings.HasPrefix(r.Killed, "start:"):
 			t.Errorf("crash point %d: %s", k, r.Killed)
+		case !strings.HasPrefix(r.Killed, crashIn[k]):
+			t.Errorf("crash point %d killed %q, not %s", k, r.Killed, crashIn[k])
 		case strings.Contains(r.TableAfterKill, `"partitions"`):
 			t.Errorf("crash point %d (killed in %s): a partition is visible after the crash:\n%s", k, r.Killed, r.TableAfterKill)
 		default:
@@ -293,6 +326,7 @@ func buildInitramfs(out, sprout, modDir string, tss []string) error {
 		return err
 	}
 	r.File(strings.TrimPrefix(guestKey, "/"), []byte("sprout test key\x00\x01\n"), 0o600)
+	r.File(strings.TrimPrefix(guestPublicKey, "/"), []byte(testPublicKeyPEM), 0o644)
 	cfg := guestConfig{CrashCase: crashCase, CrashPoints: crashPoints}
 	for _, m := range [][]string{{"loop", "dm_crypt", "xts"}, {"ecb"}, {"cbc"}, {"aesni_intel"}, {"algif_skcipher"}} {
 		mods, err := harness.KernelModules(modDir, m)
@@ -317,8 +351,11 @@ func buildInitramfs(out, sprout, modDir string, tss []string) error {
 		for name, body := range c.defs {
 			r.File(dir+"/"+name, []byte(body), 0o644)
 		}
-		gc := guestCase{Name: c.name, Defs: "/" + dir, Size: c.size,
-			Args: []string{"--dry-run=no", "--empty=force", "--seed=" + seed, "--definitions=/" + dir, "--tpm2-pcrs=7"}}
+		gc := guestCase{Name: c.name, Defs: "/" + dir, Size: c.size, Files: map[string]string{},
+			Args: append([]string{"--dry-run=no", "--empty=force", "--seed=" + seed, "--definitions=/" + dir, "--tpm2-pcrs=7"}, c.args...)}
+		for path, from := range c.files {
+			gc.Files[path] = from
+		}
 		if c.keyFile {
 			gc.Args = append(gc.Args, "--key-file="+guestKey)
 			gc.KeyFile = guestKey

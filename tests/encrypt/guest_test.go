@@ -44,6 +44,9 @@ type guestCase struct {
 	Args    []string // without the image
 	Size    int64    // image size
 	KeyFile string   // the key the volumes open with ("" for the empty key)
+	// Files are copied into place (target → source in the guest) before
+	// both tools run, and removed after.
+	Files map[string]string
 }
 
 // toolResult is what one tool made of one case.
@@ -87,10 +90,25 @@ func runGuest() error {
 		return err
 	}
 	for _, c := range cfg.Cases {
+		for target, source := range c.Files {
+			b, err := os.ReadFile(source)
+			if err == nil {
+				err = os.MkdirAll(filepath.Dir(target), 0o755)
+			}
+			if err == nil {
+				err = os.WriteFile(target, b, 0o644)
+			}
+			if err != nil {
+				return fmt.Errorf("case %s: %w", c.Name, err)
+			}
+		}
 		for _, tool := range []string{"systemd-repart", "sprout"} {
 			if err := report(runTool(c, tool, 0)); err != nil {
 				return err
 			}
+		}
+		for target := range c.Files {
+			os.Remove(target)
 		}
 		if c.Name != cfg.CrashCase {
 			continue

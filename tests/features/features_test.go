@@ -369,6 +369,8 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 			if who == "oracle" {
 				res, err = s.oracle.run(ctx, a...)
 			} else {
+				// sprout behaves as the oracle's version.
+				a = append([]string{fmt.Sprintf("--compat=%d", s.oracle.version)}, a...)
 				res, err = harness.Run(ctx, nil, append([]string{s.sprout}, a...)...)
 			}
 			if err != nil {

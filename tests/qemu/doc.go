@@ -14,18 +14,25 @@
 // sprout's write of it): the kernel sees no partitions, sprout (which waits
 // for its disk itself, --wait-for-disk) must find the disk through the
 // backup GPT, repair the primary, tell the kernel, and the root must mount;
-// (f) factory reset: after the first boot, a boot with
-// systemd.factory_reset=1 makes /home (FactoryReset=yes) anew, empty,
-// while /var keeps its files, and the boot after it changes nothing;
+// (f) factory reset under UEFI (OVMF boots the kernel): the first boot's
+// root asks for a reset with the FactoryResetRequest EFI variable, as
+// systemd-factory-reset request writes it; the second boot makes /home
+// (FactoryReset=yes) anew, empty, while /var keeps its files, and leaves
+// the variable, which a test unit after sprout removes, as
+// systemd-factory-reset complete would (factoryreset_test.go);
 // (u) the article's own boot: OVMF firmware, systemd-boot and a unified
 // kernel image on the ESP, a tmpfs root, the system on the squashfs
 // nix-store, no root= or sprout.device= (sprout finds the disk through
 // LoaderDevicePartUUID), built by scripts/build-uefi-appliance.sh;
-// (t) like (u), with var.conf saying Encrypt=tpm2 and a TPM 2.0 (swtpm):
-// boot 1 creates /var as LUKS2 with a systemd-tpm2 token and
-// systemd-cryptsetup unlocks it, boot 2 unlocks it with no prompt and
-// writes nothing to the GPT, boot 3 (systemd.factory_reset=1) makes /home
-// anew while /var keeps its files (tpm2_test.go).
+// (t) like (u), with var.conf saying Encrypt=tpm2, a TPM 2.0 (swtpm) and
+// two UKIs signed by a test key (.pcrsig/.pcrpkey): boot 1 creates /var
+// as LUKS2 with a systemd-tpm2 token bound to the signed PCR 11 policy of
+// the UKI's key and systemd-cryptsetup unlocks it, boot 2 unlocks it with
+// no prompt and writes nothing to the GPT, boot 3 boots the other UKI
+// (systemd.factory_reset=1 in its command line, so another signed PCR 11)
+// and makes /home anew while /var keeps its files and unlocks; each boot
+// checks PCR 11 against systemd-measure's prediction and that the other
+// UKI's signature does not unlock (tpm2_test.go).
 //
 // After their no-op boot, runs a 1 and a 2, d and u damage the disk's GPT
 // on the host and boot once more per damage (damage_test.go): a torn primary

@@ -79,8 +79,12 @@ type scenario struct {
 	// 252).
 	homeEntry int
 	// tpm2: the UEFI appliance whose /var is Encrypt=tpm2, on a machine
-	// with a TPM 2.0 (swtpm); boot 3 is a factory reset (tpm2_test.go).
-	tpm2 bool
+	// with a TPM 2.0 (swtpm), booted from UKIs with signed PCR 11
+	// policies (signed); uki is the one booted ("" for the default);
+	// boot 3 is a factory reset from another UKI (tpm2_test.go).
+	tpm2   bool
+	signed *signedUKIs
+	uki    string
 }
 
 func (s scenario) partNode(n int) string {
@@ -132,6 +136,8 @@ type artefacts struct {
 	initrds    map[string]string
 	appliances map[int]string    // by sector size
 	uefi       map[string]string // UEFI appliance images, by initrd
+	// signed is the encrypted appliance's signed UKIs (scenario t).
+	signed signedUKIs
 }
 
 // prepare builds everything a test needs into build/qemu/<name> (the
@@ -213,13 +219,24 @@ func prepare(t *testing.T, name string) *artefacts {
 		out := filepath.Join(a.dir, "uefi-appliance-"+name+".raw")
 		args := []string{"--kernel", a.kernel, "--initrd", a.initrds[name], "--out", out}
 		if name == "dracut-tpm2" {
-			args = append(args, "--fixture", filepath.Join(repo, "tests/qemu/fixture/tpm2-initrd"))
+			step("make the key pair that signs the encrypted appliance's UKIs", func() (err error) {
+				a.signed.public, err = makeSigningKey(ctx, a.dir)
+				return err
+			})
+			args = append(args, "--fixture", filepath.Join(repo, "tests/qemu/fixture/tpm2-initrd"),
+				"--pcr-key", strings.TrimSuffix(a.signed.public, "public.pem")+"private.pem,"+a.signed.public,
+				"--also-uki", resetUKI+"=systemd.factory_reset=1")
 		}
 		step("build the UEFI appliance image (systemd-boot, UKI with the "+name+" initrd)", func() error {
 			_, err := a.script(ctx, "tests/qemu/scripts/build-uefi-appliance.sh", args...)
 			return err
 		})
 		a.uefi[name] = out
+		if name == "dracut-tpm2" {
+			if err := a.signed.read(out); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return a
 }
@@ -307,6 +324,12 @@ func (a *artefacts) runScenario(ctx context.Context, sc scenario, label, dir str
 	if sc.tpm2 {
 		machine.tpmState = filepath.Join(dir, "tpm")
 		_ = os.RemoveAll(machine.tpmState) // a new TPM for a new appliance
+		sc.signed, sc.uki = &a.signed, mainUKI
+		// The other UKI's signature, for the guest's check that it does
+		// not unlock /var (tests/qemu/fixture/tpm2-initrd).
+		if err := a.signed.putOther(ctx, disk, resetUKI); err != nil {
+			return o, err
+		}
 	}
 
 	// Boot 1: sprout creates /home and /var.
@@ -598,7 +621,7 @@ func checkGuest(b *boot, sc scenario) []string {
 		if sc.tpm2 {
 			// /dev/mapper/var, the LUKS2 volume's mapping, is dm-0.
 			want[4].node = "/dev/dm-0"
-			p = append(p, checkEncryptedGuest(b)...)
+			p = append(p, checkEncryptedGuest(b, sc)...)
 		}
 		p = append(p, checkUEFIGuest(b, sc)...)
 	}
@@ -825,7 +848,7 @@ func TestQEMU(t *testing.T) {
 	scD.damages, scU.damages = append(torn, zeroDiskGUID), torn
 	jobs = append(jobs,
 		job{scU, "scenario u (the article's boot: OVMF, systemd-boot, UKI, tmpfs root, no root=)"},
-		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, unlocked by systemd-cryptsetup; boot 3 a factory reset)"},
+		job{scenarioT, "scenario t (the article's boot with Encrypt=tpm2 /var: OVMF + swtpm, signed UKIs, unlocked by systemd-cryptsetup through the signed PCR 11 policy; boot 3 another UKI, a factory reset)"},
 		job{scD, "scenario d (initramfs-tools: busybox /init + udev, no systemd)"},
 	)
 	for i := 1; i <= *seedRuns; i++ {

@@ -3,8 +3,9 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,35 +16,123 @@ import (
 )
 
 // Scenario (t): the article's UEFI appliance (scenario u) whose var.conf
-// says Encrypt=tpm2, on a machine with a TPM 2.0 (swtpm, tpm-tis). The
-// initrd ships /etc/crypttab ("var /dev/disk/by-partlabel/var -
-// tpm2-device=auto,noauto": unlocked when the /var mount needs it, after
-// sprout, not at boot) and the root's fstab mounts /dev/mapper/var on /var
-// (x-initrd.mount), as an appliance maker writes them (docs/boot.md,
-// "Encrypted partitions"; fixture/tpm2-initrd). The crypttab has no
-// comment lines: dracut's crypt module reads every line and takes each
-// second word for a device to wait for.
+// says Encrypt=tpm2, on a machine with a TPM 2.0 (swtpm, tpm-tis), booted
+// from UKIs that carry a signed PCR 11 policy: a .pcrpkey section (the
+// public key, made by the test) and a .pcrsig section (systemd-measure's
+// signatures of the PCR 11 values systemd-stub will measure;
+// build-uefi-appliance.sh --pcr-key). The ESP holds two UKIs, the default
+// sprout-appliance.efi and sprout-reset.efi, whose command line adds
+// systemd.factory_reset=1, so its PCR 11 differs. sprout, following 262
+// (--compat=262, pinned by the fixture's sprout.service drop-in), finds the
+// UKI's key in /.extra and enrolls /var against it, with no literal PCRs
+// (262's default mask). The initrd ships
+// /etc/crypttab ("var /dev/disk/by-partlabel/var - tpm2-device=auto,noauto":
+// unlocked when the /var mount needs it, after sprout, not at boot) and the
+// root's fstab mounts /dev/mapper/var on /var (x-initrd.mount), as an
+// appliance maker writes them (docs/boot.md, "Encrypted partitions";
+// fixture/tpm2-initrd). The crypttab has no comment lines: dracut's crypt
+// module reads every line and takes each second word for a device to wait
+// for.
 //
 //	boot 1: sprout creates /home and a LUKS2 /var with a systemd-tpm2
-//	        token (PCR 7); systemd-cryptsetup unlocks it, /var is mounted;
+//	        token bound to the signed policy; systemd-cryptsetup unlocks
+//	        it with the UKI's signature, /var is mounted;
 //	boot 2: nothing to do, the GPT areas unchanged, /var unlocked through
 //	        the TPM without a prompt, boot 1's file still on it;
-//	boot 3: systemd.factory_reset=1 (a loader entry with that option):
-//	        /home is made anew, empty; /var keeps its files and unlocks.
+//	boot 3: the other UKI (loader.conf's default changed on the ESP):
+//	        PCR 11 differs, signed by the same key; /home is made anew,
+//	        empty (systemd.factory_reset=1); /var keeps its files and
+//	        unlocks.
 //
-// The guest's checks come from the initrd (cryptsetup luksDump, the
-// journal of systemd-cryptsetup@var.service; the fixture's
-// sprout-test-report.service) and from the root's init (mounts, lsblk).
+// In every boot the guest also shows that the other UKI's signature (the
+// same key, the other PCR 11 value) does not unlock /var, so the unlock
+// is the signed policy at work and not a key bound to nothing, and that
+// PCR 11 holds what systemd-measure calculate predicted for the UKI.
+//
+// The guest's checks come from the initrd (cryptsetup luksDump and token
+// export, the journal of systemd-cryptsetup@var.service, PCR 11, the
+// token unlocks; the fixture's sprout-test-report.service) and from the
+// root's init (mounts, lsblk).
+
+// The UKIs on the encrypted appliance's ESP (/EFI/Linux/NAME.efi).
+const (
+	mainUKI  = "sprout-appliance"
+	resetUKI = "sprout-reset"
+)
+
+// signedUKIs are the encrypted appliance's signing key and what
+// build-uefi-appliance.sh wrote next to the image for each UKI.
+type signedUKIs struct {
+	public    string            // the PEM public key (the UKIs' .pcrpkey)
+	publicB64 string            // as the systemd-tpm2 token stores it
+	pcr11     map[string]string // UKI → PCR 11 after "enter-initrd" (systemd-measure calculate)
+	sigs      map[string]string // UKI → its .pcrsig, as a file
+}
+
+// makeSigningKey makes the RSA key pair that signs the UKIs' PCR 11
+// policies in dir and returns the public key's path (private.pem is next
+// to it).
+func makeSigningKey(ctx context.Context, dir string) (string, error) {
+	private, public := filepath.Join(dir, "private.pem"), filepath.Join(dir, "public.pem")
+	for _, args := range [][]string{
+		{"genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", private},
+		{"pkey", "-in", private, "-pubout", "-out", public},
+	} {
+		if out, err := exec.CommandContext(ctx, "openssl", args...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("openssl %s: %w: %s", args[0], err, out)
+		}
+	}
+	return public, nil
+}
+
+// read loads what build-uefi-appliance.sh --pcr-key wrote next to image.
+func (s *signedUKIs) read(image string) error {
+	pub, err := os.ReadFile(s.public)
+	if err != nil {
+		return err
+	}
+	s.publicB64 = base64.StdEncoding.EncodeToString(pub)
+	s.pcr11, s.sigs = map[string]string{}, map[string]string{}
+	b, err := os.ReadFile(image + ".pcr11")
+	if err != nil {
+		return fmt.Errorf("the UKIs' predicted PCR 11 values: %w", err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if name, value, ok := strings.Cut(l, " "); ok {
+			s.pcr11[name] = value
+		}
+	}
+	for _, name := range []string{mainUKI, resetUKI} {
+		s.sigs[name] = image + "." + name + ".pcrsig.json"
+		if _, ok := s.pcr11[name]; !ok {
+			return fmt.Errorf("%s.pcr11 has no value for %s: %q", image, name, b)
+		}
+	}
+	return nil
+}
+
+// putOther writes the signature of UKI other onto the ESP, where the
+// guest's report tries it (it must not unlock /var).
+func (s *signedUKIs) putOther(ctx context.Context, disk, other string) error {
+	sig, err := os.ReadFile(s.sigs[other])
+	if err != nil {
+		return err
+	}
+	return espWrite(ctx, disk, map[string]string{"::/sprout-test/other-pcrsig.json": string(sig)})
+}
 
 // passwordPrompt is how systemd-cryptsetup asks for a passphrase: a TPM
 // unlock that did not work falls back to it (and the boot would wait).
 var passwordPrompt = []string{"Please enter passphrase", "Enter passphrase for"}
 
 // checkEncryptedGuest checks what the initrd reported about /var: the
-// unlock unit ran and succeeded, the LUKS2 header has a systemd-tpm2 token
-// bound to PCR 7, nobody was asked for a passphrase, and lsblk shows the
-// partition as crypto_LUKS.
-func checkEncryptedGuest(b *boot) []string {
+// unlock unit ran and succeeded; the LUKS2 header has a systemd-tpm2
+// token bound to the signed policy of the test's key for PCR 11 and to no
+// literal PCR (262's default); this boot's signature unlocks it and the
+// other UKI's does not; PCR 11 holds what systemd-measure predicted for
+// the UKI booted; nobody was asked for a passphrase; lsblk shows the
+// mapping below the partition.
+func checkEncryptedGuest(b *boot, sc scenario) []string {
 	var p []string
 	if l, ok := first(b.guest, "cryptsetup-unit"); !ok || l.kv["ActiveState"] != "active" || l.kv["Result"] != "success" {
 		p = append(p, "systemd-cryptsetup@var.service is not active: "+l.text)
@@ -58,16 +147,39 @@ func checkEncryptedGuest(b *boot) []string {
 			finished = finished || strings.HasPrefix(g.text, "Finished systemd-cryptsetup@var.service")
 		}
 	}
-	// The token as cryptsetup's systemd-tpm2 plugin prints it (the initrd
-	// has the plugin): "0: systemd-tpm2", then "tpm2-hash-pcrs:   7".
 	if luksDumpValue(dump, "Version:") != "2" {
 		p = append(p, "cryptsetup luksDump of PARTLABEL=var does not show a LUKS2 header")
 	}
-	if !strings.Contains(strings.Join(dump, "\n"), ": systemd-tpm2") {
-		p = append(p, "cryptsetup luksDump of PARTLABEL=var shows no systemd-tpm2 token")
+	var token struct {
+		Type       string `json:"type"`
+		PCRs       []int  `json:"tpm2-pcrs"`
+		PubKey     string `json:"tpm2_pubkey"`
+		PubKeyPCRs []int  `json:"tpm2_pubkey_pcrs"`
 	}
-	if pcrs := luksDumpValue(dump, "tpm2-hash-pcrs:"); pcrs != "7" {
-		p = append(p, fmt.Sprintf("the systemd-tpm2 token is bound to PCRs %q, want 7 (the default)", pcrs))
+	if l, ok := first(b.guest, "token"); !ok || json.Unmarshal([]byte(l.text), &token) != nil {
+		p = append(p, "no systemd-tpm2 token exported: "+l.text)
+	} else {
+		if token.Type != "systemd-tpm2" || len(token.PCRs) != 0 || fmt.Sprint(token.PubKeyPCRs) != "[11]" {
+			p = append(p, fmt.Sprintf("the token is %s bound to PCRs %v and signed PCRs %v, want systemd-tpm2, no PCRs (262's default) and signed PCR 11", token.Type, token.PCRs, token.PubKeyPCRs))
+		}
+		if token.PubKey != sc.signed.publicB64 {
+			p = append(p, "the token's public key is not the one the UKIs are signed with (their .pcrpkey)")
+		}
+	}
+	if l, ok := first(b.guest, "pcrphase-initrd"); !ok || l.kv["ActiveState"] != "active" {
+		p = append(p, "systemd-pcrphase-initrd.service did not measure enter-initrd: "+l.text)
+	}
+	if l, _ := first(b.guest, "pcr11"); !strings.EqualFold(l.kv["value"], sc.signed.pcr11[sc.uki]) {
+		p = append(p, fmt.Sprintf("PCR 11 is %q, systemd-measure predicted %s for %s", l.kv["value"], sc.signed.pcr11[sc.uki], sc.uki))
+	}
+	if l, ok := first(b.guest, "signature"); !ok || l.kv["present"] != "yes" {
+		p = append(p, "the initrd has no /run/systemd/tpm2-pcr-signature.json (from the UKI's .pcrsig)")
+	}
+	if l, ok := find(b.guest, "token-unlock", "result", "unlocked"); !ok || !strings.HasPrefix(l.text, "this-boot") {
+		p = append(p, "the token did not unlock /var with this boot's signature")
+	}
+	if _, ok := find(b.guest, "token-unlock", "result", "refused"); !ok {
+		p = append(p, "the other UKI's signature (the same key, another PCR 11) was not refused: the policy does not bind PCR 11")
 	}
 	if !finished {
 		p = append(p, "the journal of systemd-cryptsetup@var.service has no \"Finished\" line")
@@ -105,32 +217,33 @@ func luksDumpValue(dump []string, key string) string {
 	return ""
 }
 
-// bootFactoryResetUEFI is boot 3 of scenario (t): the ESP gets a loader
-// entry for the same UKI with systemd.factory_reset=1 added to its command
-// line (without Secure Boot, systemd-stub takes the loader's options over
-// its built-in ones), made the default; nothing else on the disk changes.
-// /home must come back empty as partition 5, /var keep its file and unlock
-// through the TPM as before (PCR 7 does not cover the command line).
+// bootFactoryResetUEFI is boot 3 of scenario (t): loader.conf on the ESP
+// now makes sprout-reset.efi the default, the same system with
+// systemd.factory_reset=1 in its own (signed) command line. PCR 11 differs
+// from boots 1 and 2, and is signed by the same key: /var must unlock
+// through the TPM as before (the signed policy), /home come back empty as
+// partition 5.
 func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machine vm, before *harness.Table) (string, error) {
-	cmdline, err := ukiCmdline(filepath.Join(a.dir, "uefi-appliance-"+sc.initrd+".raw"))
-	if err != nil {
+	if err := espWrite(ctx, machine.disk, map[string]string{
+		"::/loader/loader.conf": "timeout 0\neditor no\ndefault " + resetUKI + ".efi\n",
+	}); err != nil {
 		return "", err
 	}
-	entry := "title sprout test appliance (factory reset)\nefi /EFI/Linux/sprout-appliance.efi\noptions " + cmdline + " systemd.factory_reset=1\n"
-	if err := espWrite(ctx, machine.disk, map[string]string{
-		"::/loader/entries/factory-reset.conf": entry,
-		"::/loader/loader.conf":                "timeout 0\neditor no\ndefault factory-reset.conf\n",
-	}); err != nil {
+	if err := a.signed.putOther(ctx, machine.disk, mainUKI); err != nil {
 		return "", err
 	}
 	m := machine
 	m.serialLog = strings.TrimSuffix(machine.serialLog, "boot2.log") + "boot3-factory-reset.log"
 	sc.homeEntry = 5 // numbered after the highest entry (var, 4), as 252
+	sc.uki = resetUKI
 	b, err := m.run(ctx)
 	if err != nil {
 		return "", err
 	}
 	p := checkGuest(b, sc)
+	if l, ok := first(b.guest, "cmdline"); !ok || !strings.Contains(l.text, "systemd.factory_reset=1") {
+		p = append(p, "boot 3 did not boot "+resetUKI+".efi: "+l.text)
+	}
 	if l, ok := find(b.guest, "probe-before", "path", "/home"); !ok || l.kv["present"] != "no" {
 		p = append(p, "/home still held boot 2's file after the factory reset: "+l.text)
 	}
@@ -150,29 +263,7 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	if len(p) > 0 {
 		return "", fmt.Errorf("\n  %s\n%s", strings.Join(p, "\n  "), tail(b.log, 60))
 	}
-	return fmt.Sprintf("boot 3, systemd.factory_reset=1: reached root in %.1f s; /home made anew, empty; /var kept its file and unlocked through the TPM again", b.rootUptime), nil
-}
-
-// ukiCmdline reads the .cmdline section of the appliance's UKI.
-func ukiCmdline(image string) (string, error) {
-	dir, err := os.MkdirTemp("", "sprout-uki-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	uki := filepath.Join(dir, "uki.efi")
-	if out, err := exec.Command("mcopy", "-i", image+"@@1M", "::/EFI/Linux/sprout-appliance.efi", uki).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mcopy the UKI out of %s: %w: %s", image, err, out)
-	}
-	section := filepath.Join(dir, "cmdline")
-	if out, err := exec.Command("objcopy", "-O", "binary", "--only-section=.cmdline", uki, section).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("objcopy .cmdline: %w: %s", err, out)
-	}
-	b, err := os.ReadFile(section)
-	if err != nil || len(bytes.TrimSpace(b)) == 0 {
-		return "", fmt.Errorf("the UKI has no .cmdline (%v)", err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return fmt.Sprintf("boot 3, %s.efi (systemd.factory_reset=1, another signed PCR 11): reached root in %.1f s; /home made anew, empty; /var kept its file and unlocked through the signed policy", resetUKI, b.rootUptime), nil
 }
 
 // espWrite writes files onto the ESP (partition 1, at 1 MiB, as
@@ -184,11 +275,12 @@ func espWrite(ctx context.Context, disk string, files map[string]string) error {
 	}
 	defer os.RemoveAll(dir)
 	img := disk + "@@1M"
-	if out, err := exec.CommandContext(ctx, "mmd", "-D", "s", "-i", img, "::/loader/entries").CombinedOutput(); err != nil &&
-		!strings.Contains(string(out), "already exists") {
-		return fmt.Errorf("mmd: %w: %s", err, out)
-	}
 	for target, content := range files {
+		if parent := filepath.Dir(target); parent != "::/" && parent != "::" && exec.CommandContext(ctx, "mdir", "-i", img, parent).Run() != nil {
+			if out, err := exec.CommandContext(ctx, "mmd", "-i", img, parent).CombinedOutput(); err != nil {
+				return fmt.Errorf("mmd %s: %w: %s", parent, err, out)
+			}
+		}
 		src := filepath.Join(dir, filepath.Base(target))
 		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
 			return err
@@ -206,7 +298,7 @@ func espWrite(ctx context.Context, disk string, files map[string]string) error {
 // one built from definitions-tpm2 (Encrypt=tpm2) holds all that unlocking
 // and enrolling need.
 func checkInitrdContents(ctx context.Context, initrds map[string]string) error {
-	crypto := []string{"sbin/cryptsetup", "dm-crypt.ko", "systemd-cryptsetup", "systemd-cryptenroll", "libtss2-esys.so"}
+	crypto := []string{"sbin/cryptsetup", "dm-crypt.ko", "systemd-cryptsetup", "systemd-cryptenroll", "libtss2-esys.so", "systemd-pcrphase"}
 	for name, img := range initrds {
 		lister := "lsinitrd"
 		if name == "initramfs-tools" {
@@ -227,7 +319,8 @@ func checkInitrdContents(ctx context.Context, initrds map[string]string) error {
 			}
 		}
 		if name == "dracut-tpm2" {
-			for _, f := range []string{"libtss2-tcti-device.so", "libtss2-sys.so.1", "libtss2-mu.so", "libtss2-rc.so", "systemd-cryptsetup-generator", "95-dm-notify.rules"} {
+			for _, f := range []string{"libtss2-tcti-device.so", "libtss2-sys.so.1", "libtss2-mu.so", "libtss2-rc.so", "systemd-cryptsetup-generator", "95-dm-notify.rules",
+				"initrd.target.wants/systemd-pcrphase-initrd.service"} {
 				if !strings.Contains(list, f) {
 					return fmt.Errorf("the %s initrd (Encrypt=tpm2) has no %s", name, f)
 				}

@@ -23,8 +23,12 @@ type vm struct {
 	disk           string
 	cmdline        string
 	// firmware, when set, is the UEFI code image (OVMF_CODE_4M.fd) and
-	// vars the machine's own writable copy of its variable store.
+	// vars the machine's own writable copy of its variable store. The
+	// firmware boots the disk, or with firmwareKernel the kernel QEMU
+	// passes it (-kernel, -initrd, -append): EFI variables without a
+	// boot loader.
 	firmware, vars string
+	firmwareKernel bool
 	// tpmState, when set, gives the machine a TPM 2.0 (tpm-tis): an swtpm
 	// emulator whose state lives in this directory, so it survives from
 	// one boot to the next like a real TPM's.
@@ -84,7 +88,8 @@ func (v vm) args() []string {
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+v.firmware,
 			"-drive", "if=pflash,format=raw,unit=1,file="+v.vars)
-	} else {
+	}
+	if v.firmware == "" || v.firmwareKernel {
 		args = append(args, "-kernel", v.kernel, "-initrd", v.initrd, "-append", v.cmdline)
 	}
 	if v.tpmState != "" {

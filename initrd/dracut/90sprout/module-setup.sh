@@ -206,8 +206,16 @@ install() {
         fi
     done < <(sprout_records library)
     # Host files the programs read when they exist (mke2fs.conf).
+    # A systemd unit among them is one the initrd runs: pulled in from
+    # initrd.target (systemd-pcrphase-initrd.service, for signed PCR
+    # policies; Debian ships no such link).
     while IFS=$'\t' read -r name _rest; do
-        [[ -f $name ]] && inst_simple "$name"
+        [[ -f $name ]] || continue
+        inst_simple "$name"
+        if [[ $name == */systemd/system/*.service ]]; then
+            mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"
+            ln_r "$name" "$systemdsystemunitdir/initrd.target.wants/${name##*/}"
+        fi
     done < <(sprout_records file)
     inst_multiple -o udevadm
 

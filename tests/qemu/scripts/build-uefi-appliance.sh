@@ -22,13 +22,31 @@
 # --store-mib N makes the store partition N MiB (at least what the squashfs
 # needs, the default): the demo sizes it like the article's.
 #
+# --pcr-key PRIVATE.pem,PUBLIC.pem signs the UKI's PCR 11 values: the
+# public key goes into a .pcrpkey section, the signatures that
+# systemd-measure sign makes (for the boot phases it signs by default,
+# "enter-initrd" first) into .pcrsig, as ukify would. systemd-stub
+# measures every section but .pcrsig into PCR 11 and hands both to the
+# initrd (/.extra). Debian 12's systemd-measure computes the policy with a
+# TPM: a throwaway swtpm serves it.
+# --also-uki NAME=ARGS (repeatable) puts another UKI on the ESP,
+# /EFI/Linux/NAME.efi, the same but with ARGS appended to its command line
+# (and so another PCR 11 value), signed by the same key; loader.conf then
+# names sprout-appliance.efi as the default. With --pcr-key the script
+# also writes, next to the image, what the tests check the boots
+# against: OUT.pcr11 ("NAME SHA256" lines, the PCR 11 value that
+# systemd-measure calculate predicts for each UKI after "enter-initrd")
+# and OUT.NAME.pcrsig.json (each UKI's .pcrsig).
+#
 # usage: build-uefi-appliance.sh --kernel VMLINUZ --initrd FILE --out FILE
 #            [--cmdline "…"] [--esp-mib N] [--store-mib N] [--guest-init FILE] [--fixture DIR]
+#            [--pcr-key PRIVATE,PUBLIC [--also-uki NAME=ARGS]...]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 qemu_dir="$(cd "$here/.." && pwd)"
-kernel="" initrd="" out="" esp_mib=200 store_mib_wanted=0
+kernel="" initrd="" out="" esp_mib=200 store_mib_wanted=0 pcr_key=""
+also_ukis=()
 cmdline="console=ttyS0 rd.systemd.gpt_auto=0 panic=-1 no_timer_check rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
 guest_init="$qemu_dir/guest/init"
 fixtures=("$qemu_dir/fixture/uefi-initrd")
@@ -44,6 +62,8 @@ while [ $# -gt 0 ]; do
 	--store-mib) store_mib_wanted="$2"; shift 2 ;;
 	--guest-init) guest_init="$2"; shift 2 ;;
 	--fixture) fixtures+=("$(cd "$2" && pwd)"); shift 2 ;;
+	--pcr-key) pcr_key="$2"; shift 2 ;;
+	--also-uki) also_ukis+=("$2"); shift 2 ;;
 	*) echo "build-uefi-appliance: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -60,6 +80,15 @@ case "$cmdline" in
 *root=/* | *root=PART* | *root=UUID* | *root=LABEL* | *sprout.device=*)
 	echo "build-uefi-appliance: the command line must name no root device and no sprout.device=: $cmdline" >&2; exit 2 ;;
 esac
+if [ -n "$pcr_key" ]; then
+	for tool in swtpm /usr/lib/systemd/systemd-measure; do
+		command -v "$tool" >/dev/null || { echo "build-uefi-appliance: --pcr-key needs $tool (tests/qemu/scripts/deps.sh installs it)" >&2; exit 1; }
+	done
+	pcr_private="${pcr_key%%,*}" pcr_public="${pcr_key#*,}"
+	[ -f "$pcr_private" ] && [ -f "$pcr_public" ] || { echo "build-uefi-appliance: --pcr-key $pcr_key: need PRIVATE.pem,PUBLIC.pem" >&2; exit 2; }
+elif [ ${#also_ukis[@]} -gt 0 ]; then
+	echo "build-uefi-appliance: --also-uki needs --pcr-key" >&2; exit 2
+fi
 busybox_bin="$(command -v busybox)"
 file -L "$busybox_bin" | grep -q 'statically linked' || busybox_bin=/bin/busybox
 file -L "$busybox_bin" | grep -q 'statically linked' || { echo "build-uefi-appliance: need a static busybox (busybox-static)" >&2; exit 1; }
@@ -91,7 +120,7 @@ for applet in $("$busybox_bin" --list); do
 done
 mksquashfs "$work/store" "$work/store.img" -quiet -noappend -all-root -b 131072 >/dev/null
 
-# --- the UKI: stub + .osrel + .cmdline + .linux + .initrd --------------------
+# --- the UKI: stub + .osrel + .cmdline + .linux + .initrd [+ .pcrpkey .pcrsig]
 # One cpio archive per fixture, appended in order: the kernel unpacks them
 # one after another, a later file replacing an earlier one.
 cp "$initrd" "$work/initrd"
@@ -104,32 +133,78 @@ NAME="sprout test appliance"
 ID=sprout-appliance
 PRETTY_NAME="sprout test appliance (tmpfs root, squashfs store)"
 EOF
-printf '%s' "$cmdline" >"$work/cmdline"
 # Each section goes after the stub's last one, aligned to the stub's
 # section alignment (systemd's documented objcopy recipe for a UKI).
 align=$((0x$(objdump -p "$stub" | awk '$1 == "SectionAlignment" { print $2 }')))
-offset=0
+stub_end=0
 while read -r size vma; do
-	[ $((0x$vma + 0x$size)) -gt "$offset" ] && offset=$((0x$vma + 0x$size))
+	[ $((0x$vma + 0x$size)) -gt "$stub_end" ] && stub_end=$((0x$vma + 0x$size))
 done < <(objdump -h "$stub" | awk 'NF == 7 && $1 ~ /^[0-9]+$/ { print $3, $4 }')
-objcopy_args=()
-for section in osrel cmdline linux initrd; do
-	case "$section" in linux) file="$kernel" ;; *) file="$work/$section" ;; esac
-	offset=$(((offset + align - 1) / align * align))
-	objcopy_args+=(--add-section ".$section=$file" --change-section-vma ".$section=$(printf 0x%x "$offset")")
-	offset=$((offset + $(stat -c %s "$file")))
+
+# sign_pcr11 CMDLINE-FILE OUT: the .pcrsig JSON for a UKI with this
+# command line (systemd-measure computes the PCR 11 values the stub will
+# measure, phase by phase, and signs each).
+swtpm_pid=""
+sign_pcr11() {
+	if [ -z "$swtpm_pid" ]; then
+		mkdir -p "$work/swtpm"
+		for port in $(shuf -i 20000-60000 -n 20); do
+			swtpm socket --tpm2 --daemon --flags not-need-init --tpmstate "dir=$work/swtpm" \
+				--server "type=tcp,port=$port,bindaddr=127.0.0.1" --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+				--pid "file=$work/swtpm/pid" 2>/dev/null && { swtpm_port=$port; break; }
+		done
+		[ -n "${swtpm_port:-}" ] || { echo "build-uefi-appliance: could not start swtpm" >&2; exit 1; }
+		swtpm_pid="$(cat "$work/swtpm/pid")"
+	fi
+	/usr/lib/systemd/systemd-measure sign --tpm2-device="swtpm:host=127.0.0.1,port=$swtpm_port" --bank=sha256 \
+		--linux="$kernel" --initrd="$work/initrd" --osrel="$work/osrel" --cmdline="$1" --pcrpkey="$pcr_public" \
+		--private-key="$pcr_private" --public-key="$pcr_public" >"$2"
+}
+trap '[ -z "$swtpm_pid" ] || kill "$swtpm_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# make_uki CMDLINE OUT
+make_uki() {
+	local offset=$stub_end section file
+	local -a args=() sections=(osrel cmdline linux initrd)
+	printf '%s' "$1" >"$work/cmdline"
+	if [ -n "$pcr_key" ]; then
+		sign_pcr11 "$work/cmdline" "$work/pcrsig"
+		cp "$pcr_public" "$work/pcrpkey"
+		sections+=(pcrpkey pcrsig)
+		local name="${2##*/}"
+		name="${name%.efi}"
+		cp "$work/pcrsig" "$out.$name.pcrsig.json"
+		/usr/lib/systemd/systemd-measure calculate --bank=sha256 --phase=enter-initrd \
+			--linux="$kernel" --initrd="$work/initrd" --osrel="$work/osrel" --cmdline="$work/cmdline" --pcrpkey="$pcr_public" |
+			sed -n "s/^11:sha256=/$name /p" >>"$out.pcr11"
+	fi
+	for section in "${sections[@]}"; do
+		case "$section" in linux) file="$kernel" ;; *) file="$work/$section" ;; esac
+		offset=$(((offset + align - 1) / align * align))
+		args+=(--add-section ".$section=$file" --change-section-vma ".$section=$(printf 0x%x "$offset")")
+		offset=$((offset + $(stat -c %s "$file")))
+	done
+	objcopy "${args[@]}" "$stub" "$2"
+}
+rm -f "$out.pcr11" "$out".*.pcrsig.json
+make_uki "$cmdline" "$work/sprout-appliance.efi"
+for uki in "${also_ukis[@]}"; do
+	make_uki "$cmdline ${uki#*=}" "$work/${uki%%=*}.efi"
 done
-objcopy "${objcopy_args[@]}" "$stub" "$work/sprout-appliance.efi"
 
 # --- the ESP -----------------------------------------------------------------
 truncate -s "${esp_mib}M" "$work/esp.img"
 mkfs.vfat -F 32 -n BOOT -i 5EED0001 "$work/esp.img" >/dev/null
 printf 'timeout 0\neditor no\n' >"$work/loader.conf"
+[ ${#also_ukis[@]} -eq 0 ] || printf 'default sprout-appliance.efi\n' >>"$work/loader.conf"
 export MTOOLS_SKIP_CHECK=1
 mmd -i "$work/esp.img" ::/EFI ::/EFI/BOOT ::/EFI/Linux ::/loader
 mcopy -i "$work/esp.img" "$bootloader" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$work/esp.img" "$work/loader.conf" ::/loader/loader.conf
 mcopy -i "$work/esp.img" "$work/sprout-appliance.efi" ::/EFI/Linux/sprout-appliance.efi
+for uki in "${also_ukis[@]}"; do
+	mcopy -i "$work/esp.img" "$work/${uki%%=*}.efi" "::/EFI/Linux/${uki%%=*}.efi"
+done
 
 # --- the disk ----------------------------------------------------------------
 store_mib=$(( ($(stat -c %s "$work/store.img") + mib - 1) / mib ))
