@@ -154,9 +154,10 @@ test-nixos: deps build
 # sprout as users install it: make install, and the .deb with apt-get, each
 # in a throwaway overlay of this machine's /usr, /etc and /var; the
 # refusals; initrds from the host's own dracut and mkinitramfs; each booted
-# twice (tests/install/build-initrds.sh, tests/qemu/installed_test.go).
+# twice, the make install dracut one from an SD card, USB, SCSI and NVMe
+# (tests/install/build-initrds.sh, tests/qemu/installed_test.go).
 test-install: deps build
-	@echo "== tier 9: installed path (lintian on the .deb; make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice) =="
+	@echo "== tier 9: installed path (lintian on the .deb; make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice, one of them from SD, USB, SCSI and NVMe) =="
 	go test -count=1 -tags qemu -run '^TestInstalledPath$$' -v -timeout 40m ./tests/qemu/ 2>&1 | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 
 # Boots the seed appliance N times (fresh disk, first boot, no-op boot).

@@ -437,7 +437,7 @@ func (b *bench) mkfsPaths(size int64) error {
 	}
 	home := t.Partitions[2]
 	off, n := home.Start*t.SectorSize, home.Size*t.SectorSize
-	req := fstype.Request{Format: "ext4", Label: "home", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd"), Discard: true}
+	req := fstype.Request{Format: "ext4", Label: "home", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd")}
 	ext4, _ := fstype.Lookup("ext4")
 	if ext4.InPlaceArgs == nil {
 		return errors.New("fstype: ext4 cannot be made in place")

@@ -40,8 +40,14 @@ var _ Disk = (*blockdev.Session)(nil)
 
 // Options tune a run.
 type Options struct {
-	// Discard discards the ranges of new partitions before formatting.
-	Discard bool
+	// DiscardLimits are the disk's discard limits, when known; the
+	// plan's DiscardRange steps say what to discard (discard.go).
+	DiscardLimits *plan.DiscardLimits
+	// Progress is told about steps while they run (progress.go); nil
+	// means nobody is told.
+	Progress *Progress
+	// Now is the clock of discard's time budget; nil means time.Now.
+	Now func() time.Time
 	// Parallel is how many file systems are made at once (default 2).
 	Parallel int
 	// UdevTimeout bounds the wait for udev's links (default 30 s).
@@ -60,10 +66,12 @@ type Options struct {
 	KeyDir string
 }
 
-// wipeSpan is how much of each end of a new partition's range is zeroed
-// to remove old signatures: it covers the superblocks and labels that
-// blkid looks for (ext*, xfs, btrfs, vfat, swap, LUKS, LVM, MD, ZFS, GPT).
-const wipeSpan = 1 << 20
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
 
 // Run executes p's steps on d.
 func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
@@ -81,29 +89,37 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 	}
 	t, err := d.Writer()
 	if err != nil {
-		return err
+		return &Refusal{err}
 	}
 	k := d.Kernel()
 	opts.Log("Applying changes to %s.", t.Path())
 	if uint64(t.Size()) != p.DiskSize || t.SectorSize() != p.SectorSize {
-		return fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())
+		return &Refusal{fmt.Errorf("%s changed since it was planned for (%d bytes, %d-byte sectors now)", t.Path(), t.Size(), t.SectorSize())}
 	}
 
 	if err := preflightReset(k, p); err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+		return &Refusal{fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)}
 	}
 	if err := preflight(k, p); err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+		return &Refusal{fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)}
 	}
 
 	formats, err := formatJobs(p.Steps)
 	if err != nil {
-		return fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)
+		return &Refusal{fmt.Errorf("refusing to change %s (nothing was written): %w", t.Path(), err)}
 	}
+	discard := newDiscarder(p, opts.DiscardLimits, t.SectorSize())
+	stop := opts.Progress.watch()
+	defer stop()
 	for _, s := range p.Steps {
+		task := opts.Progress.Start(taskOf(s, t.Path()), 0)
 		switch s := s.(type) {
 		case plan.CreateTable:
 			if err := wipeForNewTable(t, p, opts); err != nil {
+				return err
+			}
+		case plan.DiscardRange:
+			if err := discard.discard(ctx, t, s, opts); err != nil {
 				return err
 			}
 		case plan.RelocateBackup:
@@ -118,7 +134,7 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 				return err
 			}
 		case plan.WipeRange:
-			if err := wipeRange(t, int64(s.Offset), int64(s.Size), opts); err != nil {
+			if err := wipeRange(t, int64(s.Offset), int64(s.Size)); err != nil {
 				return fmt.Errorf("future partition %d: %w", s.Index, err)
 			}
 			if err := t.Sync(); err != nil {
@@ -159,8 +175,34 @@ func Run(ctx context.Context, d Disk, p *plan.Plan, opts Options) error {
 			// formatJobs refused it before the first write.
 			return fmt.Errorf("internal error: step %T reached the executor", s)
 		}
+		task.End()
 	}
 	return nil
+}
+
+// taskOf names a step for progress messages: "" for the steps that
+// report themselves (discard and formatting, per partition) and for the
+// table edits, which take no time.
+func taskOf(s plan.Step, disk string) string {
+	switch s := s.(type) {
+	case plan.CreateTable:
+		return "Wiping old partition table signatures of " + disk
+	case plan.RelocateBackup:
+		if s.Table != nil {
+			return "Moving the backup GPT of " + disk + " to the end of the disk"
+		}
+	case plan.FactoryReset:
+		return "Erasing the factory-reset partitions of " + disk
+	case plan.WipeRange:
+		return fmt.Sprintf("Wiping old signatures from future partition %d", s.Index)
+	case plan.WriteTable:
+		return "Writing the partition table of " + disk
+	case plan.TellKernel:
+		return "Telling the kernel about the partitions of " + disk
+	case plan.WaitForUdev:
+		return "Waiting for udev to make the new partitions' devices"
+	}
+	return ""
 }
 
 // formatJob is one new file system: its FormatPartition step, and the
@@ -184,7 +226,7 @@ func formatJobs(steps []plan.Step) ([]formatJob, error) {
 			jobs = append(jobs, formatJob{format: s})
 		case plan.EncryptPartition:
 			encrypts[s.Index] = s
-		case plan.CreateTable, plan.RelocateBackup, plan.FactoryReset, plan.WipeRange,
+		case plan.CreateTable, plan.RelocateBackup, plan.FactoryReset, plan.WipeRange, plan.DiscardRange,
 			plan.WriteTable, plan.TellKernel, plan.WaitForUdev, plan.RepairTable,
 			plan.GrowEntry, plan.AddEntry, plan.UpdateEntry:
 		default:
@@ -204,15 +246,17 @@ func formatJobs(steps []plan.Step) ([]formatJob, error) {
 	return jobs, nil
 }
 
+// Refusal is an error that stopped Run before its first write: the disk
+// is as it was.
+type Refusal struct{ Err error }
+
+func (r *Refusal) Error() string { return r.Err.Error() }
+func (r *Refusal) Unwrap() error { return r.Err }
+
 // wipeForNewTable clears what an old label left outside the usable area
-// (both GPT copies, an MBR) before a table is created from scratch, and
-// discards the disk when allowed.
+// (both GPT copies, an MBR) before a table is created from scratch (the
+// plan's DiscardRange before it discards the disk, when allowed).
 func wipeForNewTable(t blockdev.Device, p *plan.Plan, opts Options) error {
-	if opts.Discard {
-		if err := t.Discard(0, t.Size()); err != nil && !errors.Is(err, blockdev.ErrDiscardUnsupported) {
-			return fmt.Errorf("discard %s: %w", t.Path(), err)
-		}
-	}
 	ss := int64(p.SectorSize)
 	head := int64(p.New.FirstUsableLBA) * ss
 	tail := int64(p.New.LastUsableLBA+1) * ss
@@ -261,7 +305,14 @@ func formatOne(ctx context.Context, t blockdev.Device, job formatJob, opts Optio
 	f := job.format
 	off, size := int64(f.Offset), int64(f.Size)
 	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
-	req := fstype.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, Discard: opts.Discard}
+	// mkfs never discards: the plan's DiscardRange did, within its budget.
+	req := fstype.Request{Format: f.Format, Label: f.Label, UUID: f.UUID}
+	what := fmt.Sprintf("Formatting partition %d %q as %s (%s)", f.Index, f.Label, f.Format, plan.FormatBytes(f.FileSystemSize()))
+	if job.encrypt != nil {
+		what = fmt.Sprintf("Encrypting partition %d %q (LUKS2) and formatting it as %s (%s)", f.Index, f.Label, f.Format, plan.FormatBytes(f.FileSystemSize()))
+	}
+	task := opts.Progress.Start(what, 0)
+	defer task.End()
 	var err error
 	if job.encrypt != nil {
 		err = makeEncrypted(ctx, t, off, size, *job.encrypt, req, opts)
@@ -276,20 +327,15 @@ func formatOne(ctx context.Context, t blockdev.Device, job formatJob, opts Optio
 }
 
 // wipeRange zeroes both ends of a new partition's range (old file
-// system and RAID signatures live there) and discards it if allowed.
-func wipeRange(t blockdev.Device, off, size int64, opts Options) error {
-	head := min(size, wipeSpan)
+// system and RAID signatures live there; the plan's DiscardRange
+// discards what lies between).
+func wipeRange(t blockdev.Device, off, size int64) error {
+	head := min(size, plan.WipeSpan)
 	if err := zero(t, off, head); err != nil {
 		return err
 	}
-	if tail := min(size-head, wipeSpan); tail > 0 {
+	if tail := min(size-head, plan.WipeSpan); tail > 0 {
 		if err := zero(t, off+size-tail, tail); err != nil {
-			return err
-		}
-	}
-	if opts.Discard && size > 2*wipeSpan {
-		err := t.Discard(off+wipeSpan, size-2*wipeSpan)
-		if err != nil && !errors.Is(err, blockdev.ErrDiscardUnsupported) {
 			return err
 		}
 	}

@@ -176,7 +176,8 @@ func loadDefinitions(t *testing.T, files map[string]string) []repartd.Definition
 func planFor(t *testing.T, path string, defs []repartd.Definition) (*plan.Plan, *gpt.Table) {
 	t.Helper()
 	tb, size, sectorSize := readTable(t, path)
-	p, err := plan.Make(defs, plan.Snapshot{Size: uint64(size), SectorSize: sectorSize, Label: plan.LabelGPT, Table: tb}, plan.Options{Seed: seed})
+	p, err := plan.Make(defs, plan.Snapshot{Size: uint64(size), SectorSize: sectorSize, Label: plan.LabelGPT, Table: tb}, plan.Options{Seed: seed,
+		Discard: plan.DiscardPolicy{On: true, Budget: plan.DefaultDiscardBudget}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func run(t *testing.T, path string, p *plan.Plan, crashAfter int) (*recorder, er
 		r.record(event{kind: "mkfs", off: off})
 		return nil
 	}
-	err = apply.Run(context.Background(), &recordingDisk{w: r, kernel: dev}, p, apply.Options{Discard: true, Runner: fakeMkfs})
+	err = apply.Run(context.Background(), &recordingDisk{w: r, kernel: dev}, p, apply.Options{Runner: fakeMkfs})
 	return r, err
 }
 

@@ -424,3 +424,24 @@ func TestDiscardBlockDevice(t *testing.T) {
 		})
 	}
 }
+
+// DiscardLimits reads the queue limits sysfs shows for the disk (a loop
+// device over a file discards by punching holes); an image file has none.
+func TestDiscardLimitsAreTheQueues(t *testing.T) {
+	l := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 16 * mib})
+	dev := openT(t, l.Path, OpenOptions{})
+	got, err := dev.DiscardLimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := "/sys/class/block/" + filepath.Base(l.Path) + "/queue/"
+	max := strings.TrimSpace(blockdevtest.Run(t, "cat", queue+"discard_max_bytes"))
+	gran := strings.TrimSpace(blockdevtest.Run(t, "cat", queue+"discard_granularity"))
+	if strconv.FormatInt(got.MaxBytes, 10) != max || strconv.FormatInt(got.Granularity, 10) != gran || got.MaxBytes == 0 {
+		t.Errorf("DiscardLimits() = %+v, sysfs says discard_max_bytes %s, discard_granularity %s", got, max, gran)
+	}
+	file := openT(t, sparseFile(t, mib), OpenOptions{})
+	if _, err := file.DiscardLimits(); err == nil {
+		t.Error("an image file has discard limits")
+	}
+}

@@ -67,6 +67,9 @@ func (s *Session) Reader() Device { return s.locked }
 // Kernel is the kernel's view of the disk.
 func (s *Session) Kernel() Kernel { return s.locked }
 
+// DiscardLimits are the disk's discard limits (a block device's only).
+func (s *Session) DiscardLimits() (DiscardLimits, error) { return s.locked.DiscardLimits() }
+
 // Identity names the disk after the handles are closed.
 func (s *Session) Identity() Identity { return s.locked.Identity() }
 

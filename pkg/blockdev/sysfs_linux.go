@@ -211,3 +211,32 @@ func (r Paths) readBlockDevice(name string) (*BlockDevice, error) {
 	}
 	return d, nil
 }
+
+// DiscardLimits are what the kernel's request queue says about discards.
+type DiscardLimits struct {
+	// MaxBytes is the most one discard request covers
+	// (queue/discard_max_bytes); 0: the device cannot discard.
+	MaxBytes int64
+	// Granularity is the unit the device discards in
+	// (queue/discard_granularity).
+	Granularity int64
+}
+
+// DiscardLimits reads a block device's discard limits from sysfs.
+func (d *Handle) DiscardLimits() (DiscardLimits, error) {
+	if !d.block {
+		return DiscardLimits{}, fmt.Errorf("%s: not a block device, no queue limits", d.path)
+	}
+	dir, err := d.root.dirOf(devNumString(d.rdev))
+	if err != nil {
+		return DiscardLimits{}, err
+	}
+	var l DiscardLimits
+	if l.MaxBytes, err = readSysfsInt(dir, "queue/discard_max_bytes"); err != nil {
+		return DiscardLimits{}, fmt.Errorf("%s: %w", d.path, err)
+	}
+	if l.Granularity, err = readSysfsInt(dir, "queue/discard_granularity"); err != nil {
+		return DiscardLimits{}, fmt.Errorf("%s: %w", d.path, err)
+	}
+	return l, nil
+}

@@ -15,12 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
-	"github.com/sprout-initrd/sprout/pkg/journal"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/pollfree"
@@ -49,9 +49,9 @@ var Version = "dev"
 // Env is what a run needs from its surroundings.
 type Env struct {
 	Stdout, Stderr io.Writer
-	// Getenv reads the environment; nil means os.Getenv. It is asked
-	// here, once, for what the logger needs ($JOURNAL_STREAM,
-	// $NOTIFY_SOCKET) and for the specifiers' facts.
+	// Getenv reads the environment for the specifiers' facts; nil means
+	// os.Getenv. (go-systemd reads $JOURNAL_STREAM and $NOTIFY_SOCKET
+	// from the process's environment itself.)
 	Getenv func(string) string
 }
 
@@ -77,12 +77,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if cfg.initrdNeeds != "" {
 		return initrdNeeds(cfg, env)
 	}
-	// Standard error is fd 2 when it is the journal's stream.
-	toJournal := journal.IsJournalStream(2, env.Getenv("JOURNAL_STREAM"))
-	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal, env.Getenv("NOTIFY_SOCKET"))}
+	toJournal, _ := journal.StderrIsJournalStream()
+	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, toJournal)}
 	code, err := r.main(ctx)
 	if err != nil {
-		r.log.errorf("sprout: %v", err)
+		id := MessageRefused
+		var refusal *apply.Refusal
+		if r.writing && !errors.As(err, &refusal) {
+			id = MessageFailed
+		}
+		r.log.outcome(journal.PriErr, id, "sprout: "+err.Error())
 		return exitCode(err)
 	}
 	return code
@@ -102,6 +106,11 @@ type run struct {
 	cfg *config
 	env Env
 	log *logger
+	// writing: apply has started; an error from here on may come after
+	// a write (unless apply says it refused first).
+	writing bool
+	// discardLimits are the disk's, read when the plan discards.
+	discardLimits *plan.DiscardLimits
 }
 
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
@@ -128,6 +137,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
+		Discard: plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget},
 		Selection: r.cfg.selection, Compat: r.cfg.compat}
 
 	if r.cfg.empty == plan.EmptyCreate {
@@ -164,6 +174,18 @@ func (r *run) main(ctx context.Context) (int, error) {
 	// The planner refuses what cannot run (a missing mkfs, a partition too
 	// small for its file system) in a dry run and a real run alike.
 	p, err := plan.Make(defs, snap, opts)
+	if err == nil && p.Discards() && session.Reader().IsBlockDevice() {
+		// The disk's discard limits decide whether anything is discarded;
+		// they are read only when the plan would discard, so that a no-op
+		// boot reads no more than it needs, and the plan is made again.
+		l, lerr := session.DiscardLimits()
+		if lerr != nil {
+			return 0, lerr
+		}
+		r.discardLimits = &plan.DiscardLimits{MaxBytes: uint64(l.MaxBytes), Granularity: uint64(l.Granularity)}
+		opts.Discard.Limits = r.discardLimits
+		p, err = plan.Make(defs, snap, opts)
+	}
 	if err != nil {
 		// Name the disk: the refusal is about it, not about a definition.
 		return 0, fmt.Errorf("%s: %w", session.Path(), err)
@@ -194,7 +216,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 
 	switch {
 	case !p.Changed():
-		r.logf("No changes.")
+		r.log.outcome(journal.PriInfo, MessageNoChanges, "No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
 		if r.cfg.dryRun {
 			r.showGenerated(files)
@@ -218,6 +240,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		r.log.partitions(p, node)
+		r.logOutcomes(p, session.Path())
 		r.settleFactoryReset(p, opts.FactoryReset)
 		if err := r.writeGenerated(files); err != nil {
 			return 0, err
@@ -240,21 +263,42 @@ func (r *run) apply(ctx context.Context, session *blockdev.Session, p *plan.Plan
 	// no-op run is spared the thread that signal delivery needs.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	r.writing = true
+	// Formatting logs from several goroutines, progress from its own.
+	var mu sync.Mutex
+	locked := func(f func(string)) func(string) {
+		return func(line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(line)
+		}
+	}
+	logLine := locked(func(line string) { r.logf("%s", line) })
 	return apply.Run(ctx, session, p, apply.Options{
-		Discard: r.cfg.discard,
-		Log:     lockedLog(r.logf), // formatting logs from several goroutines
+		DiscardLimits: r.discardLimits,
+		Log:           func(format string, args ...any) { logLine(fmt.Sprintf(format, args...)) },
+		Progress:      &apply.Progress{Say: locked(r.log.console), Status: locked(r.log.status)},
 
 		AfterFactoryReset: r.removeFactoryResetRequest,
 	})
 }
 
-// lockedLog serializes calls to log.
-func lockedLog(log func(string, ...any)) func(string, ...any) {
-	var mu sync.Mutex
-	return func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		log(format, args...)
+// logOutcomes logs the outcomes of an applied plan besides the
+// partitions it made or grew: a repaired table, a factory reset.
+func (r *run) logOutcomes(p *plan.Plan, disk string) {
+	for _, s := range p.Steps {
+		switch s := s.(type) {
+		case plan.RepairTable:
+			r.log.outcome(journal.PriNotice, MessageRepaired,
+				fmt.Sprintf("Repaired the partition table of %s: %s.", disk, s.Reason))
+		case plan.FactoryReset:
+			erased := make([]string, len(s.Erase))
+			for i, e := range s.Erase {
+				erased[i] = fmt.Sprintf("%d %q", e.Index, e.Label)
+			}
+			r.log.outcome(journal.PriNotice, MessageFactoryReset,
+				fmt.Sprintf("Factory reset of %s: erased partition %s; made anew, empty.", disk, strings.Join(erased, ", ")))
+		}
 	}
 }
 

@@ -26,12 +26,14 @@ type config struct {
 	size        string
 	json        string
 	discard     bool
-	pretty      *bool
-	legend      bool
-	help        bool
-	version     bool
-	device      string
-	waitForDisk time.Duration
+	// discardBudget bounds the time all discards of a run take (0: none).
+	discardBudget time.Duration
+	pretty        *bool
+	legend        bool
+	help          bool
+	version       bool
+	device        string
+	waitForDisk   time.Duration
 	// factoryReset is --factory-reset= (nil: not given).
 	factoryReset    *bool
 	canFactoryReset bool
@@ -96,7 +98,7 @@ func partitionTypes(v string) ([]uuid.UUID, error) {
 }
 
 func parse(args []string) (*config, error) {
-	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, json: "off", legend: true,
+	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, discardBudget: plan.DefaultDiscardBudget, json: "off", legend: true,
 		tpm2Device: "auto", compat: compat.Default, appendFstab: fstab.AppendNo, since: map[string]int{}}
 	types := func(name string, dst *[]uuid.UUID) option {
 		return option{name: name, hasValue: true, set: func(v string) error {
@@ -171,6 +173,17 @@ func parse(args []string) (*config, error) {
 			return errors.New("expected pretty, short or off")
 		}},
 		boolOpt("discard", &c.discard),
+		{name: "discard-budget", hasValue: true, set: func(v string) (err error) {
+			if v == "infinity" {
+				c.discardBudget = 0
+				return nil
+			}
+			c.discardBudget, err = time.ParseDuration(v)
+			if err == nil && c.discardBudget <= 0 {
+				err = errors.New("must be positive (or infinity; --discard=no discards nothing)")
+			}
+			return err
+		}},
 		{name: "key-file", hasValue: true, set: func(v string) (err error) {
 			c.keyFile, err = filepath.Abs(v)
 			if err == nil {

@@ -12,7 +12,7 @@ import (
 // and print what an initrd needs for them, or with --initrd-needs=all for
 // every format and Encrypt= mode. It reads no disk and writes nothing.
 func initrdNeeds(cfg *config, env Env) int {
-	r := &run{cfg: cfg, env: env, log: newLogger(env.Stderr, false, "")}
+	r := &run{cfg: cfg, env: env, log: &logger{w: env.Stderr}} // plain lines: no journal, no status
 	// An initrd may pin the behaviour only if this binary takes --compat=.
 	_, perr := parse([]string{"--compat=" + compat.Oldest.String()})
 	pinnable := perr == nil

@@ -115,3 +115,33 @@ func TestRefusedRunLeavesImageUntouched(t *testing.T) {
 }
 
 func (s fileState) String() string { return fmt.Sprintf("%x@%v", s.sum[:4], s.mtime) }
+
+// The dry run lists the discard steps with the run's budget;
+// --discard=no plans none; --discard-budget= sets or lifts the budget.
+func TestDryRunSaysWhatIsDiscardedAndForHowLong(t *testing.T) {
+	img, defs := imageWithStore(t), homeAndVar(t)
+	for _, c := range []struct {
+		flag, want string
+		count      int
+	}{
+		{"", "discard budget of 10s", 2},
+		{"--discard-budget=3s", "discard budget of 3s", 2},
+		{"--discard-budget=infinity", "however long it takes", 2},
+		{"--discard=no", "", 0},
+	} {
+		args := []string{"--definitions=" + defs, img}
+		if c.flag != "" {
+			args = append([]string{c.flag}, args...)
+		}
+		code, stderr := runMain(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", c.flag, code, stderr)
+		}
+		if n := strings.Count(stderr, ". discard future partition"); n != c.count || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: %d discard steps, want %d saying %q:\n%s", c.flag, n, c.count, c.want, stderr)
+		}
+	}
+	if code, stderr := runMain(t, "--discard-budget=0", "--definitions="+defs, img); code != 1 || !strings.Contains(stderr, "--discard=no") {
+		t.Errorf("--discard-budget=0: exit %d, %q; want a refusal that points to --discard=no", code, stderr)
+	}
+}

@@ -40,6 +40,9 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           FactoryReset; elsewhere no)
      --can-factory-reset  Exit 0 if the disk has such a partition, else 1
      --discard=BOOL       Discard the ranges of new partitions (default: yes)
+     --discard-budget=TIME|infinity
+                          How long all discards may take; then the rest stays
+                          as it is and the run goes on (default: 10s)
      --key-file=PATH      Key of the key-file slot of Encrypt=key-file and
                           key-file+tpm2 volumes (default: a definition's
                           KeyFile=, else the empty key)

@@ -18,11 +18,7 @@ var btrfs = FS{
 	// btrfs keeps labels up to 255 bytes, longer than any GPT label.
 	Label: func(label string) string { return label },
 	Args: func(req Request, node string) []string {
-		args := []string{"mkfs.btrfs", "-q", "-L", req.Label, "-U", req.UUID.String(), node}
-		if !req.Discard {
-			args = append(args, "--nodiscard")
-		}
-		return args
+		return []string{"mkfs.btrfs", "-q", "-L", req.Label, "-U", req.UUID.String(), node, "--nodiscard"}
 	},
 	Identify: func(b superblock) (Identity, bool) {
 		// The superblock is at 64 KiB: magic at +64, fsid at +32, label at +299.

@@ -27,11 +27,7 @@ func extFS(name string, journal bool, planMinimum compat.ByVersion[uint64]) FS {
 		if journal {
 			a = append(a, "-O", "has_journal")
 		}
-		discard := "nodiscard"
-		if req.Discard {
-			discard = "discard"
-		}
-		return append(a, "-m", "0", "-E", discard+",lazy_itable_init=1", "-T", "default", node)
+		return append(a, "-m", "0", "-E", "nodiscard,lazy_itable_init=1", "-T", "default", node)
 	}
 	return FS{
 		Name:    name,

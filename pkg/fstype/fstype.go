@@ -66,11 +66,16 @@ type FS struct {
 }
 
 // Request is one file system to make.
+//
+// mkfs is never asked to discard: sprout discards a new partition's range
+// itself, in pieces and within a time budget (apply/discard.go); a
+// discard by mkfs would be one request that nothing bounds (an SD card
+// erases gigabytes for minutes). So the command lines carry the tools'
+// no-discard options: 252's own with --discard=no.
 type Request struct {
-	Format  string    // the FS's Name
-	Label   string    // the partition label; FS.Label shortens it
-	UUID    uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
-	Discard bool      // let mkfs discard the range first
+	Format string    // the FS's Name
+	Label  string    // the partition label; FS.Label shortens it
+	UUID   uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
 }
 
 // Minimum is a smallest size, in bytes or, for swap, in pages.

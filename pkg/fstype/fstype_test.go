@@ -13,9 +13,9 @@ import (
 // characters FAT does not take, so each format's label rule shows.
 var testRequest = Request{Label: "héllo wörld and a long label", UUID: uuid.MustParse("262afe25-c985-4002-86e6-146a18a7febd")}
 
-func request(format string, discard bool) Request {
+func request(format string) Request {
 	r := testRequest
-	r.Format, r.Discard = format, discard
+	r.Format = format
 	return r
 }
 

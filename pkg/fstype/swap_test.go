@@ -8,7 +8,7 @@ import (
 
 func TestSwapHeader(t *testing.T) {
 	f, _ := Lookup("swap")
-	req := request("swap", false)
+	req := request("swap")
 	req.Label = "swap label that is long"
 	page, err := f.Header(req, 40960, 4096)
 	if err != nil {

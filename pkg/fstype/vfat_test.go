@@ -10,13 +10,11 @@ import (
 func TestVfatArgs(t *testing.T) {
 	f, _ := Lookup("vfat")
 	want := []string{"mkfs.vfat", "-i", "262afe25", "-n", "H_LLO W_RLD", "-F", "32", "/dev/loop7"}
-	for _, discard := range []bool{false, true} {
-		if got := f.Args(request("vfat", discard), "/dev/loop7"); !slices.Equal(got, want) {
-			t.Errorf("vfat discard=%v:\n got %q\nwant %q", discard, got, want)
-		}
+	if got := f.Args(request("vfat"), "/dev/loop7"); !slices.Equal(got, want) {
+		t.Errorf("vfat:\n got %q\nwant %q", got, want)
 	}
 	want = []string{"mkfs.vfat", "-i", "262afe25", "-n", "H_LLO W_RLD", "-F", "32", "--offset=2048", "/img", "65536"}
-	if got := f.InPlaceArgs(request("vfat", false), "/img", 1<<20, 64<<20); !slices.Equal(got, want) {
+	if got := f.InPlaceArgs(request("vfat"), "/img", 1<<20, 64<<20); !slices.Equal(got, want) {
 		t.Errorf("vfat in place:\n got %q\nwant %q", got, want)
 	}
 	for in, want := range map[string]string{"esp": "ESP", "a.b:c": "A_B_C", "twelve chars": "TWELVE CHAR", "": ""} {

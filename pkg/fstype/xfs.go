@@ -17,11 +17,7 @@ var xfs = FS{
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{Bytes: 300 * mib}}},
 	Label:       xfsLabel,
 	Args: func(req Request, node string) []string {
-		args := []string{"mkfs.xfs", "-q", "-L", xfsLabel(req.Label), "-m", "uuid=" + req.UUID.String(), "-m", "reflink=1", node}
-		if !req.Discard {
-			args = append(args, "-K")
-		}
-		return args
+		return []string{"mkfs.xfs", "-q", "-L", xfsLabel(req.Label), "-m", "uuid=" + req.UUID.String(), "-m", "reflink=1", node, "-K"}
 	},
 	Identify: func(b superblock) (Identity, bool) {
 		// "XFSB" at 0, UUID at 32, label at 108.

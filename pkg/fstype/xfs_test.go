@@ -11,16 +11,9 @@ import (
 func TestXfsArgs(t *testing.T) {
 	f, _ := Lookup("xfs")
 	id := "262afe25-c985-4002-86e6-146a18a7febd"
-	for _, c := range []struct {
-		discard bool
-		want    []string
-	}{
-		{false, []string{"mkfs.xfs", "-q", "-L", "héllo wörl", "-m", "uuid=" + id, "-m", "reflink=1", "/dev/loop7", "-K"}},
-		{true, []string{"mkfs.xfs", "-q", "-L", "héllo wörl", "-m", "uuid=" + id, "-m", "reflink=1", "/dev/loop7"}},
-	} {
-		if got := f.Args(request("xfs", c.discard), "/dev/loop7"); !slices.Equal(got, c.want) {
-			t.Errorf("xfs discard=%v:\n got %q\nwant %q", c.discard, got, c.want)
-		}
+	want := []string{"mkfs.xfs", "-q", "-L", "héllo wörl", "-m", "uuid=" + id, "-m", "reflink=1", "/dev/loop7", "-K"}
+	if got := f.Args(request("xfs"), "/dev/loop7"); !slices.Equal(got, want) {
+		t.Errorf("xfs:\n got %q\nwant %q", got, want)
 	}
 	if f.InPlaceArgs != nil {
 		t.Error("mkfs.xfs takes no offset, yet xfs has in-place arguments")

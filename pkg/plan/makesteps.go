@@ -13,10 +13,8 @@ import (
 // backup GPT lies in one of them. Otherwise the relocation is written
 // with the new table.
 func writeRelocationFirst(steps []Step) {
-	for _, s := range steps {
-		if _, ok := s.(WipeRange); ok {
-			return
-		}
+	if wipesRanges(steps) {
+		return
 	}
 	for i, s := range steps {
 		if r, ok := s.(RelocateBackup); ok {
@@ -24,6 +22,16 @@ func writeRelocationFirst(steps []Step) {
 			steps[i] = r
 		}
 	}
+}
+
+// wipesRanges reports whether the steps wipe a new partition's range.
+func wipesRanges(steps []Step) bool {
+	for _, s := range steps {
+		if _, ok := s.(WipeRange); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // changesPartitions reports whether a partition is added or grown (not

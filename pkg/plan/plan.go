@@ -73,6 +73,8 @@ type Options struct {
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
 	FactoryReset bool
+	// Discard is what is discarded, and for how long (DiscardRange).
+	Discard DiscardPolicy
 }
 
 // Activity is what happens to a partition, in systemd-repart's words.
@@ -251,6 +253,10 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 	}
 	p.Notices = append(p.Notices, notices...)
 	p.Partitions, p.Steps = l.result(p.Steps, uuids, labels, opts.Encryption.Settings)
+	p.Steps = discardSteps(p.Steps, p.Partitions, snap.Size, opts.Discard)
+	if d := opts.Discard; d.On && d.Limits != nil && d.Limits.MaxBytes == 0 && (fromScratch || wipesRanges(p.Steps)) {
+		p.Notices = append(p.Notices, "The disk cannot discard (its queue's discard_max_bytes is 0): nothing is discarded.")
+	}
 	writeRelocationFirst(p.Steps)
 
 	if p.Changed() {

@@ -63,8 +63,9 @@ type RepairTable struct{ Reason string }
 func (s RepairTable) Describe() string { return "repair the GPT: " + s.Reason }
 
 // WipeRange clears the byte range of a future partition of old
-// signatures (and discards it when allowed) before its entry exists, so
-// the new partition never shows what the space held before.
+// signatures (its first and last WipeSpan are zeroed; DiscardRange, when
+// allowed, discards what lies between) before its entry exists, so the
+// new partition never shows what the space held before.
 type WipeRange struct {
 	Index        int
 	Offset, Size uint64

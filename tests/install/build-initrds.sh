@@ -103,6 +103,9 @@ cp "$repo"/tests/qemu/definitions/*.conf "$defs/"
 # in the initrd because the appliance's root has no modules of its own.
 # Nothing here is about sprout: the module and the hook add what it needs.
 appliance_modules="virtio_pci virtio_blk ext4 vfat squashfs nls_cp437 nls_ascii nls_iso8859-1 nls_utf8"
+# The media the tier boots besides virtio: an SD card, USB mass storage,
+# virtio-scsi, NVMe.
+appliance_modules+=" sdhci_pci mmc_block xhci_pci usb_storage sd_mod virtio_scsi nvme"
 mkdir -p /etc/dracut.conf.d
 cat >/etc/dracut.conf.d/90-test-appliance.conf <<CONF
 drivers+=" $appliance_modules "

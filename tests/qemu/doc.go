@@ -6,8 +6,7 @@
 // boot changes nothing.
 //
 // Scenarios: (a) virtio disk, dracut systemd initrd, disk found from
-// root=PARTLABEL= (run twice); (b) the same on NVMe, found from
-// root=PARTUUID=; (c) a disk with 4096-byte logical sectors, found from
+// root=PARTLABEL= (run twice); (c) a disk with 4096-byte logical sectors, found from
 // sprout.device=PARTLABEL=; (d) an initramfs-tools initrd (busybox shell
 // /init and udev, no systemd); (e) like (a), but the primary GPT header is
 // torn on the host between the boots (tearPrimaryGPT, a power cut inside
@@ -46,6 +45,10 @@
 //
 //	go test -tags qemu -run TestQEMU -v -timeout 30m ./tests/qemu
 //	go test -tags qemu -run TestSoak -v -timeout 9h ./tests/qemu -soak=50
+//
+// NVMe (scenario b until it moved), SD cards, USB and SCSI disks are
+// booted by the installed-path tier (installed_test.go), with the initrd
+// the host's dracut builds after `make install`.
 //
 // A missing tool or a failed download fails the tier; nothing is skipped.
 // Artefacts and serial logs go to build/qemu/.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The QEMU tier (make test-qemu): installs missing Debian packages, then
-# boots scenarios a (twice), b, c, d, e, u (UEFI) and t (UEFI + TPM2,
+# boots scenarios a (twice), c, d, e, u (UEFI) and t (UEFI + TPM2,
 # an encrypted /var; three boots), then the
 # damaged-GPT boots (tests/qemu/doc.go). SPROUT_BIN selects a prebuilt
 # sprout (default: a static build of ./cmd/sprout). Extra arguments go to

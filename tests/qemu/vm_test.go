@@ -33,7 +33,7 @@ type vm struct {
 	// emulator whose state lives in this directory, so it survives from
 	// one boot to the next like a real TPM's.
 	tpmState   string
-	bus        string // "virtio" or "nvme"
+	bus        string // "virtio", "nvme", "sd", "usb" or "scsi" (busDevices)
 	sectorSize int
 	serialLog  string // file the serial console is written to
 	timeout    time.Duration
@@ -74,9 +74,9 @@ func (v vm) args() []string {
 	if v.sectorSize != 512 {
 		blk = fmt.Sprintf(",logical_block_size=%d,physical_block_size=%d", v.sectorSize, v.sectorSize)
 	}
-	device := "virtio-blk-pci,drive=disk0" + blk
-	if v.bus == "nvme" {
-		device = "nvme,serial=sprout0001,drive=disk0" + blk
+	devices, ok := busDevices[v.bus]
+	if !ok {
+		devices = busDevices["virtio"]
 	}
 	args := []string{
 		"-nodefaults", "-no-user-config", "-machine", "q35", "-accel", accel,
@@ -98,10 +98,30 @@ func (v vm) args() []string {
 			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
 			"-device", "tpm-tis,tpmdev=tpm0")
 	}
-	return append(args,
-		"-drive", "file="+v.disk+",format=raw,if=none,id=disk0",
-		"-device", device,
-	)
+	// discard=unmap: the guest's discards reach the image (holes), as
+	// on a real medium that honours them.
+	args = append(args, "-drive", "file="+v.disk+",format=raw,if=none,id=disk0,discard=unmap")
+	for i, d := range devices {
+		if i == len(devices)-1 {
+			d += blk
+		}
+		args = append(args, "-device", d)
+	}
+	return args
+}
+
+// busDevices are the QEMU devices that attach the disk (drive disk0) on
+// each bus: the controller, then the disk itself.
+var busDevices = map[string][]string{
+	"virtio": {"virtio-blk-pci,drive=disk0"},
+	"nvme":   {"nvme,serial=sprout0001,drive=disk0"},
+	// An SD card on an SD host controller: the kernel's sdhci-pci and
+	// mmc_block, /dev/mmcblk0. QEMU wants its size a power of two.
+	"sd": {"sdhci-pci", "sd-card,drive=disk0"},
+	// A USB stick: USB mass storage (bulk-only) behind an xHCI controller.
+	"usb": {"qemu-xhci", "usb-storage,drive=disk0"},
+	// A SCSI disk behind virtio-scsi.
+	"scsi": {"virtio-scsi-pci", "scsi-hd,drive=disk0"},
 }
 
 func (v vm) tpmSocket() string { return filepath.Join(v.tpmState, "swtpm.sock") }
