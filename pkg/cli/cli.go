@@ -137,7 +137,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
-		Discard: plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget},
+		Discard:   plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget},
 		Selection: r.cfg.selection, Compat: r.cfg.compat}
 
 	if r.cfg.empty == plan.EmptyCreate {
