@@ -11,7 +11,9 @@ package compat
 // file system minimum sizes with the formats (pkg/fstype: ext4-minimum,
 // xfs-minimum), the LUKS2 facts with the encryption modes
 // (pkg/encryption: luks-minimum, luks-key-512, luks-sector-size, and the
-// TPM2 policy's rules, policy.go: no-default-pcrs and the rest).
+// TPM2 policy's rules, policy.go: no-default-pcrs and the rest), the
+// LUKS2 label with the plan's encryption step (pkg/plan/encrypt.go:
+// luks-label-prefix).
 var (
 	JSONFilePath = &Change{Since: 254, Name: "json-file-path",
 		What:     `--json: "file" is the definition's full path, and null for a partition no definition claims (252: the file's base name, and "-")`,
@@ -40,9 +42,6 @@ var (
 	ExactAutoSize = &Change{Since: 262, Name: "exact-auto-size",
 		What:     "--size=auto makes the image exactly as big as the space before the first usable sector, the partitions' minimums and the backup GPT need (252 to 257: the partitions' minimums plus 1044 KiB, rounded up to 4096)",
 		Evidence: "NEWS silent; 257 has the old, 262 the new behaviour (258 to 262)"}
-	LUKSLabelPrefix = &Change{Since: 259, Name: "luks-label-prefix",
-		What:     "the LUKS2 volume of Encrypt= is labelled \"luks-\" and the partition's label (252 to 258: the partition's label itself)",
-		Evidence: "NEWS 259: \"The LUKS volume label string set by systemd-repart ... is prefixed with luks-\""}
 	ListByOffset = &Change{Since: 262, Name: "list-by-offset",
 		What:     "the table and --json list partitions by their offset on disk (252 to 257: definitions in file name order, then the partitions no definition claims)",
 		Evidence: "NEWS silent; 257 has the old, 262 the new behaviour (258 to 262)"}
@@ -60,5 +59,5 @@ var (
 // Changes lists every Change, oldest first.
 var Changes = []*Change{
 	JSONFilePath, NoDefinitionsReadsDisk, SwapTypeFormatsSwap, FirstFreeSlot,
-	JSONPartNo, ExistingMustFit, ESPMinimum, LUKSLabelPrefix, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
+	JSONPartNo, ExistingMustFit, ESPMinimum, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EncryptPartition formats the range of a future partition as a LUKS2
@@ -17,7 +18,7 @@ type EncryptPartition struct {
 	Offset, Size uint64
 	Mode         encryption.Mode
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
-	Label        string    // the LUKS2 label: the partition label ("luks-" before it from 259)
+	Label        string    // the LUKS2 label: VolumeLabel=, else the version's default (volumeLabel)
 	// KeyBits and SectorSize are the volume key's size and the volume's
 	// sector size of the version followed (encryption.KeyBits,
 	// encryption.FileSystemSectors).
@@ -59,16 +60,22 @@ func (l *layout) encryptStep(m *member, row Partition, crypt encryption.Settings
 	}
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: luksLabel(row.Label, l.compat), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
+		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, l.compat), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
 		KeyBits: encryption.KeyBits.At(l.compat), SectorSize: int(sector),
 	}
 }
 
-// luksLabel is the LUKS2 volume's label: the partition's, with "luks-"
-// before it from 259 on (compat.LUKSLabelPrefix).
-func luksLabel(label string, v compat.Version) string {
-	if compat.LUKSLabelPrefix.In(v) {
-		return "luks-" + label
+// luksLabelPrefix is put before the partition label to make the LUKS2
+// label of a new encrypted partition: nothing up to 258, "luks-" from 259
+// on (NEWS 259: the file system and the LUKS2 volume would otherwise both
+// claim /dev/disk/by-label/<label>; observed on 257 and 262).
+var luksLabelPrefix = compat.ByVersion[string]{{Since: 252, Value: ""}, {Since: 259, Value: "luks-"}}
+
+// volumeLabel is the LUKS2 label of a new encrypted partition:
+// VolumeLabel= when set (259), else the prefixed partition label.
+func volumeLabel(d *repartd.Definition, label string, v compat.Version) string {
+	if d.VolumeLabel != nil {
+		return *d.VolumeLabel
 	}
-	return label
+	return luksLabelPrefix.At(v) + label
 }

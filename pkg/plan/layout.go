@@ -24,6 +24,9 @@ type member struct {
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
+	// deferred: planned (space and entry number reserved) but not
+	// written (--defer-partitions= and friends).
+	deferred bool
 
 	// Existing partitions only.
 	entry          gpt.Entry
@@ -101,9 +104,16 @@ const (
 	espMinimum4K  = 260 << 20
 )
 
+// veritySigSize is the size of a Verity=signature partition: it holds a
+// JSON object of at most 16 KiB, and repart gives it exactly that.
+const veritySigSize = 16 << 10
+
 func (l *layout) minSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
+	}
+	if m.def.Verity() == "signature" {
+		return max(veritySigSize, m.currentSize)
 	}
 	sz := uint64(hardMinSize)
 	if m.exists {
@@ -140,6 +150,9 @@ func (l *layout) minSize(m *member) uint64 {
 func (l *layout) maxSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
+	}
+	if m.def.Verity() == "signature" {
+		return max(veritySigSize, m.currentSize)
 	}
 	if m.def.SizeMax == repartd.Unset {
 		return infinite
