@@ -12,7 +12,7 @@
 # formats in a child that remounts / as MS_SLAVE and fails otherwise) and
 # nothing is written to the cache; /dev, /proc, /sys and /tmp are bound in,
 # and so is every absolute path on the command line (also after --flag=;
-# for a path that does not exist yet, its directory) and every --bind PATH,
+# for a path that does not exist yet, its nearest existing directory) and every --bind PATH,
 # each at its own place. PROGRAM without a slash is looked up in the
 # chroot's /usr/bin, /usr/sbin.
 #
@@ -52,7 +52,7 @@ for a in "${@:2}"; do
 	/*) p=$a ;;
 	*) continue ;;
 	esac
-	[ -e "$p" ] || p=$(dirname "$p")
+	while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 	binds+=("$p")
 done
 

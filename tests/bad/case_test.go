@@ -252,11 +252,27 @@ func (c *badCase) setFrom(base, ver, value string, seen map[string]bool) error {
 
 func (c *badCase) needsRoot() bool { return rootDevices[c.device] || c.tableSector != 512 }
 
+// pinned is the version a case's own --compat= gives (a case about a
+// flag or key of a later systemd), or 0.
+func (c *badCase) pinned() int {
+	for _, a := range c.args {
+		if v, ok := strings.CutPrefix(a, "--compat="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
 // argv returns the command line with the placeholders filled in; extra
-// (sprout's --compat=) goes first.
-func (c *badCase) argv(bin, device string, extra ...string) []string {
+// (sprout's --compat=) goes first. For systemd-repart (oracle) the case's
+// own --compat= is left out.
+func (c *badCase) argv(bin, device string, oracle bool, extra ...string) []string {
 	out := append([]string{bin}, extra...)
 	for _, a := range c.args {
+		if oracle && strings.HasPrefix(a, "--compat=") {
+			continue
+		}
 		a = strings.ReplaceAll(a, "{device}", device)
 		a = strings.ReplaceAll(a, "{defs}", filepath.Join(c.dir, "defs"))
 		a = strings.ReplaceAll(a, "{dir}", c.dir)
