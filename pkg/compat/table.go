@@ -18,6 +18,9 @@ var (
 	JSONFilePath = &Change{Since: 254, Name: "json-file-path",
 		What:     `--json: "file" is the definition's full path, and null for a partition no definition claims (252: the file's base name, and "-")`,
 		Evidence: "NEWS silent; 252 has the old, 254 the new behaviour (253 or 254)"}
+	FrozenListsLabel = &Change{Since: 254, Name: "frozen-lists-label",
+		What:     "an existing partition without a name that Priority= froze at its size (\"Can't grow existing partition\") is listed (table and --json \"label\") with its definition's Label=, which is never written; 252 lists it by its type's name. (254 to 262 abort on an assertion when they then write the table; sprout writes it as 252 does)",
+		Evidence: "NEWS silent; 252 has the old, 254 the new behaviour (253 or 254); tests/differential scenario v-254-frozen-label"}
 	JSONPartNo = &Change{Since: 257, Name: "json-partno",
 		What:     `--json: each row has "partno", the 0-based partition number, after "uuid" (252, 254: no such field)`,
 		Evidence: "NEWS silent; 254 has the old, 257 the new behaviour (255 to 257)"}
@@ -58,6 +61,6 @@ var (
 
 // Changes lists every Change, oldest first.
 var Changes = []*Change{
-	JSONFilePath, NoDefinitionsReadsDisk, SwapTypeFormatsSwap, FirstFreeSlot,
+	JSONFilePath, NoDefinitionsReadsDisk, SwapTypeFormatsSwap, FirstFreeSlot, FrozenListsLabel,
 	JSONPartNo, ExistingMustFit, ESPMinimum, LeftoverAfterNew, AreaOwnerFirst, SameTypeSlotOrder, ExactAutoSize, ListByOffset, SizeRoundingInward,
 }

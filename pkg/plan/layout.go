@@ -21,6 +21,9 @@ import (
 // existing partition or not) or a foreign partition nobody defined.
 type member struct {
 	def     *repartd.Definition // nil for a foreign partition
+	// frozen: the definition of an existing partition that Priority=
+	// gave up on (it keeps its size, as a foreign one; def is nil).
+	frozen *repartd.Definition
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
@@ -287,7 +290,7 @@ func (l *layout) dropHighestPriority() []*member {
 		}
 		affected = append(affected, m)
 		if m.exists {
-			m.def = nil
+			m.frozen, m.def = m.def, nil
 		} else {
 			m.dropped = true
 		}

@@ -99,6 +99,9 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 		if m.def != nil {
 			row.File = m.def.File
 		}
+		if f := m.frozen; f != nil && f.Label != nil && m.entry.Name == "" && compat.FrozenListsLabel.In(l.compat) {
+			row.ListedLabel = *f.Label
+		}
 		secsz := l.sectorSize
 		switch {
 		case !m.exists:

@@ -106,13 +106,16 @@ type Partition struct {
 	Index      int    // GPT slot, 1-based
 	Type       uuid.UUID
 	Label      string
-	UUID       uuid.UUID
-	Offset     uint64
-	OldSize    uint64 // 0 for a new partition
-	NewSize    uint64
-	OldPadding uint64
-	NewPadding uint64
-	Activity   Activity
+	// ListedLabel, when set, is what the listing shows instead of Label
+	// (never written): compat.FrozenListsLabel.
+	ListedLabel string
+	UUID        uuid.UUID
+	Offset      uint64
+	OldSize     uint64 // 0 for a new partition
+	NewSize     uint64
+	OldPadding  uint64
+	NewPadding  uint64
+	Activity    Activity
 	// Format and FileSystemUUID are set for new partitions with Format=.
 	Format         string
 	FileSystemUUID uuid.UUID

@@ -525,3 +525,23 @@ func TestMissingMkfsRefused(t *testing.T) {
 		t.Errorf("no Format=: %v", err)
 	}
 }
+
+// TestFrozenListsLabel: an unnamed existing partition that Priority=
+// freezes is listed by its definition's Label= from 254 on (never
+// written); before, by nothing (the listing shows its type).
+func TestFrozenListsLabel(t *testing.T) {
+	tb := table(t, gib, 2048, "3:root:409600:614400")
+	d := def(t, "15-root", "root", "SizeMin=1073741824", "Priority=1")
+	label := "home"
+	d.Label = &label
+	for _, tc := range []struct {
+		v    compat.Version
+		want string
+	}{{252, ""}, {253, ""}, {254, "home"}, {262, "home"}} {
+		p := mustPlan(t, []repartd.Definition{d}, existing(tb, gib), Options{Compat: tc.v, Seed: seedA})
+		r := p.Partitions[0]
+		if r.Definition != nil || r.ListedLabel != tc.want || r.Label != "" || p.Changed() {
+			t.Errorf("--compat=%d: definition %v, listed label %q (want %q), label %q, changed %v", tc.v, r.Definition, r.ListedLabel, tc.want, r.Label, p.Changed())
+		}
+	}
+}

@@ -88,6 +88,8 @@ func typeName(r plan.Partition) string {
 // name, and an empty label (or an unknown type) as "-", as 252 does.
 func displayLabel(r plan.Partition) string {
 	switch {
+	case r.ListedLabel != "":
+		return r.ListedLabel
 	case r.Label != "":
 		return r.Label
 	case r.Definition == nil && parttype.Name(r.Type) != "":
