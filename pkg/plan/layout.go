@@ -20,10 +20,10 @@ import (
 // member is one entry of the partition list: a definition (matched to an
 // existing partition or not) or a foreign partition nobody defined.
 type member struct {
-	def     *repartd.Definition // nil for a foreign partition
+	def *repartd.Definition // nil for a foreign partition
 	// frozen: the definition of an existing partition that Priority=
 	// gave up on (it keeps its size, as a foreign one; def is nil).
-	frozen *repartd.Definition
+	frozen  *repartd.Definition
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
