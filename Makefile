@@ -101,9 +101,10 @@ test-unit: deps build
 	file bin/sprout | grep -q 'statically linked'
 	$(GO) vet ./...
 	$(GO) test -count=1 ./pkg/... ./cmd/...
+	$(GO) test -count=1 ./tests/harness
 
 test-image: deps build
-	@echo "== tier 2: image files, differential against systemd-repart 252 (Encrypt= in a QEMU guest), the keys of 253-262 against 262 (tests/features) =="
+	@echo "== tier 2: image files, differential against systemd-repart 252, 254, 257 and Debian testing's (chroots; Encrypt= in a QEMU guest), the keys of 253-262 against 262 (tests/features) =="
 	@mkdir -p build && rm -f build/differential-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
 		$(GO) test -count=1 -timeout 20m ./tests/differential/
@@ -118,7 +119,7 @@ test-loop: deps build
 	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -v -timeout 10m ./tests/loop/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|loop-device)|_test.go' | grep -v '^=== RUN'
 
 test-bad: deps build
-	@echo "== tier 4: bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks, 252's exit codes) =="
+	@echo "== tier 4: bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks; the exit codes of systemd-repart 252, 254, 257 and Debian testing's) =="
 	cd tests/bad && SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 15m
 
 test-crash: deps build

@@ -4,6 +4,9 @@
 # here: there is no other install step. On a fresh machine apt's lists may
 # be empty; then it runs apt-get update first.
 #
+# For `test` it also builds the systemd-repart oracle chroots
+# (scripts/oracles.sh: once, cached under /var/cache/sprout).
+#
 # usage: deps.sh [test|demo]          (default: test)
 #        deps.sh --list [GROUP]          print the packages, install nothing
 set -euo pipefail
@@ -57,6 +60,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 		"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
 		"${apt[@]}" install "${missing[@]}" >&2
 	fi
+fi
+
+# The newer systemd-repart oracles (Debian chroots, built once and cached
+# under /var/cache/sprout; scripts/oracles.sh says more).
+if [ "$group" = test ]; then
+	sudo=()
+	[ "$(id -u)" = 0 ] || sudo=(sudo)
+	"${sudo[@]}" "$here/oracles.sh"
 fi
 
 # Go is not a Debian 12 package in the version go.mod asks for; say so

@@ -30,7 +30,7 @@ func makeEncrypted(ctx context.Context, t blockdev.Device, off, size int64, e pl
 		opts.Log("Encrypting future partition %d (LUKS2, Encrypt=%s, UUID %s).", e.Index, e.Mode, e.UUID)
 	}
 	v := luks.Volume{
-		Device: loop.Path(), UUID: e.UUID, Label: e.Label, SectorSize: t.SectorSize(),
+		Device: loop.Path(), UUID: e.UUID, Label: e.Label, SectorSize: e.SectorSize, KeyBits: e.KeyBits,
 		Mode: e.Mode, Settings: e.Settings,
 	}
 	err = luks.Make(ctx, luks.Runner(opts.Runner), v, keyDir(opts.KeyDir), func(node string) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/discover"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/mkfs"
@@ -68,7 +69,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
 	case cfg.version:
-		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart 252)\n", Version)
+		fmt.Fprintf(env.Stdout, "sprout %s (repart.d compatible with systemd-repart %d to %d; --compat=%d)\n",
+			Version, compat.Oldest, compat.Newest, cfg.compat)
 		return ExitOK
 	}
 	if env.Getenv == nil {
@@ -121,7 +123,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(defs) == 0 && r.cfg.empty == plan.EmptyRefuse {
+	if len(defs) == 0 && r.cfg.empty == plan.EmptyRefuse && !compat.NoDefinitionsReadsDisk.In(r.cfg.compat) {
 		r.logf("No partition definitions found, nothing to do.")
 		return ExitOK, nil
 	}
@@ -229,13 +231,14 @@ func (r *run) main(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	case r.cfg.dryRun:
-		r.logf("Planned steps:")
+		r.logf("Planned steps, as systemd-repart %d would take them (--compat=%d):", p.Compat, p.Compat)
 		if err := report.Steps(r.env.Stderr, p); err != nil {
 			return 0, err
 		}
 		r.showGenerated(files)
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
+		r.log.compat(p.Compat)
 		if err := r.apply(ctx, session, p); err != nil {
 			return 0, err
 		}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 )
 
 // fakeEncryptionTools puts a cryptsetup and a systemd-cryptenroll that
@@ -54,7 +56,9 @@ func TestTPM2PolicyInPlan(t *testing.T) {
 		"var.conf":  "[Partition]\nType=var\nEncrypt=tpm2\nTPM2PCRs=secure-boot-policy\nSizeMaxBytes=32M\n",
 		"srv.conf":  "[Partition]\nType=srv\nEncrypt=tpm2\nSizeMaxBytes=32M\n",
 	})
-	img := imageWithStore(t)
+	// Three encrypted ext4 partitions need 64 MiB each under 262 (ext4's
+	// 32 MiB and the LUKS2 header's 32 MiB).
+	img := gpttest.SeedImage(t, 64<<20, 320<<20)
 	code, errOut := runMain(t, "--compat=262", "--definitions="+defs, "--tpm2-device=/dev/null", "--tpm2-public-key="+pem, img)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)

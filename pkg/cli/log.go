@@ -7,6 +7,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
@@ -98,6 +99,13 @@ func (l *logger) errorf(format string, args ...any) {
 	l.log(journal.PriErr, fmt.Sprintf(format, args...), nil)
 }
 
+// compat says which systemd-repart's behaviour a run that writes
+// follows; the journal gets it as SPROUT_COMPAT too.
+func (l *logger) compat(v compat.Version) {
+	l.log(journal.PriInfo, fmt.Sprintf("Following systemd-repart %d (--compat=%d).", v, v),
+		map[string]string{"COMPAT": v.String()})
+}
+
 // outcome logs a message that says how the run ended, with its MESSAGE_ID.
 func (l *logger) outcome(prio journal.Priority, id, msg string) {
 	var fields map[string]string
@@ -126,6 +134,7 @@ func (l *logger) partitions(p *plan.Plan, node func(int) string) {
 			"PARTUUID": r.UUID.String(), "ACTIVITY": string(r.Activity), "FORMAT": r.Format,
 			"OFFSET":   strconv.FormatUint(r.Offset, 10),
 			"OLD_SIZE": strconv.FormatUint(r.OldSize, 10), "NEW_SIZE": strconv.FormatUint(r.NewSize, 10),
+			"COMPAT": p.Compat.String(),
 		})
 	}
 }

@@ -94,6 +94,13 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           Every disk's GPT is read, the backup too, so a disk
                           whose torn primary GPT hides its partitions from
                           the kernel is found (and repaired)
+     --compat=VERSION     Behave as systemd-repart VERSION does (252 to 262;
+                          default 262): sizes, rounding, placement, file
+                          system minimums, defaults, output and exit codes
+                          of that version (docs/compatibility.md). Pin it
+                          to the version of the systemd your image was
+                          built with, so the layout never depends on
+                          which sprout release is installed
      --initrd-needs[=definitions|all]
                           Read the definitions as a run would and print what
                           an initrd needs for them (definition files and

@@ -21,9 +21,8 @@ const (
 )
 
 // Default is the version mirrored when the caller asks for none (the zero
-// Version). It is 252 while the rules of later versions are not recorded
-// yet; the --compat= flag and its default build on it.
-const Default = Oldest
+// Version, or no --compat=): the newest.
+const Default = Newest
 
 // Parse reads a version number such as "257". A version outside
 // Oldest…Newest is an error: sprout has no rules for it.

@@ -41,7 +41,7 @@ func TestDefaultIsAFollowedVersion(t *testing.T) {
 
 func TestAt(t *testing.T) {
 	b := ByVersion[string]{{Since: 252, Value: "a"}, {Since: 257, Value: "b"}, {Since: 260, Value: "c"}}
-	for v, want := range map[Version]string{0: "a", 252: "a", 256: "a", 257: "b", 259: "b", 260: "c", 262: "c"} {
+	for v, want := range map[Version]string{0: "c", 252: "a", 256: "a", 257: "b", 259: "b", 260: "c", 262: "c"} {
 		if got := b.At(v); got != want {
 			t.Errorf("At(%d) = %q, want %q", v, got, want)
 		}

@@ -11,17 +11,25 @@ import (
 const MetadataSize = 16 << 20
 
 // MinimumOverhead is what systemd-repart adds to the minimum size of an
-// encrypted partition's file system for the LUKS2 header
-// (LUKS2_METADATA_SIZE; 252's value. 253 raised it to 32 MiB, a row the
-// versions after 252 add).
-var MinimumOverhead = compat.ByVersion[uint64]{{Since: 252, Value: 16 << 20}}
+// encrypted partition's file system for the LUKS2 header: 16 MiB in 252,
+// 32 MiB from 254 on (NEWS silent; the 252 and 254 oracles bracket it:
+// 253 or 254; docs/compatibility.md luks-minimum).
+var MinimumOverhead = compat.ByVersion[uint64]{{Since: 252, Value: 16 << 20}, {Since: 254, Value: 32 << 20}}
 
-// Cipher and KeyBits are 252's LUKS2 parameters (luksDump of its
-// volumes: aes-xts-plain64, a 256-bit volume key).
-const (
-	Cipher  = "aes-xts-plain64"
-	KeyBits = 256
-)
+// Cipher is systemd-repart's LUKS2 cipher (luksDump of its volumes).
+const Cipher = "aes-xts-plain64"
+
+// KeyBits is the size of the volume key: 256 bits in 252, 512 from 254
+// on (luksDump of the volumes 252 and 254 make with the same
+// libcryptsetup; NEWS silent: 253 or 254; docs/compatibility.md
+// luks-key-512).
+var KeyBits = compat.ByVersion[int]{{Since: 252, Value: 256}, {Since: 254, Value: 512}}
+
+// SectorSize is the LUKS2 volume's sector size: the disk's logical sector
+// size up to 256; from 257 on the sector size its file systems get, which
+// is 4096 in an image file (NEWS silent; 254 has 512, 257 4096 in image
+// files: 255 to 257; docs/compatibility.md luks-sector-size).
+var FileSystemSectors = compat.ByVersion[bool]{{Since: 252, Value: false}, {Since: 257, Value: true}}
 
 // Programs sprout runs for encryption.
 const (

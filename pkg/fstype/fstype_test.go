@@ -86,13 +86,34 @@ func TestMinimumsOf252(t *testing.T) {
 		{"xfs", 14 << 20, 300 << 20}, {"btrfs", 256 << 20, 0},
 	} {
 		f, _ := Lookup(c.format)
-		for _, v := range []compat.Version{0, 252} {
+		for _, v := range []compat.Version{252, 253} {
 			if got := f.PlanMinimum.At(v); got != c.plan {
 				t.Errorf("%s: planner minimum under %d = %d, want %d", c.format, v, got, c.plan)
 			}
 			if got := f.MinSize(v, 4096); got != c.tool {
 				t.Errorf("%s: tool minimum under %d = %d, want %d", c.format, v, got, c.tool)
 			}
+		}
+	}
+}
+
+// The planner minimums that changed: xfs in 254 (NEWS 254), ext4 in 257.
+func TestMinimumsByVersion(t *testing.T) {
+	for _, c := range []struct {
+		format string
+		v      compat.Version
+		plan   uint64
+	}{
+		{"xfs", 253, 14 << 20}, {"xfs", 254, 300 << 20}, {"xfs", 262, 300 << 20},
+		{"ext4", 256, 1 << 20}, {"ext4", 257, 32 << 20}, {"ext4", 0, 32 << 20},
+		{"ext2", 262, 0}, {"vfat", 262, 0}, {"btrfs", 262, 256 << 20},
+	} {
+		f, _ := Lookup(c.format)
+		if err := f.PlanMinimum.Check(); err != nil {
+			t.Errorf("%s: %v", c.format, err)
+		}
+		if got := f.PlanMinimum.At(c.v); got != c.plan {
+			t.Errorf("%s: planner minimum under %d = %d, want %d", c.format, c.v, got, c.plan)
 		}
 	}
 }

@@ -7,13 +7,15 @@ import (
 
 // xfs is made by mkfs.xfs (xfsprogs) with 252's options. 252's planner
 // gives it 14 MiB at least, but mkfs.xfs refuses 300 MB or less since
-// xfsprogs 5.19, so sprout refuses that before the first write.
+// xfsprogs 5.19, so sprout refuses that before the first write; from 254
+// on the planner gives it 300 MiB (NEWS 254: "default to a minimum size
+// of 300MB for XFS"; docs/compatibility.md xfs-minimum).
 var xfs = FS{
 	Name:        "xfs",
 	Program:     "mkfs.xfs",
 	Package:     needs.Package{Debian: "xfsprogs", Fedora: "xfsprogs", Arch: "xfsprogs", Nixpkgs: "xfsprogs"},
 	Extra:       needs.Set{Modules: []needs.Module{{Name: "xfs"}}},
-	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 14 * mib}},
+	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 14 * mib}, {Since: 254, Value: 300 * mib}},
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{Bytes: 300 * mib}}},
 	Label:       xfsLabel,
 	Args: func(req Request, node string) []string {

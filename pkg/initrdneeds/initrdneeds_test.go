@@ -156,7 +156,7 @@ func TestTextFormat(t *testing.T) {
 	src := filepath.Join(root, "etc/repart.d/a.conf")
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	for _, want := range []string{
-		"compat\t252\t262\t" + "252",
+		"compat\t252\t262\t" + "262",
 		"definition\t" + src + "\t/etc/repart.d/a.conf",
 		"format\text4\t" + src,
 		"encrypt\ttpm2\t" + src,

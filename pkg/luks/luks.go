@@ -67,7 +67,8 @@ type Volume struct {
 	Device     string // the device covering exactly the future partition
 	UUID       uuid.UUID
 	Label      string
-	SectorSize int // the disk's logical sector size, as 252 passes it
+	SectorSize int // the volume's sector size (the plan's: the version's)
+	KeyBits    int // the volume key's size
 	Mode       encryption.Mode
 	encryption.Settings
 }
@@ -118,11 +119,14 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 			return fmt.Errorf("close the mapping a killed run left: %w", err)
 		}
 	}
+	if v.KeyBits <= 0 || v.KeyBits%8 != 0 {
+		return fmt.Errorf("LUKS2 volume: invalid volume key size %d bits", v.KeyBits)
+	}
 	temporary := !v.Mode.UsesKeyFile()
 	// The volume key is made here, so the volume can be opened with it:
 	// opening through a key slot would cost another PBKDF run (2 s).
 	volumeKey := filepath.Join(dir, "volume-key")
-	vk, err := randomKey(encryption.KeyBits / 8)
+	vk, err := randomKey(v.KeyBits / 8)
 	if err != nil {
 		return err
 	}
@@ -156,7 +160,7 @@ func Make(ctx context.Context, run Runner, v Volume, tmpDir string, inside func(
 // once the TPM2 key is enrolled.
 func FormatArgs(v Volume, volumeKey, keyFile string, temporary bool) []string {
 	args := []string{encryption.Cryptsetup, "luksFormat", "--batch-mode", "--type", "luks2",
-		"--cipher", encryption.Cipher, "--key-size", strconv.Itoa(encryption.KeyBits),
+		"--cipher", encryption.Cipher, "--key-size", strconv.Itoa(v.KeyBits),
 		"--sector-size", strconv.Itoa(v.SectorSize),
 		"--uuid", v.UUID.String(), "--label", v.Label,
 		"--volume-key-file", volumeKey, "--key-file", keyFile}

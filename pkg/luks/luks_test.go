@@ -68,7 +68,7 @@ func recorded(t *testing.T, v Volume) ([]string, string) {
 
 func TestMakeKeySlots(t *testing.T) {
 	id := uuid.MustParse("ae8dd8bc-7934-4d1b-864d-8306ef516f03")
-	base := Volume{Device: "/dev/loop9", UUID: id, Label: "home", SectorSize: 512,
+	base := Volume{Device: "/dev/loop9", UUID: id, Label: "home", SectorSize: 512, KeyBits: 256,
 		Settings: encryption.Settings{KeyFile: "/etc/disk.key", TPM2Device: "/dev/tpmrm0", TPM2PCRs: "7"}}
 	format := "cryptsetup luksFormat --batch-mode --type luks2 --cipher aes-xts-plain64 --key-size 256 --sector-size 512 --uuid " + id.String() + " --label home --volume-key-file TMP/volume-key --key-file "
 	open := "cryptsetup open --type luks2 --volume-key-file TMP/volume-key /dev/loop9 sprout-" + id.String()
@@ -112,7 +112,7 @@ func TestMakeClosesOnFailure(t *testing.T) {
 		calls = append(calls, args[0]+" "+args[1])
 		return nil
 	}
-	v := Volume{Device: "/dev/loop9", SectorSize: 512, Mode: encryption.TPM2}
+	v := Volume{Device: "/dev/loop9", SectorSize: 512, KeyBits: 256, Mode: encryption.TPM2}
 	boom := errors.New("mkfs failed")
 	err := Make(context.Background(), run, v, t.TempDir(), func(string) error { return boom })
 	if !errors.Is(err, boom) {

@@ -19,12 +19,16 @@ type EncryptPartition struct {
 	Mode         encryption.Mode
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
 	Label        string    // the LUKS2 label: VolumeLabel=, else the version's default (volumeLabel)
+	// KeyBits and SectorSize are the volume key's size and the volume's
+	// sector size of the version followed (encryption.KeyBits,
+	// encryption.FileSystemSectors).
+	KeyBits, SectorSize int
 	encryption.Settings
 }
 
 func (s EncryptPartition) Describe() string {
 	d := fmt.Sprintf("encrypt future partition %d (%s at offset %d) as LUKS2 (%s, %d-bit key), UUID %s, label %q, Encrypt=%s",
-		s.Index, FormatBytes(s.Size), s.Offset, encryption.Cipher, encryption.KeyBits, s.UUID, s.Label, s.Mode)
+		s.Index, FormatBytes(s.Size), s.Offset, encryption.Cipher, s.KeyBits, s.UUID, s.Label, s.Mode)
 	if s.Mode.UsesKeyFile() {
 		key := "the empty key"
 		if s.KeyFile != "" {
@@ -47,11 +51,17 @@ func (s EncryptPartition) Describe() string {
 }
 
 // encryptStep is the volume of a new partition, with the run's settings
-// and its definition's KeyFile= and TPM2PCRs=.
-func encryptStep(m *member, row Partition, crypt encryption.Settings, v compat.Version) EncryptPartition {
+// and its definition's KeyFile= and TPM2PCRs=, and what the version
+// followed makes of it: the label, the key size, the sector size.
+func (l *layout) encryptStep(m *member, row Partition, crypt encryption.Settings) EncryptPartition {
+	sector := l.sectorSize
+	if encryption.FileSystemSectors.At(l.compat) {
+		sector = l.fsSectorSize
+	}
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, v), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
+		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, l.compat), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
+		KeyBits: encryption.KeyBits.At(l.compat), SectorSize: int(sector),
 	}
 }
 

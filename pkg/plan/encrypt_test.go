@@ -95,10 +95,40 @@ func TestEncryptMinimumSize(t *testing.T) {
 func TestEncryptExistingUnchanged(t *testing.T) {
 	tb := table(t, 1*gib, 2048, "1:home:2048:204800")
 	defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=tpm2")}
-	p := mustPlan(t, defs, existing(tb, 1*gib), Options{Seed: seedA})
+	p := mustPlan(t, defs, existing(tb, 1*gib), Options{Compat: compat.Oldest, Seed: seedA})
 	for _, s := range p.Steps {
 		if _, ok := s.(EncryptPartition); ok {
 			t.Fatalf("an existing partition gets %s", s.Describe())
+		}
+	}
+}
+
+// The LUKS2 volume follows the version: its key (256 bits, 512 from 254),
+// its sector size (the disk's; from 257 the file systems', 4096 in an
+// image file) and its label ("luks-" before the partition's from 259).
+func TestLUKSVolumeByVersion(t *testing.T) {
+	defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt=key-file", "Label=home")}
+	for _, c := range []struct {
+		v                   compat.Version
+		image               bool
+		label               string
+		keyBits, sectorSize int
+	}{
+		{252, true, "home", 256, 512}, {254, true, "home", 512, 512}, {257, false, "home", 512, 512},
+		{257, true, "home", 512, 4096}, {258, true, "home", 512, 4096}, {259, true, "luks-home", 512, 4096},
+		{262, false, "luks-home", 512, 512},
+	} {
+		snap := blank(gib, 512)
+		snap.ImageFile = c.image
+		p := mustPlan(t, defs, snap, Options{Compat: c.v, Empty: EmptyAllow, Seed: seedA})
+		var got []EncryptPartition
+		for _, s := range p.Steps {
+			if e, ok := s.(EncryptPartition); ok {
+				got = append(got, e)
+			}
+		}
+		if len(got) != 1 || got[0].Label != c.label || got[0].KeyBits != c.keyBits || got[0].SectorSize != c.sectorSize {
+			t.Errorf("--compat=%d (image file %v): %+v, want label %q, %d-bit key, %d-byte sectors", c.v, c.image, got, c.label, c.keyBits, c.sectorSize)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func ResetTargets(defs []repartd.Definition, t *gpt.Table, sectorSize int) []Era
 		return nil
 	}
 	// Matching needs no sizes, so no systemd version either.
-	l := newLayout(defs, t, sectorSize, compat.Default)
+	l := newLayout(defs, t, sectorSize, sectorSize, compat.Default)
 	var out []ErasedPartition
 	for _, m := range l.members {
 		if m.exists && !m.foreign() && m.def.FactoryReset {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
@@ -41,7 +42,7 @@ func stepsOf[T Step](p *Plan) []T {
 
 func TestFactoryResetPlan(t *testing.T) {
 	defs, snap := resetDefs(t), resetDisk(t)
-	p := mustPlan(t, defs, snap, Options{Seed: seedB, FactoryReset: true})
+	p := mustPlan(t, defs, snap, Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true})
 
 	resets := stepsOf[FactoryReset](p)
 	if len(resets) != 1 {
@@ -120,11 +121,11 @@ func itoa(n int) string { return string(rune('0' + n)) }
 // uninterrupted run.
 func TestFactoryResetConvergesAfterResetWrite(t *testing.T) {
 	defs, snap := resetDefs(t), resetDisk(t)
-	full := mustPlan(t, defs, snap, Options{Seed: seedB, FactoryReset: true})
+	full := mustPlan(t, defs, snap, Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true})
 	reset := stepsOf[FactoryReset](full)[0].Table
 	after := existing(reset, snap.Size)
 	for _, again := range []bool{true, false} {
-		p := mustPlan(t, defs, after, Options{Seed: seedB, FactoryReset: again})
+		p := mustPlan(t, defs, after, Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: again})
 		if len(stepsOf[FactoryReset](p)) != 0 {
 			t.Errorf("again=%v: the re-run erases again:\n%s", again, describeSteps(p))
 		}
@@ -138,7 +139,7 @@ func TestFactoryResetConvergesAfterResetWrite(t *testing.T) {
 	// Once complete, a further run with the request still present resets
 	// again (as 252 does for --factory-reset=yes); without it, nothing.
 	done := existing(full.New, snap.Size)
-	if p := mustPlan(t, defs, done, Options{Seed: seedB}); p.Changed() {
+	if p := mustPlan(t, defs, done, Options{Compat: compat.Oldest, Seed: seedB}); p.Changed() {
 		t.Errorf("a run without the request after the reset changes:\n%s", describeSteps(p))
 	}
 }
@@ -150,18 +151,18 @@ func TestFactoryResetNotApplicable(t *testing.T) {
 	// type, are left alone; the plan is the ordinary one.
 	tb := table(t, 300<<20, 2048, "1:root:2048:131072", "5:srv:133120:2048")
 	snap := existing(tb, 300<<20)
-	with := mustPlan(t, defs, snap, Options{Seed: seedB, FactoryReset: true})
-	without := mustPlan(t, defs, snap, Options{Seed: seedB})
+	with := mustPlan(t, defs, snap, Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true})
+	without := mustPlan(t, defs, snap, Options{Compat: compat.Oldest, Seed: seedB})
 	if !reflect.DeepEqual(with, without) {
 		t.Errorf("reset with nothing to erase differs from a normal run:\n%s\nvs\n%s", describeSteps(with), describeSteps(without))
 	}
 	// From scratch, a reset is ignored (252 too).
-	scratch := mustPlan(t, defs, resetDisk(t), Options{Seed: seedB, FactoryReset: true, Empty: EmptyForce})
+	scratch := mustPlan(t, defs, resetDisk(t), Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true, Empty: EmptyForce})
 	if len(stepsOf[FactoryReset](scratch)) != 0 {
 		t.Errorf("--empty=force with a reset erases:\n%s", describeSteps(scratch))
 	}
 	// Without the request nothing is erased even if it could be.
-	p := mustPlan(t, defs, resetDisk(t), Options{Seed: seedB})
+	p := mustPlan(t, defs, resetDisk(t), Options{Compat: compat.Oldest, Seed: seedB})
 	if p.Changed() {
 		t.Errorf("no request, yet changes:\n%s", describeSteps(p))
 	}
@@ -191,7 +192,7 @@ func TestFactoryResetGrownDisk(t *testing.T) {
 	defs := resetDefs(t)
 	snap := resetDisk(t)
 	snap.Size = 600 << 20
-	p := mustPlan(t, defs, snap, Options{Seed: seedB, FactoryReset: true})
+	p := mustPlan(t, defs, snap, Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true})
 	r := stepsOf[FactoryReset](p)
 	if len(r) != 1 {
 		t.Fatalf("no reset step:\n%s", describeSteps(p))
@@ -208,7 +209,7 @@ func TestFactoryResetGrownDisk(t *testing.T) {
 		t.Errorf("relocation note missing or wrong:\n%s", describeSteps(p))
 	}
 	// Re-run after a crash right after the reset write converges.
-	again := mustPlan(t, defs, existing(r[0].Table, snap.Size), Options{Seed: seedB, FactoryReset: true})
+	again := mustPlan(t, defs, existing(r[0].Table, snap.Size), Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true})
 	if !reflect.DeepEqual(again.New, p.New) {
 		t.Errorf("re-run after the reset write differs")
 	}
@@ -219,7 +220,7 @@ func TestFactoryResetGrownDisk(t *testing.T) {
 func TestFactoryResetRepairsDamage(t *testing.T) {
 	snap := resetDisk(t)
 	snap.Table.BackupInvalid = "bad CRC"
-	p := mustPlan(t, resetDefs(t), snap, Options{Seed: seedB, FactoryReset: true})
+	p := mustPlan(t, resetDefs(t), snap, Options{Compat: compat.Oldest, Seed: seedB, FactoryReset: true})
 	var repairs int
 	for _, s := range p.Steps {
 		if _, ok := s.(RepairTable); ok {
@@ -247,7 +248,7 @@ func TestCanFactoryReset(t *testing.T) {
 		{"blank disk, allow (from scratch)", blank(300<<20, 512), EmptyAllow, false, false},
 		{"force (from scratch)", resetDisk(t), EmptyForce, false, false},
 	} {
-		got, err := CanFactoryReset(defs, c.snap, Options{Empty: c.mode})
+		got, err := CanFactoryReset(defs, c.snap, Options{Compat: compat.Oldest, Empty: c.mode})
 		_, label := err.(*LabelError)
 		if err != nil && !label {
 			t.Errorf("%s: %v", c.name, err)

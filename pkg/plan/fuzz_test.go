@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/gpt/gpttest"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
@@ -238,7 +239,7 @@ func checkSizeLimits(t *testing.T, r Partition, grain uint64, sc fuzzScenario) {
 		fsMin := uint64(hardMinSize)
 		if d.Format != "" {
 			fsMin = grain
-			if n, ok := (&layout{}).fsMinimumSize(d.Format); ok {
+			if n, ok := (&layout{compat: sc.opts.Compat}).fsMinimumSize(d.Format); ok {
 				fsMin = n
 			}
 		}
@@ -428,7 +429,7 @@ func (c *fuzzChoices) scenario() (fuzzScenario, bool) {
 		sectors += c.bits(24)*sectorsPerMiB + uint64(c.n(2))*uint64(c.byte())
 	}
 	sc.snap = Snapshot{Size: sectors * uint64(ss), SectorSize: ss}
-	sc.opts = Options{Seed: c.uuid()}
+	sc.opts = Options{Compat: compat.Oldest, Seed: c.uuid()}
 	counter := uint64(0)
 	sc.opts.Random = func() uuid.UUID { // deterministic, unlike uuid.New
 		counter++

@@ -3,6 +3,7 @@ package plan_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,20 +16,23 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/report"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // Golden plans: each directory under testdata/plans holds a disk (an
 // sfdisk dump, or none for a blank disk), definitions and settings, and
-// the plan sprout makes for them, rendered as text. TestGoldenPlans
-// compares against the files (go test -update rewrites them);
-// TestGoldenPlansAgainstOracle checks that the partitions in each golden
-// plan are what systemd-repart 252 makes from the same inputs, so the
+// the plans sprout makes for them under each oracle's --compat=, rendered
+// as text (plan.golden for 252, plan-VERSION.golden for the others).
+// TestGoldenPlans compares against the files (go test -update rewrites
+// them); TestGoldenPlansAgainstOracle checks that the partitions of each
+// plan are what that systemd-repart makes from the same inputs, so the
 // golden files are not just sprout agreeing with itself.
 
 var update = flag.Bool("update", false, "rewrite golden plan files")
@@ -191,18 +195,35 @@ func splitFields(s string) []string {
 	return append(out, strings.TrimSpace(cur.String()))
 }
 
-func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
-	defs, err := repartd.Load(repartd.Options{Dirs: []string{filepath.Join(s.dir, "defs")}})
+// plan makes the scenario's plan as systemd-repart version v would. The
+// disk is an image file when its sectors are 512 bytes (the oracle test
+// writes one), a loop device otherwise.
+func (s scenario) plan(t *testing.T, v compat.Version) (*plan.Plan, error) {
+	dir, err := filepath.Abs(filepath.Join(s.dir, "defs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := plan.Snapshot{Size: s.size, SectorSize: s.sector, Label: plan.LabelNone}
+	defs, err := repartd.Load(repartd.Options{Dirs: []string{dir}, Compat: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := plan.Snapshot{Size: s.size, SectorSize: s.sector, Label: plan.LabelNone, ImageFile: s.sector == 512}
 	if tb := s.table(t); tb != nil {
 		snap.Label, snap.Table = plan.LabelGPT, tb
 	}
-	// The golden plans are 252's (TestGoldenPlansAgainstOracle).
-	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed, Compat: 252,
-		Encryption: encryption.Capabilities{Settings: s.crypt}})
+	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed,
+		Encryption: encryption.Capabilities{Settings: s.crypt}, Compat: v})
+}
+
+// goldenVersions are the versions with a golden file each, the versions
+// of the oracles: plan.golden is 252's, plan-VERSION.golden the others'.
+var goldenVersions = []compat.Version{252, 254, 257, 262}
+
+func goldenFile(dir string, v compat.Version) string {
+	if v == compat.Oldest {
+		return filepath.Join(dir, "plan.golden")
+	}
+	return filepath.Join(dir, fmt.Sprintf("plan-%d.golden", v))
 }
 
 func render(p *plan.Plan, err error) string {
@@ -226,22 +247,30 @@ func render(p *plan.Plan, err error) string {
 
 func TestGoldenPlans(t *testing.T) {
 	for _, s := range loadScenarios(t) {
-		t.Run(s.name, func(t *testing.T) {
-			got := render(s.plan(t))
-			golden := filepath.Join(s.dir, "plan.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
-		})
+		for _, v := range goldenVersions {
+			t.Run(fmt.Sprintf("%s/%d", s.name, v), func(t *testing.T) {
+				golden := goldenFile(s.dir, v)
+				checkGolden(t, render(s.plan(t, v)), golden)
+			})
+		}
+	}
+}
+
+// checkGolden compares a rendered plan with its golden file (-update
+// rewrites the file first).
+func checkGolden(t *testing.T, got, golden string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("plan differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", golden, got, want)
 	}
 }
 
@@ -259,94 +288,120 @@ type oracleRow struct {
 	Activity   string `json:"activity"`
 }
 
+// TestGoldenPlansAgainstOracle makes each golden scenario's disk and runs
+// every oracle (tests/harness: the host's 252 and the Debian chroots) on
+// it: the rows of sprout's plan under the oracle's --compat= must be the
+// oracle's JSON rows.
 func TestGoldenPlansAgainstOracle(t *testing.T) {
-	const oracle = "/usr/bin/systemd-repart"
-	for _, tool := range []string{oracle, "/usr/sbin/sfdisk", "/usr/sbin/losetup"} {
+	for _, tool := range []string{"/usr/sbin/sfdisk", "/usr/sbin/losetup"} {
 		if _, err := os.Stat(tool); err != nil {
-			if os.Getenv("SPROUT_REQUIRE_ORACLE") == "1" {
+			if harness.EnvBool(harness.EnvRequireOracle) {
 				t.Fatalf("%s is missing", tool)
 			}
 			t.Skipf("%s is missing (set SPROUT_REQUIRE_ORACLE=1 to fail instead)", tool)
 		}
 	}
 	if os.Getuid() != 0 {
-		if os.Getenv("SPROUT_REQUIRE_ORACLE") == "1" {
+		if harness.EnvBool(harness.EnvRequireOracle) {
 			t.Fatal("needs root for loop devices")
 		}
 		t.Skip("needs root for loop devices")
 	}
-	for _, s := range loadScenarios(t) {
-		t.Run(s.name, func(t *testing.T) {
-			p, perr := s.plan(t)
-			img := filepath.Join(t.TempDir(), "disk.img")
-			if err := os.WriteFile(img, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(img, int64(s.createdSize)); err != nil {
-				t.Fatal(err)
-			}
-			dev := img
-			if s.sector != 512 {
-				out, err := exec.Command("losetup", "-f", "--show", "-P", "--sector-size", strconv.Itoa(s.sector), img).Output()
-				if err != nil {
-					t.Fatal(err)
-				}
-				dev = strings.TrimSpace(string(out))
-				defer exec.Command("losetup", "-d", dev).Run()
-			}
-			if s.dump != "" {
-				cmd := exec.Command("sfdisk", "-q", "--no-reread", "--no-tell-kernel", dev)
-				cmd.Stdin = strings.NewReader(s.dump)
-				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Fatalf("sfdisk: %v: %s", err, out)
-				}
-			}
-			if s.size != s.createdSize {
-				if s.sector != 512 {
-					t.Fatal("grown disks with 4K sectors are not supported by this harness")
-				}
-				if err := os.Truncate(img, int64(s.size)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			dryRun := "--dry-run=no"
-			if s.oracleDryRun {
-				dryRun = "--dry-run=yes"
-			}
-			args := []string{dryRun, "--json=short", "--definitions=" + filepath.Join(s.dir, "defs"),
-				"--seed=" + s.seed.String(), "--empty=" + string(s.empty)}
-			if s.empty == plan.EmptyCreate {
-				args = append(args, fmt.Sprint("--size=", s.size))
-				os.Remove(img) // --empty=create makes the file itself
-			}
-			args = append(args, dev)
-			var stderr bytes.Buffer
-			cmd := exec.Command(oracle, args...)
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if perr != nil {
-				if err == nil {
-					t.Fatalf("sprout refuses (%v) but systemd-repart succeeds:\n%s", perr, out)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("systemd-repart: %v\n%s", err, stderr.String())
-			}
-			var got []oracleRow
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatalf("parse %s: %v", out, err)
-			}
-			rows := report.Rows(p, func(int) string { return "" })
-			if len(rows) != len(got) {
-				t.Fatalf("%d rows, systemd-repart has %d:\n%s", len(rows), len(got), out)
-			}
-			for i, r := range rows {
-				want := oracleRow{r.Type, r.Label, r.UUID, r.File, r.Offset, r.OldSize, r.RawSize, r.OldPadding, r.RawPadding, r.Activity}
-				if want != got[i] {
-					t.Errorf("row %d:\n sprout %+v\n oracle %+v", i, want, got[i])
-				}
+	oracles, notes, err := harness.OracleSelection(context.Background())
+	for _, n := range notes {
+		t.Log(n)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range oracles {
+		v := compat.Version(o.Compat(int(compat.Newest)))
+		t.Run(strconv.Itoa(o.Version), func(t *testing.T) {
+			t.Log(o.CompatNote(int(compat.Newest)))
+			for _, s := range loadScenarios(t) {
+				t.Run(s.name, func(t *testing.T) { compareWithOracle(t, s, o, v) })
 			}
 		})
+	}
+}
+
+func compareWithOracle(t *testing.T, s scenario, o harness.Oracle, v compat.Version) {
+	p, perr := s.plan(t, v)
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, int64(s.createdSize)); err != nil {
+		t.Fatal(err)
+	}
+	dev := img
+	if s.sector != 512 {
+		out, err := exec.Command("losetup", "-f", "--show", "-P", "--sector-size", strconv.Itoa(s.sector), img).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev = strings.TrimSpace(string(out))
+		defer exec.Command("losetup", "-d", dev).Run()
+	}
+	if s.dump != "" {
+		cmd := exec.Command("sfdisk", "-q", "--no-reread", "--no-tell-kernel", dev)
+		cmd.Stdin = strings.NewReader(s.dump)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sfdisk: %v: %s", err, out)
+		}
+	}
+	if s.size != s.createdSize {
+		if s.sector != 512 {
+			t.Fatal("grown disks with 4K sectors are not supported by this harness")
+		}
+		if err := os.Truncate(img, int64(s.size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dryRun := "--dry-run=no"
+	if s.oracleDryRun {
+		dryRun = "--dry-run=yes"
+	}
+	abs, err := filepath.Abs(filepath.Join(s.dir, "defs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{o.Path, dryRun, "--json=short", "--definitions=" + abs,
+		"--seed=" + s.seed.String(), "--empty=" + string(s.empty)}
+	if s.empty == plan.EmptyCreate {
+		args = append(args, fmt.Sprint("--size=", s.size))
+		os.Remove(img) // --empty=create makes the file itself
+	}
+	args = append(args, dev)
+	res, err := o.Run(context.Background(), nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perr != nil {
+		if res.ExitCode == 0 {
+			t.Fatalf("sprout refuses (%v) but %s succeeds:\n%s", perr, o, res.Stdout)
+		}
+		return
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("%s exits %d:\n%s", o, res.ExitCode, res.Stderr)
+	}
+	var got []oracleRow
+	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
+		t.Fatalf("parse %s: %v", res.Stdout, err)
+	}
+	rows := report.Rows(p, func(int) string { return "" })
+	if len(rows) != len(got) {
+		t.Fatalf("%d rows, %s has %d:\n%s", len(rows), o, len(got), res.Stdout)
+	}
+	for i, r := range rows {
+		file := ""
+		if r.FileJSON != nil {
+			file = *r.FileJSON
+		}
+		want := oracleRow{r.Type, r.Label, r.UUID, file, r.Offset, r.OldSize, r.RawSize, r.OldPadding, r.RawPadding, r.Activity}
+		if want != got[i] {
+			t.Errorf("row %d:\n sprout %+v\n oracle %+v", i, want, got[i])
+		}
 	}
 }

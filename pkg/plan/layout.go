@@ -8,6 +8,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
+	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
@@ -19,7 +20,10 @@ import (
 // member is one entry of the partition list: a definition (matched to an
 // existing partition or not) or a foreign partition nobody defined.
 type member struct {
-	def     *repartd.Definition // nil for a foreign partition
+	def *repartd.Definition // nil for a foreign partition
+	// frozen: the definition of an existing partition that Priority=
+	// gave up on (it keeps its size, as a foreign one; def is nil).
+	frozen  *repartd.Definition
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
@@ -78,10 +82,13 @@ type freeArea struct {
 type layout struct {
 	compat     compat.Version // the systemd-repart whose sizes are mirrored
 	sectorSize uint64
-	grain      uint64
-	start, end uint64 // usable area in bytes, grain-aligned
-	members    []*member
-	areas      []*freeArea
+	// fsSectorSize is the sector size new file systems get: the disk's,
+	// or 4096 in an image file.
+	fsSectorSize uint64
+	grain        uint64
+	start, end   uint64 // usable area in bytes, grain-aligned
+	members      []*member
+	areas        []*freeArea
 }
 
 // fsMinimumSize is the smallest partition the mirrored systemd-repart's
@@ -92,6 +99,13 @@ func (l *layout) fsMinimumSize(format string) (uint64, bool) {
 	min := f.PlanMinimum.At(l.compat)
 	return min, ok && min > 0
 }
+
+// ESP and XBOOTLDR minimums from 258 on (compat.ESPMinimum), by the file
+// system's sector size.
+const (
+	espMinimum512 = 100 << 20
+	espMinimum4K  = 260 << 20
+)
 
 // veritySigSize is the size of a Verity=signature partition: it holds a
 // JSON object of at most 16 KiB, and repart gives it exactly that.
@@ -111,6 +125,16 @@ func (l *layout) minSize(m *member) uint64 {
 		need := l.grain
 		if fs, ok := l.fsMinimumSize(m.def.Format); ok {
 			need = roundUp(fs, l.grain)
+		}
+		if m.def.Format == "vfat" && compat.ESPMinimum.In(l.compat) {
+			switch parttype.DesignatorOf(m.typ) {
+			case parttype.ESP, parttype.XBootLdr:
+				esp := uint64(espMinimum4K)
+				if l.fsSectorSize == 512 {
+					esp = espMinimum512
+				}
+				need = max(need, roundUp(esp, l.grain))
+			}
 		}
 		if m.def.Encrypt != encryption.Off {
 			// systemd-repart adds the LUKS2 header to the file
@@ -214,6 +238,16 @@ func (l *layout) allocate() (bool, uint64) {
 			return false, largest
 		}
 	}
+	if compat.ExistingMustFit.In(l.compat) {
+		// An existing partition with no free space after it cannot grow:
+		// its minimum (size and padding) must fit where it is.
+		for _, m := range l.members {
+			if m.exists && !m.foreign() && m.paddingArea == nil &&
+				l.minSizeWithPadding(m) > m.currentSize {
+				return false, largest
+			}
+		}
+	}
 	for _, m := range l.members {
 		if m.dropped || m.exists {
 			continue
@@ -256,7 +290,7 @@ func (l *layout) dropHighestPriority() []*member {
 		}
 		affected = append(affected, m)
 		if m.exists {
-			m.def = nil
+			m.frozen, m.def = m.def, nil
 		} else {
 			m.dropped = true
 		}
@@ -291,6 +325,23 @@ func (l *layout) inArea(m *member, a *freeArea) bool {
 	return m.area == a || m.paddingArea == a
 }
 
+// areaMembers are the partitions sharing a free area, in the order their
+// sizes are decided: the list order, but from 262 on the existing
+// partition before the area first (compat.AreaOwnerFirst).
+func (l *layout) areaMembers(a *freeArea) []*member {
+	var out []*member
+	ownerFirst := compat.AreaOwnerFirst.In(l.compat) && a.after != nil
+	if ownerFirst {
+		out = append(out, a.after)
+	}
+	for _, m := range l.members {
+		if l.inArea(m, a) && !(ownerFirst && m == a.after) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // decide fixes one size (a partition's or its padding's) if the phase
 // applies to it, charging it to the budget. It reports whether the shares
 // of the others changed so that the phase must run again.
@@ -317,10 +368,7 @@ func (l *layout) decide(v *uint64, ph phase, b *budget, weight, lo, hi uint64) (
 // size (the caller then runs the phase again, since shares changed).
 func (l *layout) growPhase(a *freeArea, ph phase, b *budget) bool {
 	again := false
-	for _, m := range l.members {
-		if !l.inArea(m, a) {
-			continue
-		}
+	for _, m := range l.areaMembers(a) {
 		// A foreign partition's size is fixed in the first phase; its
 		// padding is split like anyone's.
 		if ph == phaseForeign && m.foreign() && m.newSize == infinite {
@@ -354,21 +402,40 @@ func (l *layout) growArea(a *freeArea) {
 		}
 	}
 	// Rounding leftovers go to the new partitions of this area in list
-	// order, whatever their weight, up to their maximum.
-	for _, m := range l.members {
+	// order, whatever their weight, up to their maximum; from 262 on the
+	// existing partition before the area first (compat.LeftoverAfterNew).
+	for _, m := range l.areaMembers(a) {
 		if b.span == 0 {
 			break
 		}
-		if m.area != a || m.foreign() {
+		if m.foreign() || (m.area != a && !(m == a.after && compat.LeftoverAfterNew.In(l.compat))) {
 			continue
 		}
 		grown := min(max(roundDown(m.newSize+b.span, l.grain), m.newSize), l.maxSize(m))
 		b.span = lessBy(b.span, roundUp(grown-m.newSize, l.grain))
 		m.newSize = grown
 	}
-	// What nobody could take stays free after the existing partition.
-	if b.span > 0 && a.after != nil {
-		a.after.newPadding += b.span
+	// What nobody could take stays free: after the existing partition, so
+	// the new ones start after it; from 262 on after the last new
+	// partition, so they follow the existing one directly
+	// (compat.LeftoverAfterNew).
+	if b.span == 0 {
+		return
+	}
+	last := a.after
+	if compat.LeftoverAfterNew.In(l.compat) {
+		for _, m := range l.members {
+			if m.area == a && !m.foreign() {
+				last = m
+			}
+		}
+	}
+	switch {
+	case last == nil:
+	case compat.LeftoverAfterNew.In(l.compat):
+		last.newPadding += roundDown(b.span, l.grain) // whole grains
+	default:
+		last.newPadding += b.span
 	}
 }
 
@@ -388,14 +455,44 @@ func (l *layout) grow() {
 }
 
 // place assigns offsets and slot numbers to new partitions, area by area
-// in the sorted order. Like 252, new partitions take slots after the
-// highest used one, in that order (holes in the entry array stay empty).
-func (l *layout) place() []*member {
-	next := 1
+// in the sorted order. In 252 new partitions take slots after the highest
+// used one, in that order (holes in the entry array stay empty); from 254
+// on each takes the lowest free slot (compat.FirstFreeSlot).
+func (l *layout) place(v compat.Version) []*member {
+	used := map[int]bool{}
 	for _, m := range l.members {
-		if m.exists && m.index >= next {
-			next = m.index + 1
+		if m.exists {
+			used[m.index] = true
 		}
+	}
+	// after[typ] is the highest slot of the partitions of a type met so
+	// far in list order: from 262 on a new partition's slot is above it,
+	// so the next run matches each partition to the same definition
+	// (compat.SameTypeSlotOrder).
+	after := map[uuid.UUID]int{}
+	if compat.SameTypeSlotOrder.In(v) {
+		for _, m := range l.members {
+			if m.exists && !m.foreign() {
+				after[m.typ] = max(after[m.typ], m.index)
+			}
+		}
+	}
+	next := func(m *member) int {
+		n := 1
+		if !compat.FirstFreeSlot.In(v) {
+			for i := range used {
+				n = max(n, i+1)
+			}
+		}
+		n = max(n, after[m.typ]+1)
+		for used[n] {
+			n++
+		}
+		used[n] = true
+		if compat.SameTypeSlotOrder.In(v) {
+			after[m.typ] = n
+		}
+		return n
 	}
 	var placed []*member
 	for _, a := range l.areas {
@@ -409,8 +506,7 @@ func (l *layout) place() []*member {
 				continue
 			}
 			m.offset = start
-			m.index = next
-			next++
+			m.index = next(m)
 			start += m.newSize + m.newPadding
 			placed = append(placed, m)
 		}

@@ -14,10 +14,12 @@ import (
 
 // newLayout builds the partition list and the free areas: definitions in
 // file name order, each existing entry (in entry order) matched to the
-// first unmatched definition of its type or else appended as foreign.
-func newLayout(defs []repartd.Definition, t *gpt.Table, sectorSize int, v compat.Version) *layout {
+// first unmatched definition of its type or else appended as foreign. The
+// layout follows systemd-repart version v; fsSectorSize is the sector
+// size of the file systems it makes.
+func newLayout(defs []repartd.Definition, t *gpt.Table, sectorSize, fsSectorSize int, v compat.Version) *layout {
 	secsz := uint64(sectorSize)
-	l := &layout{compat: v, sectorSize: secsz, grain: max(secsz, 4096)}
+	l := &layout{compat: v.OrDefault(), sectorSize: secsz, fsSectorSize: uint64(fsSectorSize), grain: max(secsz, 4096)}
 	for i := range defs {
 		l.members = append(l.members, &member{def: &defs[i], typ: defs[i].Type})
 	}
@@ -97,6 +99,9 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 		if m.def != nil {
 			row.File = m.def.File
 		}
+		if f := m.frozen; f != nil && f.Label != nil && m.entry.Name == "" && compat.FrozenListsLabel.In(l.compat) {
+			row.ListedLabel = *f.Label
+		}
 		secsz := l.sectorSize
 		switch {
 		case !m.exists:
@@ -115,7 +120,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 			}
 			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
 			if row.Encrypt != encryption.Off {
-				formats = append(formats, encryptStep(m, row, crypt, l.compat))
+				formats = append(formats, l.encryptStep(m, row, crypt))
 			}
 			if row.Format != "" {
 				formats = append(formats, FormatPartition{
@@ -164,10 +169,21 @@ func MinimalSize(defs []repartd.Definition, snap Snapshot, v compat.Version) uin
 	if snap.Label != LabelGPT {
 		table = gpt.New(int64(max(snap.Size, 1<<20)), snap.SectorSize, uuid.Nil)
 	}
-	l := newLayout(defs, table, snap.SectorSize, v)
-	sum := uint64(gptMetadataSize)
+	l := newLayout(defs, table, snap.SectorSize, snap.FileSystemSectorSize(), v)
+	var sum uint64
 	for _, m := range l.members {
 		sum = addSat(sum, l.minSizeWithPadding(m))
 	}
-	return roundUp(sum, 4096)
+	if !compat.ExactAutoSize.In(v) {
+		return roundUp(addSat(sum, gptMetadataSize), 4096)
+	}
+	// From 262 on: the space before the first usable sector, the
+	// partitions, and the backup GPT (entry array and header), exactly.
+	secsz := uint64(snap.SectorSize)
+	first := table.FirstUsableLBA * secsz
+	if snap.Label != LabelGPT {
+		first = 1 << 20 // a new table's, on a disk of more than 4 MiB
+	}
+	backup := roundUp(uint64(table.EntryCount)*128, secsz) + secsz // 128-byte entries, then the header
+	return addSat(addSat(first, sum), backup)
 }

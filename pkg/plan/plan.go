@@ -45,6 +45,18 @@ type Snapshot struct {
 	Table      *gpt.Table // when Label == LabelGPT
 	// OtherLabel describes a non-GPT label for messages ("dos").
 	OtherLabel string
+	// ImageFile is set for a regular file (not a block device).
+	ImageFile bool
+}
+
+// FileSystemSectorSize is the sector size systemd-repart gives new file
+// systems: the disk's, but 4096 in an image file (whose GPT says nothing
+// about the disk it will be written to).
+func (s Snapshot) FileSystemSectorSize() int {
+	if s.ImageFile {
+		return max(s.SectorSize, 4096)
+	}
+	return s.SectorSize
 }
 
 // Options are the run's settings.
@@ -94,13 +106,16 @@ type Partition struct {
 	Index      int    // GPT slot, 1-based
 	Type       uuid.UUID
 	Label      string
-	UUID       uuid.UUID
-	Offset     uint64
-	OldSize    uint64 // 0 for a new partition
-	NewSize    uint64
-	OldPadding uint64
-	NewPadding uint64
-	Activity   Activity
+	// ListedLabel, when set, is what the listing shows instead of Label
+	// (never written): compat.FrozenListsLabel.
+	ListedLabel string
+	UUID        uuid.UUID
+	Offset      uint64
+	OldSize     uint64 // 0 for a new partition
+	NewSize     uint64
+	OldPadding  uint64
+	NewPadding  uint64
+	Activity    Activity
 	// Format and FileSystemUUID are set for new partitions with Format=.
 	Format         string
 	FileSystemUUID uuid.UUID
@@ -121,6 +136,8 @@ type Dropped struct {
 
 // Plan is the outcome of planning.
 type Plan struct {
+	// Compat is the systemd-repart version the plan follows.
+	Compat      compat.Version
 	SectorSize  int
 	DiskSize    uint64
 	FromScratch bool
@@ -154,7 +171,7 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{SectorSize: snap.SectorSize, DiskSize: snap.Size, FromScratch: fromScratch}
+	p := &Plan{Compat: opts.Compat.OrDefault(), SectorSize: snap.SectorSize, DiskSize: snap.Size, FromScratch: fromScratch}
 	defs = opts.Selection.selected(defs)
 
 	var table *gpt.Table
@@ -206,7 +223,7 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 		}
 	}
 
-	l := newLayout(defs, table, snap.SectorSize, opts.Compat)
+	l := newLayout(defs, table, snap.SectorSize, snap.FileSystemSectorSize(), opts.Compat)
 	l.markDeferred(opts.Selection)
 	pairs, err := l.mergeSupplements(defs)
 	if err != nil {
@@ -235,7 +252,7 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 		}
 	}
 	l.grow()
-	placed := l.place()
+	placed := l.place(opts.Compat)
 	if err := checkSlots(placed, table); err != nil {
 		return nil, err
 	}

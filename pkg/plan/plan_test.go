@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
@@ -139,7 +140,7 @@ func TestFreshDiskWorkedExample(t *testing.T) {
 		def(t, "20-swap", "swap", "Format=swap", "SizeMin=104857600", "SizeMax=104857600"),
 		def(t, "30-home", "home", "Format=ext4", "Weight=500"),
 	}
-	p := mustPlan(t, defs, blank(2*gib, 512), Options{Empty: EmptyCreate, Seed: seedA})
+	p := mustPlan(t, defs, blank(2*gib, 512), Options{Compat: compat.Oldest, Empty: EmptyCreate, Seed: seedA})
 	want := "00-esp@1:2048+131072 10-root@2:133120+2570896 20-swap@3:2704016+204800 30-home@4:2908816+1285448"
 	if got := layoutOf(p); got != want {
 		t.Errorf("layout\n got %s\nwant %s", got, want)
@@ -171,7 +172,7 @@ func TestTestsuite58Basic(t *testing.T) {
 		def(t, "root2", "root"),
 		def(t, "swap", "swap", "SizeMax=67108864", "PaddingMin=96468992"),
 	}
-	p := mustPlan(t, defs, blank(gib, 512), Options{Empty: EmptyCreate, Seed: seedB})
+	p := mustPlan(t, defs, blank(gib, 512), Options{Compat: compat.Oldest, Empty: EmptyCreate, Seed: seedB})
 	want := "home@1:2048+591856 root@2:593904+591856 root2@3:1185760+591864 swap@4:1777624+131072"
 	if got := layoutOf(p); got != want {
 		t.Fatalf("step 2 layout\n got %s\nwant %s", got, want)
@@ -199,7 +200,7 @@ func TestTestsuite58Basic(t *testing.T) {
 		def(t, "root2", "root"),
 		def(t, "swap", "swap", "SizeMax=67108864"),
 	}
-	p3 := mustPlan(t, defs3, snap, Options{Seed: seedB})
+	p3 := mustPlan(t, defs3, snap, Options{Compat: compat.Oldest, Seed: seedB})
 	want3 := "extra@5:1908696+188416 home@1:2048+591856 root@2:593904+591856 root2@3:1185760+591864 swap@4:1777624+131072"
 	if got := layoutOf(p3); got != want3 {
 		t.Fatalf("step 3 layout\n got %s\nwant %s", got, want3)
@@ -210,7 +211,7 @@ func TestTestsuite58Basic(t *testing.T) {
 
 	// Step 4: the image grows to 2 GiB: the backup moves and extra grows.
 	snap4 := existing(p3.New, 2*gib)
-	p4 := mustPlan(t, defs3, snap4, Options{Seed: seedB})
+	p4 := mustPlan(t, defs3, snap4, Options{Compat: compat.Oldest, Seed: seedB})
 	if p4.New.LastUsableLBA != 4194270 {
 		t.Errorf("last usable %d", p4.New.LastUsableLBA)
 	}
@@ -231,7 +232,7 @@ func TestSmallestHoleFirst(t *testing.T) {
 		def(t, "30-swap", "swap", "SizeMin=52428800", "SizeMax=52428800"),
 		def(t, "40-home", "home"),
 	}
-	p := mustPlan(t, defs, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, defs, existing(tb, gib), Options{Compat: compat.Oldest, Seed: seedA})
 	want := "00-esp@1:2048+131072 10-root@3:409600+1585112 20-root-b@4:133120+204800 30-swap@6:1994712+102400 40-home@5:337920+71680"
 	if got := layoutOf(p); got != want {
 		t.Errorf("layout\n got %s\nwant %s", got, want)
@@ -243,7 +244,7 @@ func TestSmallestHoleFirst(t *testing.T) {
 
 func TestUnalignedExisting(t *testing.T) {
 	tb := table(t, 10*gib, 2048, "1:linux-generic:2048:69044", "2:linux-generic:71092:3591848")
-	p := mustPlan(t, []repartd.Definition{def(t, "root", "root")}, existing(tb, 10*gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "root", "root")}, existing(tb, 10*gib), Options{Compat: compat.Oldest, Seed: seedA})
 	if got := layoutOf(p); got != "root@3:3662944+17308536 -@1:2048+69044 -@2:71092+3591848" {
 		t.Errorf("layout %s", got)
 	}
@@ -257,25 +258,25 @@ func TestIssue24553(t *testing.T) {
 	usrDef := def(t, "usr", "usr", "SizeMin=10485760", "Priority=10")
 
 	t.Run("8G refuses", func(t *testing.T) {
-		_, err := Make([]repartd.Definition{rootDef("0")}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Seed: seedA})
+		_, err := Make([]repartd.Definition{rootDef("0")}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Compat: compat.Oldest, Seed: seedA})
 		if !errors.Is(err, ErrNoSpace) {
 			t.Fatalf("err %v, want ErrNoSpace", err)
 		}
 	})
 	t.Run("12G grows root", func(t *testing.T) {
-		p := mustPlan(t, []repartd.Definition{rootDef("0")}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Seed: seedA})
+		p := mustPlan(t, []repartd.Definition{rootDef("0")}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Compat: compat.Oldest, Seed: seedA})
 		if got := p.Partitions[0].NewSize / 512; got != 24641456 {
 			t.Errorf("root %d sectors", got)
 		}
 	})
 	t.Run("8G freezes root, adds usr", func(t *testing.T) {
-		p := mustPlan(t, []repartd.Definition{rootDef("100"), usrDef}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Seed: seedA})
+		p := mustPlan(t, []repartd.Definition{rootDef("100"), usrDef}, existing(table(t, 8*gib, 40, esp, root), 8*gib), Options{Compat: compat.Oldest, Seed: seedA})
 		if got := layoutOf(p); got != "-@2:524328+14848000 usr@3:15372328+1404848 -@1:40+524288" {
 			t.Errorf("layout %s", got)
 		}
 	})
 	t.Run("12G grows both", func(t *testing.T) {
-		p := mustPlan(t, []repartd.Definition{rootDef("100"), usrDef}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Seed: seedA})
+		p := mustPlan(t, []repartd.Definition{rootDef("100"), usrDef}, existing(table(t, 12*gib, 40, esp, root), 12*gib), Options{Compat: compat.Oldest, Seed: seedA})
 		if got := layoutOf(p); got != "root@2:524328+20971520 usr@3:21495848+3669936 -@1:40+524288" {
 			t.Errorf("layout %s", got)
 		}
@@ -293,7 +294,7 @@ func TestSectorSizes(t *testing.T) {
 		4096: "a@1:256+3840 b@2:4096+5374 c@3:9470+16125",
 	}
 	for sector, w := range want {
-		p := mustPlan(t, defs, blank(100*mib, sector), Options{Empty: EmptyCreate, Seed: seedA})
+		p := mustPlan(t, defs, blank(100*mib, sector), Options{Compat: compat.Oldest, Empty: EmptyCreate, Seed: seedA})
 		if got := layoutOf(p); got != w {
 			t.Errorf("%d-byte sectors:\n got %s\nwant %s", sector, got, w)
 		}
@@ -306,7 +307,7 @@ func TestPadding(t *testing.T) {
 		def(t, "home", "home", "Weight=500", "SizeMax=209715200", "PaddingMin=34603008"),
 		def(t, "srv", "srv", "Weight=250", "PaddingWeight=250"),
 	}
-	p := mustPlan(t, defs, blank(gib, 512), Options{Empty: EmptyCreate, Seed: seedA})
+	p := mustPlan(t, defs, blank(gib, 512), Options{Compat: compat.Oldest, Empty: EmptyCreate, Seed: seedA})
 	want := [][2]uint64{{482328576, 104857600}, {209715200, 34603008}, {120582144, 120586240}}
 	for i, w := range want {
 		r := p.Partitions[i]
@@ -318,7 +319,7 @@ func TestPadding(t *testing.T) {
 
 func TestExistingRootSharesWithNewHome(t *testing.T) {
 	tb := table(t, gib, 2048, "1:root:2048:614400")
-	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root"), def(t, "20-home", "home")}, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root"), def(t, "20-home", "home")}, existing(tb, gib), Options{Compat: compat.Oldest, Seed: seedA})
 	if p.Partitions[0].NewSize != 536334336 || p.Partitions[1].NewSize != 536338432 { // measured with systemd-repart 252
 		t.Errorf("root %d home %d", p.Partitions[0].NewSize, p.Partitions[1].NewSize)
 	}
@@ -330,7 +331,7 @@ func TestExistingRootSharesWithNewHome(t *testing.T) {
 func TestMatchingFollowsEntryOrder(t *testing.T) {
 	// Entry 1 lies after entry 2 on disk; a.conf still matches entry 1.
 	tb := table(t, gib, 2048, "1:root:100000:20480", "2:root:2048:20480")
-	p := mustPlan(t, []repartd.Definition{def(t, "a", "root"), def(t, "b", "root")}, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "a", "root"), def(t, "b", "root")}, existing(tb, gib), Options{Compat: compat.Oldest, Seed: seedA})
 	if p.Partitions[0].Index != 1 || p.Partitions[1].Index != 2 {
 		t.Errorf("a→%d b→%d", p.Partitions[0].Index, p.Partitions[1].Index)
 	}
@@ -341,7 +342,7 @@ func TestDroppedStillClaimsLabelAndCounter(t *testing.T) {
 		def(t, "10-home", "home", "SizeMin=1099511627776", "Priority=5"),
 		def(t, "20-home", "home"),
 	}
-	p := mustPlan(t, defs, blank(200*mib, 512), Options{Empty: EmptyCreate, Seed: seedA})
+	p := mustPlan(t, defs, blank(200*mib, 512), Options{Compat: compat.Oldest, Empty: EmptyCreate, Seed: seedA})
 	if len(p.Dropped) != 1 || p.Dropped[0].File != "10-home.conf" {
 		t.Fatalf("dropped %+v", p.Dropped)
 	}
@@ -353,8 +354,8 @@ func TestDroppedStillClaimsLabelAndCounter(t *testing.T) {
 
 func TestNoChangesIsEmptyPlan(t *testing.T) {
 	defs := []repartd.Definition{def(t, "10-root", "root")}
-	first := mustPlan(t, defs, blank(gib, 512), Options{Empty: EmptyCreate, Seed: seedA})
-	again := mustPlan(t, defs, existing(first.New, gib), Options{Seed: seedA})
+	first := mustPlan(t, defs, blank(gib, 512), Options{Compat: compat.Oldest, Empty: EmptyCreate, Seed: seedA})
+	again := mustPlan(t, defs, existing(first.New, gib), Options{Compat: compat.Oldest, Seed: seedA})
 	if again.Changed() {
 		t.Errorf("second plan has steps: %v", again.Steps)
 	}
@@ -382,7 +383,7 @@ func TestEmptyModes(t *testing.T) {
 		{EmptyCreate, other, true, false},
 	}
 	for _, c := range cases {
-		p, err := Make(nil, c.snap, Options{Empty: c.mode, Seed: seedA})
+		p, err := Make(nil, c.snap, Options{Compat: compat.Oldest, Empty: c.mode, Seed: seedA})
 		var le *LabelError
 		switch {
 		case c.refused:
@@ -399,7 +400,7 @@ func TestEmptyModes(t *testing.T) {
 
 func TestDiskSmallerThanTable(t *testing.T) {
 	tb := table(t, 2*gib, 2048, "1:root:2048:3000000")
-	_, err := Make([]repartd.Definition{def(t, "root", "root")}, existing(tb, gib), Options{Seed: seedA})
+	_, err := Make([]repartd.Definition{def(t, "root", "root")}, existing(tb, gib), Options{Compat: compat.Oldest, Seed: seedA})
 	if err == nil || !strings.Contains(err.Error(), "smaller") {
 		t.Fatalf("err %v", err)
 	}
@@ -450,7 +451,7 @@ func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
 	tb := table(t, gib, 2048, "1:root:2048:409600")
 	tb.ProtectiveMBRInvalid = "the protective MBR covers 7 sectors"
 	for _, mode := range []EmptyMode{EmptyRefuse, EmptyAllow} {
-		p := mustPlan(t, nil, existing(tb, 4*gib), Options{Empty: mode, Seed: seedA})
+		p := mustPlan(t, nil, existing(tb, 4*gib), Options{Compat: compat.Oldest, Empty: mode, Seed: seedA})
 		if p.Changed() {
 			t.Errorf("--empty=%v: steps %v", mode, p.Steps)
 		}
@@ -464,7 +465,7 @@ func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
 		}
 	}
 	// With a definition the same disk gets its backup moved and the MBR repaired.
-	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root")}, existing(tb, 4*gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root")}, existing(tb, 4*gib), Options{Compat: compat.Oldest, Seed: seedA})
 	var relocated, repaired bool
 	for _, s := range p.Steps {
 		switch s.(type) {
@@ -486,7 +487,7 @@ func TestNoDefinitionsOnGrownDiskWritesNothing(t *testing.T) {
 func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
 	tb := table(t, gib, 2048, "1:root:2048:409600")
 	tb.PrimaryInvalid = "header CRC mismatch"
-	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root")}, existing(tb, gib), Options{Seed: seedA})
+	p := mustPlan(t, []repartd.Definition{def(t, "10-root", "root")}, existing(tb, gib), Options{Compat: compat.Oldest, Seed: seedA})
 	var repaired bool
 	var wait *WaitForUdev
 	for _, s := range p.Steps {
@@ -512,15 +513,35 @@ func TestRepairWithoutNewPartitionsWaitsForUdev(t *testing.T) {
 func TestMissingMkfsRefused(t *testing.T) {
 	snap := existing(table(t, gib, 2048), 2*gib) // grown: the backup moves
 	noExt4 := fstype.Capabilities{PageSize: 4096, Have: func(p string) bool { return p == "mkfs.xfs" }}
-	_, err := Make([]repartd.Definition{def(t, "10-home", "home", "Format=ext4")}, snap, Options{Seed: seedA, Formats: noExt4})
+	_, err := Make([]repartd.Definition{def(t, "10-home", "home", "Format=ext4")}, snap, Options{Compat: compat.Oldest, Seed: seedA, Formats: noExt4})
 	var fe *FormatError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "mkfs.ext4") {
 		t.Fatalf("ext4 without mkfs.ext4: %v, want a FormatError naming mkfs.ext4", err)
 	}
-	if _, err := Make([]repartd.Definition{def(t, "10-home", "home", "Format=xfs")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
+	if _, err := Make([]repartd.Definition{def(t, "10-home", "home", "Format=xfs")}, snap, Options{Compat: compat.Oldest, Seed: seedA, Formats: noExt4}); err != nil {
 		t.Errorf("xfs with mkfs.xfs: %v", err)
 	}
-	if _, err := Make([]repartd.Definition{def(t, "10-home", "home")}, snap, Options{Seed: seedA, Formats: noExt4}); err != nil {
+	if _, err := Make([]repartd.Definition{def(t, "10-home", "home")}, snap, Options{Compat: compat.Oldest, Seed: seedA, Formats: noExt4}); err != nil {
 		t.Errorf("no Format=: %v", err)
+	}
+}
+
+// TestFrozenListsLabel: an unnamed existing partition that Priority=
+// freezes is listed by its definition's Label= from 254 on (never
+// written); before, by nothing (the listing shows its type).
+func TestFrozenListsLabel(t *testing.T) {
+	tb := table(t, gib, 2048, "3:root:409600:614400")
+	d := def(t, "15-root", "root", "SizeMin=1073741824", "Priority=1")
+	label := "home"
+	d.Label = &label
+	for _, tc := range []struct {
+		v    compat.Version
+		want string
+	}{{252, ""}, {253, ""}, {254, "home"}, {262, "home"}} {
+		p := mustPlan(t, []repartd.Definition{d}, existing(tb, gib), Options{Compat: tc.v, Seed: seedA})
+		r := p.Partitions[0]
+		if r.Definition != nil || r.ListedLabel != tc.want || r.Label != "" || p.Changed() {
+			t.Errorf("--compat=%d: definition %v, listed label %q (want %q), label %q, changed %v", tc.v, r.Definition, r.ListedLabel, tc.want, r.Label, p.Changed())
+		}
 	}
 }

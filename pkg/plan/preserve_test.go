@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/gpt"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
@@ -58,7 +59,7 @@ func TestMakeKeepsExistingPartitionsInPlace(t *testing.T) {
 	old := table(t, 2*gib, 2048, "1:esp:2048:409600", "2:root:411648:2000000")
 	snap := existing(old, 8*gib)
 	defs := []repartd.Definition{def(t, "root", "root"), def(t, "home", "home", "Weight=2000")}
-	p := mustPlan(t, defs, snap, Options{Seed: seedA})
+	p := mustPlan(t, defs, snap, Options{Compat: compat.Oldest, Seed: seedA})
 	grows, adds := 0, 0
 	for _, s := range p.Steps {
 		switch s.(type) {

@@ -18,6 +18,9 @@ type Disk interface {
 // errors.
 func ReadSnapshot(d Disk, name string) (Snapshot, error) {
 	snap := Snapshot{Size: uint64(d.Size()), SectorSize: d.SectorSize()}
+	if b, ok := d.(interface{ IsBlockDevice() bool }); ok {
+		snap.ImageFile = !b.IsBlockDevice()
+	}
 	t, err := gpt.Read(d, d.Size(), d.SectorSize())
 	switch {
 	case err == nil:

@@ -27,9 +27,10 @@ type Options struct {
 	// Specifiers are the values of Label='s % specifiers
 	// (sdvalue.LazySpecifiers over hostfacts.Read).
 	Specifiers sdvalue.Specifiers
-	// Compat is the systemd version the run follows (--compat=): a key or
-	// value added after it is an error naming file:line and the version
-	// that added it (the zero Version: compat.Default).
+	// Compat is the systemd version the run follows (--compat=): its reading
+	// of the files (sizes, defaults), and a key or value added after it is
+	// an error naming file:line and the version that added it (the zero
+	// Version: compat.Default).
 	Compat compat.Version
 }
 

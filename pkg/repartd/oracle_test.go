@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/hostfacts"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
@@ -148,7 +149,7 @@ func TestOracleSizes(t *testing.T) {
 		valid = append(valid, name)
 	}
 	dir := defsDir(t, files)
-	defs, err := Load(Options{Dirs: []string{dir}})
+	defs, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestOracleSizes(t *testing.T) {
 		if r.err == nil || !strings.Contains(r.stderr, "a.conf:3: Failed to parse size value") {
 			t.Errorf("SizeMaxBytes=%q: we refuse it (%v), repart did not:\n%s", c.In, c.Err, r.stderr)
 		}
-		if _, err := Load(Options{Dirs: []string{dir}}); err == nil {
+		if _, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}}); err == nil {
 			t.Errorf("SizeMaxBytes=%q: Load accepted it", c.In)
 		}
 	}
@@ -434,7 +435,7 @@ func TestOracleRejectedLabels(t *testing.T) {
 	host := hostfacts.Read("", os.Getenv).Specifiers()
 	for i, c := range cases {
 		name := fmt.Sprintf("%03d.conf", i)
-		d, err := ParseWith(filepath.Join(dir, name), nil, host)
+		d, err := parseFor(filepath.Join(dir, name), nil, host, compat.Oldest)
 		warned := len(complaints(msgs[name+":5"])) > 0
 		label := r.parts[i].Label
 		if c.expanded {
@@ -575,7 +576,7 @@ func TestOracleSemanticChecks(t *testing.T) {
 		{"[Partition]\nType=home\nSizeMinBytes=1E\nSizeMaxBytes=18446744073709551615\n", ""},
 	} {
 		dir := defsDir(t, map[string]string{"a.conf": c.body})
-		_, err := Load(Options{Dirs: []string{dir}})
+		_, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}})
 		r := runOracle(t, "100M", true, []string{dir})
 		repartRefused := r.err != nil && strings.Contains(r.stderr, c.refused)
 		if c.refused == "" {
@@ -587,7 +588,7 @@ func TestOracleSemanticChecks(t *testing.T) {
 	}
 
 	dir := defsDir(t, map[string]string{"a.conf": "[Partition]\nType=home\nSizeMinBytes=15000000\nSizeMaxBytes=15000000\n"})
-	defs, err := Load(Options{Dirs: []string{dir}})
+	defs, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,7 +641,7 @@ func TestOracleSearch(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("repart: %v\n%s", r.err, r.stderr)
 	}
-	defs, err := Load(Options{Dirs: dirs})
+	defs, err := Load(Options{Compat: compat.Oldest, Dirs: dirs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -678,7 +679,7 @@ func TestOracleRootSearchPath(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("repart: %v\n%s", r.err, r.stderr)
 	}
-	defs, err := Load(Options{Root: root})
+	defs, err := Load(Options{Compat: compat.Oldest, Root: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -706,7 +707,7 @@ func TestOracleDeliberateDifferences(t *testing.T) {
 	if r.err != nil || r.parts[0].Label != "home" {
 		t.Errorf("root drop-in: repart %v shows %v; expected it to ignore the drop-in", r.err, r.parts)
 	}
-	if defs, err := Load(Options{Root: root}); err != nil || *defs[0].Label != "dropin" {
+	if defs, err := Load(Options{Compat: compat.Oldest, Root: root}); err != nil || *defs[0].Label != "dropin" {
 		t.Errorf("root drop-in: we %v", err)
 	}
 
@@ -719,7 +720,7 @@ func TestOracleDeliberateDifferences(t *testing.T) {
 	if r.err != nil || len(r.parts) != 2 || r.parts[0].UUID != r.parts[1].UUID {
 		t.Errorf("duplicate UUIDs: repart %v %v", r.err, r.parts)
 	}
-	if _, err := Load(Options{Dirs: []string{dir}}); err == nil {
+	if _, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}}); err == nil {
 		t.Error("duplicate UUIDs: we accepted them")
 	}
 
@@ -730,7 +731,7 @@ func TestOracleDeliberateDifferences(t *testing.T) {
 	if r.err != nil || !strings.Contains(r.stderr, "a.conf:3: Unknown key 'Foo'") {
 		t.Errorf("unknown key: repart %v\n%s", r.err, r.stderr)
 	}
-	if _, err := Load(Options{Dirs: []string{dir}}); err == nil {
+	if _, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}}); err == nil {
 		t.Error("unknown key: we accepted it")
 	}
 
@@ -743,7 +744,7 @@ func TestOracleDeliberateDifferences(t *testing.T) {
 	if strings.Contains(r.stderr, "Unknown key") {
 		t.Errorf("CopyBlocks: repart does not know it?\n%s", r.stderr)
 	}
-	if defs, err := Load(Options{Dirs: []string{dir}}); err != nil {
+	if defs, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}}); err != nil {
 		t.Errorf("CopyBlocks: %v", err)
 	} else if k, fills := defs[0].Fills(); !fills || k.Key != "CopyBlocks" {
 		t.Errorf("CopyBlocks: not recorded as filling the partition: %+v", defs[0].ImageKeys)

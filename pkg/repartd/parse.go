@@ -271,13 +271,34 @@ func setWeight(dst *uint32, v string) error {
 	return nil
 }
 
-func setSize(dst *uint64, v string, round func(uint64) uint64) error {
+func setSize(dst *uint64, v string) error {
 	n, err := sdvalue.Size(v)
 	if err != nil {
 		return fmt.Errorf("not a size (%w); use bytes or a number with suffix B, K, M, G, T, P or E (base 1024)", err)
 	}
-	*dst = round(n)
+	*dst = n
 	return nil
+}
+
+// roundSizes rounds the sizes to multiples of 4096 as systemd-repart
+// version v does, once the whole definition is read: 252.19 to 261 round
+// minimums down and maximums up (a size near 2^64 becomes Unset), 262
+// rounds minimums up and maximums down (compat.SizeRoundingInward).
+func roundSizes(d *Definition, v compat.Version) {
+	lower, upper := roundDown, roundUp
+	if compat.SizeRoundingInward.In(v) {
+		lower, upper = roundUp, roundDown
+	}
+	for _, x := range []struct {
+		key   string
+		v     *uint64
+		round func(uint64) uint64
+	}{{"SizeMinBytes", &d.SizeMin, lower}, {"SizeMaxBytes", &d.SizeMax, upper},
+		{"PaddingMinBytes", &d.PaddingMin, lower}, {"PaddingMaxBytes", &d.PaddingMax, upper}} {
+		if _, set := d.Lines[x.key]; set {
+			*x.v = x.round(*x.v)
+		}
+	}
 }
 
 // setFormat takes any file system name, as systemd-repart does: on a
@@ -412,6 +433,10 @@ func (p *parser) check() error {
 		// Encrypt=key-file alone gives an ext4 with the derived UUID).
 		d.Format = EncryptedFormat
 	}
+	if d.Format == "" && parttype.DesignatorOf(d.Type) == parttype.Swap && compat.SwapTypeFormatsSwap.In(p.compat) {
+		d.Format = "swap"
+	}
+	roundSizes(d, p.compat)
 	if err := p.checkRange("SizeMinBytes", d.SizeMin, "SizeMaxBytes", d.SizeMax); err != nil {
 		return err
 	}
@@ -429,8 +454,12 @@ func (p *parser) checkRange(minKey string, min uint64, maxKey string, max uint64
 	if min == Unset || max == Unset || min <= max {
 		return nil
 	}
+	down, up := "down", "up"
+	if compat.SizeRoundingInward.In(p.compat) {
+		down, up = "up", "down"
+	}
 	l := p.locs[minKey]
 	return &Error{File: l.file, Line: l.line, Key: minKey,
-		Msg: fmt.Sprintf("%s= (%s after rounding down to 4096) is larger than %s= (%s after rounding up, set at %s)",
-			minKey, strconv.FormatUint(min, 10), maxKey, strconv.FormatUint(max, 10), p.locs[maxKey])}
+		Msg: fmt.Sprintf("%s= (%s after rounding %s to 4096) is larger than %s= (%s after rounding %s, set at %s)",
+			minKey, strconv.FormatUint(min, 10), down, maxKey, strconv.FormatUint(max, 10), up, p.locs[maxKey])}
 }

@@ -2,6 +2,7 @@ package repartd
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
 // writeFile creates dir/name with body (and the directories above it).
@@ -28,10 +30,17 @@ func writeFile(t *testing.T, dir, name, body string) string {
 	return path
 }
 
+// parseString parses body as the newest supported systemd-repart reads it;
+// parseStringAt as version v does.
 func parseString(t *testing.T, body string) (Definition, string, error) {
 	t.Helper()
+	return parseStringAt(t, body, compat.Newest)
+}
+
+func parseStringAt(t *testing.T, body string, v compat.Version) (Definition, string, error) {
+	t.Helper()
 	path := writeFile(t, t.TempDir(), "10-test.conf", body)
-	d, err := Parse(path, nil)
+	d, err := parseFor(path, nil, sdvalue.Specifiers{}, v)
 	return d, path, err
 }
 
@@ -141,23 +150,9 @@ func TestParseKeys(t *testing.T) {
 		{"PaddingWeight=500", func(d Definition) bool { return d.PaddingWeight == 500 && d.Weight == 1000 }},
 		{"PaddingWeight=1000000", func(d Definition) bool { return d.PaddingWeight == 1000000 }},
 
-		{"SizeMinBytes=15000000", func(d Definition) bool { return d.SizeMin == 14999552 }},
-		{"SizeMaxBytes=15000000", func(d Definition) bool { return d.SizeMax == 15003648 }},
-		{"SizeMinBytes=15000000\nSizeMaxBytes=15000000", func(d Definition) bool {
-			return d.SizeMin == 14999552 && d.SizeMax == 15003648
-		}},
-		{"SizeMinBytes=5000\nSizeMaxBytes=4097", func(d Definition) bool { return d.SizeMin == 4096 && d.SizeMax == 8192 }},
 		{"SizeMinBytes=0", func(d Definition) bool { return d.SizeMin == 0 }},
 		{"SizeMaxBytes=1.5M", func(d Definition) bool { return d.SizeMax == 1572864 }},
-		{"SizeMaxBytes=1", func(d Definition) bool { return d.SizeMax == 4096 }},
-		{"SizeMaxBytes=18446744073709551615", func(d Definition) bool { return d.SizeMax == Unset }},
-		{"SizeMaxBytes=18446744073709549568", func(d Definition) bool { return d.SizeMax == Unset }},
-		{"SizeMinBytes=18446744073709551615", func(d Definition) bool { return d.SizeMin == 18446744073709547520 }},
-		{"SizeMinBytes=1E\nSizeMaxBytes=1E", func(d Definition) bool { return d.SizeMin == 1<<60 && d.SizeMax == 1<<60 }},
 		{"PaddingMinBytes=33M", func(d Definition) bool { return d.PaddingMin == 33<<20 }},
-		{"PaddingMinBytes=5000", func(d Definition) bool { return d.PaddingMin == 4096 }},
-		{"PaddingMaxBytes=4097", func(d Definition) bool { return d.PaddingMax == 8192 }},
-		{"PaddingMinBytes=9000\nPaddingMaxBytes=4097", func(d Definition) bool { return d.PaddingMin == 8192 && d.PaddingMax == 8192 }},
 
 		{"Format=ext4", func(d Definition) bool { return d.Format == "ext4" }},
 		{"Format=ext2", func(d Definition) bool { return d.Format == "ext2" }},
@@ -198,6 +193,61 @@ func TestParseKeys(t *testing.T) {
 			}
 			if !tt.check(d) {
 				t.Errorf("unexpected result %+v (label %v, uuid %v, flags %v)", d, deref(d.Label), deref(d.UUID), deref(d.Flags))
+			}
+		})
+	}
+}
+
+// TestParseSizeRounding: 252 rounds the four sizes to 4096 the nearest way
+// (min down, max up); from 262 (compat rule size-rounding-inward) min
+// rounds up and max down, and min > max afterwards is refused.
+func TestParseSizeRounding(t *testing.T) {
+	tests := []struct {
+		v     compat.Version
+		body  string
+		check func(d Definition) bool // nil: refused
+	}{
+		{252, "SizeMinBytes=15000000", func(d Definition) bool { return d.SizeMin == 14999552 }},
+		{252, "SizeMaxBytes=15000000", func(d Definition) bool { return d.SizeMax == 15003648 }},
+		{252, "SizeMinBytes=15000000\nSizeMaxBytes=15000000", func(d Definition) bool {
+			return d.SizeMin == 14999552 && d.SizeMax == 15003648
+		}},
+		{252, "SizeMinBytes=5000\nSizeMaxBytes=4097", func(d Definition) bool { return d.SizeMin == 4096 && d.SizeMax == 8192 }},
+		{252, "SizeMaxBytes=1", func(d Definition) bool { return d.SizeMax == 4096 }},
+		{252, "SizeMaxBytes=18446744073709551615", func(d Definition) bool { return d.SizeMax == Unset }},
+		{252, "SizeMaxBytes=18446744073709549568", func(d Definition) bool { return d.SizeMax == Unset }},
+		{252, "SizeMinBytes=18446744073709551615", func(d Definition) bool { return d.SizeMin == 18446744073709547520 }},
+		{252, "SizeMinBytes=1E\nSizeMaxBytes=1E", func(d Definition) bool { return d.SizeMin == 1<<60 && d.SizeMax == 1<<60 }},
+		{252, "PaddingMinBytes=5000", func(d Definition) bool { return d.PaddingMin == 4096 }},
+		{252, "PaddingMaxBytes=4097", func(d Definition) bool { return d.PaddingMax == 8192 }},
+		{252, "PaddingMinBytes=9000\nPaddingMaxBytes=4097", func(d Definition) bool { return d.PaddingMin == 8192 && d.PaddingMax == 8192 }},
+		{261, "SizeMinBytes=5000\nSizeMaxBytes=4097", func(d Definition) bool { return d.SizeMin == 4096 && d.SizeMax == 8192 }},
+
+		{262, "SizeMinBytes=15000000", func(d Definition) bool { return d.SizeMin == 15003648 }},
+		{262, "SizeMaxBytes=15000000", func(d Definition) bool { return d.SizeMax == 14999552 }},
+		{262, "SizeMinBytes=15000000\nSizeMaxBytes=15000000", nil},
+		{262, "SizeMinBytes=5000\nSizeMaxBytes=4097", nil},
+		{262, "SizeMinBytes=4096\nSizeMaxBytes=4097", func(d Definition) bool { return d.SizeMin == 4096 && d.SizeMax == 4096 }},
+		{262, "SizeMaxBytes=1", func(d Definition) bool { return d.SizeMax == 0 }},
+		{262, "SizeMinBytes=1E\nSizeMaxBytes=1E", func(d Definition) bool { return d.SizeMin == 1<<60 && d.SizeMax == 1<<60 }},
+		{262, "PaddingMinBytes=5000", func(d Definition) bool { return d.PaddingMin == 8192 }},
+		{262, "PaddingMaxBytes=4097", func(d Definition) bool { return d.PaddingMax == 4096 }},
+		{262, "PaddingMinBytes=9000\nPaddingMaxBytes=4097", nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d/%s", tt.v, strings.ReplaceAll(tt.body, "\n", `\n`)), func(t *testing.T) {
+			d, _, err := parseStringAt(t, "[Partition]\nType=home\n"+tt.body+"\n", tt.v)
+			if tt.check == nil {
+				if err == nil {
+					t.Fatalf("accepted: min %d max %d padding %d..%d", d.SizeMin, d.SizeMax, d.PaddingMin, d.PaddingMax)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(d) {
+				t.Errorf("unexpected sizes min %d max %d padding %d..%d", d.SizeMin, d.SizeMax, d.PaddingMin, d.PaddingMax)
 			}
 		})
 	}

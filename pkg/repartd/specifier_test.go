@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
@@ -32,7 +33,7 @@ func parseLabel(t *testing.T, sp sdvalue.Specifiers, body string) (Definition, e
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return ParseWith(path, nil, sp)
+	return parseFor(path, nil, sp, compat.Oldest)
 }
 
 func TestLabelSpecifiers(t *testing.T) {

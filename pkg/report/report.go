@@ -8,20 +8,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 )
 
 // Row is one partition as shown to users; the JSON keys are
-// systemd-repart 252's, in its order.
+// systemd-repart's, in its order, as the plan's --compat= version prints
+// them.
 type Row struct {
-	Type       string   `json:"type"`
-	Label      string   `json:"label"`
-	UUID       string   `json:"uuid"`
-	File       string   `json:"file"`
+	Type  string `json:"type"`
+	Label string `json:"label"`
+	UUID  string `json:"uuid"`
+	// PartNo is the 0-based partition number, printed from 257 on
+	// (compat.JSONPartNo).
+	PartNo *int `json:"partno,omitempty"`
+	// File is the table's FILE column: the definition's base name, "-"
+	// for a foreign partition. FileJSON is JSON's "file", which is that up
+	// to 253 and the full path (null when foreign) from 254 on
+	// (compat.JSONFilePath).
+	File       string   `json:"-"`
+	FileJSON   *string  `json:"file"`
 	Node       string   `json:"node"`
 	Offset     uint64   `json:"offset"`
 	OldSize    uint64   `json:"old_size"`
@@ -42,10 +53,24 @@ func Rows(p *plan.Plan, node func(index int) string) []Row {
 			Node: node(r.Index), Offset: r.Offset, OldSize: r.OldSize, RawSize: r.NewSize,
 			OldPadding: r.OldPadding, RawPadding: r.NewPadding, Activity: string(r.Activity),
 		}
+		row.FileJSON = &row.File
+		if compat.JSONFilePath.In(p.Compat) {
+			row.FileJSON = nil
+			if r.Definition != nil {
+				row.FileJSON = &r.Definition.Path
+			}
+		}
+		if compat.JSONPartNo.In(p.Compat) {
+			n := r.Index - 1
+			row.PartNo = &n
+		}
 		if r.Definition != nil {
 			row.DropIns = r.Definition.DropIns
 		}
 		rows = append(rows, row)
+	}
+	if compat.ListByOffset.In(p.Compat) {
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Offset < rows[j].Offset })
 	}
 	return rows
 }
@@ -63,6 +88,8 @@ func typeName(r plan.Partition) string {
 // name, and an empty label (or an unknown type) as "-", as 252 does.
 func displayLabel(r plan.Partition) string {
 	switch {
+	case r.ListedLabel != "":
+		return r.ListedLabel
 	case r.Label != "":
 		return r.Label
 	case r.Definition == nil && parttype.Name(r.Type) != "":

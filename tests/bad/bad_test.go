@@ -16,14 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // catalogueDir holds one directory per case.
 var catalogueDir = filepath.Join("..", "..", "testdata", "bad")
-
-// envRequireOracle: "1" makes a missing systemd-repart a failure.
-const envRequireOracle = "SPROUT_REQUIRE_ORACLE"
 
 // tools every case may need.
 var tools = []string{"sfdisk", "sgdisk", "losetup", "partx", "mkfs.ext4", "mount", "umount"}
@@ -31,7 +29,11 @@ var tools = []string{"sfdisk", "sgdisk", "losetup", "partx", "mkfs.ext4", "mount
 var (
 	sproutBin string
 	setupErr  error
-	tally     = &summary{}
+	// oracles are the systemd-repart versions every case runs against
+	// (sprout with the matching --compat=), and tallies their summaries.
+	oracles []harness.Oracle
+	notes   []string
+	tallies = map[int]*summary{}
 )
 
 func TestMain(m *testing.M) {
@@ -46,15 +48,34 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	sproutBin, setupErr = harness.SproutBinary(context.Background(), dir)
+	if setupErr == nil && os.Geteuid() == 0 {
+		oracles, notes, setupErr = harness.OracleSelection(context.Background())
+	}
+	if os.Geteuid() != 0 {
+		// Chroot oracles need root; the host's runs without.
+		host, err := harness.HostOracle(context.Background())
+		if err == nil {
+			oracles = []harness.Oracle{host}
+		}
+	}
+	for _, o := range oracles {
+		tallies[o.Version] = &summary{oracle: o}
+	}
 	code := m.Run()
-	if line := tally.String(); line != "" {
-		fmt.Println(line)
+	for _, n := range notes {
+		fmt.Println("bad inputs:", n)
+	}
+	for _, o := range oracles {
+		if line := tallies[o.Version].String(); line != "" {
+			fmt.Println(line)
+		}
 	}
 	return code
 }
 
-// summary counts outcomes for the line printed at the end.
+// summary counts one oracle's outcomes for the line printed at the end.
 type summary struct {
+	oracle                                  harness.Oracle
 	mu                                      sync.Mutex
 	cases, held, failed, skipped            int
 	oracleSame, oracleDiffers, oracleNotRun int
@@ -73,7 +94,8 @@ func (s *summary) String() string {
 	if s.cases == 0 {
 		return ""
 	}
-	line := fmt.Sprintf("bad inputs: %d cases, %d held", s.cases, s.held)
+	v := s.oracle.Compat(int(compat.Newest))
+	line := fmt.Sprintf("bad inputs, --compat=%d: %d cases, %d held", v, s.cases, s.held)
 	if s.failed > 0 {
 		sort.Strings(s.failures)
 		line += fmt.Sprintf(", %d failed (%s)", s.failed, strings.Join(s.failures, " "))
@@ -81,8 +103,11 @@ func (s *summary) String() string {
 	if s.skipped > 0 {
 		line += fmt.Sprintf(", %d skipped (need root; set %s=1 to fail instead)", s.skipped, harness.EnvRequireRoot)
 	}
-	line += fmt.Sprintf("; systemd-repart 252 exit code: %d same, %d deliberately different, %d not compared",
-		s.oracleSame, s.oracleDiffers, s.oracleNotRun)
+	line += fmt.Sprintf("; %s exit code: %d same, %d deliberately different, %d not compared",
+		s.oracle, s.oracleSame, s.oracleDiffers, s.oracleNotRun)
+	if s.oracle.Version > int(compat.Newest) {
+		line += fmt.Sprintf(" (NEWER than sprout's newest supported version %d: compared under --compat=%d)", compat.Newest, v)
+	}
 	return line
 }
 
@@ -106,25 +131,37 @@ func TestCatalogue(t *testing.T) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
-			tally.add(func(s *summary) { s.cases++ })
-			// Deferred: t.Fatal and t.Skip end the test with Goexit.
-			defer func() {
-				switch {
-				case t.Skipped():
-					tally.add(func(s *summary) { s.skipped++ })
-				case t.Failed():
-					tally.add(func(s *summary) { s.failed++; s.failures = append(s.failures, c.name) })
-				default:
-					tally.add(func(s *summary) { s.held++ })
-				}
-			}()
-			runCase(t, c)
+			for _, o := range oracles {
+				tally := tallies[o.Version]
+				t.Run(strconv.Itoa(o.Version), func(t *testing.T) {
+					// The versions of one case run side by side: each has
+					// its own disks (and loop devices).
+					t.Parallel()
+					tally.add(func(s *summary) { s.cases++ })
+					// Deferred: t.Fatal and t.Skip end the test with Goexit.
+					defer func() {
+						switch {
+						case t.Skipped():
+							tally.add(func(s *summary) { s.skipped++ })
+						case t.Failed():
+							tally.add(func(s *summary) { s.failed++; s.failures = append(s.failures, c.name) })
+						default:
+							tally.add(func(s *summary) { s.held++ })
+						}
+					}()
+					runCase(t, c, o, tally)
+				})
+			}
 		})
 	}
 }
 
-func runCase(t *testing.T, c *badCase) {
+// runCase runs sprout on the case's disk under the --compat= of oracle
+// o, checks it, then runs o on its own copy and compares exit codes.
+func runCase(t *testing.T, c *badCase, o harness.Oracle, tally *summary) {
 	ctx := context.Background()
+	v := o.Compat(int(compat.Newest))
+	wantExit, wantUnchanged := c.exitAt(v), c.unchangedAt(v)
 	if c.needsRoot() {
 		harness.RequireRoot(t, "case "+c.name+" (loop devices)")
 	}
@@ -154,15 +191,15 @@ func runCase(t *testing.T, c *badCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := runTool(ctx, c.argv(sproutBin, in.device), env)
+	run, err := runTool(ctx, c.argv(sproutBin, in.device, false, fmt.Sprintf("--compat=%d", v)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("$ %s\nexit %d, max RSS %d KiB\nstderr:\n%s", harness.ShellJoin(run.argv), run.exit, run.maxRSS>>10, run.stderr)
-	if run.exit != c.exit {
-		t.Errorf("exit code %d, want %d", run.exit, c.exit)
+	if run.exit != wantExit {
+		t.Errorf("exit code %d, want %d", run.exit, wantExit)
 	}
-	checkMessage(t, c, run, in.device)
+	checkMessage(t, c.stderrAt(v), wantExit, run, in.device)
 	if run.maxRSS > c.maxRSS {
 		t.Errorf("peak RSS %d KiB, limit %d KiB", run.maxRSS>>10, c.maxRSS>>10)
 	}
@@ -171,25 +208,25 @@ func runCase(t *testing.T, c *badCase) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.unchanged && after != before {
+		if wantUnchanged && after != before {
 			t.Errorf("the disk changed; it must stay byte-identical")
 		}
-		if !c.unchanged && after == before && c.exit == 0 {
+		if !wantUnchanged && after == before && wantExit == 0 {
 			t.Errorf("the disk did not change; this case expects sprout to write")
 		}
 	}
-	if run.exit == 0 && c.exit == 0 {
+	if run.exit == 0 && wantExit == 0 {
 		checkAfter(t, c, in, run, lba0)
 	}
-	compareOracle(t, c)
+	compareOracle(t, c, o, tally)
 }
 
 // checkMessage: a refusal is one "sprout: " line holding every fragment;
 // a success must mention every fragment somewhere on stderr.
-func checkMessage(t *testing.T, c *badCase, run toolResult, device string) {
+func checkMessage(t *testing.T, fragments []string, exit int, run toolResult, device string) {
 	t.Helper()
 	text := run.stderr
-	if c.exit != 0 {
+	if exit != 0 {
 		var errLines []string
 		for _, l := range strings.Split(run.stderr, "\n") {
 			if strings.HasPrefix(l, "sprout: ") {
@@ -202,7 +239,7 @@ func checkMessage(t *testing.T, c *badCase, run toolResult, device string) {
 		}
 		text = errLines[0]
 	}
-	for _, want := range c.stderr {
+	for _, want := range fragments {
 		want = strings.ReplaceAll(want, "{device}", device)
 		alts := strings.Split(want, " || ")
 		found := false
@@ -263,24 +300,24 @@ func checkAfter(t *testing.T, c *badCase, in *input, run toolResult, lba0 string
 	}
 }
 
-// compareOracle runs systemd-repart 252 on a fresh copy of the same input
-// and checks that its exit code is the one the case records.
-func compareOracle(t *testing.T, c *badCase) {
-	if reason, skip := strings.CutPrefix(c.repart, "skip:"); skip {
-		t.Logf("systemd-repart 252 not compared:%s", reason)
+// compareOracle runs the oracle on a fresh copy of the same input and
+// checks that its exit code is the one the case records for its version.
+func compareOracle(t *testing.T, c *badCase, o harness.Oracle, tally *summary) {
+	v := o.Compat(int(compat.Newest))
+	if p := c.pinned(); p != 0 && p != v {
+		t.Logf("%s not compared: the case pins --compat=%d", o, p)
 		tally.add(func(s *summary) { s.oracleNotRun++ })
 		return
 	}
-	want, _ := strconv.Atoi(c.repart)
-	if want != c.exit && c.differs == "" {
-		t.Errorf("the case expects exit %d where systemd-repart 252 exits %d, but gives no reason (differs =)", c.exit, want)
-	}
-	if _, err := os.Stat(harness.Oracle); err != nil {
-		if harness.EnvBool(envRequireOracle) {
-			t.Errorf("%s missing (%s=1)", harness.Oracle, envRequireOracle)
-		}
+	repart := c.repartAt(o.Version)
+	if reason, skip := strings.CutPrefix(repart, "skip:"); skip {
+		t.Logf("%s not compared:%s", o, reason)
 		tally.add(func(s *summary) { s.oracleNotRun++ })
 		return
+	}
+	want, _ := strconv.Atoi(repart)
+	if want != c.exitAt(v) && c.differs == "" {
+		t.Errorf("the case expects exit %d where %s exits %d, but gives no reason (differs =)", c.exitAt(v), o, want)
 	}
 	ctx := context.Background()
 	in, err := prepare(ctx, c, t.TempDir())
@@ -294,16 +331,18 @@ func compareOracle(t *testing.T, c *badCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := runTool(ctx, c.argv(harness.Oracle, in.device), env)
+	argv := c.argv(o.Path, in.device, true)
+	res, err := o.Run(ctx, append(env, "SYSTEMD_LOG_LOCATION=0"), argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.exit != want {
-		t.Errorf("systemd-repart 252 exits %d, the case records %d:\n%s", res.exit, want, res.stderr)
+	if res.ExitCode != want {
+		t.Errorf("%s exits %d, the case records %d (repart252 =, or repart@VERSION = from the version it changed in):\n%s",
+			o, res.ExitCode, want, res.Stderr)
 		return
 	}
 	tally.add(func(s *summary) {
-		if want == c.exit {
+		if want == c.exitAt(v) {
 			s.oracleSame++
 		} else {
 			s.oracleDiffers++

@@ -30,20 +30,43 @@ type badCase struct {
 	mount       int      // loop devices: make ext4 in this partition and mount it read-only
 	retable     string   // loop devices: sfdisk script written through the device afterwards, kernel not told
 
-	// The run and what it must give.
-	args      []string // placeholders {device}, {defs}, {dir}
-	exit      int
-	stderr    []string // each: fragments separated by " || ", one must appear
-	unchanged bool
-	after     []string // checks after a successful run: valid-gpt, rerun-no-changes, lba0-unchanged
-	maxRSS    int64    // bytes
-	hide      []string // programs left out of $PATH for both tools
-	grow      int64    // bytes the image is grown to after the table is written
+	// The run and what it must give. exit and stderr hold for
+	// --compat=252 and for every later version up to the first key of
+	// exitFrom/stderrFrom ("exit@254 = 77": from 254 on).
+	args         []string // placeholders {device}, {defs}, {dir}
+	exit         int
+	exitFrom     map[int]int
+	stderr       []string // each: fragments separated by " || ", one must appear
+	stderrFrom   map[int][]string
+	unchanged    bool
+	unchangedSet bool
+	after        []string // checks after a successful run: valid-gpt, rerun-no-changes, lba0-unchanged
+	maxRSS       int64    // bytes
+	hide         []string // programs left out of $PATH for both tools
+	grow         int64    // bytes the image is grown to after the table is written
 
 	// The oracle.
-	repart  string // systemd-repart 252's exit code on the same input, or "skip: why"
-	differs string // why sprout's exit code differs from 252's, when it does
+	repart     string         // systemd-repart 252's exit code on the same input, or "skip: why"
+	repartFrom map[int]string // the exit code of later versions where it changed ("repart@257 = 1")
+	differs    string         // why sprout's exit code differs from systemd-repart's, when it does
 }
+
+// at returns the value of a setting under version v: the one of the
+// highest version key at most v, or def.
+func at[T any](def T, from map[int]T, v int) T {
+	best := 0
+	for k, x := range from {
+		if k <= v && k > best {
+			def, best = x, k
+		}
+	}
+	return def
+}
+
+func (c *badCase) exitAt(v int) int        { return at(c.exit, c.exitFrom, v) }
+func (c *badCase) stderrAt(v int) []string { return at(c.stderr, c.stderrFrom, v) }
+func (c *badCase) repartAt(v int) string   { return at(c.repart, c.repartFrom, v) }
+func (c *badCase) unchangedAt(v int) bool  { return c.unchanged || c.exitAt(v) != 0 && !c.unchangedSet }
 
 // devices that need root (loop devices).
 var rootDevices = map[string]bool{"loop": true, "loop-ro": true, "partition": true}
@@ -96,11 +119,17 @@ func loadCase(dir string) (*badCase, error) {
 			return nil, fmt.Errorf("%s/case.conf: %s is required", dir, k)
 		}
 	}
-	if !seen["unchanged"] {
+	c.unchangedSet = seen["unchanged"]
+	if !c.unchangedSet {
 		c.unchanged = c.exit != 0
 	}
 	if c.exit != 0 && len(c.stderr) == 0 {
 		return nil, fmt.Errorf("%s/case.conf: a refusal needs at least one stderr fragment", dir)
+	}
+	for v, e := range c.exitFrom {
+		if e != 0 && len(c.stderrAt(v)) == 0 {
+			return nil, fmt.Errorf("%s/case.conf: exit@%d: a refusal needs at least one stderr fragment", dir, v)
+		}
 	}
 	if !seen["args"] {
 		c.args = []string{"--dry-run=no", "--definitions={defs}", "--seed=" + caseSeed, "{device}"}
@@ -112,6 +141,9 @@ func loadCase(dir string) (*badCase, error) {
 const caseSeed = "750b6cd5c4ae4012a15e7be3c29e6a47"
 
 func (c *badCase) set(key, value string, seen map[string]bool) error {
+	if base, ver, ok := strings.Cut(key, "@"); ok {
+		return c.setFrom(base, ver, value, seen)
+	}
 	repeatable := key == "stderr" || key == "corrupt" || key == "after" || key == "hide"
 	if seen[key] && !repeatable {
 		return fmt.Errorf("given twice")
@@ -181,12 +213,66 @@ func (c *badCase) set(key, value string, seen map[string]bool) error {
 	return err
 }
 
+// setFrom reads "exit@254", "stderr@254" (repeatable) and "repart@257":
+// the value from that systemd version on.
+func (c *badCase) setFrom(base, ver, value string, seen map[string]bool) error {
+	v, err := strconv.Atoi(ver)
+	if err != nil || v <= 252 {
+		return fmt.Errorf("want a systemd version after 252 after @")
+	}
+	key := base + "@" + ver
+	if seen[key] && base != "stderr" {
+		return fmt.Errorf("given twice")
+	}
+	seen[key] = true
+	switch base {
+	case "exit":
+		if c.exitFrom == nil {
+			c.exitFrom = map[int]int{}
+		}
+		c.exitFrom[v], err = strconv.Atoi(value)
+	case "stderr":
+		if c.stderrFrom == nil {
+			c.stderrFrom = map[int][]string{}
+		}
+		c.stderrFrom[v] = append(c.stderrFrom[v], value)
+	case "repart":
+		if c.repartFrom == nil {
+			c.repartFrom = map[int]string{}
+		}
+		c.repartFrom[v] = value
+		if !strings.HasPrefix(value, "skip:") {
+			_, err = strconv.Atoi(value)
+		}
+	default:
+		err = fmt.Errorf("only exit, stderr and repart take @VERSION")
+	}
+	return err
+}
+
 func (c *badCase) needsRoot() bool { return rootDevices[c.device] || c.tableSector != 512 }
 
-// argv returns the command line with the placeholders filled in.
-func (c *badCase) argv(bin, device string) []string {
-	out := []string{bin}
+// pinned is the version a case's own --compat= gives (a case about a
+// flag or key of a later systemd), or 0.
+func (c *badCase) pinned() int {
 	for _, a := range c.args {
+		if v, ok := strings.CutPrefix(a, "--compat="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
+}
+
+// argv returns the command line with the placeholders filled in; extra
+// (sprout's --compat=) goes first. For systemd-repart (oracle) the case's
+// own --compat= is left out.
+func (c *badCase) argv(bin, device string, oracle bool, extra ...string) []string {
+	out := append([]string{bin}, extra...)
+	for _, a := range c.args {
+		if oracle && strings.HasPrefix(a, "--compat=") {
+			continue
+		}
 		a = strings.ReplaceAll(a, "{device}", device)
 		a = strings.ReplaceAll(a, "{defs}", filepath.Join(c.dir, "defs"))
 		a = strings.ReplaceAll(a, "{dir}", c.dir)

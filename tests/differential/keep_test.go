@@ -25,7 +25,7 @@ func (s *suite) runAndReport(t *testing.T, c *diffCase, dir string) *outcome {
 	if o.failed() {
 		t.Errorf("%s", o.report())
 		if s.keep != "" {
-			if path, err := keepCase(s.keep, t.Name(), o); err != nil {
+			if path, err := s.keepCase(s.keep, t.Name(), o); err != nil {
 				t.Errorf("keep failing case: %v", err)
 			} else {
 				t.Logf("failing case kept in %s", path)
@@ -37,7 +37,7 @@ func (s *suite) runAndReport(t *testing.T, c *diffCase, dir string) *outcome {
 
 // keepCase writes a reproducible copy of a failing case: the input image
 // (sparse), the definitions, the report and a script re-running both tools.
-func keepCase(root, testName string, o *outcome) (string, error) {
+func (s *suite) keepCase(root, testName string, o *outcome) (string, error) {
 	c := o.c
 	dir := filepath.Join(root, strings.NewReplacer("/", "__", " ", "_").Replace(testName))
 	if err := os.RemoveAll(dir); err != nil {
@@ -73,8 +73,15 @@ func keepCase(root, testName string, o *outcome) (string, error) {
 	if !c.absent {
 		sh.WriteString("cp --sparse=always input.img oracle.img\ncp --sparse=always input.img sprout.img\n")
 	}
-	fmt.Fprintf(&sh, "%s %s oracle.img; echo \"oracle exit $?\"\n", harness.Oracle, harness.ShellJoin(append([]string{"--dry-run=no"}, flags...)))
-	fmt.Fprintf(&sh, "\"$SPROUT\" %s sprout.img; echo \"sprout exit $?\"\n", harness.ShellJoin(append([]string{"--dry-run=no"}, flags...)))
+	mod, err := harness.ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	// The oracle's paths must be absolute (a chroot oracle binds them in).
+	fmt.Fprintf(&sh, "# oracle: %s\n", s.oracle)
+	fmt.Fprintf(&sh, "%s %s \"$PWD/oracle.img\"; echo \"oracle exit $?\"\n", s.oracle.ShellCommand(mod),
+		strings.ReplaceAll(harness.ShellJoin(append([]string{"--dry-run=no"}, flags...)), "--definitions=", "--definitions=$PWD/"))
+	fmt.Fprintf(&sh, "\"$SPROUT\" %s sprout.img; echo \"sprout exit $?\"\n", harness.ShellJoin(append(append([]string{"--dry-run=no"}, flags...), s.sproutFlags()...)))
 	sh.WriteString("sfdisk --json oracle.img >oracle.sfdisk.json; sfdisk --json sprout.img >sprout.sfdisk.json\n")
 	sh.WriteString("diff -u oracle.sfdisk.json sprout.sfdisk.json\n")
 	if err := os.WriteFile(filepath.Join(dir, "repro.sh"), []byte(sh.String()), 0o755); err != nil {
@@ -115,6 +122,9 @@ func copyTree(src, dst string) error {
 
 // oneLine summarises a case for -v logs: the oracle's verdict and message.
 func (o *outcome) oneLine() string {
+	if o.kind == kindOracleAssert {
+		return strings.Join(o.notes, "; ")
+	}
 	if o.oracle == nil {
 		return "no oracle run"
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // TestHarnessDetectsDifferences proves the comparisons can fail: broken
@@ -14,6 +16,13 @@ import (
 // case down the relocate-and-retry path.
 func TestHarnessDetectsDifferences(t *testing.T) {
 	s := begin(t)
+	host, err := harness.HostOracle(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = s.forOracle(host)
+	s.compat = 0 // the broken "sprouts" wrap 252, which has no --compat=
+	repart := host.Path
 	bin := t.TempDir()
 	script := func(name, body string) string {
 		p := filepath.Join(bin, name)
@@ -32,16 +41,16 @@ func TestHarnessDetectsDifferences(t *testing.T) {
 		scenario   string // testdata/differential/<scenario>, first step
 		want       string // category that must be reported
 	}{
-		{"wrong-seed", `exec ` + s.oracle + ` "$@" --seed=00000000000000000000000000000001`, "appliance-600m-to-4g", catTable},
+		{"wrong-seed", `exec ` + repart + ` "$@" --seed=00000000000000000000000000000001`, "appliance-600m-to-4g", catTable},
 		{"does-nothing", `echo '[]'`, "appliance-600m-to-4g", catTable},
 		{"always-refuses", `exit 1`, "appliance-600m-to-4g", catExit},
 		{"accepts-the-impossible", `echo '[]'`, "t58-issue-24553-8g", catExit},
-		{"writes-when-refusing", last + "\n" + s.oracle + ` "$@"; rc=$?; printf x | dd of="$dev" bs=1 seek=4096 conv=notrunc 2>/dev/null; exit $rc`, "t58-issue-24553-8g", catPreserve},
-		{"writes-in-dry-run", last + "\n" + `case "$*" in *--dry-run=yes*) touch "$dev";; esac; exec ` + s.oracle + ` "$@"`, "appliance-600m-to-4g", catDryRun},
-		{"touches-existing-partition", last + "\n" + s.oracle + ` "$@"; rc=$?; printf x | dd of="$dev" bs=1 seek=2000000 conv=notrunc 2>/dev/null; exit $rc`, "appliance-600m-to-4g", catPreserve},
-		{"wrong-label-json", s.oracle + ` "$@" | sed 's/"label":"var"/"label":"VAR"/'`, "appliance-600m-to-4g", catJSON},
-		{"writes-every-boot", last + "\n" + s.oracle + ` "$@"; rc=$?; case "$*" in *--dry-run=no*) touch "$dev";; esac; exit $rc`, "appliance-600m-to-4g", catRerun},
-		{"skips-mkfs", `PATH=` + bin + `/no-mkfs:$PATH exec ` + s.oracle + ` "$@"`, "appliance-600m-to-4g", catFS},
+		{"writes-when-refusing", last + "\n" + repart + ` "$@"; rc=$?; printf x | dd of="$dev" bs=1 seek=4096 conv=notrunc 2>/dev/null; exit $rc`, "t58-issue-24553-8g", catPreserve},
+		{"writes-in-dry-run", last + "\n" + `case "$*" in *--dry-run=yes*) touch "$dev";; esac; exec ` + repart + ` "$@"`, "appliance-600m-to-4g", catDryRun},
+		{"touches-existing-partition", last + "\n" + repart + ` "$@"; rc=$?; printf x | dd of="$dev" bs=1 seek=2000000 conv=notrunc 2>/dev/null; exit $rc`, "appliance-600m-to-4g", catPreserve},
+		{"wrong-label-json", repart + ` "$@" | sed 's/"label":"var"/"label":"VAR"/'`, "appliance-600m-to-4g", catJSON},
+		{"writes-every-boot", last + "\n" + repart + ` "$@"; rc=$?; case "$*" in *--dry-run=no*) touch "$dev";; esac; exit $rc`, "appliance-600m-to-4g", catRerun},
+		{"skips-mkfs", `PATH=` + bin + `/no-mkfs:$PATH exec ` + repart + ` "$@"`, "appliance-600m-to-4g", catFS},
 	}
 	for _, f := range fakes {
 		t.Run(f.name, func(t *testing.T) {
@@ -56,10 +65,10 @@ func TestHarnessDetectsDifferences(t *testing.T) {
 	t.Run("oracle-refuses-until-relocated", func(t *testing.T) {
 		fake := *s
 		fake.summary = &summary{}
-		fake.oracle = script("oracle-needs-relocation", last+"\n"+
+		fake.oracle = harness.Oracle{Name: "fake", Path: script("oracle-needs-relocation", last+"\n"+
 			`if sfdisk -d "$dev" 2>&1 >/dev/null | grep -q 'backup GPT table is not on the end'; then echo "fake: refusing" >&2; exit 1; fi`+"\n"+
-			`exec `+s.oracle+` "$@"`)
-		fake.sprout, fake.selfTest = s.oracle, false
+			`exec `+repart+` "$@"`), Version: 252}
+		fake.sprout, fake.selfTest = repart, false
 		o := runFirstStep(t, &fake, "appliance-600m-to-4g")
 		if o.kind != kindRelocated || o.failed() {
 			t.Errorf("want a clean %s case, got %s %v\n%s", kindRelocated, o.kind, o.categories(), o.report())
@@ -89,7 +98,7 @@ func runFirstStep(t *testing.T, s *suite, name string) *outcome {
 	if err := os.Mkdir(stepDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c, err := scenarioCase(sc, sc.Steps[0], abs, stepDir, base)
+	c, err := scenarioCase(sc, sc.Steps[0], abs, stepDir, base, s.oracle.Version)
 	if err != nil {
 		t.Fatal(err)
 	}

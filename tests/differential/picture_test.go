@@ -109,7 +109,7 @@ func TestPictureAsOracle(t *testing.T) {
 			}
 			tools := []string{s.sprout}
 			if c.kind == "layout" {
-				tools = append(tools, harness.Oracle)
+				tools = append(tools, harness.HostRepart)
 			}
 			for _, tool := range tools {
 				got, err := drawPicture(ctx, tool, c, img, defs)
@@ -190,7 +190,7 @@ func (c pictureCase) build(ctx context.Context, dir string) (img, defs string, e
 	if c.kind == "seed-article result" {
 		// The disk as the first boot leaves it (252's run; sprout's
 		// leaves the same table, which the scenario seed-article checks).
-		res, err := harness.Run(ctx, nil, harness.Oracle, "--dry-run=no", "--definitions="+defs, "--seed="+pictureSeed, img)
+		res, err := harness.Run(ctx, nil, harness.HostRepart, "--dry-run=no", "--definitions="+defs, "--seed="+pictureSeed, img)
 		if err == nil && res.ExitCode != 0 {
 			err = fmt.Errorf("%s: exit %d: %s", res.CommandLine(), res.ExitCode, res.Stderr)
 		}

@@ -56,7 +56,11 @@ type scenarioStep struct {
 	Root    string        `json:"root,omitempty"`
 	NoRerun bool          `json:"no_rerun,omitempty"`
 	Oracle  *oracleExpect `json:"oracle,omitempty"`
-	Ratio   *ratioCheck   `json:"ratio,omitempty"`
+	// OracleFrom pins what the oracle does from a version on, where a
+	// rule changed (keyed by that version: "254", "262"); Oracle holds
+	// for the versions before the first key.
+	OracleFrom map[string]*oracleExpect `json:"oracle_from,omitempty"`
+	Ratio      *ratioCheck              `json:"ratio,omitempty"`
 	// Deviation declares a deliberate difference from 252
 	// (docs/compatibility.md); sprout is checked against it instead.
 	Deviation *deviation `json:"deviation,omitempty"`
@@ -132,28 +136,34 @@ func TestScenarios(t *testing.T) {
 	}
 	n := 0
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
+		if e.IsDir() {
+			n++
 		}
-		n++
-		dir := filepath.Join(scenarioRoot, e.Name())
-		t.Run(e.Name(), func(t *testing.T) {
-			t.Parallel()
-			sc, err := loadScenario(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sc.Loop {
-				harness.RequireRoot(t, "a scenario on loop devices")
-				harness.RequireTools(t, "losetup")
-			}
-			s.acquire(t)
-			s.runScenario(t, e.Name(), dir, sc)
-		})
 	}
 	if n == 0 {
 		t.Fatalf("no scenarios under %s", scenarioRoot)
 	}
+	s.eachOracle(t, func(t *testing.T, s *suite) {
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			dir := filepath.Join(scenarioRoot, e.Name())
+			t.Run(e.Name(), func(t *testing.T) {
+				t.Parallel()
+				sc, err := loadScenario(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sc.Loop {
+					harness.RequireRoot(t, "a scenario on loop devices")
+					harness.RequireTools(t, "losetup")
+				}
+				s.acquire(t)
+				s.runScenario(t, e.Name(), dir, sc)
+			})
+		}
+	})
 }
 
 func (s *suite) runScenario(t *testing.T, name, dir string, sc *scenario) {
@@ -181,12 +191,13 @@ func (s *suite) runScenario(t *testing.T, name, dir string, sc *scenario) {
 		if sc.Independent {
 			from = base
 		}
-		c, err := scenarioCase(sc, st, absDir, stepDir, from)
+		c, err := scenarioCase(sc, st, absDir, stepDir, from, s.oracle.Version)
 		if err != nil {
 			t.Fatalf("%s: %v", stepName, err)
 		}
 		c.name = name + "/" + stepName
-		c.repro = fmt.Sprintf("go test ./tests/differential -run 'TestScenarios/%s$/%s$' (definitions in testdata/differential/%s)", name, stepName, name)
+		c.repro = fmt.Sprintf("%s=%s go test ./tests/differential -run 'TestScenarios/%d/%s$/%s$' (definitions in testdata/differential/%s)",
+			harness.EnvOracles, s.oracle.Name, s.oracle.Version, name, stepName, name)
 		// Later steps start from the oracle's result, which stays valid
 		// whatever sprout did; they stop only if there is no such result.
 		var o *outcome
@@ -199,17 +210,32 @@ func (s *suite) runScenario(t *testing.T, name, dir string, sc *scenario) {
 	}
 }
 
-// scenarioCase prepares a step's input (a copy of from, grown) in stepDir.
-func scenarioCase(sc *scenario, st scenarioStep, absDir, stepDir, from string) (*diffCase, error) {
+// oracleAt is what the oracle of systemd version v must do in this step.
+func (st scenarioStep) oracleAt(v int) *oracleExpect {
+	want, from := st.Oracle, 0
+	for k, e := range st.OracleFrom {
+		if n, err := strconv.Atoi(k); err == nil && n <= v && n > from {
+			want, from = e, n
+		}
+	}
+	return want
+}
+
+// scenarioCase prepares a step's input (a copy of from, grown) in stepDir
+// for the oracle of systemd version version.
+func scenarioCase(sc *scenario, st scenarioStep, absDir, stepDir, from string, version int) (*diffCase, error) {
 	c := &diffCase{
 		sectorSize: sc.SectorSize,
 		loop:       sc.Loop,
 		repartSeed: sc.Seed,
 		args:       slices.Clone(st.Args),
 		rerun:      !st.NoRerun,
-		oracleWant: st.Oracle,
+		oracleWant: st.oracleAt(version),
 		deviation:  st.Deviation,
 		input:      filepath.Join(stepDir, "input.img"),
+	}
+	if d := st.Deviation; d != nil && d.Before != 0 && version >= d.Before {
+		c.deviation = nil
 	}
 	if st.Root != "" {
 		c.args = append(c.args, "--root="+filepath.Join(absDir, st.Root))
@@ -332,7 +358,7 @@ func buildBaseTable(ctx context.Context, sc *scenario, absDir, work string) (str
 		if sc.Loop {
 			return "", fmt.Errorf("base kind repart is not supported on loop devices")
 		}
-		_, err := harness.MustSucceed(ctx, harness.Oracle, "--empty=create", "--size="+sc.Base.Size, "--dry-run=no",
+		_, err := harness.MustSucceed(ctx, harness.HostRepart, "--empty=create", "--size="+sc.Base.Size, "--dry-run=no",
 			"--seed="+sc.Seed, "--definitions="+filepath.Join(absDir, sc.Base.Definitions), img)
 		return img, err
 	}

@@ -18,6 +18,15 @@
 //     Encrypt=tpm2 through its systemd-tpm2 token and the TPM2;
 //   - the file system inside: type, label and UUID.
 //
+// The chroot oracles (254, 257, Debian testing's: scripts/oracles.sh)
+// are shared with the guest over 9p, read-only; for each below 258, the
+// "tpm2-crash" case (one Encrypt=tpm2 volume) runs its systemd-repart and
+// sprout under the matching --compat=, both in the chroot, with that
+// system's mkfs, cryptsetup, systemd-cryptenroll and token plugin (a
+// sprout runs the tools of the system it is installed on), and is
+// compared the same way. 258 and later mount what they format, which
+// fails in this guest: the summary names them NOT COMPARED.
+//
 // All cases run in one boot (TCG: the Argon2 key slots cost seconds each).
 //
 // Environment: SPROUT_BIN, SPROUT_REQUIRE_ROOT / SPROUT_REQUIRE_TOOLS

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,19 @@ type guestConfig struct {
 	// again.
 	CrashCase   string
 	CrashPoints []int
+	// Oracles are the chroot oracles the host shares with the guest
+	// (9p, read-only, by mount tag); OracleCases are the cases run in
+	// each, both tools inside the chroot with that system's cryptsetup
+	// and systemd-cryptenroll.
+	Oracles     []guestOracle
+	OracleCases []string
+}
+
+// guestOracle is one chroot oracle: its 9p tag, its systemd version, and
+// the --compat= sprout follows against it.
+type guestOracle struct {
+	Tag             string
+	Version, Compat int
 }
 
 // guestCase is one comparison: the same arguments for both tools.
@@ -44,6 +58,8 @@ type guestCase struct {
 	Args    []string // without the image
 	Size    int64    // image size
 	KeyFile string   // the key the volumes open with ("" for the empty key)
+	// SproutArgs are sprout's own (--compat=), before Args.
+	SproutArgs []string
 	// Files are copied into place (target → source in the guest) before
 	// both tools run, and removed after.
 	Files map[string]string
@@ -52,6 +68,9 @@ type guestCase struct {
 // toolResult is what one tool made of one case.
 type toolResult struct {
 	Case, Tool string
+	// Root is the chroot the tool ran in ("" for the guest's own system,
+	// whose programs are the host's).
+	Root string
 	// Killed is the child sprout was killed in (crash runs), and
 	// TableAfterKill what sfdisk found on the disk then.
 	Killed, TableAfterKill string
@@ -103,7 +122,7 @@ func runGuest() error {
 			}
 		}
 		for _, tool := range []string{"systemd-repart", "sprout"} {
-			if err := report(runTool(c, tool, 0)); err != nil {
+			if err := report(runTool(c, tool, 0, "", nil)); err != nil {
 				return err
 			}
 		}
@@ -114,12 +133,124 @@ func runGuest() error {
 			continue
 		}
 		for _, k := range cfg.CrashPoints {
-			if err := report(runTool(c, "sprout", k)); err != nil {
+			if err := report(runTool(c, "sprout", k, "", nil)); err != nil {
+				return err
+			}
+		}
+	}
+	return runOracles(cfg)
+}
+
+// runOracles runs OracleCases in each chroot oracle: its systemd-repart
+// and sprout (a static binary, copied into /tmp), each with that
+// system's mkfs, cryptsetup and systemd-cryptenroll, and inspects the
+// result with that system's cryptsetup and blkid.
+func runOracles(cfg guestConfig) error {
+	if len(cfg.Oracles) == 0 {
+		return nil
+	}
+	// What the chroots see: sprout, the definitions and the key, in /tmp.
+	if err := copyTree("/cases", "/tmp/cases"); err != nil {
+		return err
+	}
+	for _, f := range [][2]string{{"/sbin/sprout", "/tmp/sprout"}, {"/etc/sprout-test.key", "/tmp/sprout-test.key"}} {
+		if err := copyFile(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	for _, o := range cfg.Oracles {
+		root := "/oracles/" + o.Tag
+		if err := mountOracle(o.Tag, root); err != nil {
+			return err
+		}
+		for _, c := range cfg.Cases {
+			if !contains(cfg.OracleCases, c.Name) {
+				continue
+			}
+			c.Defs = "/tmp" + c.Defs
+			args := make([]string, len(c.Args))
+			for i, a := range c.Args {
+				a = strings.Replace(a, "--definitions=/cases/", "--definitions=/tmp/cases/", 1)
+				args[i] = strings.Replace(a, "--key-file=/etc/", "--key-file=/tmp/", 1)
+			}
+			c.Args = args
+			if c.KeyFile != "" {
+				c.KeyFile = "/tmp/sprout-test.key"
+			}
+			v := strconv.Itoa(o.Version)
+			if err := report(runTool(c, "systemd-repart", 0, root, []string{"/usr/bin/systemd-repart"}, v)); err != nil {
+				return err
+			}
+			if err := report(runTool(c, "sprout", 0, root, []string{"/tmp/sprout", "--compat=" + strconv.Itoa(o.Compat)}, v)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// mountOracle makes root the chroot of the 9p share tag: the share
+// (read-only) under an overlay with a tmpfs on top, so the root is a
+// writable mount point as systemd-repart 258+ wants it, and binds in
+// what a system needs: /dev (loop and dm nodes, the TPM), /proc, /sys,
+// /tmp (the images, sprout, the definitions), tmpfs on /run and /var/tmp.
+func mountOracle(tag, root string) error {
+	lower, rw := "/oracles/.share/"+tag, "/oracles/.rw/"+tag
+	for _, d := range []string{lower, rw, root} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount(tag, lower, "9p", unix.MS_RDONLY, "trans=virtio,version=9p2000.L,msize=262144,cache=loose"); err != nil {
+		return fmt.Errorf("mount the 9p share %s: %w", tag, err)
+	}
+	if err := unix.Mount("tmpfs", rw, "tmpfs", 0, ""); err != nil {
+		return err
+	}
+	for _, d := range []string{rw + "/upper", rw + "/work"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("overlay", root, "overlay", 0, "lowerdir="+lower+",upperdir="+rw+"/upper,workdir="+rw+"/work"); err != nil {
+		return fmt.Errorf("overlay over the 9p share %s: %w", tag, err)
+	}
+	for _, d := range []string{"/dev", "/proc", "/sys", "/tmp"} {
+		if err := unix.Mount(d, root+d, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s into %s: %w", d, root, err)
+		}
+	}
+	for _, d := range []string{"/run", "/var/tmp"} {
+		if err := unix.Mount("tmpfs", root+d, "tmpfs", 0, ""); err != nil {
+			return fmt.Errorf("tmpfs on %s%s: %w", root, d, err)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, st.Mode().Perm())
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, strings.TrimPrefix(p, src))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		return copyFile(p, target)
+	})
 }
 
 func report(r toolResult) error {
@@ -134,12 +265,16 @@ func report(r toolResult) error {
 // killAt > 0 sprout is first killed (SIGKILL, with its children) when its
 // killAt-th child process starts — a crash in the middle of encrypting —
 // the disk is read, and sprout runs again on it.
-func runTool(c guestCase, tool string, killAt int) toolResult {
-	r := toolResult{Case: c.Name, Tool: tool}
+//
+// root is a chroot to run everything in ("" for the guest's system), with
+// prog the tool's command (its path and own flags) and suffix the version
+// the result is named with ("sprout-262").
+func runTool(c guestCase, tool string, killAt int, root string, prog []string, suffix ...string) toolResult {
+	r := toolResult{Case: c.Name, Tool: strings.Join(append([]string{tool}, suffix...), "-"), Root: root}
 	if killAt > 0 {
 		r.Tool = fmt.Sprintf("sprout killed at child %d", killAt)
 	}
-	img := filepath.Join("/tmp", c.Name+"-"+tool+".img")
+	img := filepath.Join("/tmp", c.Name+"-"+r.Tool+".img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		r.Output = err.Error()
 		return r
@@ -148,18 +283,25 @@ func runTool(c guestCase, tool string, killAt int) toolResult {
 		r.Output = err.Error()
 		return r
 	}
-	argv := append(append([]string{tool}, c.Args...), img)
+	argv := prog
+	if len(argv) == 0 {
+		argv = []string{tool}
+		if tool == "sprout" {
+			argv = append(argv, c.SproutArgs...)
+		}
+	}
+	argv = append(append(slices.Clone(argv), c.Args...), img)
 	if killAt > 0 {
 		r.Killed = killAtChild(argv, killAt)
-		table, _ := command("sfdisk", "--json", img)
+		table, _ := command("", "sfdisk", "--json", img)
 		r.TableAfterKill = strings.TrimSpace(strings.ReplaceAll(table, img, "IMAGE"))
 	}
-	out, code := command(argv...)
+	out, code := command(root, argv...)
 	r.Exit, r.Output = code, lastLines(out, 15)
 	if code != 0 {
 		return r
 	}
-	table, code := command("sfdisk", "--json", img)
+	table, code := command(root, "sfdisk", "--json", img)
 	if code != 0 {
 		r.Output += "\nsfdisk: " + table
 		return r
@@ -175,14 +317,15 @@ func runTool(c guestCase, tool string, killAt int) toolResult {
 	json.Unmarshal([]byte(table), &t)
 	r.Table = json.RawMessage(strings.ReplaceAll(table, img, "IMAGE"))
 	for i, p := range t.PartitionTable.Partitions {
-		r.Partitions = append(r.Partitions, inspect(i+1, img, p.Start*512, p.Size*512, c.KeyFile))
+		r.Partitions = append(r.Partitions, inspect(root, i+1, img, p.Start*512, p.Size*512, c.KeyFile))
 	}
 	os.Remove(img) // the next images need the RAM
 	return r
 }
 
-// inspect reads a partition's LUKS2 header and opens it.
-func inspect(n int, img string, off, size int64, keyFile string) partitionResult {
+// inspect reads a partition's LUKS2 header and opens it, with the
+// programs of root ("" for the guest's own).
+func inspect(root string, n int, img string, off, size int64, keyFile string) partitionResult {
 	p := partitionResult{Number: n}
 	loop, err := blockdev.AttachLoop(img, off, size, 512)
 	if err != nil {
@@ -190,13 +333,13 @@ func inspect(n int, img string, off, size int64, keyFile string) partitionResult
 		return p
 	}
 	defer loop.Detach()
-	p.LUKS = blkid(loop.Path())
+	p.LUKS = blkid(root, loop.Path())
 	if p.LUKS["TYPE"] != "crypto_LUKS" {
 		// Not encrypted: the file system is on the partition itself.
 		p.LUKS, p.FileSystem, p.Opened = nil, p.LUKS, "plain"
 		return p
 	}
-	meta, code := command("cryptsetup", "luksDump", "--dump-json-metadata", loop.Path())
+	meta, code := command(root, "cryptsetup", "luksDump", "--dump-json-metadata", loop.Path())
 	if code == 0 {
 		p.Metadata = json.RawMessage(meta)
 	}
@@ -218,13 +361,13 @@ func inspect(n int, img string, off, size int64, keyFile string) partitionResult
 		{"tpm2", []string{"--token-only"}},
 	} {
 		argv := append(append([]string{"cryptsetup", "open"}, way.args...), loop.Path(), name)
-		if out, code := command(argv...); code != 0 {
+		if out, code := command(root, argv...); code != 0 {
 			failures = append(failures, way.name+": "+lastLines(out, 1))
 			continue
 		}
 		ways = append(ways, way.name)
-		p.FileSystem = blkid("/dev/mapper/" + name)
-		command("cryptsetup", "close", name)
+		p.FileSystem = blkid(root, "/dev/mapper/"+name)
+		command(root, "cryptsetup", "close", name)
 	}
 	p.Opened = strings.Join(ways, "+")
 	if len(ways) == 0 {
@@ -306,8 +449,8 @@ func childrenOf(parent int) []int {
 	return out
 }
 
-func blkid(dev string) map[string]string {
-	out, _ := command("blkid", "-p", "-o", "export", dev)
+func blkid(root, dev string) map[string]string {
+	out, _ := command(root, "blkid", "-p", "-o", "export", dev)
 	m := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
@@ -320,8 +463,25 @@ func blkid(dev string) map[string]string {
 	return m
 }
 
-func command(argv ...string) (string, int) {
+// command runs argv, in the chroot root when it is not "".
+func command(root string, argv ...string) (string, int) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	if root != "" {
+		// The program is the chroot's: looked up in its directories, not
+		// in the guest's $PATH.
+		cmd.Path = argv[0]
+		if !strings.HasPrefix(argv[0], "/") {
+			for _, d := range []string{"/usr/sbin/", "/usr/bin/"} {
+				if _, err := os.Stat(root + d + argv[0]); err == nil {
+					cmd.Path = d + argv[0]
+					break
+				}
+			}
+		}
+		cmd.Err = nil
+		cmd.SysProcAttr = &unix.SysProcAttr{Chroot: root}
+		cmd.Dir = "/"
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

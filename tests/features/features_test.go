@@ -154,14 +154,15 @@ func TestScenarios(t *testing.T) {
 			})
 		}
 	})
-	line := fmt.Sprintf("features (systemd-repart %d, %s chroot): %d steps, %d equal, %d deliberately different, %d failed",
-		s.oracle.version, s.oracle.suite, s.steps, s.equal, s.differs, s.failed)
+	line := fmt.Sprintf("features: %d steps, %d equal, %d deliberately different, %d failed",
+		s.steps, s.equal, s.differs, s.failed)
 	if s.notCompare > 0 {
 		line += fmt.Sprintf(", %d not compared (the oracle aborted)", s.notCompare)
 	}
 	if len(s.skipped) > 0 {
 		line += fmt.Sprintf("; not run (need a newer oracle): %s", strings.Join(s.skipped, " "))
 	}
+	line += " — " + s.oracle.note
 	t.Log(line)
 	fmt.Println(line)
 	if path := os.Getenv("SPROUT_DIFF_SUMMARY"); path != "" {
@@ -370,7 +371,7 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 				res, err = s.oracle.run(ctx, a...)
 			} else {
 				// sprout behaves as the oracle's version.
-				a = append([]string{fmt.Sprintf("--compat=%d", s.oracle.version)}, a...)
+				a = append([]string{fmt.Sprintf("--compat=%d", s.oracle.compat)}, a...)
 				res, err = harness.Run(ctx, nil, append([]string{s.sprout}, a...)...)
 			}
 			if err != nil {

@@ -108,8 +108,8 @@ func TestRandom(t *testing.T) {
 			})
 		}
 	})
-	line := fmt.Sprintf("features, random (systemd-repart %d): %d cases, %d steps, %d equal, %d failed, %d not compared (the oracle aborted: a merged SupplementFor= target it populates)",
-		s.oracle.version, n, s.steps, s.equal, s.failed, s.notCompare)
+	line := fmt.Sprintf("features, random: %d cases, %d steps, %d equal, %d failed, %d not compared (the oracle aborted: a merged SupplementFor= target it populates)",
+		n, s.steps, s.equal, s.failed, s.notCompare) + " — " + s.oracle.note
 	t.Log(line)
 	fmt.Println(line)
 	if path := os.Getenv("SPROUT_DIFF_SUMMARY"); path != "" {

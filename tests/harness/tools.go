@@ -19,9 +19,6 @@ const (
 	EnvRequireRoot  = "SPROUT_REQUIRE_ROOT"  // "1": a test that needs root fails instead of skipping
 )
 
-// Oracle is the systemd-repart binary sprout is compared against.
-const Oracle = "/usr/bin/systemd-repart"
-
 // MissingTools returns the names (or absolute paths) that cannot be found.
 func MissingTools(names ...string) []string {
 	var missing []string

@@ -32,7 +32,7 @@ var sectorSizes = []int{512, 1024, 2048, 4096}
 
 // baseTools are the programs every test of the tier runs.
 var baseTools = []string{"losetup", "partx", "delpart", "sfdisk", "blkid", "blockdev", "mount", "umount",
-	"e2fsck", "mkfs.ext4", "mkfs.vfat", harness.Oracle}
+	"e2fsck", "mkfs.ext4", "mkfs.vfat", harness.HostRepart}
 
 // begin checks what every test needs: root, loop devices, the tools, and
 // a sprout binary. Missing pieces skip the test, or fail it when
@@ -294,7 +294,7 @@ func baseImage(t *testing.T, kind string, sectorSize int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = harness.MustSucceed(context.Background(), harness.Oracle, "--empty=require", "--dry-run=no",
+	_, err = harness.MustSucceed(context.Background(), harness.HostRepart, "--empty=require", "--dry-run=no",
 		"--seed="+seed, "--definitions="+testdata(t, kind+"-base.d"), dev)
 	if _, derr := harness.MustSucceed(context.Background(), "losetup", "--detach", dev); err == nil {
 		err = derr

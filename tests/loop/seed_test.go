@@ -138,7 +138,7 @@ func TestSeedScenarioTableEqualsSystemdRepart252(t *testing.T) {
 			theirs := grownDisk(t, "seed", ss, tenGiB, attachOptions{PartScan: true})
 
 			apply(t, ours, "seed-defs")
-			res, err := harness.MustSucceed(context.Background(), append([]string{harness.Oracle}, sproutArgs(t, theirs, "seed-defs")...)...)
+			res, err := harness.MustSucceed(context.Background(), append([]string{harness.HostRepart}, sproutArgs(t, theirs, "seed-defs")...)...)
 			if err != nil {
 				t.Fatalf("systemd-repart: %v", err)
 			}

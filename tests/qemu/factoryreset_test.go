@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
@@ -68,9 +69,7 @@ func (a *artefacts) runFactoryReset(ctx context.Context, dir string) (string, er
 	}
 	bootN := func(n int, extra string) (*boot, *harness.Table, error) {
 		if n > 1 {
-			// The new home is numbered after the highest entry (var, 5),
-			// as 252 numbers new partitions.
-			sc.homeEntry = 6
+			sc.homeEntry = resetEntry(4, 5)
 		}
 		m := machine
 		m.cmdline += extra
@@ -113,7 +112,9 @@ func (a *artefacts) runFactoryReset(ctx context.Context, dir string) (string, er
 	if got := probe(reset, "/var"); got != "yes" {
 		p = append(p, fmt.Sprintf("/var lost boot 1's file in the factory reset (present=%q)", got))
 	}
-	for _, want := range []string{"Factory reset requested by the EFI variable FactoryResetRequest (made in boot", `removing partition 4 "home"`, `Partition 6 (/dev/vda6, "home"): create`} {
+	home := resetEntry(4, 5)
+	for _, want := range []string{"Factory reset requested by the EFI variable FactoryResetRequest (made in boot", `removing partition 4 "home"`,
+		fmt.Sprintf(`Partition %d (/dev/vda%d, "home"): create`, home, home)} {
 		if !strings.Contains(reset.log, want) {
 			p = append(p, fmt.Sprintf("the log of boot 2 does not say %q", want))
 		}
@@ -124,7 +125,7 @@ func (a *artefacts) runFactoryReset(ctx context.Context, dir string) (string, er
 	if _, ok := first(reset.guest, "efivar-removed"); !ok || efivar(reset) != "no" {
 		p = append(p, "the fixture's completion did not remove FactoryResetRequest")
 	}
-	p = append(p, resetTableDiffs(created, afterReset, 4, 6)...)
+	p = append(p, resetTableDiffs(created, afterReset, 4, home)...)
 	if len(p) > 0 {
 		return "", fmt.Errorf("boot 2 (FactoryResetRequest):\n  %s\n%s", strings.Join(p, "\n  "), tail(reset.log, 60))
 	}
@@ -162,6 +163,21 @@ func appendFixture(ctx context.Context, initrd, fixture string, files map[string
 		return fmt.Errorf("cpio of %s: %w", fixture, err)
 	}
 	return os.WriteFile(out, append(b, archive...), 0o644)
+}
+
+// resetCompat is the systemd-repart version sprout follows in the
+// appliances of scenarios f and t: their sprout.service drop-in pins
+// --compat=262 (fixture/appliance-initrd and fixture/tpm2-initrd).
+const resetCompat compat.Version = 262
+
+// resetEntry is the number a partition erased by a factory reset gets
+// again: the lowest free one (its own) from 254 on, after the highest
+// entry (highest+1) as 252 numbers new partitions.
+func resetEntry(removed, highest int) int {
+	if compat.FirstFreeSlot.In(resetCompat) {
+		return removed
+	}
+	return highest + 1
 }
 
 // resetTableDiffs compares the table after a factory reset with the one

@@ -234,7 +234,8 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	}
 	m := machine
 	m.serialLog = strings.TrimSuffix(machine.serialLog, "boot2.log") + "boot3-factory-reset.log"
-	sc.homeEntry = 5 // numbered after the highest entry (var, 4), as 252
+	home := resetEntry(3, 4)
+	sc.homeEntry = home
 	sc.uki = resetUKI
 	b, err := m.run(ctx)
 	if err != nil {
@@ -250,7 +251,8 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	if l, ok := find(b.guest, "probe-before", "path", "/var"); !ok || l.kv["present"] != "yes" {
 		p = append(p, "/var lost its file in the factory reset: "+l.text)
 	}
-	for _, want := range []string{"Factory reset requested by the kernel command line", `removing partition 3 "home"`, `Partition 5 (/dev/vda5, "home"): create`} {
+	for _, want := range []string{"Factory reset requested by the kernel command line", `removing partition 3 "home"`,
+		fmt.Sprintf(`Partition %d (/dev/vda%d, "home"): create`, home, home)} {
 		if !strings.Contains(b.log, want) {
 			p = append(p, fmt.Sprintf("the log does not say %q", want))
 		}
@@ -259,7 +261,7 @@ func (a *artefacts) bootFactoryResetUEFI(ctx context.Context, sc scenario, machi
 	if err != nil {
 		return "", err
 	}
-	p = append(p, resetTableDiffs(before, after, 3, 5)...)
+	p = append(p, resetTableDiffs(before, after, 3, home)...)
 	if len(p) > 0 {
 		return "", fmt.Errorf("\n  %s\n%s", strings.Join(p, "\n  "), tail(b.log, 60))
 	}
