@@ -215,6 +215,17 @@ func (s scenario) plan(t *testing.T, v compat.Version) (*plan.Plan, error) {
 		Encryption: encryption.Capabilities{Settings: s.crypt}, Compat: v})
 }
 
+// relative writes the definitions' absolute directory, which notices
+// name, as the repository-relative path, so golden files do not depend on
+// where the repository is checked out.
+func (s scenario) relative(t *testing.T, out string) string {
+	abs, err := filepath.Abs(filepath.Join(s.dir, "defs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(out, abs, filepath.Join(s.dir, "defs"))
+}
+
 // goldenVersions are the versions with a golden file each, the versions
 // of the oracles: plan.golden is 252's, plan-VERSION.golden the others'.
 var goldenVersions = []compat.Version{252, 254, 257, 262}
@@ -250,7 +261,7 @@ func TestGoldenPlans(t *testing.T) {
 		for _, v := range goldenVersions {
 			t.Run(fmt.Sprintf("%s/%d", s.name, v), func(t *testing.T) {
 				golden := goldenFile(s.dir, v)
-				checkGolden(t, render(s.plan(t, v)), golden)
+				checkGolden(t, s.relative(t, render(s.plan(t, v))), golden)
 			})
 		}
 	}
