@@ -135,7 +135,17 @@ func (l *LoopDisk) destroy(t testing.TB) {
 		if err != nil {
 			continue
 		}
-		if _, err := run("partx", "--delete", "--nr", strings.TrimSpace(string(n)), l.Path); err != nil {
+		// A delete fails with EBUSY while anything has the partition open,
+		// and other packages' tests (run in parallel) probe block devices
+		// for a moment; a partition left behind would make the next user
+		// of this loop device fail, so wait a little for them.
+		for range 20 {
+			if _, err = run("partx", "--delete", "--nr", strings.TrimSpace(string(n)), l.Path); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
