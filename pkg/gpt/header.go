@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"unicode/utf16"
 
 	"github.com/google/uuid"
@@ -97,7 +96,7 @@ func headerCRC(sector []byte) uint32 {
 	var b [headerSize]byte
 	copy(b[:], sector[:headerSize])
 	clear(b[16:20])
-	return crc32.ChecksumIEEE(b[:])
+	return crc32IEEE(b[:])
 }
 
 // arraySectors is how many sectors an entry array of count entries
