@@ -103,12 +103,14 @@ test-unit: deps build
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 
 test-image: deps build
-	@echo "== tier 2: image files, differential against systemd-repart 252 (Encrypt= in a QEMU guest) =="
+	@echo "== tier 2: image files, differential against systemd-repart 252 (Encrypt= in a QEMU guest), the keys of 253-262 against 262 (tests/features) =="
 	@mkdir -p build && rm -f build/differential-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
 		$(GO) test -count=1 -timeout 20m ./tests/differential/
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
 		$(GO) test -count=1 -timeout 25m ./tests/encrypt/
+	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
+		$(GO) test -count=1 -timeout 10m ./tests/features/
 	@cat build/differential-summary.txt
 
 test-loop: deps build

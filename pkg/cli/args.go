@@ -18,8 +18,9 @@ type option struct {
 	set           func(value string) error
 }
 
-// parseArgs applies options and returns the positional arguments.
-func parseArgs(args []string, opts []option) ([]string, error) {
+// parseArgs applies options and returns the positional arguments; given
+// is told the name of each option that was given.
+func parseArgs(args []string, opts []option, given func(name string)) ([]string, error) {
 	var positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -52,6 +53,7 @@ func parseArgs(args []string, opts []option) ([]string, error) {
 		if err := o.set(value); err != nil {
 			return nil, fmt.Errorf("--%s=%s: %w", name, value, err)
 		}
+		given(name)
 	}
 	return positional, nil
 }

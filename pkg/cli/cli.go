@@ -137,7 +137,8 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	opts := plan.Options{Empty: r.cfg.empty, Seed: seed, Formats: mkfs.Capabilities(), Encryption: r.probeEncryption(defs),
-		Discard: plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget}}
+		Discard:   plan.DiscardPolicy{On: r.cfg.discard, Budget: r.cfg.discardBudget},
+		Selection: r.cfg.selection, Compat: r.cfg.compat}
 
 	if r.cfg.empty == plan.EmptyCreate {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
@@ -192,6 +193,10 @@ func (r *run) main(ctx context.Context) (int, error) {
 	for _, n := range p.Notices {
 		r.logf("%s", n)
 	}
+	files, err := r.generatedFiles(p)
+	if err != nil {
+		return 0, err
+	}
 	node := func(n int) string { return blockdev.PartitionNode(session.Path(), n) }
 	rows := report.Rows(p, node)
 	if r.cfg.json == "off" && (r.cfg.pretty == nil || *r.cfg.pretty) {
@@ -213,16 +218,22 @@ func (r *run) main(ctx context.Context) (int, error) {
 	case !p.Changed():
 		r.log.outcome(journal.PriInfo, MessageNoChanges, "No changes.")
 		r.settleFactoryReset(p, opts.FactoryReset)
-		if !r.cfg.dryRun {
-			if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
-				return 0, fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", session.Path(), err)
-			}
+		if r.cfg.dryRun {
+			r.showGenerated(files)
+			break
+		}
+		if err := apply.CatchUpKernel(ctx, session, p, r.logf); err != nil {
+			return 0, fmt.Errorf("%s: the partition table is on disk, but the kernel could not be told about its partitions: %w", session.Path(), err)
+		}
+		if err := r.writeGenerated(files); err != nil {
+			return 0, err
 		}
 	case r.cfg.dryRun:
 		r.logf("Planned steps:")
 		if err := report.Steps(r.env.Stderr, p); err != nil {
 			return 0, err
 		}
+		r.showGenerated(files)
 		r.logf("Dry run: nothing was written. Re-run with --dry-run=no to apply.")
 	default:
 		if err := r.apply(ctx, session, p); err != nil {
@@ -231,6 +242,9 @@ func (r *run) main(ctx context.Context) (int, error) {
 		r.log.partitions(p, node)
 		r.logOutcomes(p, session.Path())
 		r.settleFactoryReset(p, opts.FactoryReset)
+		if err := r.writeGenerated(files); err != nil {
+			return 0, err
+		}
 		r.logf("All done.")
 	}
 	if r.cfg.json != "off" {

@@ -16,11 +16,9 @@ func (r *run) loadDefinitions() ([]repartd.Definition, error) {
 	specifiers := sdvalue.LazySpecifiers(func() sdvalue.Specifiers {
 		return hostfacts.Read(r.cfg.root, r.env.Getenv).Specifiers()
 	})
-	defs, err := repartd.Load(repartd.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers})
-	if err == nil {
-		// Keys the version followed does not have (TPM2PCRs=, 259).
-		err = repartd.RequireVersion(defs, r.cfg.compat)
-	}
+	// Keys and values newer than the version followed are refused here,
+	// naming file:line and the version that added them.
+	defs, err := repartd.Load(repartd.Options{Root: r.cfg.root, Dirs: r.cfg.definitions, Specifiers: specifiers, Compat: r.cfg.compat})
 	if err != nil {
 		return nil, err
 	}

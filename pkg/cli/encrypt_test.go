@@ -61,10 +61,11 @@ func TestTPM2PolicyInPlan(t *testing.T) {
 	}
 	signed := "a PCR policy signed by the key in " + pem + " for PCRs 11"
 	for _, want := range []string{
-		`label "home", Encrypt=key-file; key slot 0: the key in ` + key,
-		`label "var", Encrypt=tpm2; key slot 0: a key sealed to the TPM2 /dev/null, bound to PCRs 7, ` + signed,
+		// 262 labels the volume luks-<partition label> (259).
+		`label "luks-home", Encrypt=key-file; key slot 0: the key in ` + key,
+		`label "luks-var", Encrypt=tpm2; key slot 0: a key sealed to the TPM2 /dev/null, bound to PCRs 7, ` + signed,
 		// 262: no PCRs unless asked for.
-		`label "srv", Encrypt=tpm2; key slot 0: a key sealed to the TPM2 /dev/null, bound to no PCRs, ` + signed,
+		`label "luks-srv", Encrypt=tpm2; key slot 0: a key sealed to the TPM2 /dev/null, bound to no PCRs, ` + signed,
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("the plan does not say %q:\n%s", want, errOut)

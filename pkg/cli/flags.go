@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/fstab"
 	"github.com/sprout-initrd/sprout/pkg/luks"
+	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
@@ -45,14 +48,65 @@ type config struct {
 	// compat is --compat=: the systemd-repart version whose behaviour
 	// sprout follows.
 	compat compat.Version
+	// selection is --include-partitions=, --exclude-partitions= and the
+	// --defer-partitions* flags.
+	selection plan.Selection
+	// generateFstab and generateCrypttab are the files to write (under
+	// --root), appendFstab what to do with an existing fstab.
+	generateFstab, generateCrypttab string
+	appendFstab                     fstab.Append
+	// since records, for each flag given, the systemd version that added
+	// it (flagSince), to refuse it under an older --compat=.
+	since map[string]int
 	// initrdNeeds is --initrd-needs: "" (not given), "definitions" or
 	// "all".
 	initrdNeeds string
 }
 
+// flagSince is the systemd version that added each flag sprout takes
+// after 252 (systemd-repart(8)'s "Added in version").
+var flagSince = map[string]int{
+	"include-partitions": 253, "exclude-partitions": 253, "defer-partitions": 253,
+	"generate-fstab": 256, "generate-crypttab": 256,
+	"append-fstab":           258,
+	"defer-partitions-empty": 259, "defer-partitions-factory-reset": 259,
+}
+
+// checkCompat refuses a flag that the systemd version followed did not
+// have.
+func (c *config) checkCompat() error {
+	for name, v := range c.since {
+		if compat.Version(v) > c.compat.OrDefault() {
+			return fmt.Errorf("--%s= needs systemd-repart %d or later, but --compat=%s follows systemd-repart %s", name, v, c.compat.OrDefault(), c.compat.OrDefault())
+		}
+	}
+	return nil
+}
+
+// partitionTypes reads a comma-separated list of partition type names or
+// GUIDs, as --include-partitions= and friends take it.
+func partitionTypes(v string) ([]uuid.UUID, error) {
+	var out []uuid.UUID
+	for _, item := range strings.Split(v, ",") {
+		g, ok := parttype.Lookup(item)
+		if !ok || item == "" {
+			return nil, fmt.Errorf("%q is not a partition type name or GUID", item)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
 func parse(args []string) (*config, error) {
 	c := &config{dryRun: true, empty: plan.EmptyRefuse, discard: true, discardBudget: plan.DefaultDiscardBudget, json: "off", legend: true,
-		tpm2Device: "auto", compat: compat.Default}
+		tpm2Device: "auto", compat: compat.Default, appendFstab: fstab.AppendNo, since: map[string]int{}}
+	types := func(name string, dst *[]uuid.UUID) option {
+		return option{name: name, hasValue: true, set: func(v string) error {
+			ts, err := partitionTypes(v)
+			*dst = append(*dst, ts...)
+			return err
+		}}
+	}
 	boolOpt := func(name string, dst *bool) option {
 		return option{name: name, hasValue: true, set: func(v string) (err error) {
 			*dst, err = sdvalue.ParseBool(v)
@@ -177,6 +231,17 @@ func parse(args []string) (*config, error) {
 			}
 			return err
 		}},
+		types("include-partitions", &c.selection.Include),
+		types("exclude-partitions", &c.selection.Exclude),
+		types("defer-partitions", &c.selection.Defer),
+		boolOpt("defer-partitions-empty", &c.selection.DeferEmpty),
+		boolOpt("defer-partitions-factory-reset", &c.selection.DeferFactoryReset),
+		{name: "generate-fstab", hasValue: true, set: func(v string) error { c.generateFstab = v; return nil }},
+		{name: "generate-crypttab", hasValue: true, set: func(v string) error { c.generateCrypttab = v; return nil }},
+		{name: "append-fstab", hasValue: true, set: func(v string) (err error) {
+			c.appendFstab, err = fstab.ParseAppend(v)
+			return err
+		}},
 		{name: "compat", hasValue: true, set: func(v string) (err error) {
 			c.compat, err = compat.Parse(v)
 			return err
@@ -197,7 +262,11 @@ func parse(args []string) (*config, error) {
 		{name: "help", set: func(string) error { c.help = true; return nil }},
 		{name: "version", set: func(string) error { c.version = true; return nil }},
 	}
-	pos, err := parseArgs(args, opts)
+	pos, err := parseArgs(args, opts, func(name string) {
+		if v, ok := flagSince[name]; ok {
+			c.since[name] = v
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +300,12 @@ func parse(args []string) (*config, error) {
 	}
 	if c.empty == plan.EmptyCreate && c.size == "" {
 		return nil, errors.New("--empty=create needs --size=")
+	}
+	if len(c.selection.Include) > 0 && len(c.selection.Exclude) > 0 {
+		return nil, errors.New("--include-partitions= and --exclude-partitions= cannot be combined")
+	}
+	if err := c.checkCompat(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -37,12 +37,22 @@ func TestInitrdNeeds(t *testing.T) {
 		t.Errorf("--json=short: exit %d, %s", code, out)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "30-bad.conf"), []byte("[Partition]\nType=srv\nFormat=squashfs\n"), 0o644); err != nil {
+	// A format sprout cannot make is accepted (the partition may exist at
+	// boot, as an image's store does; a run refuses it only when it would
+	// create that partition) and needs nothing in the initrd.
+	if err := os.WriteFile(filepath.Join(dir, "25-store.conf"), []byte("[Partition]\nType=srv\nFormat=squashfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = needsMain("--initrd-needs", "--definitions="+dir)
+	if code != 0 || !strings.Contains(out, "format\tsquashfs\t") || strings.Contains(out, "mksquashfs") {
+		t.Errorf("Format=squashfs: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "30-bad.conf"), []byte("[Partition]\nType=srv\nMountPoint=srv\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = needsMain("--initrd-needs", "--definitions="+dir)
 	if code != ExitFailure || out != "" || !strings.Contains(errOut, filepath.Join(dir, "30-bad.conf")+":3") {
-		t.Errorf("Format=squashfs: exit %d, stdout %q, stderr %q; want 1 and file:line", code, out, errOut)
+		t.Errorf("MountPoint=srv: exit %d, stdout %q, stderr %q; want 1 and file:line", code, out, errOut)
 	}
 
 	if code, _, errOut = needsMain("--initrd-needs", "/dev/sda"); code != ExitFailure || !strings.Contains(errOut, "takes no device") {

@@ -117,7 +117,7 @@ func (l *logger) outcome(prio journal.Priority, id, msg string) {
 // grew, so the journal answers "what did the first boot do" by field.
 func (l *logger) partitions(p *plan.Plan, node func(int) string) {
 	for _, r := range p.Partitions {
-		if r.Activity == plan.Unchanged {
+		if r.Activity == plan.Unchanged || r.Deferred {
 			continue
 		}
 		id := MessageGrown

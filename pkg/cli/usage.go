@@ -26,7 +26,8 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           /etc/repart.d /run/repart.d /usr/local/lib/repart.d
                           /usr/lib/repart.d (repeatable; not under --root)
      --root=PATH          Find definitions, etc/machine-id and os-release (for
-                          the specifiers of Label=) under PATH
+                          the specifiers of Label=) under PATH, and write the
+                          --generate-fstab=/--generate-crypttab= files there
      --seed=UUID|random   Seed for partition, disk and file system UUIDs
                           (default: the machine ID, else random)
      --size=BYTES|auto    Grow an image file to this size first (never shrinks;
@@ -66,6 +67,25 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
      --tpm2-pcrlock=PATH  Bind the TPM2 key to this systemd-pcrlock policy
                           (255; default: /run/systemd/pcrlock.json, else
                           /var/lib/systemd/pcrlock.json; empty: none)
+     --include-partitions=TYPES
+                          Act only on definitions of these partition types
+                          (comma-separated names or GUIDs; repeatable)
+     --exclude-partitions=TYPES
+                          Leave out definitions of these types, as if their
+                          files did not exist (not with --include-partitions)
+     --defer-partitions=TYPES
+                          Plan these types (space and entry numbers kept)
+                          but do not create or grow them
+     --defer-partitions-empty=BOOL
+                          Also defer definitions labelled _empty (Format=empty)
+     --defer-partitions-factory-reset=BOOL
+                          Also defer definitions with FactoryReset=yes
+     --generate-fstab=PATH
+                          Write an fstab (under --root) for MountPoint=
+     --append-fstab=MODE  If that fstab exists: no (refuse, default), auto
+                          (replace the generated section), replace
+     --generate-crypttab=PATH
+                          Write a crypttab (under --root) for EncryptedVolume=
      --json=MODE          Print the result as JSON: pretty, short or off
      --pretty=BOOL        Print the table and the picture (default: yes)
      --wait-for-disk=TIME Without DEVICE: if the first method that applies

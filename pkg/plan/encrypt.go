@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
+	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
 // EncryptPartition formats the range of a future partition as a LUKS2
@@ -16,7 +18,7 @@ type EncryptPartition struct {
 	Offset, Size uint64
 	Mode         encryption.Mode
 	UUID         uuid.UUID // the LUKS2 UUID, derived from the partition UUID
-	Label        string    // the LUKS2 label: the partition label, as in 252
+	Label        string    // the LUKS2 label: VolumeLabel=, else the version's default (volumeLabel)
 	encryption.Settings
 }
 
@@ -46,9 +48,24 @@ func (s EncryptPartition) Describe() string {
 
 // encryptStep is the volume of a new partition, with the run's settings
 // and its definition's KeyFile= and TPM2PCRs=.
-func encryptStep(m *member, row Partition, crypt encryption.Settings) EncryptPartition {
+func encryptStep(m *member, row Partition, crypt encryption.Settings, v compat.Version) EncryptPartition {
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
-		UUID: row.LUKSUUID, Label: row.Label, Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
+		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, v), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
 	}
+}
+
+// luksLabelPrefix is put before the partition label to make the LUKS2
+// label of a new encrypted partition: nothing up to 258, "luks-" from 259
+// on (NEWS 259: the file system and the LUKS2 volume would otherwise both
+// claim /dev/disk/by-label/<label>; observed on 257 and 262).
+var luksLabelPrefix = compat.ByVersion[string]{{Since: 252, Value: ""}, {Since: 259, Value: "luks-"}}
+
+// volumeLabel is the LUKS2 label of a new encrypted partition:
+// VolumeLabel= when set (259), else the prefixed partition label.
+func volumeLabel(d *repartd.Definition, label string, v compat.Version) string {
+	if d.VolumeLabel != nil {
+		return *d.VolumeLabel
+	}
+	return luksLabelPrefix.At(v) + label
 }

@@ -49,7 +49,7 @@ func TestEncryptRefusals(t *testing.T) {
 		c := all
 		tc.caps(&c)
 		defs := []repartd.Definition{def(t, "home", "home", "Format=ext4", "Encrypt="+tc.mode)}
-		p, err := Make(defs, blank(1*gib, 512), Options{Empty: EmptyAllow, Seed: seedA, Encryption: c})
+		p, err := Make(defs, blank(1*gib, 512), Options{Empty: EmptyAllow, Seed: seedA, Encryption: c, Compat: 252})
 		var fe *FormatError
 		switch {
 		case tc.want == "" && err != nil:

@@ -200,7 +200,8 @@ func (s scenario) plan(t *testing.T) (*plan.Plan, error) {
 	if tb := s.table(t); tb != nil {
 		snap.Label, snap.Table = plan.LabelGPT, tb
 	}
-	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed,
+	// The golden plans are 252's (TestGoldenPlansAgainstOracle).
+	return plan.Make(defs, snap, plan.Options{Empty: s.empty, Seed: s.seed, Compat: 252,
 		Encryption: encryption.Capabilities{Settings: s.crypt}})
 }
 

@@ -23,6 +23,9 @@ type member struct {
 	typ     uuid.UUID
 	exists  bool
 	dropped bool
+	// deferred: planned (space and entry number reserved) but not
+	// written (--defer-partitions= and friends).
+	deferred bool
 
 	// Existing partitions only.
 	entry          gpt.Entry
@@ -90,9 +93,16 @@ func (l *layout) fsMinimumSize(format string) (uint64, bool) {
 	return min, ok && min > 0
 }
 
+// veritySigSize is the size of a Verity=signature partition: it holds a
+// JSON object of at most 16 KiB, and repart gives it exactly that.
+const veritySigSize = 16 << 10
+
 func (l *layout) minSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
+	}
+	if m.def.Verity() == "signature" {
+		return max(veritySigSize, m.currentSize)
 	}
 	sz := uint64(hardMinSize)
 	if m.exists {
@@ -119,6 +129,9 @@ func (l *layout) minSize(m *member) uint64 {
 func (l *layout) maxSize(m *member) uint64 {
 	if m.foreign() {
 		return m.currentSize
+	}
+	if m.def.Verity() == "signature" {
+		return max(veritySigSize, m.currentSize)
 	}
 	if m.def.SizeMax == repartd.Unset {
 		return infinite

@@ -52,7 +52,7 @@ func changesPartitions(steps []Step) bool {
 func entryUpdates(members []*member, uuids []uuid.UUID, labels []string) []Step {
 	var steps []Step
 	for i, m := range members {
-		if !m.exists || m.foreign() {
+		if !m.exists || m.foreign() || m.deferred {
 			continue
 		}
 		if m.entry.UUID != uuids[i] || m.entry.Name != labels[i] {
@@ -67,6 +67,9 @@ func kernelSteps(rows []Partition) []Step {
 	// repair it may lack partitions that are not new.
 	var tell TellKernel
 	for _, r := range rows {
+		if r.Deferred {
+			continue
+		}
 		switch r.Activity {
 		case Create:
 			tell.Add = append(tell.Add, r.Index)
@@ -77,7 +80,7 @@ func kernelSteps(rows []Partition) []Step {
 	steps := []Step{WriteTable{}, tell}
 	var wait WaitForUdev
 	for _, r := range rows {
-		if r.Activity == Create {
+		if r.Activity == Create && !r.Deferred {
 			wait.Partitions = append(wait.Partitions, r.Index)
 			wait.Links = append(wait.Links, r.UdevLinks()...)
 		}
@@ -90,6 +93,9 @@ func kernelSteps(rows []Partition) []Step {
 		// the QEMU tier: a repaired primary GPT, then a re-read after
 		// "All done.").
 		for _, r := range rows {
+			if r.Deferred && r.Activity == Create {
+				continue
+			}
 			wait.Partitions = append(wait.Partitions, r.Index)
 			wait.Links = append(wait.Links, "/dev/disk/by-partuuid/"+r.UUID.String())
 		}

@@ -102,13 +102,22 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 		case !m.exists:
 			row.Activity = Create
 			row.Format = m.def.Format
-			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
-			if row.Encrypt = m.def.Encrypt; row.Encrypt != encryption.Off {
+			row.Encrypt = m.def.Encrypt
+			if row.Encrypt != encryption.Off {
 				row.LUKSUUID = LUKSUUID(row.UUID)
-				formats = append(formats, encryptStep(m, row, crypt))
 			}
 			if row.Format != "" {
 				row.FileSystemUUID = FileSystemUUID(row.UUID)
+			}
+			if m.deferred {
+				row.Deferred = true
+				break
+			}
+			wipes = append(wipes, WipeRange{Index: m.index, Offset: m.offset, Size: m.newSize})
+			if row.Encrypt != encryption.Off {
+				formats = append(formats, encryptStep(m, row, crypt, l.compat))
+			}
+			if row.Format != "" {
 				formats = append(formats, FormatPartition{
 					Index: m.index, Offset: m.offset, Size: m.newSize, Format: row.Format,
 					Label: row.Label, UUID: row.FileSystemUUID,
@@ -124,6 +133,10 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 			row.OldSize, row.OldPadding = m.currentSize, m.currentPadding
 			if m.newSize > m.currentSize {
 				row.Activity = Resize
+				if m.deferred {
+					row.Deferred = true
+					break
+				}
 				grows = append(grows, GrowEntry{
 					Index: m.index, OldSize: m.currentSize, NewSize: m.newSize,
 					LastLBA: (m.offset+m.newSize)/secsz - 1,

@@ -66,6 +66,9 @@ type Options struct {
 	// systemd-cryptenroll, a TPM2) and the run's key and TPM2 settings;
 	// a plan that needs more is refused like a missing mkfs.
 	Encryption encryption.Capabilities
+	// Selection is --include-partitions=, --exclude-partitions= and the
+	// --defer-partitions* flags.
+	Selection Selection
 	// FactoryReset erases the partitions whose definition says
 	// FactoryReset=yes and creates them anew (see FactoryReset). It is
 	// ignored when the table is created from scratch, as in 252.
@@ -104,6 +107,9 @@ type Partition struct {
 	// Encrypt and LUKSUUID are set for new partitions with Encrypt=.
 	Encrypt  encryption.Mode
 	LUKSUUID uuid.UUID
+	// Deferred: the row shows what the run would do without
+	// --defer-partitions= (as 262's table does), and nothing is written.
+	Deferred bool
 }
 
 // Dropped is a definition given up because it did not fit and its
@@ -149,6 +155,7 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 		return nil, err
 	}
 	p := &Plan{SectorSize: snap.SectorSize, DiskSize: snap.Size, FromScratch: fromScratch}
+	defs = opts.Selection.selected(defs)
 
 	var table *gpt.Table
 	if fromScratch {
@@ -200,10 +207,19 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 	}
 
 	l := newLayout(defs, table, snap.SectorSize, opts.Compat)
+	l.markDeferred(opts.Selection)
+	pairs, err := l.mergeSupplements(defs)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		ok, largest := l.allocate()
-		if ok {
+		if ok && l.mergedTargetsFit(pairs) {
 			break
+		}
+		if msg := unmergeFirst(pairs); msg != "" {
+			p.Notices = append(p.Notices, msg)
+			continue
 		}
 		affected := l.dropHighestPriority()
 		if affected == nil {
@@ -221,6 +237,9 @@ func Make(defs []repartd.Definition, snap Snapshot, opts Options) (*Plan, error)
 	l.grow()
 	placed := l.place()
 	if err := checkSlots(placed, table); err != nil {
+		return nil, err
+	}
+	if err := l.checkCreatable(); err != nil {
 		return nil, err
 	}
 

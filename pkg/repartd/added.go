@@ -8,23 +8,16 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/compat"
 )
 
-// added names the systemd-repart version that added each key sprout
-// reads after 252 (repart.d(5)'s "Added in version", confirmed on the
-// oracles: 257 ignores TPM2PCRs= and KeyFile= with a warning, 262 reads
-// them).
-var added = map[string]compat.Version{
-	"TPM2PCRs": 259, "KeyFile": 259,
-}
-
 // RequireVersion refuses a definition that uses a key the systemd-repart
-// version v does not have, naming file:line and the version that added
-// it: such a file was written for a newer systemd, and v would ignore
-// the line.
+// version v does not have (keys.go), naming file:line and the version
+// that added it: such a file was written for a newer systemd, and v would
+// ignore the line. Load does the same for each line as it reads it, when
+// given the version; this checks definitions read without one.
 func RequireVersion(defs []Definition, v compat.Version) error {
 	for _, d := range defs {
-		for key, since := range added {
-			where, used := d.Lines[key]
-			if !used || v.OrDefault() >= since {
+		for key, where := range d.Lines {
+			since := compat.Version(keys[key].since)
+			if v.OrDefault() >= since {
 				continue
 			}
 			e := &Error{File: where, Key: key,

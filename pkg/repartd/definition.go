@@ -56,9 +56,15 @@ type Definition struct {
 	PaddingMin uint64
 	PaddingMax uint64
 
-	// Format is the file system to create ("" for none): a name pkg/fstype
-	// declares.
+	// Format is the file system to create ("" for none). Any name is
+	// accepted, as systemd-repart accepts it: it has no effect on a
+	// partition that exists, and the planner refuses a new partition whose
+	// format sprout cannot make (FormatKnown: a name pkg/fstype declares).
 	Format string
+	// Empty is Format=empty (systemd 258): no file system, the label
+	// "_empty" unless Label= is set, NoAuto=yes unless NoAuto= is set, and
+	// no encryption.
+	Empty bool
 
 	// Encrypt is Encrypt= (encryption.Off when unset). An encrypted new
 	// partition without Format= gets ext4, as in 252.
@@ -80,13 +86,79 @@ type Definition struct {
 	GrowFileSystem Tristate
 	FactoryReset   bool
 
+	// VolumeLabel is VolumeLabel= (259), the LUKS2 label of an encrypted
+	// new partition (nil: the version's default, see plan).
+	VolumeLabel *string
+
+	// MountPoints are the MountPoint= lines (256), in order: the fstab
+	// entries --generate-fstab= writes for the partition.
+	MountPoints []MountPoint
+	// EncryptedVolume is EncryptedVolume= (256): the crypttab entry
+	// --generate-crypttab= writes (nil when not set).
+	EncryptedVolume *EncryptedVolume
+
+	// SupplementFor is SupplementFor= (257): the name (file name without
+	// ".conf") of the definition this one supplements ("" when not set).
+	SupplementFor string
+
+	// Subvolumes and DefaultSubvolume are Subvolumes= (255) and
+	// DefaultSubvolume= (256). On a new, empty btrfs they create nothing
+	// (the directories would have to come from MakeDirectories= or
+	// CopyFiles=, which sprout does not run at boot).
+	Subvolumes       []Subvolume
+	DefaultSubvolume string
+
+	// ImageKeys maps each image-building key that was set (CopyFiles=,
+	// Verity=, Minimize=, …) to where it was set. They have no effect on
+	// a partition that exists; sprout refuses a definition with a key that
+	// fills the partition (ImageKey.Fills) when it would create it.
+	ImageKeys []ImageKey
+
 	// Warnings are lines ignored as systemd-repart 252 ignores them (a
 	// Label= whose specifier has no value), each starting with file:line.
 	Warnings []string
 
+	// at is the file:line of the assignment being applied (setters record
+	// it in the values that keep their own location).
+	at string
+
 	// Lines maps each key that was set to the file:line of its last
 	// assignment, so later stages can point at the culprit.
 	Lines map[string]string
+}
+
+// MountPoint is one MountPoint= line: where the partition is mounted and
+// the options appended to the default ones (Options is nil when the line
+// has no second field; it may point at "").
+type MountPoint struct {
+	Path    string
+	Options *string
+	// Where is the file:line of the assignment.
+	Where string
+}
+
+// EncryptedVolume is EncryptedVolume=: the volume name under /dev/mapper
+// (empty: luks-<LUKS UUID>), the key file ("" for "-") and the crypttab
+// options.
+type EncryptedVolume struct {
+	Name, KeyFile, Options string
+	Where                  string
+}
+
+// Subvolume is one path of Subvolumes= with its flags (ro, nodatacow).
+type Subvolume struct {
+	Path  string
+	Flags []string
+}
+
+// ImageKey is an image-building key set in a definition.
+type ImageKey struct {
+	Key, Value string
+	Where      string
+	// Fills: the key puts content into a new partition (CopyFiles=,
+	// CopyBlocks=, MakeDirectories=, MakeSymlinks=, Verity= other than
+	// off, Minimize= other than off); the others only modify that.
+	Fills bool
 }
 
 // Where returns the file:line of key's last assignment, or the file path

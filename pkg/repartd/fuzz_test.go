@@ -116,17 +116,16 @@ func checkDefinition(t *testing.T, d *Definition) {
 			t.Fatalf("accepted a label that does not fit a GPT name: %q", l)
 		}
 	}
-	if d.Format != "" {
-		found := false
-		for _, f := range Formats() {
-			found = found || f == d.Format
-		}
-		if !found {
-			t.Fatalf("accepted Format=%q", d.Format)
+	if d.Format != "" && (strings.ContainsAny(d.Format, "/ \t") || d.Empty) {
+		t.Fatalf("accepted Format=%q (empty %v)", d.Format, d.Empty)
+	}
+	for _, m := range d.MountPoints {
+		if !strings.HasPrefix(m.Path, "/") || strings.Contains(m.Path, "/../") || strings.ContainsAny(m.Path, " \t\n") {
+			t.Fatalf("accepted a mount point that breaks an fstab line: %q", m.Path)
 		}
 	}
 	for key, where := range d.Lines {
-		if _, ok := settings[key]; !ok {
+		if _, ok := keys[key]; !ok {
 			t.Fatalf("Lines has key %q that is not a setting", key)
 		}
 		file, line := splitWhere(where)
@@ -161,6 +160,10 @@ var fuzzParseSeeds = [][2]string{
 	{"[Partition]\nType=home\nUUID=not-a-uuid\n", ""},
 	{"[Partition]\nType=home\nLabel=0123456789012345678901234567890123456\n", ""},
 	{"[Partition]\nType=home\nLabel=%m\n", ""},
+	{"[Partition]\nType=home\nFormat=empty\nMountPoint=/home:x-initrd.mount\nMountPoint=\"/a:b\":'o'\n", ""},
+	{"[Partition]\nType=var\nEncrypt=tpm2\nEncryptedVolume=var::tpm2-device=auto\nVolumeLabel=v\n", ""},
+	{"[Partition]\nType=home\nFormat=btrfs\nSubvolumes=/@ /@home:ro,nodatacow\nDefaultSubvolume=/@\n", ""},
+	{"[Partition]\nType=xbootldr\nSupplementFor=10-esp\nCopyFiles=/boot\nMinimize=guess\n", ""},
 	{"[Partition\nType=home\n", ""},
 	{"Type=home\n[Partition]\n", ""},
 	{"[Install]\nWantedBy=x\n", ""},

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
@@ -26,6 +27,10 @@ type Options struct {
 	// Specifiers are the values of Label='s % specifiers
 	// (sdvalue.LazySpecifiers over hostfacts.Read).
 	Specifiers sdvalue.Specifiers
+	// Compat is the systemd version the run follows (--compat=): a key or
+	// value added after it is an error naming file:line and the version
+	// that added it (the zero Version: compat.Default).
+	Compat compat.Version
 }
 
 // SearchPath returns where systemd-repart looks for repart.d files by
@@ -90,13 +95,16 @@ func Load(opts Options) ([]Definition, error) {
 		for i, d := range dropIns {
 			paths[i] = d.path
 		}
-		def, err := ParseWith(f.path, paths, opts.Specifiers)
+		def, err := parseFor(f.path, paths, opts.Specifiers, opts.Compat.OrDefault())
 		if err != nil {
 			return nil, err
 		}
 		defs = append(defs, def)
 	}
 	if err := checkUniqueUUIDs(defs); err != nil {
+		return nil, err
+	}
+	if err := resolveSupplements(defs); err != nil {
 		return nil, err
 	}
 	return defs, nil

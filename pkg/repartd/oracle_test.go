@@ -734,15 +734,18 @@ func TestOracleDeliberateDifferences(t *testing.T) {
 		t.Error("unknown key: we accepted it")
 	}
 
-	// 4. 252 settings we do not implement are real settings for repart: it
-	// acts on them (here CopyBlocks=auto makes it fail without a source
-	// device); we refuse them up front.
+	// 4. Image-building settings are real settings for repart: it acts on
+	// them (here CopyBlocks=auto makes it fail without a source device).
+	// We read them, and the planner refuses them on a partition it would
+	// create (they have no effect on one that exists).
 	dir = defsDir(t, map[string]string{"a.conf": "[Partition]\nType=home\nCopyBlocks=auto\n"})
 	r = runOracle(t, "100M", true, []string{dir})
 	if strings.Contains(r.stderr, "Unknown key") {
 		t.Errorf("CopyBlocks: repart does not know it?\n%s", r.stderr)
 	}
-	if _, err := Load(Options{Dirs: []string{dir}}); err == nil {
-		t.Error("CopyBlocks: we accepted it")
+	if defs, err := Load(Options{Dirs: []string{dir}}); err != nil {
+		t.Errorf("CopyBlocks: %v", err)
+	} else if k, fills := defs[0].Fills(); !fills || k.Key != "CopyBlocks" {
+		t.Errorf("CopyBlocks: not recorded as filling the partition: %+v", defs[0].ImageKeys)
 	}
 }

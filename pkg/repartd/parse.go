@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
 	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
@@ -64,8 +65,15 @@ func Parse(path string, dropIns []string) (Definition, error) {
 
 // ParseWith is Parse with the values the % specifiers of Label= expand to.
 func ParseWith(path string, dropIns []string, sp sdvalue.Specifiers) (Definition, error) {
+	return parseFor(path, dropIns, sp, compat.Newest)
+}
+
+// parseFor is ParseWith following systemd version compat (0: the newest):
+// a key or value added after it is refused.
+func parseFor(path string, dropIns []string, sp sdvalue.Specifiers, v compat.Version) (Definition, error) {
 	p := newParser(path)
 	p.sp = sp
+	p.compat = v
 	if err := p.file(path); err != nil {
 		return Definition{}, err
 	}
@@ -89,6 +97,9 @@ type parser struct {
 	// about settings that are missing.
 	header int
 	sp     sdvalue.Specifiers
+	// compat is the systemd version followed (--compat=); keys and
+	// values added later are refused.
+	compat compat.Version
 }
 
 func newParser(path string) *parser {
@@ -141,44 +152,8 @@ func (p *parser) data(path string, data []byte) error {
 // when the value is invalid.
 type setting func(d *Definition, value string) error
 
-var settings = map[string]setting{
-	"Type":            setType,
-	"Label":           setLabel,
-	"UUID":            setUUID,
-	"Priority":        setPriority,
-	"Weight":          func(d *Definition, v string) error { return setWeight(&d.Weight, v) },
-	"PaddingWeight":   func(d *Definition, v string) error { return setWeight(&d.PaddingWeight, v) },
-	"SizeMinBytes":    func(d *Definition, v string) error { return setSize(&d.SizeMin, v, roundDown) },
-	"SizeMaxBytes":    func(d *Definition, v string) error { return setSize(&d.SizeMax, v, roundUp) },
-	"PaddingMinBytes": func(d *Definition, v string) error { return setSize(&d.PaddingMin, v, roundDown) },
-	"PaddingMaxBytes": func(d *Definition, v string) error { return setSize(&d.PaddingMax, v, roundUp) },
-	"Format":          setFormat,
-	"Flags":           setFlags,
-	"NoAuto":          func(d *Definition, v string) error { return setTristate(&d.NoAuto, v) },
-	"ReadOnly":        func(d *Definition, v string) error { return setTristate(&d.ReadOnly, v) },
-	"GrowFileSystem":  func(d *Definition, v string) error { return setTristate(&d.GrowFileSystem, v) },
-	"FactoryReset":    setFactoryReset,
-	"Encrypt":         setEncrypt,
-	"TPM2PCRs":        setTPM2PCRs,
-	"KeyFile":         setKeyFile,
-}
-
-// unsupported names the repart.d settings sprout knows but does not
-// implement, with the systemd version that introduced them.
-var unsupported = map[string]string{
-	"CopyBlocks": "252", "CopyFiles": "252", "MakeDirectories": "252",
-	"Verity": "252", "VerityMatchKey": "252", "SplitName": "252",
-	"Minimize": "253", "ExcludeFiles": "254", "ExcludeFilesTarget": "254",
-	"Subvolumes": "255", "VerityDataBlockSizeBytes": "255", "VerityHashBlockSizeBytes": "255",
-	"DefaultSubvolume": "256", "MountPoint": "256", "EncryptedVolume": "256",
-	"MakeSymlinks": "257", "Compression": "257", "CompressionLevel": "257", "SupplementFor": "257",
-	"AddValidateFS": "258", "FileSystemSectorSize": "258",
-	"VolumeLabel": "259",
-	"Integrity":   "260", "IntegrityAlgorithm": "260",
-}
-
 func (p *parser) set(path string, line int, key, value string) error {
-	apply, ok := settings[key]
+	spec, ok := keys[key]
 	if !ok {
 		if strings.HasPrefix(key, "X-") {
 			// Extension keys (like X- sections) are reserved for other
@@ -187,22 +162,19 @@ func (p *parser) set(path string, line int, key, value string) error {
 			return nil
 		}
 		why := "not a repart.d setting"
-		switch v, known := unsupported[key]; {
-		case known && v == "252":
-			why = "sprout does not implement this repart.d setting"
-		case known:
-			why = "a repart.d setting added in systemd " + v + ", after the 252 that sprout follows"
+		if v, known := unsupported[key]; known {
+			why = fmt.Sprintf("a repart.d setting of systemd %d that sprout does not implement", v)
 		}
 		return &Error{File: path, Line: line, Key: key,
 			Msg: fmt.Sprintf("unsupported key %s in [Partition] (%s)", sdvalue.ShowName("'", key, "'"), why)}
 	}
 	given := value
-	if key == "Label" {
+	if key == "Label" || key == "VolumeLabel" {
 		expanded, err := p.sp.Expand(value)
 		var missing *sdvalue.MissingSpecifierError
 		if errors.As(err, &missing) {
 			// As 252: the line is ignored and an earlier Label= stays.
-			p.def.Warnings = append(p.def.Warnings, fmt.Sprintf("%s:%d: ignoring Label=%s: %v", path, line, value, err))
+			p.def.Warnings = append(p.def.Warnings, fmt.Sprintf("%s:%d: ignoring %s=%s: %v", path, line, key, value, err))
 			return nil
 		}
 		if err != nil {
@@ -211,14 +183,27 @@ func (p *parser) set(path string, line int, key, value string) error {
 		}
 		value = expanded
 	}
-	if err := apply(&p.def, value); err != nil {
+	l := loc{path, line}
+	p.def.at = l.String()
+	err := spec.set(&p.def, value)
+	p.def.at = ""
+	if err != nil {
 		if value != given {
 			err = fmt.Errorf("expands to %s, %w", sdvalue.Quote(value), err)
 		}
 		return &Error{File: path, Line: line, Key: key,
 			Msg: fmt.Sprintf("invalid value for %s=: %s: %v", key, sdvalue.Quote(given), err)}
 	}
-	l := loc{path, line}
+	// A valid value of a key or value the version followed does not have
+	// (a malformed one is refused as such, above, at any version).
+	if v := since(key, value); compat.Version(v) > p.compat.OrDefault() {
+		what := key + "="
+		if v > keys[key].since {
+			what += value // the value is what is newer (Format=empty)
+		}
+		return &Error{File: path, Line: line, Key: key,
+			Msg: fmt.Sprintf("%s needs systemd-repart %d or later, but --compat=%s follows systemd-repart %s", what, v, p.compat.OrDefault(), p.compat.OrDefault())}
+	}
 	p.locs[key] = l
 	p.def.Lines[key] = l.String()
 	return nil
@@ -295,14 +280,34 @@ func setSize(dst *uint64, v string, round func(uint64) uint64) error {
 	return nil
 }
 
+// setFormat takes any file system name, as systemd-repart does: on a
+// partition that exists it has no effect; a new partition with a format
+// sprout cannot make is refused by the planner, naming this line.
+// "empty" (258) is Format=empty; "" resets.
 func setFormat(d *Definition, v string) error {
+	d.Format, d.Empty = "", false
+	switch {
+	case v == "":
+		// 262 refuses it ("not valid") and keeps the earlier value.
+		return fmt.Errorf("not a file system name; sprout can create %s (and Format=empty)", strings.Join(Formats(), ", "))
+	case v == "empty":
+		d.Empty = true
+	case v == "." || v == ".." || strings.ContainsAny(v, "/ \t"):
+		return fmt.Errorf("not a file system name")
+	default:
+		d.Format = v
+	}
+	return nil
+}
+
+// FormatKnown reports whether sprout can make the definition's Format=.
+func (d *Definition) FormatKnown() bool {
 	for _, f := range Formats() {
-		if v == f {
-			d.Format = v
-			return nil
+		if d.Format == f {
+			return true
 		}
 	}
-	return fmt.Errorf("sprout can create only %s", strings.Join(Formats(), ", "))
+	return false
 }
 
 func setFlags(d *Definition, v string) error {
@@ -401,12 +406,19 @@ func (p *parser) check() error {
 		return &Error{File: d.Path, Line: p.header, Key: "Type",
 			Msg: "Type= is not set; every partition definition needs one"}
 	}
+	d.applyEmpty()
 	if d.Encrypt != encryption.Off && d.Format == "" {
 		// 252 makes ext4 inside a LUKS volume that has no Format= (observed:
 		// Encrypt=key-file alone gives an ext4 with the derived UUID).
 		d.Format = EncryptedFormat
 	}
 	if err := p.checkRange("SizeMinBytes", d.SizeMin, "SizeMaxBytes", d.SizeMax); err != nil {
+		return err
+	}
+	if err := p.checkSubvolumes(); err != nil {
+		return err
+	}
+	if err := p.checkImageKeys(); err != nil {
 		return err
 	}
 	return p.checkRange("PaddingMinBytes", d.PaddingMin, "PaddingMaxBytes", d.PaddingMax)

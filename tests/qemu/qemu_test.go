@@ -732,6 +732,16 @@ func checkUEFIGuest(b *boot, sc scenario) []string {
 			p = append(p, "the initrd did not mount "+g.kv["path"]+" (the root's init did)")
 		}
 	}
+	if !sc.tpm2 {
+		// The root's fstab has no hand-written line for /home and /var:
+		// sprout generated them from MountPoint= (the fixture's drop-in),
+		// and the initrd mounted the partitions by them (above, below).
+		for _, dir := range []string{"/home", "/var"} {
+			if l, ok := find(b.guest, "fstab-generated", "path", dir); !ok || !strings.HasPrefix(l.kv["source"], "UUID=") {
+				p = append(p, "the root's fstab has no line sprout generated for "+dir)
+			}
+		}
+	}
 	lsblk := map[string]string{}
 	for _, g := range b.guest {
 		if f := strings.Fields(lsblkRow(g.text)); g.what == "lsblk" && len(f) >= 2 {
