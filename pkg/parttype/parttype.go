@@ -198,15 +198,16 @@ func byName(name string) (Type, bool) {
 func byGUID(g uuid.UUID) (Type, bool) {
 	var text [36]byte
 	canonical(&text, g)
+	// The first digit settles most comparisons without a call.
 	for a := range archTypes {
 		for i := range archSextet {
-			if archTypes[a].guids[i] == string(text[:]) {
+			if s := archTypes[a].guids[i]; s[0] == text[0] && s == string(text[:]) {
 				return archRow(a, i), true
 			}
 		}
 	}
 	for i := range genericTypes {
-		if genericTypes[i].guid == string(text[:]) {
+		if s := genericTypes[i].guid; s[0] == text[0] && s == string(text[:]) {
 			return genericRow(i), true
 		}
 	}
