@@ -116,7 +116,12 @@ func Table(w io.Writer, rows []Row, legend bool) error {
 			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
-	var b []byte
+	// Sized once (bytes can exceed columns: "→" and "Σ" take three).
+	size := 0
+	for _, w := range widths {
+		size += 3*w + 1
+	}
+	b := make([]byte, 0, size*(len(lines)+1))
 	for _, l := range lines {
 		for i, c := range l {
 			pad := widths[i] - utf8.RuneCountInString(c)
