@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"errors"
-	"os"
+	"syscall"
 
 	"github.com/sprout-initrd/sprout/pkg/hostfacts"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
@@ -35,7 +35,7 @@ func (r *run) loadDefinitions() ([]repartd.Definition, error) {
 // first-boot growth, so say it.
 func (r *run) warnMissingDefinitionDirs() {
 	for _, d := range r.cfg.definitions {
-		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+		if _, err := pollfree.Stat(d); pollfree.Errno(err) == syscall.ENOENT {
 			r.logf("Warning: the definitions directory %s does not exist.", d)
 		}
 	}

@@ -20,6 +20,11 @@ type generated struct {
 // an existing file that may not be replaced, or a missing directory, is a
 // refusal. The paths are under --root, as systemd-repart takes them.
 func (r *run) generatedFiles(p *plan.Plan) ([]generated, error) {
+	if r.cfg.generateFstab == "" && r.cfg.generateCrypttab == "" {
+		// Most boots: nothing to generate, so no file system and LUKS
+		// UUIDs to derive (two HMAC-SHA256 per partition).
+		return nil, nil
+	}
 	parts := fstab.Partitions(p)
 	var out []generated
 	for _, g := range []struct {

@@ -72,7 +72,13 @@ func (l *logger) log(prio journal.Priority, msg string, fields map[string]string
 			return
 		}
 	}
-	fmt.Fprintln(l.w, msg)
+	l.line(msg)
+}
+
+// line writes msg and a newline to stderr (without fmt, which a no-op
+// run would start up for this one line).
+func (l *logger) line(msg string) {
+	_, _ = l.w.Write(append([]byte(msg), '\n'))
 }
 
 // status makes line the unit's status (systemctl status: "Status: …").
@@ -88,7 +94,7 @@ func (l *logger) status(line string) {
 // reaches only the journal); elsewhere it is the terminal.
 func (l *logger) console(msg string) {
 	l.status(msg)
-	fmt.Fprintln(l.w, msg)
+	l.line(msg)
 }
 
 func (l *logger) infof(format string, args ...any) {

@@ -197,7 +197,15 @@ func readEFIString(path string) (value string, ok bool, err error) {
 		return "", false, fmt.Errorf("read EFI variable: %w", err)
 	}
 	defer f.Close()
-	buf := make([]byte, 64*1024)
+	// Sized from the file (efivarfs gives a variable's size), so on the
+	// heap and only once the variable exists: a 64 KiB buffer of constant
+	// size went on the stack, and every initrd boot grew its stack to
+	// 128 KiB on calling this, variable or not (docs/benchmarks.md).
+	size := int64(64 * 1024)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() < size {
+		size = fi.Size() + 1
+	}
+	buf := make([]byte, size)
 	n, err := f.Read(buf)
 	if err != nil {
 		return "", false, fmt.Errorf("read EFI variable %s: %w", filepath.Base(path), err)

@@ -33,15 +33,17 @@ type Declaration struct {
 }
 
 // modes lists the declarations, in the order error messages name them.
-var modes = []Declaration{keyFile, tpm2, keyFileTPM2}
+// They are made when asked for, not before main: a boot without
+// Encrypt= never needs them (docs/benchmarks.md).
+func modes() []Declaration { return []Declaration{keyFile(), tpm2(), keyFileTPM2()} }
 
 // Modes returns every mode's declaration.
-func Modes() []Declaration { return append([]Declaration(nil), modes...) }
+func Modes() []Declaration { return modes() }
 
 // Lookup returns the declaration of the mode named name (its Encrypt=
 // value); "off" and the boolean words are the parser's to read.
 func Lookup(name string) (Declaration, bool) {
-	for _, d := range modes {
+	for _, d := range modes() {
 		if string(d.Mode) == name && d.Mode != Off {
 			return d, true
 		}
@@ -53,7 +55,7 @@ func Lookup(name string) (Declaration, bool) {
 // messages: "off, key-file, tpm2 or key-file+tpm2".
 func Names() string {
 	names := []string{"off"}
-	for _, d := range modes {
+	for _, d := range modes() {
 		names = append(names, string(d.Mode))
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
@@ -61,6 +63,9 @@ func Names() string {
 
 // declaration is m's declaration; Off has the zero one.
 func (m Mode) declaration() Declaration {
+	if m == Off {
+		return Declaration{}
+	}
 	d, _ := Lookup(string(m))
 	return d
 }

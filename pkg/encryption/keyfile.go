@@ -4,4 +4,4 @@ package encryption
 // empty key by default, as in 252).
 const KeyFile Mode = "key-file"
 
-var keyFile = Declaration{Mode: KeyFile, KeyFile: true, Needs: luks2Needs}
+func keyFile() Declaration { return Declaration{Mode: KeyFile, KeyFile: true, Needs: luks2Needs} }

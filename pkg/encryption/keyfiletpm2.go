@@ -4,4 +4,6 @@ package encryption
 // 0 and the TPM2's in slot 1.
 const KeyFileTPM2 Mode = "key-file+tpm2"
 
-var keyFileTPM2 = Declaration{Mode: KeyFileTPM2, KeyFile: true, TPM2: true, Needs: luks2Needs.Plus(tpm2Needs)}
+func keyFileTPM2() Declaration {
+	return Declaration{Mode: KeyFileTPM2, KeyFile: true, TPM2: true, Needs: luks2Needs.Plus(tpm2Needs)}
+}

@@ -105,14 +105,25 @@ func (s Settings) Policy() string {
 	return strings.Join(parts, ", ")
 }
 
-// pcrNames are the names systemd takes for PCRs in --tpm2-pcrs= and
+// pcrRegistry holds the names systemd takes for PCRs in --tpm2-pcrs= and
 // TPM2PCRs= (from 254 on; 252 takes numbers only), as the UAPI PCR
-// registry names them.
-var pcrNameNumbers = map[string]int{
-	"platform-code": 0, "platform-config": 1, "external-code": 2, "external-config": 3,
-	"boot-loader-code": 4, "boot-loader-config": 5, "host-platform": 6, "secure-boot-policy": 7,
-	"kernel-initrd": 9, "ima": 10, "kernel-boot": 11, "kernel-config": 12, "sysexts": 13,
-	"shim-policy": 14, "system-identity": 15, "debug": 16, "application-support": 23,
+// registry names them, by number ("" where it names none). An array, not
+// a map: a map would be built before main on every boot.
+var pcrRegistry = [24]string{
+	0: "platform-code", 1: "platform-config", 2: "external-code", 3: "external-config",
+	4: "boot-loader-code", 5: "boot-loader-config", 6: "host-platform", 7: "secure-boot-policy",
+	9: "kernel-initrd", 10: "ima", 11: "kernel-boot", 12: "kernel-config", 13: "sysexts",
+	14: "shim-policy", 15: "system-identity", 16: "debug", 23: "application-support",
+}
+
+// pcrNumber is the number of the PCR the registry names name.
+func pcrNumber(name string) (int, bool) {
+	for n, s := range &pcrRegistry {
+		if s != "" && s == name {
+			return n, true
+		}
+	}
+	return 0, false
 }
 
 // ParsePCRs checks a PCR list (--tpm2-pcrs=, --tpm2-public-key-pcrs=,
@@ -135,7 +146,7 @@ func ParsePCRs(v string, names bool) (string, error) {
 			return "", fmt.Errorf("%q: sprout takes PCR numbers and names, not PCR values or banks", f)
 		default:
 			var known bool
-			if n, known = pcrNameNumbers[f]; !known {
+			if n, known = pcrNumber(f); !known {
 				return "", fmt.Errorf("%q is neither a PCR number (0–23) nor a PCR name", f)
 			}
 			if !names {

@@ -7,7 +7,9 @@ import "github.com/sprout-initrd/sprout/pkg/needs"
 // boot; no other key.
 const TPM2 Mode = "tpm2"
 
-var tpm2 = Declaration{Mode: TPM2, TPM2: true, Needs: luks2Needs.Plus(tpm2Needs)}
+func tpm2() Declaration {
+	return Declaration{Mode: TPM2, TPM2: true, Needs: luks2Needs.Plus(tpm2Needs)}
+}
 
 // tss2 is the TPM2 software stack's package.
 func tss2(debian string) needs.Package {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"strings"
@@ -242,7 +241,7 @@ func (t *Table) checkEncoded(primaryHeader, backupHeader, primaryArray, backupAr
 	if !bytes.Equal(primaryArray, backupArray) {
 		return errors.New("primary and backup entry arrays differ")
 	}
-	crc := crc32.ChecksumIEEE(primaryArray)
+	crc := crc32IEEE(primaryArray)
 	for _, c := range []struct {
 		what    string
 		sector  []byte

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"strings"
 )
@@ -174,7 +173,7 @@ func (d *disk) examine(lba uint64, primary bool) (gptCopy, error) {
 	if err != nil {
 		return c, err
 	}
-	if crc := crc32.ChecksumIEEE(c.array); crc != c.hdr.entriesCRC {
+	if crc := crc32IEEE(c.array); crc != c.hdr.entriesCRC {
 		c.problem = fmt.Errorf("entry array at LBA %d: CRC mismatch (stored %08x, computed %08x)", c.hdr.entriesLBA, c.hdr.entriesCRC, crc)
 		return c, nil
 	}

@@ -189,21 +189,44 @@ func byName(name string) (Type, bool) {
 	return Type{}, false
 }
 
-// byGUID returns the first row with GUID g.
+// byGUID returns the first row with GUID g. It compares g's text with
+// the literals rather than parsing each literal: every GUID in the table is
+// written in the canonical form (lower case, with dashes; TestTableShape
+// fails otherwise), and a no-op boot looks up every partition's type a few
+// times, which parsing 135 literals per lookup made the biggest CPU cost of
+// the run (docs/benchmarks.md).
 func byGUID(g uuid.UUID) (Type, bool) {
+	var text [36]byte
+	canonical(&text, g)
+	// The first digit settles most comparisons without a call.
 	for a := range archTypes {
 		for i := range archSextet {
-			if mustParse(archTypes[a].guids[i]) == g {
+			if s := archTypes[a].guids[i]; s[0] == text[0] && s == string(text[:]) {
 				return archRow(a, i), true
 			}
 		}
 	}
 	for i := range genericTypes {
-		if mustParse(genericTypes[i].guid) == g {
+		if s := genericTypes[i].guid; s[0] == text[0] && s == string(text[:]) {
 			return genericRow(i), true
 		}
 	}
 	return Type{}, false
+}
+
+// canonical writes g as 36 characters: lower-case hex digits, with dashes
+// after the 8th, 12th, 16th and 20th.
+func canonical(dst *[36]byte, g uuid.UUID) {
+	const digits = "0123456789abcdef"
+	j := 0
+	for i, b := range g {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j], dst[j+1] = digits[b>>4], digits[b&0xf]
+		j += 2
+	}
 }
 
 // All returns a copy of the table in search order.

@@ -441,6 +441,26 @@ func TestFormatBytes(t *testing.T) {
 			t.Errorf("FormatBytes(%d) = %s, want %s", v, got, want)
 		}
 	}
+	// The same as the fmt formula it replaced, around every unit boundary.
+	reference := func(v uint64) string {
+		const units = "KMGTPE"
+		if v < 1024 {
+			return fmt.Sprintf("%dB", v)
+		}
+		unit, u := uint64(1024), 0
+		for v/unit >= 1024 && u < len(units)-1 {
+			unit *= 1024
+			u++
+		}
+		return fmt.Sprintf("%d.%d%c", v/unit, (v%unit)*10/unit, units[u])
+	}
+	for shift := 0; shift < 64; shift++ {
+		for _, v := range []uint64{1<<shift - 1, 1 << shift, 1<<shift + 1, 1<<shift*10 - 1, ^uint64(0) >> shift} {
+			if got, want := FormatBytes(v), reference(v); got != want {
+				t.Errorf("FormatBytes(%d) = %s, want %s", v, got, want)
+			}
+		}
+	}
 }
 
 // Without definitions a grown disk is left alone under every --empty= mode

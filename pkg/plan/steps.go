@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -205,7 +206,7 @@ func sortEntries(es []gpt.Entry) {
 func FormatBytes(v uint64) string {
 	const units = "KMGTPE"
 	if v < 1024 {
-		return fmt.Sprintf("%dB", v)
+		return strconv.FormatUint(v, 10) + "B"
 	}
 	unit, u := uint64(1024), 0
 	for v/unit >= 1024 && u < len(units)-1 {
@@ -213,5 +214,6 @@ func FormatBytes(v uint64) string {
 		u++
 	}
 	tenths := (v % unit) * 10 / unit
-	return fmt.Sprintf("%d.%d%c", v/unit, tenths, units[u])
+	// "%d.%d%c", without fmt: every boot's table shows sizes.
+	return string(append(strconv.AppendUint(nil, v/unit, 10), '.', byte('0'+tenths), units[u]))
 }

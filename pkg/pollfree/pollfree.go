@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 )
 
@@ -109,4 +110,69 @@ func ReadAt(fd int, path string, p []byte, off int64) (int, error) {
 		done += n
 	}
 	return done, nil
+}
+
+// ReadDirNames returns the names in directory dir, sorted, without "."
+// and "..": os.ReadDir's names, on a plain descriptor and without the
+// DirEntry values. Errors read like os.ReadDir's (*os.PathError, "open"
+// or "readdirent").
+func ReadDirNames(dir string) ([]string, error) {
+	var fd int
+	for {
+		var err error
+		fd, err = syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+		}
+		break
+	}
+	defer syscall.Close(fd)
+	var names []string
+	buf := make([]byte, 2048)
+	for {
+		n, err := syscall.ReadDirent(fd, buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: dir, Err: err}
+		}
+		if n <= 0 {
+			slices.Sort(names)
+			return names, nil
+		}
+		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
+	}
+}
+
+// Stat is os.Stat's system call, without the os.FileInfo: the status of
+// the file path names, symlinks followed. Errors read like os.Stat's.
+func Stat(path string) (syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	for {
+		err := syscall.Stat(path, &st)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return st, &os.PathError{Op: "stat", Path: path, Err: err}
+		}
+		return st, nil
+	}
+}
+
+// Errno is the system call's error number inside an error from this
+// package (0 for any other error), to test for ENOENT and the like
+// without errors.Is, whose interface check costs a no-op run more than
+// the system call.
+func Errno(err error) syscall.Errno {
+	if pe, ok := err.(*os.PathError); ok {
+		if e, ok := pe.Err.(syscall.Errno); ok {
+			return e
+		}
+	}
+	return 0
 }

@@ -1,18 +1,18 @@
 package repartd
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
+	"github.com/sprout-initrd/sprout/pkg/pollfree"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 )
 
@@ -44,10 +44,8 @@ func SearchPath() []string {
 func (o Options) dirs() []string {
 	if len(o.Dirs) > 0 {
 		var out []string
-		seen := map[string]bool{}
 		for _, d := range o.Dirs {
-			if !seen[d] {
-				seen[d] = true
+			if !slices.Contains(out, d) {
 				out = append(out, d)
 			}
 		}
@@ -125,75 +123,104 @@ type confFile struct {
 // systemd: their entries are not checked before reading, so anything that
 // is neither a file nor a mask is an error.
 func collectConf(dirs []string, subdir string, main bool) ([]confFile, error) {
-	taken := map[string]bool{} // names decided: found or masked
+	// Every boot reads the definitions, so this uses plain system calls
+	// (pkg/pollfree) and small slices, not os.ReadDir, os.Stat, maps and
+	// errors.Is: in a fresh process the first run of each costs more than
+	// the system calls themselves (errors.Is, with its interface check,
+	// more than a stat; docs/benchmarks.md).
+	var taken []string // names decided: found or masked
 	var out []confFile
 	for _, dir := range dirs {
 		dir = filepath.Join(dir, subdir)
-		entries, err := os.ReadDir(dir)
+		names, err := pollfree.ReadDirNames(dir)
 		if err != nil {
 			// A missing directory, or a file where a directory should be,
 			// holds no definitions (systemd skips both silently).
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			if e := pollfree.Errno(err); e == syscall.ENOENT || e == syscall.ENOTDIR {
 				continue
 			}
 			return nil, &Error{File: dir, Msg: "cannot list definitions directory", Err: err}
 		}
-		for _, e := range entries {
-			name := e.Name()
-			if !strings.HasSuffix(name, ".conf") || strings.HasPrefix(name, ".") || taken[name] {
+		for _, name := range names {
+			if !strings.HasSuffix(name, ".conf") || strings.HasPrefix(name, ".") || slices.Contains(taken, name) {
 				continue
 			}
-			path := filepath.Join(dir, name)
-			st, err := os.Stat(path) // follows symlinks
+			path := join(dir, name)
+			st, err := pollfree.Stat(path) // follows symlinks
 			if err != nil {
-				if main && errors.Is(err, fs.ErrNotExist) {
+				if pollfree.Errno(err) == syscall.ENOENT {
+					if !main {
+						taken = append(taken, name) // a drop-in name is taken even if dangling
+					}
 					continue // dangling symlink: skipped, hides nothing
-				}
-				if errors.Is(err, fs.ErrNotExist) {
-					taken[name] = true // a drop-in name is taken even if dangling
-					continue
 				}
 				return nil, &Error{File: path, Msg: "cannot inspect definition", Err: err}
 			}
 			switch {
-			case isMask(st):
-				taken[name] = true
-			case st.Mode().IsRegular():
-				taken[name] = true
+			case isMask(&st):
+				taken = append(taken, name)
+			case st.Mode&syscall.S_IFMT == syscall.S_IFREG:
+				taken = append(taken, name)
 				out = append(out, confFile{name, path})
 			case main:
 				// Directories, fifos, ...: skipped, hide nothing.
 			default:
-				return nil, &Error{File: path, Msg: fmt.Sprintf("drop-in is not a regular file (%s)", st.Mode().Type())}
+				var kind fs.FileMode
+				if fi, err := os.Stat(path); err == nil {
+					kind = fi.Mode().Type()
+				}
+				return nil, &Error{File: path, Msg: fmt.Sprintf("drop-in is not a regular file (%s)", kind)}
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	// By name; an insertion sort, as there are few (and it adds no sort
+	// code to the binary).
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].name < out[j-1].name; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
 	return out, nil
+}
+
+// join is filepath.Join(dir, name) for a clean dir and a name that is one
+// element, without Join's cleaning pass.
+func join(dir, name string) string {
+	switch dir {
+	case ".":
+		return name
+	case "/":
+		return dir + name
+	}
+	return dir + "/" + name
 }
 
 // isMask: systemd treats an empty file or a character device (a symlink to
 // /dev/null) as masking the name.
-func isMask(st fs.FileInfo) bool {
-	if st.Mode().IsRegular() {
-		return st.Size() == 0
+func isMask(st *syscall.Stat_t) bool {
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		return st.Size == 0
+	case syscall.S_IFCHR:
+		return true
 	}
-	return st.Mode()&fs.ModeCharDevice != 0
+	return false
 }
 
 func checkUniqueUUIDs(defs []Definition) error {
-	first := map[uuid.UUID]int{}
 	for i, d := range defs {
 		if d.UUID == nil || *d.UUID == uuid.Nil {
 			continue
 		}
-		if j, dup := first[*d.UUID]; dup {
+		for j := range defs[:i] {
+			if e := defs[j].UUID; e == nil || *e != *d.UUID {
+				continue
+			}
 			file, line := splitWhere(d.Where("UUID"))
 			return &Error{File: file, Line: line, Key: "UUID",
 				Msg: fmt.Sprintf("UUID=%s is also used by %s (%s); partition UUIDs must be unique",
 					*d.UUID, defs[j].File, defs[j].Where("UUID"))}
 		}
-		first[*d.UUID] = i
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"io"
 	"math/bits"
 	"sort"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
@@ -103,16 +103,16 @@ func Picture(w io.Writer, diskSize uint64, slices []Slice, opt PictureOptions) e
 		return q
 	}
 
-	var b strings.Builder
-	b.WriteString("\n ")
+	// One byte slice, written at once, and no fmt: every boot draws it.
+	b := append(make([]byte, 0, 4*width*(len(slices)+2)), "\n "...)
 	var next uint64 // the first cell not drawn yet
 	color := 0
 	drawFree := func(to uint64) {
 		for ; next < to; next++ {
 			if opt.Color {
-				b.WriteString(colorReset)
+				b = append(b, colorReset...)
 			}
-			b.WriteString(cellFree)
+			b = append(b, cellFree...)
 		}
 	}
 	byOffset := append([]Slice(nil), slices...)
@@ -125,17 +125,17 @@ func Picture(w io.Writer, diskSize uint64, slices []Slice, opt PictureOptions) e
 		}
 		for ; next < end; next++ {
 			if opt.Color {
-				b.WriteString(partitionColors[color])
+				b = append(b, partitionColors[color]...)
 			}
-			b.WriteString(cellPartition)
+			b = append(b, cellPartition...)
 		}
 		color ^= 1
 	}
 	drawFree(cells)
 	if opt.Color {
-		b.WriteString(colorReset)
+		b = append(b, colorReset...)
 	}
-	b.WriteByte('\n')
+	b = append(b, '\n')
 
 	// Which partitions the tree names, at which column.
 	column := make([]int, len(slices))
@@ -148,8 +148,12 @@ func Picture(w io.Writer, diskSize uint64, slices []Slice, opt PictureOptions) e
 			last = column[i]
 		}
 	}
+	row := make([]rune, 0, width-1)
 	for i := len(slices) - 1; i >= 0; i-- {
-		row := []rune(strings.Repeat(" ", width-1))
+		row = row[:0]
+		for range width - 1 {
+			row = append(row, ' ')
+		}
 		put := func(col int, s string) {
 			for _, r := range s {
 				for col >= len(row) {
@@ -173,10 +177,12 @@ func Picture(w io.Writer, diskSize uint64, slices []Slice, opt PictureOptions) e
 			}
 			put(column[i], branch+slices[i].Name)
 		}
-		b.WriteString(string(row))
-		b.WriteByte('\n')
+		for _, r := range row {
+			b = utf8.AppendRune(b, r)
+		}
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
-	_, err := io.WriteString(w, b.String())
+	b = append(b, '\n')
+	_, err := w.Write(b)
 	return err
 }

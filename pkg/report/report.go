@@ -119,13 +119,17 @@ func JSON(w io.Writer, rows []Row, pretty bool) error {
 }
 
 // Table writes the human-readable plan: one line per partition with the
-// size and padding as "old → new" where they change.
+// size and padding as "old → new" where they change. (Every boot prints
+// it, so it is put together in one byte slice without fmt.)
 func Table(w io.Writer, rows []Row, legend bool) error {
-	header := []string{"TYPE", "LABEL", "UUID", "FILE", "NODE", "SIZE", "PADDING"}
-	lines := [][]string{}
+	header := [7]string{"TYPE", "LABEL", "UUID", "FILE", "NODE", "SIZE", "PADDING"}
+	lines := make([][7]string, 0, len(rows)+1)
+	if legend {
+		lines = append(lines, header)
+	}
 	var sumSize, sumPad uint64
 	for _, r := range rows {
-		lines = append(lines, []string{
+		lines = append(lines, [7]string{
 			r.Type, r.Label, r.UUID, r.File, r.Node,
 			change(r.Activity == "create", r.OldSize, r.RawSize),
 			change(r.Activity == "create", r.OldPadding, r.RawPadding),
@@ -133,36 +137,47 @@ func Table(w io.Writer, rows []Row, legend bool) error {
 		sumSize += r.RawSize
 		sumPad += r.RawPadding
 	}
-	if legend {
-		lines = append([][]string{header}, lines...)
-	}
-	widths := make([]int, len(header))
+	var widths [7]int
 	for _, l := range lines {
 		for i, c := range l {
 			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
-	var b strings.Builder
+	// Sized once (bytes can exceed columns: "→" and "Σ" take three).
+	size := 0
+	for _, w := range widths {
+		size += 3*w + 1
+	}
+	b := make([]byte, 0, size*(len(lines)+1))
 	for _, l := range lines {
 		for i, c := range l {
-			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			pad := widths[i] - utf8.RuneCountInString(c)
 			if i >= 5 { // sizes are right-aligned
-				b.WriteString(pad + c)
+				b = append(spaces(b, pad), c...)
 			} else {
-				b.WriteString(c + pad)
+				b = spaces(append(b, c...), pad)
 			}
 			if i < len(l)-1 {
-				b.WriteByte(' ')
+				b = append(b, ' ')
 			}
 		}
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
 	if legend {
-		fmt.Fprintf(&b, "%*s Σ = %s Σ = %s\n", widths[0]+widths[1]+widths[2]+widths[3]+widths[4]+4, "",
-			plan.FormatBytes(sumSize), plan.FormatBytes(sumPad))
+		b = spaces(b, widths[0]+widths[1]+widths[2]+widths[3]+widths[4]+4)
+		b = append(append(append(b, " Σ = "...), plan.FormatBytes(sumSize)...), " Σ = "...)
+		b = append(append(b, plan.FormatBytes(sumPad)...), '\n')
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := w.Write(b)
 	return err
+}
+
+// spaces appends n spaces to b.
+func spaces(b []byte, n int) []byte {
+	for range n {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 func change(isNew bool, old, new uint64) string {
