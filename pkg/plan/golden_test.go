@@ -392,6 +392,14 @@ func compareWithOracle(t *testing.T, s scenario, o harness.Oracle, v compat.Vers
 		if res.ExitCode == 0 {
 			t.Fatalf("sprout refuses (%v) but %s succeeds:\n%s", perr, o, res.Stdout)
 		}
+		// Refused by both counts only for one class of reason: an oracle
+		// that refuses for another (or for none a table knows) is not
+		// agreement.
+		sc := harness.SproutErrorClass(perr)
+		rc, rl := harness.RepartRefusal(res.Stderr)
+		if sc == harness.RefusedUnknown || sc != rc {
+			t.Fatalf("sprout refuses (%v: class %q) but %s exits %d for a reason of class %q: %q", perr, sc, o, res.ExitCode, rc, rl)
+		}
 		return
 	}
 	if res.ExitCode != 0 {

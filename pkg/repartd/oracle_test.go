@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,7 +49,22 @@ type oracleResult struct {
 	parts  []oraclePart
 	attrs  []uint64 // GPT attributes of the used entries, in entry order
 	stderr string
-	err    error // exit status
+	err    error // exit status: nil, or an *exec.ExitError with a non-zero code
+}
+
+// doesNotFit is 252's refusal of a disk too small for the definitions: the
+// tests that make a 1M disk on purpose (so that repart parses and logs every
+// definition, then gives up) require this refusal and no other.
+const doesNotFit = "Can't fit requested partitions into available free space"
+
+// requireRefusedForSize fails unless repart exited non-zero because the
+// definitions do not fit, so that a repart refusing anything else (or
+// failing early, before it parsed every file) never reads as "accepted".
+func (r oracleResult) requireRefusedForSize(t *testing.T) {
+	t.Helper()
+	if r.err == nil || !strings.Contains(r.stderr, doesNotFit) {
+		t.Fatalf("repart was expected to parse every definition and refuse only because the 1M disk is too small (%q); it exited with %v:\n%s", doesNotFit, r.err, r.stderr)
+	}
 }
 
 // runOracle lets systemd-repart create a fresh image of the given size
@@ -67,6 +83,12 @@ func runOracle(t *testing.T, size string, dryRun bool, dirs []string, extra ...s
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	r := oracleResult{err: cmd.Run(), stderr: stderr.String()}
+	// Only an exit code is an answer: a repart that could not be started
+	// or died from a signal is a broken oracle, never "refused".
+	var exitErr *exec.ExitError
+	if r.err != nil && (!errors.As(r.err, &exitErr) || exitErr.ExitCode() < 0) {
+		t.Fatalf("oracle %s %q did not run to an exit code: %v\n%s", oracleBin, args, r.err, r.stderr)
+	}
 	if r.err == nil {
 		if err := json.Unmarshal(stdout.Bytes(), &r.parts); err != nil {
 			t.Fatalf("decoding repart JSON: %v\n%s", err, stdout.String())
@@ -156,6 +178,7 @@ func TestOracleSizes(t *testing.T) {
 	// The disk is far too small on purpose: repart parses and logs every
 	// definition before it gives up.
 	r := runOracle(t, "1M", true, []string{dir})
+	r.requireRefusedForSize(t)
 	if strings.Contains(r.stderr, "Failed to parse") {
 		t.Fatalf("repart refused a size we accept:\n%s", r.stderr)
 	}
@@ -225,6 +248,7 @@ func TestOracleIntegers(t *testing.T) {
 	files["w998.conf"] = "[Partition]\nType=home\nWeight=1000001\n"
 	dir := defsDir(t, files)
 	r := runOracle(t, "1M", true, []string{dir})
+	r.requireRefusedForSize(t)
 	msgs := messages(r.stderr)
 	weights := map[string]uint32{}
 	for name := range files {
@@ -396,6 +420,9 @@ func TestOracleLabels(t *testing.T) {
 	// Empty Label= is an empty label: repart shows "-" and writes no name.
 	dir = defsDir(t, map[string]string{"a.conf": "[Partition]\nType=home\nLabel=\n"})
 	r = runOracle(t, "100M", true, []string{dir})
+	if r.err != nil {
+		t.Fatalf("empty label: repart %v\n%s", r.err, r.stderr)
+	}
 	if d, err := Parse(filepath.Join(dir, "a.conf"), nil); err != nil || *d.Label != "" || r.parts[0].Label != "-" {
 		t.Errorf("empty label: we %v %v, repart shows %q", d.Label, err, r.parts[0].Label)
 	}
@@ -580,7 +607,9 @@ func TestOracleSemanticChecks(t *testing.T) {
 		r := runOracle(t, "100M", true, []string{dir})
 		repartRefused := r.err != nil && strings.Contains(r.stderr, c.refused)
 		if c.refused == "" {
-			repartRefused = strings.Contains(r.stderr, "refusing") && !strings.Contains(r.stderr, "Can't fit")
+			// Accepted: it planned the partition, or refused only
+			// because the disk is too small for it (1E).
+			repartRefused = r.err != nil && !strings.Contains(r.stderr, doesNotFit)
 		}
 		if (err != nil) != (c.refused != "") || repartRefused != (c.refused != "") {
 			t.Errorf("%q: we %v; repart refused=%v\n%s", c.body, err, repartRefused, r.stderr)
@@ -741,8 +770,8 @@ func TestOracleDeliberateDifferences(t *testing.T) {
 	// create (they have no effect on one that exists).
 	dir = defsDir(t, map[string]string{"a.conf": "[Partition]\nType=home\nCopyBlocks=auto\n"})
 	r = runOracle(t, "100M", true, []string{dir})
-	if strings.Contains(r.stderr, "Unknown key") {
-		t.Errorf("CopyBlocks: repart does not know it?\n%s", r.stderr)
+	if strings.Contains(r.stderr, "Unknown key") || r.err == nil || !strings.Contains(r.stderr, "automatic source block device discovery") {
+		t.Errorf("CopyBlocks=auto: repart was expected to act on it and refuse for want of a source device (%v):\n%s", r.err, r.stderr)
 	}
 	if defs, err := Load(Options{Compat: compat.Oldest, Dirs: []string{dir}}); err != nil {
 		t.Errorf("CopyBlocks: %v", err)

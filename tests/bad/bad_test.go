@@ -79,6 +79,7 @@ type summary struct {
 	mu                                      sync.Mutex
 	cases, held, failed, skipped            int
 	oracleSame, oracleDiffers, oracleNotRun int
+	reasonSame, reasonDiffers               int // both refused: same class of reason, or a recorded difference
 	failures                                []string
 }
 
@@ -105,6 +106,7 @@ func (s *summary) String() string {
 	}
 	line += fmt.Sprintf("; %s exit code: %d same, %d deliberately different, %d not compared",
 		s.oracle, s.oracleSame, s.oracleDiffers, s.oracleNotRun)
+	line += fmt.Sprintf("; both refuse: %d for the same class of reason, %d deliberately not", s.reasonSame, s.reasonDiffers)
 	if s.oracle.Version > int(compat.Newest) {
 		line += fmt.Sprintf(" (NEWER than sprout's newest supported version %d: compared under --compat=%d)", compat.Newest, v)
 	}
@@ -218,7 +220,7 @@ func runCase(t *testing.T, c *badCase, o harness.Oracle, tally *summary) {
 	if run.exit == 0 && wantExit == 0 {
 		checkAfter(t, c, in, run, lba0)
 	}
-	compareOracle(t, c, o, tally)
+	compareOracle(t, c, o, tally, run)
 }
 
 // checkMessage: a refusal is one "sprout: " line holding every fragment;
@@ -302,7 +304,7 @@ func checkAfter(t *testing.T, c *badCase, in *input, run toolResult, lba0 string
 
 // compareOracle runs the oracle on a fresh copy of the same input and
 // checks that its exit code is the one the case records for its version.
-func compareOracle(t *testing.T, c *badCase, o harness.Oracle, tally *summary) {
+func compareOracle(t *testing.T, c *badCase, o harness.Oracle, tally *summary, run toolResult) {
 	v := o.Compat(int(compat.Newest))
 	if p := c.pinned(); p != 0 && p != v {
 		t.Logf("%s not compared: the case pins --compat=%d", o, p)
@@ -341,6 +343,9 @@ func compareOracle(t *testing.T, c *badCase, o harness.Oracle, tally *summary) {
 			o, res.ExitCode, want, res.Stderr)
 		return
 	}
+	if run.exit != 0 && res.ExitCode != 0 {
+		compareReasons(t, c, o, tally, run.stderr, res.Stderr)
+	}
 	tally.add(func(s *summary) {
 		if want == c.exitAt(v) {
 			s.oracleSame++
@@ -348,6 +353,30 @@ func compareOracle(t *testing.T, c *badCase, o harness.Oracle, tally *summary) {
 			s.oracleDiffers++
 		}
 	})
+}
+
+// compareReasons: when both refuse, the reasons must be of one class
+// (harness.RefusalClass), or the case says why not (reason-differs =). A
+// message either table does not know is a failure: an oracle that
+// refused for a reason nobody looked at is not agreement.
+func compareReasons(t *testing.T, c *badCase, o harness.Oracle, tally *summary, sproutStderr, repartStderr string) {
+	t.Helper()
+	sc, sl := harness.SproutRefusal(sproutStderr)
+	rc, rl := harness.RepartRefusal(repartStderr)
+	switch {
+	case sc == harness.RefusedUnknown:
+		t.Errorf("sprout's refusal is of no known class (tests/harness/refusal.go): %q", sl)
+	case rc == harness.RefusedUnknown:
+		t.Errorf("%s refuses for a reason of no known class (tests/harness/refusal.go): %q", o, rl)
+	case sc != rc && c.reasonDiffers == "":
+		t.Errorf("both refuse, for different reasons: sprout %s (%q), %s %s (%q); a deliberate difference needs reason-differs =", sc, sl, o, rc, rl)
+	case sc == rc && c.reasonDiffers != "":
+		t.Errorf("reason-differs is set, but both refuse for a reason of class %s", sc)
+	case sc != rc:
+		tally.add(func(s *summary) { s.reasonDiffers++ })
+	default:
+		tally.add(func(s *summary) { s.reasonSame++ })
+	}
 }
 
 type toolResult struct {

@@ -49,6 +49,9 @@ type badCase struct {
 	repart     string         // systemd-repart 252's exit code on the same input, or "skip: why"
 	repartFrom map[int]string // the exit code of later versions where it changed ("repart@257 = 1")
 	differs    string         // why sprout's exit code differs from systemd-repart's, when it does
+	// Why sprout refuses for another class of reason than systemd-repart
+	// (harness.RefusalClass), when both refuse and the classes differ.
+	reasonDiffers string
 }
 
 // at returns the value of a setting under version v: the one of the
@@ -207,6 +210,8 @@ func (c *badCase) set(key, value string, seen map[string]bool) error {
 		}
 	case "differs":
 		c.differs = value
+	case "reason-differs":
+		c.reasonDiffers = value
 	default:
 		err = fmt.Errorf("unknown key")
 	}
