@@ -730,6 +730,15 @@ func (s *suite) compareRefused(ctx context.Context, c *diffCase, o *outcome) err
 	s.checkFixture(c, o)
 	if o.sprout.final.ExitCode != o.oracle.first.ExitCode {
 		o.fail(catExit, "oracle refused with exit %d, sprout exit %d", o.oracle.first.ExitCode, o.sprout.final.ExitCode)
+	} else if o.sprout.final.Stderr != "" || o.oracle.first.Stderr != "" {
+		// Both refuse: for one class of reason, or it is no agreement.
+		// (Both silent is an answer, not a refusal: --can-factory-reset
+		// exits 1 when there is nothing to reset.)
+		sc, sl := harness.SproutRefusal(o.sprout.final.Stderr)
+		rc, rl := harness.RepartRefusal(o.oracle.first.Stderr)
+		if sc == harness.RefusedUnknown || sc != rc {
+			o.fail(catExit, "both refuse, for reasons of different or unknown classes (tests/harness/refusal.go): sprout %q (%q), oracle %q (%q)", sc, sl, rc, rl)
+		}
 	}
 	if o.sprout.final.ExitCode == 0 {
 		o.got, _ = s.readTable(ctx, c, o.sprout.image) // for the report only

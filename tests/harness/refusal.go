@@ -44,10 +44,10 @@ var (
 		RefusedDefinition, `\.conf(:\d+)?: `,
 		RefusedEncryption, `--key-file=|--tpm2-|Encrypt=tpm2 needs`,
 		RefusedFit, `can't fit requested partitions|is too small for|too small`,
-		RefusedTable, `corrupt GPT|partition table|no free slot in the partition entry array`,
+		RefusedTable, `corrupt GPT|partition table|no free slot in the partition entry array|disk GUID is all zeros`,
 		RefusedTool, `is needed to make .* but was not found`,
 		RefusedOutput, `(fstab|crypttab) exists|cannot write (fstab|crypttab)`,
-		RefusedDevice, `^open |is in use|read-only|is a block device|nothing was written`,
+		RefusedDevice, `^open |^create .*: file exists|is in use|read-only|is a block device|nothing was written`,
 		RefusedOption, `^--|^unknown option|^option --|^expected at most one device`,
 	)
 	repartRules = rules(
@@ -55,10 +55,10 @@ var (
 		RefusedDefinition, `\.conf(:\d+)?: |Failed to open .*\.conf`,
 		RefusedEncryption, `key file|PCR|[Ee]ncrypt|TPM2|tpm2`,
 		RefusedFit, `Can't fit requested partitions|Automatically determined minimal disk image size`,
-		RefusedTable, `GPT disk label|already has a disk label|Partition end beyond disk end|Failed to write partition table|Failed to add partition`,
+		RefusedTable, `GPT disk label|already has a disk label|Failed to set GPT disk label|Partition end beyond disk end|Failed to write partition table|Failed to add partition`,
 		RefusedTool, `mkfs binary for .* not available|' ?failed with exit status|\) failed with exit status`,
 		RefusedOutput, `temporary file (for|to) .*(fstab|crypttab)`,
-		RefusedDevice, `Failed to open (file or determine backing device|device)|Cannot resize block device|Device or resource busy|Failed to discard data`,
+		RefusedDevice, `Failed to open (file or determine backing device|device)|^Failed to create '|Cannot resize block device|Device or resource busy|Failed to discard data`,
 		RefusedOption, `^(/usr/bin/)?systemd-repart: (unrecognized option|option .* requires an argument)|^Failed to parse (--|boolean argument to|seed)|^Unknown argument to --|^Expected at most one argument|^If --empty=create is specified|is not a valid partition type identifier|^Combination of --|^No --generate-fstab= specified`,
 	)
 )
@@ -86,8 +86,18 @@ func SproutErrorClass(err error) RefusalClass {
 func RepartRefusal(stderr string) (RefusalClass, string) {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	line := strings.TrimSpace(lines[len(lines)-1])
-	return classify(repartRules, line), line
+	c := classify(repartRules, line)
+	if c == RefusedTool && mkfsTooSmall.MatchString(stderr) {
+		// mkfs gave up because the partition is below its minimum:
+		// the class sprout's check before the first write has.
+		c = RefusedFit
+	}
+	return c, line
 }
+
+// mkfsTooSmall is what mkswap and mkfs.xfs, mkfs.btrfs, mkfs.vfat say
+// before they give up on a partition below their minimum size.
+var mkfsTooSmall = regexp.MustCompile(`swap area needs to be at least|must be larger than|is too small|too small for|Not enough clusters`)
 
 // stripDevice drops the "DEVICE: " sprout puts before a plan's refusal, so
 // that a device path is not read as the reason.
