@@ -36,6 +36,21 @@ func TestHarnessDetectsDifferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	script("no-mkfs/mkfs.ext4", "exit 0\n") // "formats" nothing
+	if err := os.Mkdir(filepath.Join(bin, "other-mkfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// mke2fs with a field blkid does not show: the same TYPE, LABEL and
+	// UUID, another inode size and reserve.
+	script("other-mkfs/mkfs.ext4", `exec /usr/sbin/mkfs.ext4 "$@" -I 128 -m 5`+"\n")
+	mkswap := "/usr/sbin/mkswap"
+	// A swap header with one byte more in its padding than mkswap writes
+	// (sprout writes its header itself: the check compares it with mkswap).
+	if err := os.Mkdir(filepath.Join(bin, "mkfs-one-fat"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A FAT32 with one FAT instead of two: blkid sees the same.
+	script("mkfs-one-fat/mkfs.vfat", `exec /usr/sbin/mkfs.vfat -f 1 "$@"`+"\n")
+	script("other-mkfs/mkswap", last+"\n"+mkswap+` "$@" && printf x | dd of="$dev" bs=1 seek=2000 conv=notrunc 2>/dev/null`+"\n")
 	fakes := []struct {
 		name, body string
 		scenario   string // testdata/differential/<scenario>, first step
@@ -51,6 +66,9 @@ func TestHarnessDetectsDifferences(t *testing.T) {
 		{"wrong-label-json", repart + ` "$@" | sed 's/"label":"var"/"label":"VAR"/'`, "appliance-600m-to-4g", catJSON},
 		{"writes-every-boot", last + "\n" + repart + ` "$@"; rc=$?; case "$*" in *--dry-run=no*) touch "$dev";; esac; exit $rc`, "appliance-600m-to-4g", catRerun},
 		{"skips-mkfs", `PATH=` + bin + `/no-mkfs:$PATH exec ` + repart + ` "$@"`, "appliance-600m-to-4g", catFS},
+		{"other-mke2fs-options", `PATH=` + bin + `/other-mkfs:$PATH exec ` + repart + ` "$@"`, "appliance-600m-to-4g", catFS},
+		{"one-fat", `PATH=` + bin + `/mkfs-one-fat:$PATH exec ` + repart + ` "$@"`, "v-fresh-2g", catFS},
+		{"other-swap-header", `PATH=` + bin + `/other-mkfs:$PATH exec ` + repart + ` "$@"`, "v-fresh-2g", catFS},
 	}
 	for _, f := range fakes {
 		t.Run(f.name, func(t *testing.T) {
