@@ -183,7 +183,7 @@ func sgdiskSaysClean(out string) bool {
 
 // sfdiskQuiet fails if sfdisk warns about dev (PMBR size mismatch, backup
 // not at the end, corrupt copies) and returns its JSON dump.
-func sfdiskQuiet(t *testing.T, dev string) sfdiskDump {
+func sfdiskQuiet(t *testing.T, dev string) *harness.Table {
 	t.Helper()
 	out, stderr, err := runErr("sfdisk", "--json", dev)
 	if err != nil || strings.TrimSpace(stderr) != "" {

@@ -157,6 +157,13 @@ func TestParseTableAndDiff(t *testing.T) {
 	if _, err := ParseTable([]byte(strings.Replace(doc, `"unit"`, `"grain": 1, "unit"`, 1))); err == nil {
 		t.Error("an unknown field was accepted")
 	}
+	saved := strings.NewReplacer(`"/tmp/x.img1"`, `"1"`, `"/tmp/x.img3"`, `"3"`, `"/tmp/x.img"`, `"x"`).Replace(doc)
+	if s, err := ParseTable([]byte(saved)); err != nil || len(Diff(want, s)) != 0 {
+		t.Errorf("a saved dump (node \"N\", testdata/gpt): %v %q", err, Diff(want, s))
+	}
+	if _, err := ParseTable([]byte(strings.ReplaceAll(doc, `"/tmp/x.img3"`, `"/tmp/y.img3"`))); err == nil {
+		t.Error("a node of another device was accepted")
+	}
 }
 
 func TestBackupMisplacedAndRelocate(t *testing.T) {
