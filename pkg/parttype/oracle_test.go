@@ -2,7 +2,6 @@ package parttype
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -78,36 +77,18 @@ func runOracle(t *testing.T, defs map[string]string) (map[string]oraclePartition
 // image, in entry order.
 func readGPT(t *testing.T, img string) []gptEntry {
 	t.Helper()
-	data, err := os.ReadFile(img)
+	c, err := harness.ReadGPTCopyFile(img, 512, 1)
+	if err == nil && !c.Intact() {
+		err = fmt.Errorf("%s: primary GPT: %s", img, c.Problem)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := data[512:1024]
-	if string(hdr[:8]) != "EFI PART" {
-		t.Fatalf("%s: no GPT header", img)
-	}
-	lba := binary.LittleEndian.Uint64(hdr[72:])
-	n := binary.LittleEndian.Uint32(hdr[80:])
-	size := binary.LittleEndian.Uint32(hdr[84:])
 	var out []gptEntry
-	for i := uint32(0); i < n; i++ {
-		e := data[lba*512+uint64(i*size):][:size]
-		typ := mixedEndianGUID(e[0:16])
-		if typ == uuid.Nil {
-			continue
-		}
-		out = append(out, gptEntry{Type: typ, Attrs: binary.LittleEndian.Uint64(e[48:])})
+	for _, e := range c.UsedEntries() {
+		out = append(out, gptEntry{Type: e.Type, Attrs: e.Attrs})
 	}
 	return out
-}
-
-func mixedEndianGUID(b []byte) uuid.UUID {
-	var g uuid.UUID
-	g[0], g[1], g[2], g[3] = b[3], b[2], b[1], b[0]
-	g[4], g[5] = b[5], b[4]
-	g[6], g[7] = b[7], b[6]
-	copy(g[8:], b[8:16])
-	return g
 }
 
 const (

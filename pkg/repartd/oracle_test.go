@@ -2,7 +2,6 @@ package repartd
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -71,20 +70,16 @@ func runOracle(t *testing.T, size string, dryRun bool, dirs []string, extra ...s
 // GPT of a 512-byte-sector image.
 func readGPTAttrs(t *testing.T, img string) []uint64 {
 	t.Helper()
-	data, err := os.ReadFile(img)
+	c, err := harness.ReadGPTCopyFile(img, 512, 1)
+	if err == nil && !c.Intact() {
+		err = fmt.Errorf("%s: primary GPT: %s", img, c.Problem)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := data[512:1024]
-	lba := binary.LittleEndian.Uint64(hdr[72:])
-	n := binary.LittleEndian.Uint32(hdr[80:])
-	size := binary.LittleEndian.Uint32(hdr[84:])
 	var out []uint64
-	for i := uint32(0); i < n; i++ {
-		e := data[lba*512+uint64(i*size):][:size]
-		if !bytes.Equal(e[:16], make([]byte, 16)) {
-			out = append(out, binary.LittleEndian.Uint64(e[48:]))
-		}
+	for _, e := range c.UsedEntries() {
+		out = append(out, e.Attrs)
 	}
 	return out
 }

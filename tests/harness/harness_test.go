@@ -206,3 +206,64 @@ func TestBackupMisplacedAndRelocate(t *testing.T) {
 		t.Errorf("DiffRaw(r, r) = %q", d)
 	}
 }
+
+func TestReadGPTCopy(t *testing.T) {
+	RequireTools(t, "sfdisk")
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := CreateSparse(img, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	script := "label: gpt\nsize=2MiB, name=a\nsize=1MiB, name=b, attrs=RequiredPartition\n"
+	if _, err := RunInput(ctx, []byte(script), "sfdisk", "-q", img); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ReadTable(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := uint64(16<<20/512 - 1)
+	for _, lba := range []uint64{1, last} {
+		c, err := ReadGPTCopyFile(img, 512, lba)
+		if err != nil || !c.Intact() {
+			t.Fatalf("LBA %d: %v %q", lba, err, c.Problem)
+		}
+		used := c.UsedEntries()
+		if len(used) != len(tbl.Partitions) {
+			t.Fatalf("LBA %d: %d used entries, sfdisk lists %d", lba, len(used), len(tbl.Partitions))
+		}
+		for i, e := range used {
+			p := tbl.Partitions[i]
+			if e.Index != p.Entry || e.FirstLBA != p.Start || e.LastLBA != p.Start+p.Size-1 ||
+				!strings.EqualFold(e.Type.String(), p.Type) || !strings.EqualFold(e.UUID.String(), p.UUID) {
+				t.Errorf("LBA %d: entry %+v, sfdisk %s", lba, e, p)
+			}
+		}
+		if used[1].Attrs != 1 {
+			t.Errorf("entry 2 attributes %#x, want RequiredPartition (bit 0)", used[1].Attrs)
+		}
+	}
+	for _, c := range []struct {
+		lba  uint64
+		want string
+	}{{0, "no GPT signature"}, {2, "no GPT signature"}, {last + 1, "beyond the end of the disk"}} {
+		if got, _ := ReadGPTCopyFile(img, 512, c.lba); got.Problem != c.want {
+			t.Errorf("LBA %d: problem %q, want %q", c.lba, got.Problem, c.want)
+		}
+	}
+	// A copy of the primary header elsewhere does not claim that LBA.
+	primary, _ := ReadGPTCopyFile(img, 512, 1)
+	writeAt(t, img, 40*512, primary.Header)
+	if got, _ := ReadGPTCopyFile(img, 512, 40); got.Problem != "header says it is at LBA 1" {
+		t.Errorf("moved header: problem %q", got.Problem)
+	}
+	// One flipped bit in the primary array, then in the primary header.
+	writeAt(t, img, 2*512+100, []byte{primary.Entries[100] ^ 1})
+	if got, _ := ReadGPTCopyFile(img, 512, 1); got.Problem != "entry array CRC mismatch" {
+		t.Errorf("damaged array: problem %q", got.Problem)
+	}
+	writeAt(t, img, 512+60, []byte{primary.Header[60] ^ 1})
+	if got, _ := ReadGPTCopyFile(img, 512, 1); got.Problem != "header CRC mismatch" {
+		t.Errorf("damaged header: problem %q", got.Problem)
+	}
+}
