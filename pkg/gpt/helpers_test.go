@@ -3,12 +3,11 @@ package gpt
 import (
 	"bytes"
 	"compress/gzip"
+	"embed"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,10 +133,16 @@ func apply(t *testing.T, d interface {
 	}
 }
 
-// loadImage reads testdata/gpt/NAME.img.gz (see make.sh there).
-func loadImage(t *testing.T, name string) *memDisk {
+// golden holds the reference images and their sfdisk dumps
+// (testdata/make.sh makes them).
+//
+//go:embed testdata/*.img.gz testdata/*.json
+var golden embed.FS
+
+// goldenImage returns the image testdata/NAME.img.gz, uncompressed.
+func goldenImage(t *testing.T, name string) []byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "gpt", name+".img.gz"))
+	f, err := golden.Open("testdata/" + name + ".img.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +155,13 @@ func loadImage(t *testing.T, name string) *memDisk {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return raw
+}
+
+// loadImage is the reference image NAME in memory.
+func loadImage(t *testing.T, name string) *memDisk {
+	t.Helper()
+	raw := goldenImage(t, name)
 	d := newMemDisk(int64(len(raw)))
 	if _, err := d.WriteAt(raw, 0); err != nil {
 		t.Fatal(err)
@@ -248,10 +260,10 @@ func compareWithSfdisk(t *testing.T, tab *Table, pt *harness.Table) {
 	}
 }
 
-// loadDump reads testdata/gpt/NAME.json.
+// loadDump reads testdata/NAME.json.
 func loadDump(t *testing.T, name string) *harness.Table {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "gpt", name+".json"))
+	raw, err := golden.ReadFile("testdata/" + name + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -192,14 +192,14 @@ func sfdiskQuiet(t *testing.T, dev string) *harness.Table {
 	return parseSfdiskJSON(t, []byte(out))
 }
 
-// freshImages runs testdata/gpt/make.sh into a temporary directory.
+// freshImages runs testdata/make.sh into a temporary directory.
 func freshImages(t *testing.T) string {
 	t.Helper()
 	harness.RequireHostOracle(t)
 	harness.RequireTools(t, "sfdisk", "sgdisk", "systemd-repart", "losetup", "gzip")
 	harness.RequireLoopDevices(t, "other sector sizes on loop devices")
 	dir := t.TempDir()
-	script, err := filepath.Abs(filepath.Join("..", "..", "testdata", "gpt", "make.sh"))
+	script, err := filepath.Abs(filepath.Join("testdata", "make.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,9 @@ func TestLiveToolImagesRoundTrip(t *testing.T) {
 			fresh := filepath.Join(dir, g.name+".img")
 			gunzipTo(t, filepath.Join(dir, g.name+".img.gz"), fresh)
 			committed := filepath.Join(t.TempDir(), "committed.img")
-			gunzipTo(t, filepath.Join("..", "..", "testdata", "gpt", g.name+".img.gz"), committed)
+			if err := os.WriteFile(committed, goldenImage(t, g.name), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			sameFiles(t, fresh, committed)
 
 			tab := mustReadFile(t, fresh, g.sectorSize)

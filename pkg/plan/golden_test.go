@@ -37,7 +37,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden plan files")
 
-const plansDir = "../../testdata/plans"
+const plansDir = "testdata/plans"
 
 // scenario is one golden case.
 type scenario struct {

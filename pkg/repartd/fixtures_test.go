@@ -12,7 +12,7 @@ import (
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
-const applianceDir = "../../testdata/spec/appliance"
+const applianceDir = "testdata/appliance"
 
 func TestLoadApplianceFixture(t *testing.T) {
 	defs, err := Load(Options{Dirs: []string{applianceDir}})

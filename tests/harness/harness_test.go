@@ -159,7 +159,7 @@ func TestParseTableAndDiff(t *testing.T) {
 	}
 	saved := strings.NewReplacer(`"/tmp/x.img1"`, `"1"`, `"/tmp/x.img3"`, `"3"`, `"/tmp/x.img"`, `"x"`).Replace(doc)
 	if s, err := ParseTable([]byte(saved)); err != nil || len(Diff(want, s)) != 0 {
-		t.Errorf("a saved dump (node \"N\", testdata/gpt): %v %q", err, Diff(want, s))
+		t.Errorf("a saved dump (node \"N\", pkg/gpt/testdata): %v %q", err, Diff(want, s))
 	}
 	if _, err := ParseTable([]byte(strings.ReplaceAll(doc, `"/tmp/x.img3"`, `"/tmp/y.img3"`))); err == nil {
 		t.Error("a node of another device was accepted")

@@ -85,7 +85,7 @@ func ParseTable(data []byte) (*Table, error) {
 }
 
 // entryNumber extracts N from "<device>N" or "<device>pN", or from "N"
-// alone (a saved dump with the file names taken out: testdata/gpt).
+// alone (a saved dump with the file names taken out: pkg/gpt/testdata).
 func entryNumber(device, node string) (int, error) {
 	rest, ok := strings.CutPrefix(node, device)
 	if !ok {
