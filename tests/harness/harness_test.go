@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,5 +266,47 @@ func TestReadGPTCopy(t *testing.T) {
 	writeAt(t, img, 512+60, []byte{primary.Header[60] ^ 1})
 	if got, _ := ReadGPTCopyFile(img, 512, 1); got.Problem != "header CRC mismatch" {
 		t.Errorf("damaged header: problem %q", got.Problem)
+	}
+}
+
+// recorder is a testing.TB that records the first Fatalf or Skipf instead
+// of ending the test.
+type recorder struct {
+	testing.TB
+	first string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	if r.first == "" {
+		r.first = "fail: " + fmt.Sprintf(format, args...)
+	}
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	if r.first == "" {
+		r.first = "skip: " + fmt.Sprintf(format, args...)
+	}
+}
+
+func TestRequireSkipsOrFails(t *testing.T) {
+	const missing = "sprout-no-such-tool"
+	t.Setenv(EnvRequireOracle, "") // make test sets it
+	for _, c := range []struct{ env, want string }{{"", "skip: "}, {"0", "skip: "}, {"1", "fail: "}} {
+		t.Setenv(EnvRequireTools, c.env)
+		r := &recorder{TB: t}
+		RequireTools(r, "sh", missing)
+		if !strings.HasPrefix(r.first, c.want) || !strings.Contains(r.first, missing) || strings.Contains(r.first, "sh,") {
+			t.Errorf("%s=%q: %q, want %q naming only %s", EnvRequireTools, c.env, r.first, c.want, missing)
+		}
+		r = &recorder{TB: t}
+		Unavailable(r, "why", EnvRequireOracle, EnvRequireTools)
+		if !strings.HasPrefix(r.first, c.want) {
+			t.Errorf("Unavailable with %s=%q: %q, want %q", EnvRequireTools, c.env, r.first, c.want)
+		}
+	}
+	r := &recorder{TB: t}
+	RequireTools(r, "sh")
+	if r.first != "" {
+		t.Errorf("sh is there: %q", r.first)
 	}
 }

@@ -73,16 +73,16 @@ func RequireHostOracle(t testing.TB) {
 	}
 }
 
-// Unavailable ends a test that cannot run here: it fails t when one of
-// the variables is set, and skips it otherwise, naming the first variable.
-func Unavailable(t testing.TB, reason string, strict ...string) {
+// Unavailable ends a test that cannot run here: it fails t when env or
+// one of the other variables is set, and skips it otherwise.
+func Unavailable(t testing.TB, reason, env string, others ...string) {
 	t.Helper()
-	for _, env := range strict {
-		if EnvBool(env) {
-			t.Fatalf("%s (%s=1 forbids skipping)", reason, env)
+	for _, v := range append([]string{env}, others...) {
+		if EnvBool(v) {
+			t.Fatalf("%s (%s=1 forbids skipping)", reason, v)
 		}
 	}
-	t.Skipf("skipping: %s (set %s=1 to make this a failure)", reason, strict[0])
+	t.Skipf("skipping: %s (set %s=1 to make this a failure)", reason, env)
 }
 
 // EnvBool reports whether the variable is set to 1/yes/true.
