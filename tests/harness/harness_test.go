@@ -310,3 +310,53 @@ func TestRequireSkipsOrFails(t *testing.T) {
 		t.Errorf("sh is there: %q", r.first)
 	}
 }
+
+// tests/README.md is the map of the tiers: every target make test runs
+// has its row, and every test folder under tests/ is run by a target.
+func TestTestsREADMEIsTheMap(t *testing.T) {
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "tests", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tiers []string
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if rest, ok := strings.CutPrefix(line, "TIERS := "); ok {
+			tiers = strings.Fields(rest)
+		}
+	}
+	if len(tiers) == 0 {
+		t.Fatal("Makefile: no TIERS := line")
+	}
+	for _, tier := range tiers {
+		if !strings.Contains(string(readme), "| `"+tier+"` |") {
+			t.Errorf("tests/README.md has no row for make %s", tier)
+		}
+		if !strings.Contains(string(makefile), "\n"+tier+":") {
+			t.Errorf("Makefile: TIERS names %s, which is no target", tier)
+		}
+	}
+	dirs, err := os.ReadDir(filepath.Join(root, "tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		tests, _ := filepath.Glob(filepath.Join(root, "tests", d.Name(), "*_test.go"))
+		if !d.IsDir() || len(tests) == 0 {
+			continue
+		}
+		if !strings.Contains(string(makefile), "tests/"+d.Name()) {
+			t.Errorf("no make target runs tests/%s", d.Name())
+		}
+		if !strings.Contains(string(readme), "`tests/"+d.Name()) {
+			t.Errorf("tests/README.md does not name tests/%s", d.Name())
+		}
+	}
+}
