@@ -7,7 +7,7 @@ export CGO_ENABLED = 0
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all build man nix-facts deps install uninstall deb test test-unit test-image test-loop test-crash test-bad test-fuzz test-qemu test-nixos test-install bench demo soak clean
+.PHONY: all build man nix-facts deps install uninstall deb bench demo soak clean
 
 all: build man
 
@@ -87,43 +87,61 @@ DEB_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) &
 deb: build man
 	scripts/make-deb.sh --version '$(DEB_VERSION)' --out build
 
-# The test tiers, cheapest first. Nothing may be skipped silently: the
-# REQUIRE variables turn "tool/root missing" from a skip into a failure.
+# The test tiers, cheapest first; each target is named after the folder it
+# runs (tests/README.md is the map: tier, target, folder, what it proves,
+# against which oracle). Nothing may be skipped silently: the REQUIRE
+# variables turn "tool/root/oracle missing" from a skip into a failure.
 export SPROUT_REQUIRE_TOOLS = 1
 export SPROUT_REQUIRE_ROOT = 1
 export SPROUT_REQUIRE_ORACLE = 1
 
-test: deps build test-unit test-image test-loop test-bad test-crash test-fuzz test-qemu test-nixos test-install
-	@echo "== all test tiers passed =="
+TIERS := test-unit test-differential test-encrypt test-features test-loop test-bad test-crash test-fuzz test-qemu test-nixos test-qemu-installed
+.PHONY: test $(TIERS)
+test: deps build $(TIERS)
+	@echo "== all test tiers passed: $(TIERS) =="
 
+# pkg/... and cmd/... (their own testdata beside them), and tests/harness,
+# the helpers every tier uses.
 test-unit: deps build
-	@echo "== tier 1: unit tests (pure Go + package-level device tests) =="
+	@echo "== test-unit (pkg/..., cmd/..., tests/harness): unit tests, pure Go and package-level device tests =="
 	file bin/sprout | grep -q 'statically linked'
 	$(GO) vet ./...
 	$(GO) test -count=1 ./pkg/... ./cmd/...
 	$(GO) test -count=1 ./tests/harness
 
-test-image: deps build
-	@echo "== tier 2: image files, differential against systemd-repart 252, 254, 257 and Debian testing's (chroots; Encrypt= in a QEMU guest), the keys of 253-262 against 262 (tests/features) =="
+# The three tiers against systemd-repart print one summary line per oracle
+# into build/<tier>-summary.txt and show it at the end.
+test-differential: deps build
+	@echo "== test-differential (tests/differential): image files against systemd-repart 252, 254, 257 and Debian testing's (chroots) =="
 	@mkdir -p build && rm -f build/differential-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
 		$(GO) test -count=1 -timeout 20m ./tests/differential/
-	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
-		$(GO) test -count=1 -timeout 25m ./tests/encrypt/
-	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/differential-summary.txt \
-		$(GO) test -count=1 -timeout 10m ./tests/features/
 	@cat build/differential-summary.txt
 
+test-encrypt: deps build
+	@echo "== test-encrypt (tests/encrypt): Encrypt= in a QEMU guest with a software TPM2, against systemd-repart 252, 254 and 257 =="
+	@mkdir -p build && rm -f build/encrypt-summary.txt
+	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/encrypt-summary.txt \
+		$(GO) test -count=1 -timeout 25m ./tests/encrypt/
+	@cat build/encrypt-summary.txt
+
+test-features: deps build
+	@echo "== test-features (tests/features): the keys and flags of systemd 253-262 against systemd-repart 262 (Debian testing's chroot) =="
+	@mkdir -p build && rm -f build/features-summary.txt
+	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_DIFF_SUMMARY=$(CURDIR)/build/features-summary.txt \
+		$(GO) test -count=1 -timeout 10m ./tests/features/
+	@cat build/features-summary.txt
+
 test-loop: deps build
-	@echo "== tier 3: loop devices (BLKPG, mounted partitions, refusals, 512-4096 byte sectors) =="
+	@echo "== test-loop (tests/loop): loop devices (BLKPG, mounted partitions, refusals, 512-4096 byte sectors) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -v -timeout 10m ./tests/loop/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|loop-device)|_test.go' | grep -v '^=== RUN'
 
 test-bad: deps build
-	@echo "== tier 4: bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks; the exit codes of systemd-repart 252, 254, 257 and Debian testing's) =="
+	@echo "== test-bad (tests/bad): bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks; the exit codes of systemd-repart 252, 254, 257 and Debian testing's) =="
 	cd tests/bad && SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 15m
 
 test-crash: deps build
-	@echo "== tier 6: crash at every write (power cut, killed mkfs via ptrace; dm-log-writes replay in QEMU) =="
+	@echo "== test-crash (tests/crash): crash at every write (power cut, killed mkfs via ptrace; dm-log-writes replay in QEMU) =="
 	@mkdir -p build && rm -f build/crash-summary.txt
 	SPROUT_BIN=$(CURDIR)/bin/sprout SPROUT_CRASH_SUMMARY=$(CURDIR)/build/crash-summary.txt \
 		$(GO) test -count=1 -timeout 30m ./tests/crash/
@@ -138,17 +156,17 @@ FUZZ_PARSE ?= 400000x
 FUZZ_READ  ?= 200000x
 FUZZ_PLAN  ?= 60000x
 test-fuzz: deps
-	@echo "== tier 7: fuzzing: parser $(FUZZ_PARSE), GPT reader $(FUZZ_READ), planner $(FUZZ_PLAN) executions =="
+	@echo "== test-fuzz (pkg/repartd, pkg/gpt, pkg/plan): fuzzing: parser $(FUZZ_PARSE), GPT reader $(FUZZ_READ), planner $(FUZZ_PLAN) executions =="
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) ./pkg/repartd
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$'  -fuzztime $(FUZZ_READ) -fuzzminimizetime 200x ./pkg/gpt
 	$(GO) test -run '^$$' -fuzz '^FuzzPlan$$'  -fuzztime $(FUZZ_PLAN) -fuzzminimizetime 200x ./pkg/plan
 
 test-qemu: deps build
-	@echo "== tier 8: QEMU boots (Debian kernel; dracut and initramfs-tools initrds; TCG) =="
+	@echo "== test-qemu (tests/qemu, TestQEMU): QEMU boots (Debian kernel; dracut and initramfs-tools initrds; TCG) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout tests/qemu/run.sh
 
 test-nixos: deps build
-	@echo "== Nix: every .nix parses; the NixOS module against stand-ins: its unit is systemd-units/sprout.service field by field, its initrd what sprout --initrd-needs says, its refusals, the --compat= pin; package, flake and VM test evaluate; vendorHash is current (nothing is built: no nixpkgs here) =="
+	@echo "== test-nixos (initrd/nixos, nix): every .nix parses; the NixOS module against stand-ins: its unit is systemd-units/sprout.service field by field, its initrd what sprout --initrd-needs says, its refusals, the --compat= pin; package, flake and VM test evaluate; vendorHash is current (nothing is built: no nixpkgs here) =="
 	SPROUT_BIN=$(CURDIR)/bin/sprout initrd/nixos/check.sh
 	nix/check.sh
 
@@ -157,9 +175,9 @@ test-nixos: deps build
 # refusals; initrds from the host's own dracut and mkinitramfs; each booted
 # twice, the make install dracut one from an SD card, USB, SCSI and NVMe
 # (tests/install/build-initrds.sh, tests/qemu/installed_test.go).
-test-install: deps build
-	@echo "== tier 9: installed path (lintian on the .deb; make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice, one of them from SD, USB, SCSI and NVMe) =="
-	go test -count=1 -tags qemu -run '^TestInstalledPath$$' -v -timeout 40m ./tests/qemu/ 2>&1 | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT|NAME)'
+test-qemu-installed: deps build
+	@echo "== test-qemu-installed (tests/qemu, TestInstalledPath; tests/install): installed path (lintian on the .deb; make install and the .deb; the host's dracut and mkinitramfs; refusals; 4 initrds booted twice, one of them from SD, USB, SCSI and NVMe) =="
+	$(GO) test -count=1 -tags qemu -run '^TestInstalledPath$$' -v -timeout 40m ./tests/qemu/ 2>&1 | grep --line-buffered -v -E '^=== (RUN|PAUSE|CONT|NAME)'
 
 # Boots the seed appliance N times (fresh disk, first boot, no-op boot).
 soak: build

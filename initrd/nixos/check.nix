@@ -107,6 +107,7 @@ in
 {
   enabledBy = module.config.condition;
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+  warnings = c.warnings;
   inherit (unit) description wantedBy unitConfig serviceConfig;
   contents = builtins.attrNames c.boot.initrd.systemd.contents;
   definitionsScript = definitions.script;

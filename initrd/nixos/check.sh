@@ -184,13 +184,18 @@ refused() { # WHAT PATTERN ARGS...: a failed assertion matches PATTERN
 	jq -r '.failedAssertions[]' <<<"$j" | grep -q -- "$pattern" ||
 		bad "$what: no failed assertion matching /$pattern/ (got: $(jq -c .failedAssertions <<<"$j"))"
 }
-refused "Format=squashfs" "Format=squashfs is not a file system sprout can make" --argstr partitions '{"s":{"Type":"linux-generic","Format":"squashfs"}}'
 refused "Encrypt=maybe" "Encrypt=maybe is not an encryption mode" --argstr partitions '{"v":{"Type":"var","Encrypt":"maybe"}}'
 refused "a 37-byte label" "is longer than the 36 bytes" --argstr partitions '{"v":{"Type":"var","Label":"abcdefghijklmnopqrstuvwxyz01234567890"}}'
 refused "empty = create" 'makes an image file' --argstr partitions "$seed" --argstr empty create --argstr device /dev/sda
 refused "empty = force without a device" 'needs boot.initrd.systemd.repart.device' --argstr partitions "$seed" --argstr empty force
 refused "no systemd initrd" 'needs a systemd initrd' --argstr partitions "$seed" --arg systemdInitrd false
 refused "both sprout and systemd-repart" 'not both' --argstr partitions "$seed" --arg repartEnable true
+# Format=squashfs is accepted (the partition may exist) with a warning.
+checks=$((checks + 1))
+j="$(eval_json --argstr partitions '{"s":{"Type":"linux-generic","Format":"squashfs"}}')"
+jq -e '.failedAssertions == []' <<<"$j" >/dev/null || bad "Format=squashfs: refused: $(jq -c .failedAssertions <<<"$j")"
+jq -r '.warnings[]' <<<"$j" | grep -q "Format=squashfs is not a file system sprout can make.*already exists" ||
+	bad "Format=squashfs: no warning (got: $(jq -c .warnings <<<"$j"))"
 accepted() { # WHAT ARGS...: no failed assertion
 	local what=$1 j
 	shift

@@ -143,10 +143,6 @@ let
   partitionAssertions = builtins.concatMap (u:
     let where = "systemd.repart.partitions.${u.name}"; in [
       {
-        assertion = u.format == null || facts.formats ? ${u.format};
-        message = "${where}: Format=${toString u.format} is not a file system sprout can make (${lib.concatStringsSep ", " (builtins.attrNames facts.formats)}).";
-      }
-      {
         assertion = u.mode != null;
         message = "${where}: Encrypt=${toString u.encryptValue} is not an encryption mode sprout knows (off, ${lib.concatStringsSep ", " (builtins.attrNames facts.encrypt)}, or a boolean).";
       }
@@ -155,6 +151,12 @@ let
         message = "${where}: Label=${toString u.label} is longer than the ${toString facts.labelMaxBytes} bytes a partition label may have.";
       }
     ]) uses;
+  # A format sprout cannot make (squashfs, erofs …) is fine on a partition
+  # that already exists, as in systemd-repart; only the boot can tell, and
+  # it refuses to create such a partition, naming the definition's line.
+  partitionWarnings = builtins.concatMap (u:
+    lib.optional (u.format != null && !(facts.formats ? ${u.format}))
+      "systemd.repart.partitions.${u.name}: Format=${u.format} is not a file system sprout can make (${lib.concatStringsSep ", " (builtins.attrNames facts.formats)}); sprout accepts this definition only for a partition that already exists on the disk and refuses at boot to create it.") uses;
 in
 {
   options.boot.initrd.sprout = {
@@ -208,6 +210,7 @@ in
         message = "boot.initrd.systemd.repart.empty = \"${repart.empty}\" needs boot.initrd.systemd.repart.device: sprout does not pick a disk it may wipe.";
       }
     ] ++ partitionAssertions;
+    warnings = partitionWarnings;
 
     boot.initrd.availableKernelModules = requiredModules;
 

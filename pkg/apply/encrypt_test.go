@@ -12,8 +12,8 @@ import (
 
 	"github.com/sprout-initrd/sprout/pkg/apply"
 	"github.com/sprout-initrd/sprout/pkg/blockdev"
-	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 	"github.com/sprout-initrd/sprout/pkg/plan"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // encryptRun applies a plan with one encrypted new partition to a grown
@@ -22,7 +22,7 @@ import (
 // in a guest) and fails the one starting with failAt, if any.
 func encryptRun(t *testing.T, failAt string) (calls []string, p *plan.Plan, path string, err error) {
 	t.Helper()
-	blockdevtest.RequireRoot(t) // a loop device over the future range
+	harness.RequireLoopDevices(t, "a loop device over the future range")
 	path = seedImage(t)
 	defs := loadDefinitions(t, map[string]string{"home.conf": "[Partition]\nType=home\nEncrypt=key-file\nLabel=home\n"})
 	p, _ = planFor(t, path, defs)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"github.com/sprout-initrd/sprout/tests/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -386,7 +387,7 @@ func TestDiscardBlockDevice(t *testing.T) {
 			if err := dev.AddPartition(1, 8*mib, 8*mib); err != nil {
 				t.Fatal(err)
 			}
-			blockdevtest.RequireTool(t, "mkfs.ext4")
+			harness.RequireTools(t, "mkfs.ext4")
 			blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", PartitionNode(l.Path, 1))
 			blockdevtest.Mount(t, PartitionNode(l.Path, 1), "ext4")
 

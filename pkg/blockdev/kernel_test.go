@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"github.com/sprout-initrd/sprout/tests/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,7 +63,7 @@ func wantKernel(t *testing.T, dev *Handle, want []KernelPartition) {
 
 func mkfsMount(t *testing.T, node string) string {
 	t.Helper()
-	blockdevtest.RequireTool(t, "mkfs.ext4")
+	harness.RequireTools(t, "mkfs.ext4")
 	blockdevtest.Run(t, "mkfs.ext4", "-q", "-F", node)
 	return blockdevtest.Mount(t, node, "ext4")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"github.com/sprout-initrd/sprout/tests/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +43,7 @@ func sysfsLoop(t *testing.T, l *Loop, attr string) string {
 // TestAttach writes through the loop device and finds the bytes at the
 // right place of the backing file, and nothing outside the range.
 func TestAttach(t *testing.T) {
-	blockdevtest.RequireRoot(t)
+	harness.RequireLoopDevices(t, "loop devices")
 	for _, bs := range []int{512, 4096} {
 		for _, withConfigure := range []bool{true, false} {
 			name := strconv.Itoa(bs) + map[bool]string{true: "/LOOP_CONFIGURE", false: "/LOOP_SET_FD"}[withConfigure]
@@ -156,8 +157,8 @@ func hashRange(t *testing.T, path string, off, n int64) [32]byte {
 func TestFormatNextToMountedPartition(t *testing.T) {
 	for _, ss := range []int{512, 4096} {
 		t.Run(strconv.Itoa(ss), func(t *testing.T) {
-			blockdevtest.RequireTool(t, "mkfs.ext4")
-			blockdevtest.RequireTool(t, "e2fsck")
+			harness.RequireTools(t, "mkfs.ext4")
+			harness.RequireTools(t, "e2fsck")
 			ld := blockdevtest.NewLoopDisk(t, blockdevtest.LoopOptions{Size: 256 * mib, SectorSize: ss})
 			dev, err := Open(ld.Path, OpenOptions{Write: true, Flock: ExclusiveFlock})
 			if err != nil {
@@ -223,7 +224,7 @@ func dumpe2fsField(t *testing.T, out, name string) int64 {
 }
 
 func TestDetachWaitsForOtherOpeners(t *testing.T) {
-	blockdevtest.RequireRoot(t)
+	harness.RequireLoopDevices(t, "loop devices")
 	l := attachT(t, sparseFile(t, 16*mib), 0, 8*mib, 512, true)
 	other, err := os.Open(l.Path())
 	if err != nil {
@@ -249,7 +250,7 @@ func TestDetachWaitsForOtherOpeners(t *testing.T) {
 }
 
 func TestDetachFailsWhileHeld(t *testing.T) {
-	blockdevtest.RequireRoot(t)
+	harness.RequireLoopDevices(t, "loop devices")
 	l, err := AttachLoop(sparseFile(t, 16*mib), 0, 8*mib, 512)
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +268,7 @@ func TestDetachFailsWhileHeld(t *testing.T) {
 }
 
 func TestAttachHoldsLock(t *testing.T) {
-	blockdevtest.RequireRoot(t)
+	harness.RequireLoopDevices(t, "loop devices")
 	l := attachT(t, sparseFile(t, 16*mib), 0, 8*mib, 512, true)
 	f, err := os.Open(l.Path())
 	if err != nil {
@@ -281,7 +282,7 @@ func TestAttachHoldsLock(t *testing.T) {
 
 // TestAttachConcurrently races several Attach calls for free devices.
 func TestAttachConcurrently(t *testing.T) {
-	blockdevtest.RequireRoot(t)
+	harness.RequireLoopDevices(t, "loop devices")
 	backing := sparseFile(t, 64*mib)
 	const n = 4
 	loops := make([]*Loop, n)

@@ -117,7 +117,7 @@ type run struct {
 
 func (r *run) logf(format string, args ...any) { r.log.infof(format, args...) }
 
-func (r *run) main(ctx context.Context) (int, error) {
+func (r *run) main(ctx context.Context) (code int, err error) {
 	r.warnMissingDefinitionDirs()
 	defs, err := r.loadDefinitions()
 	if err != nil {
@@ -146,6 +146,12 @@ func (r *run) main(ctx context.Context) (int, error) {
 		if err := createImage(r.cfg.device, r.cfg.dryRun); err != nil {
 			return 0, err
 		}
+		// A refused run leaves no new file behind.
+		defer func() {
+			if err != nil && !r.writing {
+				os.Remove(r.cfg.device)
+			}
+		}()
 	}
 	session, err := blockdev.OpenSession(r.cfg.device, blockdev.SessionOptions{Write: !r.cfg.dryRun})
 	if err != nil {
@@ -163,8 +169,9 @@ func (r *run) main(ctx context.Context) (int, error) {
 		r.logf("Replacing the damaged partition table (--empty=%s): %v", r.cfg.empty, err)
 		snap.Label, snap.OtherLabel = plan.LabelOther, "damaged GPT"
 	}
+	var growTo uint64
 	if r.cfg.size != "" {
-		if err := r.applySize(session, &snap, defs, opts.Compat); err != nil {
+		if growTo, err = r.sizeTarget(session, &snap, defs, opts.Compat); err != nil {
 			return 0, err
 		}
 	}
@@ -186,6 +193,14 @@ func (r *run) main(ctx context.Context) (int, error) {
 		}
 		r.discardLimits = &plan.DiscardLimits{MaxBytes: uint64(l.MaxBytes), Granularity: uint64(l.Granularity)}
 		opts.Discard.Limits = r.discardLimits
+		p, err = plan.Make(defs, snap, opts)
+	}
+	if err == nil && growTo != 0 && !r.cfg.dryRun {
+		// The plan was made for the grown file and accepted: grow it now,
+		// and plan again from what is on disk after the growth.
+		if snap, err = r.growImage(session, growTo); err != nil {
+			return 0, err
+		}
 		p, err = plan.Make(defs, snap, opts)
 	}
 	if err != nil {

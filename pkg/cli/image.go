@@ -25,13 +25,14 @@ func createImage(path string, dryRun bool) error {
 	return f.Close()
 }
 
-// applySize handles --size=: an image file is grown (never shrunk) to the
-// given size, or to the minimal size for --size=auto. A dry run changes
-// nothing and plans as if the file had been grown.
-func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []repartd.Definition, v compat.Version) error {
+// sizeTarget handles --size=: an image file is grown (never shrunk) to
+// the given size, or to the minimal size for --size=auto. It only plans:
+// snap takes the new size and the size to grow to is returned (0 when the
+// file is large enough), so that a refused plan leaves the file as it was.
+func (r *run) sizeTarget(session *blockdev.Session, snap *plan.Snapshot, defs []repartd.Definition, v compat.Version) (uint64, error) {
 	dev := session.Reader()
 	if dev.IsBlockDevice() {
-		return fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
+		return 0, fmt.Errorf("--size= works on image files only; %s is a block device", dev.Path())
 	}
 	var target uint64
 	if r.cfg.size == "auto" {
@@ -40,28 +41,31 @@ func (r *run) applySize(session *blockdev.Session, snap *plan.Snapshot, defs []r
 	} else {
 		n, err := sdvalue.ParseSize(r.cfg.size)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		target = (n + 4095) / 4096 * 4096
 	}
 	if target <= snap.Size {
 		r.logf("%s is already %s or larger, not growing it.", dev.Path(), plan.FormatBytes(target))
-		return nil
+		return 0, nil
 	}
 	if r.cfg.dryRun {
 		r.logf("Planning as if %s were grown to %s (a dry run does not grow it).", dev.Path(), plan.FormatBytes(target))
-		snap.Size = target
-		return nil
 	}
-	if err := os.Truncate(dev.Path(), int64(target)); err != nil {
-		return fmt.Errorf("grow %s: %w", dev.Path(), err)
+	snap.Size = target
+	return target, nil
+}
+
+// growImage grows the image file once its plan has been accepted, and
+// reads the snapshot again through a reopened handle that sees the size.
+func (r *run) growImage(session *blockdev.Session, target uint64) (plan.Snapshot, error) {
+	path := session.Reader().Path()
+	if err := os.Truncate(path, int64(target)); err != nil {
+		return plan.Snapshot{}, fmt.Errorf("grow %s: %w", path, err)
 	}
-	r.logf("Grew %s to %s.", dev.Path(), plan.FormatBytes(target))
-	// Reopen so the handle and the snapshot see the new size.
+	r.logf("Grew %s to %s.", path, plan.FormatBytes(target))
 	if err := session.Reopen(); err != nil {
-		return err
+		return plan.Snapshot{}, err
 	}
-	s, err := plan.ReadSnapshot(session.Reader(), session.Path())
-	*snap = s
-	return err
+	return plan.ReadSnapshot(session.Reader(), session.Path())
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/coreos/go-systemd/v22/journal"
-	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"github.com/sprout-initrd/sprout/tests/harness"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,16 +96,9 @@ func TestConsoleLinesGoToStderrAndStatusInTheUnit(t *testing.T) {
 // /var/log/journal, so the host sees nothing; this test binary, run again
 // inside, is the sender.
 func TestJournaldStoresWhatTheLoggerSends(t *testing.T) {
-	blockdevtest.RequireRoot(t)
+	harness.RequireRoot(t, "journald in a mount namespace")
 	journald := "/lib/systemd/systemd-journald"
-	for _, tool := range []string{journald, "/usr/bin/journalctl", "/usr/bin/unshare"} {
-		if _, err := os.Stat(tool); err != nil {
-			if os.Getenv("SPROUT_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s missing (package systemd, util-linux), and SPROUT_REQUIRE_TOOLS=1 forbids skipping", tool)
-			}
-			t.Skipf("%s missing", tool)
-		}
-	}
+	harness.RequireTools(t, journald, "/usr/bin/journalctl", "/usr/bin/unshare") // packages systemd, util-linux
 	notify := filepath.Join(t.TempDir(), "notify")
 	fd := listenDatagram(t, notify)
 	script := fmt.Sprintf(`set -e

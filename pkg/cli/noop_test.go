@@ -88,9 +88,13 @@ func TestRefusedRunLeavesImageUntouched(t *testing.T) {
 		size int64  // the disk the image is on
 		home string // home.conf
 		want string
+		flag string // one more flag
 	}{
-		{"image on a smaller disk", 40 << 20, "[Partition]\nType=home\n", "smaller than the GPT claims"},
-		{"definitions that do not fit", 64 << 20, "[Partition]\nType=home\nSizeMinBytes=1G\n", "can't fit"},
+		{"image on a smaller disk", 40 << 20, "[Partition]\nType=home\n", "smaller than the GPT claims", ""},
+		{"definitions that do not fit", 64 << 20, "[Partition]\nType=home\nSizeMinBytes=1G\n", "can't fit", ""},
+		// The file is grown only once the plan for the grown file is accepted.
+		{"--size= with definitions that do not fit", 64 << 20, "[Partition]\nType=home\nSizeMinBytes=1G\n", "can't fit", "--size=512M"},
+		{"--size= with a format sprout cannot make", 64 << 20, "[Partition]\nType=home\nFormat=reiserfs\n", `cannot make a "reiserfs"`, "--size=512M"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,7 +107,11 @@ func TestRefusedRunLeavesImageUntouched(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := stateOf(t, img)
-			code, stderr := runMain(t, "--dry-run=no", "--seed=0123456789abcdef0123456789abcdef", "--definitions="+defs, img)
+			args := []string{"--dry-run=no", "--seed=0123456789abcdef0123456789abcdef", "--definitions=" + defs, img}
+			if c.flag != "" {
+				args = append([]string{c.flag}, args...)
+			}
+			code, stderr := runMain(t, args...)
 			if code == 0 || !strings.Contains(stderr, c.want) {
 				t.Errorf("exit %d, want a refusal mentioning %q:\n%s", code, c.want, stderr)
 			}
@@ -111,6 +119,22 @@ func TestRefusedRunLeavesImageUntouched(t *testing.T) {
 				t.Errorf("refused run changed the image: %v → %v", before, after)
 			}
 		})
+	}
+}
+
+// A refused --empty=create leaves no image file behind.
+func TestRefusedCreateLeavesNoFile(t *testing.T) {
+	defs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(defs, "home.conf"), []byte("[Partition]\nType=home\nFormat=reiserfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "new.img")
+	code, stderr := runMain(t, "--dry-run=no", "--empty=create", "--size=64M", "--definitions="+defs, img)
+	if code == 0 || !strings.Contains(stderr, `cannot make a "reiserfs"`) {
+		t.Errorf("exit %d, want a refusal of reiserfs:\n%s", code, stderr)
+	}
+	if _, err := os.Stat(img); !os.IsNotExist(err) {
+		t.Errorf("the refused run left %s behind (stat: %v)", img, err)
 	}
 }
 

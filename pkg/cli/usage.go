@@ -30,9 +30,10 @@ and mount.usr= on the kernel command line, the disk behind /sysusr/usr or
                           --generate-fstab=/--generate-crypttab= files there
      --seed=UUID|random   Seed for partition, disk and file system UUIDs
                           (default: the machine ID, else random)
-     --size=BYTES|auto    Grow an image file to this size first (never shrinks;
-                          auto = the minimum the definitions need). A dry run
-                          plans with the size but does not grow the file.
+     --size=BYTES|auto    Grow an image file to this size (never shrinks;
+                          auto = the minimum the definitions need), once the
+                          plan for it is accepted. A dry run plans with the
+                          size but does not grow the file.
      --factory-reset=BOOL Erase the partitions whose definition says
                           FactoryReset=yes and create them anew, empty
                           (default: in the initrd, systemd.factory_reset= on

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // The minimums hold for the installed tools: each formats a file of
@@ -26,7 +27,7 @@ func TestMinimumSizesAgainstTools(t *testing.T) {
 	}
 	for _, c := range cases {
 		f, _ := Lookup(c.format)
-		blockdevtest.RequireTool(t, f.Program)
+		harness.RequireTools(t, f.Program)
 		path := filepath.Join(t.TempDir(), "fs.img")
 		if err := os.WriteFile(path, nil, 0o600); err != nil {
 			t.Fatal(err)

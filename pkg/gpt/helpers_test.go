@@ -3,19 +3,18 @@ package gpt
 import (
 	"bytes"
 	"compress/gzip"
+	"embed"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 const mib = 1 << 20
@@ -134,10 +133,16 @@ func apply(t *testing.T, d interface {
 	}
 }
 
-// loadImage reads testdata/gpt/NAME.img.gz (see make.sh there).
-func loadImage(t *testing.T, name string) *memDisk {
+// golden holds the reference images and their sfdisk dumps
+// (testdata/make.sh makes them).
+//
+//go:embed testdata/*.img.gz testdata/*.json
+var golden embed.FS
+
+// goldenImage returns the image testdata/NAME.img.gz, uncompressed.
+func goldenImage(t *testing.T, name string) []byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "gpt", name+".img.gz"))
+	f, err := golden.Open("testdata/" + name + ".img.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +155,13 @@ func loadImage(t *testing.T, name string) *memDisk {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return raw
+}
+
+// loadImage is the reference image NAME in memory.
+func loadImage(t *testing.T, name string) *memDisk {
+	t.Helper()
+	raw := goldenImage(t, name)
 	d := newMemDisk(int64(len(raw)))
 	if _, err := d.WriteAt(raw, 0); err != nil {
 		t.Fatal(err)
@@ -176,31 +188,12 @@ func mustEncode(t *testing.T, tab *Table, size int64) []Write {
 	return w
 }
 
-// sfdiskDump is the part of `sfdisk --json` the tests compare with.
-type sfdiskDump struct {
-	PartitionTable struct {
-		Label      string `json:"label"`
-		ID         string `json:"id"`
-		FirstLBA   uint64 `json:"firstlba"`
-		LastLBA    uint64 `json:"lastlba"`
-		SectorSize int    `json:"sectorsize"`
-		Partitions []struct {
-			Node  string `json:"node"`
-			Start uint64 `json:"start"`
-			Size  uint64 `json:"size"`
-			Type  string `json:"type"`
-			UUID  string `json:"uuid"`
-			Name  string `json:"name"`
-			Attrs string `json:"attrs"`
-		} `json:"partitions"`
-	} `json:"partitiontable"`
-}
-
-func parseSfdiskJSON(t *testing.T, raw []byte) sfdiskDump {
+// parseSfdiskJSON decodes `sfdisk --json` output (tests/harness's parser).
+func parseSfdiskJSON(t *testing.T, raw []byte) *harness.Table {
 	t.Helper()
-	var d sfdiskDump
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatalf("sfdisk --json: %v", err)
+	d, err := harness.ParseTable(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return d
 }
@@ -234,11 +227,10 @@ func sfdiskAttrs(t *testing.T, s string) uint64 {
 }
 
 // compareWithSfdisk checks that tab says what sfdisk says about the disk.
-func compareWithSfdisk(t *testing.T, tab *Table, dump sfdiskDump) {
+func compareWithSfdisk(t *testing.T, tab *Table, pt *harness.Table) {
 	t.Helper()
-	pt := dump.PartitionTable
 	if pt.Label != "gpt" || !strings.EqualFold(pt.ID, tab.DiskGUID.String()) ||
-		pt.FirstLBA != tab.FirstUsableLBA || pt.LastLBA != tab.LastUsableLBA || pt.SectorSize != tab.SectorSize {
+		pt.FirstLBA != tab.FirstUsableLBA || pt.LastLBA != tab.LastUsableLBA || pt.SectorSize != uint64(tab.SectorSize) {
 		t.Errorf("header: sfdisk says %s %s first %d last %d sector %d; Read says guid %s first %d last %d sector %d",
 			pt.Label, pt.ID, pt.FirstLBA, pt.LastLBA, pt.SectorSize,
 			tab.DiskGUID, tab.FirstUsableLBA, tab.LastUsableLBA, tab.SectorSize)
@@ -247,12 +239,7 @@ func compareWithSfdisk(t *testing.T, tab *Table, dump sfdiskDump) {
 		t.Fatalf("sfdisk lists %d partitions, Read %d", len(pt.Partitions), len(tab.Entries))
 	}
 	for _, p := range pt.Partitions {
-		// the slot number is the node's trailing digits: /dev/loop0p5, x.img5
-		digits := p.Node[strings.LastIndexFunc(p.Node, func(r rune) bool { return r < '0' || r > '9' })+1:]
-		idx, err := strconv.Atoi(digits)
-		if err != nil {
-			t.Fatalf("node %q: %v", p.Node, err)
-		}
+		idx := p.Entry
 		want := Entry{
 			Index:      idx,
 			Type:       uuid.MustParse(p.Type),
@@ -273,10 +260,10 @@ func compareWithSfdisk(t *testing.T, tab *Table, dump sfdiskDump) {
 	}
 }
 
-// loadDump reads testdata/gpt/NAME.json.
-func loadDump(t *testing.T, name string) sfdiskDump {
+// loadDump reads testdata/NAME.json.
+func loadDump(t *testing.T, name string) *harness.Table {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "gpt", name+".json"))
+	raw, err := golden.ReadFile("testdata/" + name + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}

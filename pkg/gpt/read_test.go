@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// goldenImages are the reference images in testdata/gpt (see make.sh):
+// goldenImages are the reference images in testdata (see make.sh):
 // tables written by sfdisk(+sgdisk) and by systemd-repart 252.
 var goldenImages = []struct {
 	name       string

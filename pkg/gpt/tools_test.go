@@ -3,8 +3,8 @@ package gpt
 // Integration tests: they check sprout's GPT code against the installed
 // sfdisk, sgdisk and systemd-repart, using loop devices for sector sizes
 // other than 512. They skip, saying why, when a tool is missing or the
-// test does not run as root — unless SPROUT_REQUIRE_TOOLS=1 (see needTools),
-// where that is a failure.
+// test does not run as root — unless the SPROUT_REQUIRE_ variables make
+// that a failure (tests/harness's Require helpers).
 
 import (
 	"bytes"
@@ -19,40 +19,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
-
-// needTools skips the test unless every tool is installed and, for loop
-// devices, the test runs as root. The Makefile's strict mode turns the skip
-// into a failure: SPROUT_REQUIRE_TOOLS=1 for any missing tool or root,
-// SPROUT_REQUIRE_ORACLE=1 for a missing systemd-repart, SPROUT_REQUIRE_ROOT=1
-// for missing root.
-func needTools(t *testing.T, root bool, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			strict := []string{"SPROUT_REQUIRE_TOOLS"}
-			if tool == "systemd-repart" {
-				strict = append(strict, "SPROUT_REQUIRE_ORACLE")
-			}
-			unavailable(t, strict, "integration test needs %s: %v", tool, err)
-		}
-	}
-	if root && os.Geteuid() != 0 {
-		unavailable(t, []string{"SPROUT_REQUIRE_TOOLS", "SPROUT_REQUIRE_ROOT"}, "integration test needs root for loop devices")
-	}
-}
-
-// unavailable fails the test if any of the strict variables is "1", and
-// skips it otherwise.
-func unavailable(t *testing.T, strict []string, format string, args ...any) {
-	t.Helper()
-	for _, env := range strict {
-		if os.Getenv(env) == "1" {
-			t.Fatalf(format+" (%s=1 forbids skipping)", append(args, env)...)
-		}
-	}
-	t.Skipf(format+" (set %s=1 to fail instead)", append(args, strict[0])...)
-}
 
 // run runs a command and returns its stdout; stderr goes into the failure
 // message.
@@ -215,7 +183,7 @@ func sgdiskSaysClean(out string) bool {
 
 // sfdiskQuiet fails if sfdisk warns about dev (PMBR size mismatch, backup
 // not at the end, corrupt copies) and returns its JSON dump.
-func sfdiskQuiet(t *testing.T, dev string) sfdiskDump {
+func sfdiskQuiet(t *testing.T, dev string) *harness.Table {
 	t.Helper()
 	out, stderr, err := runErr("sfdisk", "--json", dev)
 	if err != nil || strings.TrimSpace(stderr) != "" {
@@ -224,12 +192,14 @@ func sfdiskQuiet(t *testing.T, dev string) sfdiskDump {
 	return parseSfdiskJSON(t, []byte(out))
 }
 
-// freshImages runs testdata/gpt/make.sh into a temporary directory.
+// freshImages runs testdata/make.sh into a temporary directory.
 func freshImages(t *testing.T) string {
 	t.Helper()
-	needTools(t, true, "sfdisk", "sgdisk", "systemd-repart", "losetup", "gzip")
+	harness.RequireHostOracle(t)
+	harness.RequireTools(t, "sfdisk", "sgdisk", "systemd-repart", "losetup", "gzip")
+	harness.RequireLoopDevices(t, "other sector sizes on loop devices")
 	dir := t.TempDir()
-	script, err := filepath.Abs(filepath.Join("..", "..", "testdata", "gpt", "make.sh"))
+	script, err := filepath.Abs(filepath.Join("testdata", "make.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +237,9 @@ func TestLiveToolImagesRoundTrip(t *testing.T) {
 			fresh := filepath.Join(dir, g.name+".img")
 			gunzipTo(t, filepath.Join(dir, g.name+".img.gz"), fresh)
 			committed := filepath.Join(t.TempDir(), "committed.img")
-			gunzipTo(t, filepath.Join("..", "..", "testdata", "gpt", g.name+".img.gz"), committed)
+			if err := os.WriteFile(committed, goldenImage(t, g.name), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			sameFiles(t, fresh, committed)
 
 			tab := mustReadFile(t, fresh, g.sectorSize)
@@ -366,7 +338,9 @@ func mkfile(t *testing.T, path string) string {
 // alignment threshold: same header fields, and Encode onto a zeroed disk
 // gives systemd-repart's image byte for byte.
 func TestLiveNewMatchesSystemdRepart(t *testing.T) {
-	needTools(t, true, "systemd-repart", "losetup", "sfdisk")
+	harness.RequireHostOracle(t)
+	harness.RequireTools(t, "systemd-repart", "losetup", "sfdisk")
+	harness.RequireLoopDevices(t, "other sector sizes on loop devices")
 	empty := t.TempDir()
 	for _, ss := range []int{512, 1024, 2048, 4096} {
 		for _, size := range []int64{4 * mib, 4*mib + int64(ss), 64 * mib} {
@@ -396,7 +370,7 @@ func TestLiveNewMatchesSystemdRepart(t *testing.T) {
 // ErrOtherLabel, a zeroed one ErrNoLabel — never an empty GPT or a DOS
 // table passed off as one.
 func TestLiveMBROnlyAndBlankDisks(t *testing.T) {
-	needTools(t, false, "sfdisk")
+	harness.RequireTools(t, "sfdisk")
 	tmp := t.TempDir()
 	dos := filepath.Join(tmp, "dos.img")
 	truncate(t, mkfile(t, dos), 16*mib)
@@ -462,7 +436,7 @@ func TestLiveRepairDamagedCopies(t *testing.T) {
 // entry reaching into the backup array) is refused before anything is
 // written.
 func TestLiveValidateAgreesWithSgdisk(t *testing.T) {
-	needTools(t, false, "sgdisk")
+	harness.RequireTools(t, "sgdisk")
 	tmp := t.TempDir()
 	for _, c := range []struct {
 		name       string

@@ -2,7 +2,6 @@ package parttype
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,23 +11,13 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // The oracle tests run the installed systemd-repart 252 and compare what it
 // does with what this package claims. They skip when the binary is missing,
-// unless SPROUT_REQUIRE_ORACLE=1 makes that a failure.
-
-const oracleBin = "/usr/bin/systemd-repart"
-
-func requireOracle(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(oracleBin); err != nil {
-		if os.Getenv("SPROUT_REQUIRE_ORACLE") == "1" {
-			t.Fatalf("oracle %s is required (SPROUT_REQUIRE_ORACLE=1) but missing: %v", oracleBin, err)
-		}
-		t.Skipf("oracle %s not installed (%v); set SPROUT_REQUIRE_ORACLE=1 to fail instead", oracleBin, err)
-	}
-}
+// unless SPROUT_REQUIRE_ORACLE=1 makes that a failure
+// (harness.RequireHostOracle).
 
 type oraclePartition struct {
 	Type  string `json:"type"`
@@ -57,7 +46,7 @@ func runOracle(t *testing.T, defs map[string]string) (map[string]oraclePartition
 		}
 	}
 	img := filepath.Join(dir, "img")
-	cmd := exec.Command(oracleBin, "--empty=create", "--size=8M", "--dry-run=no",
+	cmd := exec.Command(harness.HostRepart, "--empty=create", "--size=8M", "--dry-run=no",
 		"--definitions="+defDir, "--json=short",
 		"--seed=0123456789abcdef0123456789abcdef", img)
 	var stdout, stderr bytes.Buffer
@@ -88,36 +77,18 @@ func runOracle(t *testing.T, defs map[string]string) (map[string]oraclePartition
 // image, in entry order.
 func readGPT(t *testing.T, img string) []gptEntry {
 	t.Helper()
-	data, err := os.ReadFile(img)
+	c, err := harness.ReadGPTCopyFile(img, 512, 1)
+	if err == nil && !c.Intact() {
+		err = fmt.Errorf("%s: primary GPT: %s", img, c.Problem)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := data[512:1024]
-	if string(hdr[:8]) != "EFI PART" {
-		t.Fatalf("%s: no GPT header", img)
-	}
-	lba := binary.LittleEndian.Uint64(hdr[72:])
-	n := binary.LittleEndian.Uint32(hdr[80:])
-	size := binary.LittleEndian.Uint32(hdr[84:])
 	var out []gptEntry
-	for i := uint32(0); i < n; i++ {
-		e := data[lba*512+uint64(i*size):][:size]
-		typ := mixedEndianGUID(e[0:16])
-		if typ == uuid.Nil {
-			continue
-		}
-		out = append(out, gptEntry{Type: typ, Attrs: binary.LittleEndian.Uint64(e[48:])})
+	for _, e := range c.UsedEntries() {
+		out = append(out, gptEntry{Type: e.Type, Attrs: e.Attrs})
 	}
 	return out
-}
-
-func mixedEndianGUID(b []byte) uuid.UUID {
-	var g uuid.UUID
-	g[0], g[1], g[2], g[3] = b[3], b[2], b[1], b[0]
-	g[4], g[5] = b[5], b[4]
-	g[6], g[7] = b[7], b[6]
-	copy(g[8:], b[8:16])
-	return g
 }
 
 const (
@@ -130,7 +101,7 @@ const (
 // writes, the name it shows, the default label, and which GPT attribute bits
 // it sets for three flag settings (which pins the capability functions).
 func TestOracleTypes(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	native := NativeArch()
 	var names []string
 	for _, ty := range All() {
@@ -221,7 +192,7 @@ func TestOracleTypes(t *testing.T) {
 // and labelled "linux"; literal UUIDs are accepted without dashes and in
 // upper case.
 func TestOracleUnknownType(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	const lit = "12345678123412341234123456789ABC"
 	g, ok := Lookup(lit)
 	if !ok {
@@ -240,7 +211,7 @@ func TestOracleUnknownType(t *testing.T) {
 // TestOracleRejectedNames: values Lookup refuses make repart 252 fail with
 // "Failed to parse partition type".
 func TestOracleRejectedNames(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	for _, v := range []string{"ESP", "Root", "root-amd64", "root-x86_64", "{4f68bce3-e8cd-4db1-96e7-fbcaf984b709}",
 		"4f68bce3e8cd-4db1-96e7-fbcaf984b709", "4f68bce3-e8cd-4db1-96e7-fbcaf984b70g"} {
 		if _, ok := Lookup(v); ok {
@@ -250,7 +221,7 @@ func TestOracleRejectedNames(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "a.conf"), []byte("[Partition]\nType="+v+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(oracleBin, "--empty=create", "--size=8M", "--dry-run=yes",
+		out, err := exec.Command(harness.HostRepart, "--empty=create", "--size=8M", "--dry-run=yes",
 			"--definitions="+dir, filepath.Join(dir, "img")).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "Failed to parse partition type") {
 			t.Errorf("Type=%s: repart did not refuse it: %v\n%s", v, err, out)

@@ -37,7 +37,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden plan files")
 
-const plansDir = "../../testdata/plans"
+const plansDir = "testdata/plans"
 
 // scenario is one golden case.
 type scenario struct {
@@ -304,20 +304,8 @@ type oracleRow struct {
 // it: the rows of sprout's plan under the oracle's --compat= must be the
 // oracle's JSON rows.
 func TestGoldenPlansAgainstOracle(t *testing.T) {
-	for _, tool := range []string{"/usr/sbin/sfdisk", "/usr/sbin/losetup"} {
-		if _, err := os.Stat(tool); err != nil {
-			if harness.EnvBool(harness.EnvRequireOracle) {
-				t.Fatalf("%s is missing", tool)
-			}
-			t.Skipf("%s is missing (set SPROUT_REQUIRE_ORACLE=1 to fail instead)", tool)
-		}
-	}
-	if os.Getuid() != 0 {
-		if harness.EnvBool(harness.EnvRequireOracle) {
-			t.Fatal("needs root for loop devices")
-		}
-		t.Skip("needs root for loop devices")
-	}
+	harness.RequireTools(t, "/usr/sbin/sfdisk", "/usr/sbin/losetup")
+	harness.RequireLoopDevices(t, "the oracles' disks")
 	oracles, notes, err := harness.OracleSelection(context.Background())
 	for _, n := range notes {
 		t.Log(n)

@@ -9,9 +9,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sprout-initrd/sprout/pkg/parttype"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
-const applianceDir = "../../testdata/spec/appliance"
+const applianceDir = "testdata/appliance"
 
 func TestLoadApplianceFixture(t *testing.T) {
 	defs, err := Load(Options{Dirs: []string{applianceDir}})
@@ -71,7 +72,7 @@ func TestLoadApplianceFixture(t *testing.T) {
 // The fixture means the same to systemd-repart: same files, types, labels
 // and, on an 8 GiB disk, the sizes our minimums and maximums imply.
 func TestOracleApplianceFixture(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	defs, err := Load(Options{Dirs: []string{applianceDir}})
 	if err != nil {
 		t.Fatal(err)

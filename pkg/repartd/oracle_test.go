@@ -2,7 +2,6 @@ package repartd
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,23 +18,12 @@ import (
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue"
 	"github.com/sprout-initrd/sprout/pkg/sdvalue/sdvaluetest"
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // The oracle tests run the installed systemd-repart 252 on the same
 // definitions and compare. They skip when the binary is missing, unless
-// SPROUT_REQUIRE_ORACLE=1 makes that a failure.
-
-const oracleBin = "/usr/bin/systemd-repart"
-
-func requireOracle(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(oracleBin); err != nil {
-		if os.Getenv("SPROUT_REQUIRE_ORACLE") == "1" {
-			t.Fatalf("oracle %s is required (SPROUT_REQUIRE_ORACLE=1) but missing: %v", oracleBin, err)
-		}
-		t.Skipf("oracle %s not installed (%v); set SPROUT_REQUIRE_ORACLE=1 to fail instead", oracleBin, err)
-	}
-}
+// SPROUT_REQUIRE_ORACLE=1 makes that a failure (harness.RequireHostOracle).
 
 type oraclePart struct {
 	Type    string `json:"type"`
@@ -79,7 +67,7 @@ func runOracle(t *testing.T, size string, dryRun bool, dirs []string, extra ...s
 		args = append(args, "--definitions="+d)
 	}
 	args = append(append(args, extra...), img)
-	cmd := exec.Command(oracleBin, args...)
+	cmd := exec.Command(harness.HostRepart, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	r := oracleResult{err: cmd.Run(), stderr: stderr.String()}
@@ -104,20 +92,16 @@ func runOracle(t *testing.T, size string, dryRun bool, dirs []string, extra ...s
 // GPT of a 512-byte-sector image.
 func readGPTAttrs(t *testing.T, img string) []uint64 {
 	t.Helper()
-	data, err := os.ReadFile(img)
+	c, err := harness.ReadGPTCopyFile(img, 512, 1)
+	if err == nil && !c.Intact() {
+		err = fmt.Errorf("%s: primary GPT: %s", img, c.Problem)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	hdr := data[512:1024]
-	lba := binary.LittleEndian.Uint64(hdr[72:])
-	n := binary.LittleEndian.Uint32(hdr[80:])
-	size := binary.LittleEndian.Uint32(hdr[84:])
 	var out []uint64
-	for i := uint32(0); i < n; i++ {
-		e := data[lba*512+uint64(i*size):][:size]
-		if !bytes.Equal(e[:16], make([]byte, 16)) {
-			out = append(out, binary.LittleEndian.Uint64(e[48:]))
-		}
+	for _, e := range c.UsedEntries() {
+		out = append(out, e.Attrs)
 	}
 	return out
 }
@@ -159,7 +143,7 @@ func defsDir(t *testing.T, files map[string]string) string {
 // the value we parse and the value we round to; every invalid size makes
 // repart refuse the file.
 func TestOracleSizes(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	files := map[string]string{}
 	var valid []string
 	for i, c := range sdvaluetest.Sizes {
@@ -238,7 +222,7 @@ func mustAtoi(t *testing.T, s string) int {
 // we accept, and a Weight= written in another base allocates exactly like
 // the decimal value we read from it.
 func TestOracleIntegers(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	files := map[string]string{}
 	for i, c := range sdvaluetest.Integers {
 		files[fmt.Sprintf("w%03d.conf", i)] = "[Partition]\nType=home\nWeight=" + c.In + "\n"
@@ -292,7 +276,7 @@ func TestOracleIntegers(t *testing.T) {
 // TestOracleFlagsAndBooleans: Flags= values in any base and every boolean
 // spelling set the same GPT attributes in repart as in our Definition.
 func TestOracleFlagsAndBooleans(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	type tc struct {
 		setting string
 		ok      bool
@@ -378,7 +362,7 @@ var labelCases = []struct {
 
 // TestOracleLabels: repart shows (and writes) the label we parse.
 func TestOracleLabels(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	files := map[string]string{}
 	for i, c := range labelCases {
 		files[fmt.Sprintf("%03d.conf", i)] = "[Partition]\nType=linux-generic\nSizeMinBytes=4096\nSizeMaxBytes=4096\n" + c.body + "\n"
@@ -432,7 +416,7 @@ func TestOracleLabels(t *testing.T) {
 // warns and falls back to the default label); specifiers expand to what
 // repart expands them to on this machine.
 func TestOracleRejectedLabels(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	cases := []struct {
 		label    string
 		expanded bool // repart expands it, and so do we
@@ -489,7 +473,7 @@ func TestOracleRejectedLabels(t *testing.T) {
 
 // TestOracleUUIDs: the UUID= forms repart takes are the ones we take.
 func TestOracleUUIDs(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	cases := []struct {
 		value string
 		want  string // "" = refused
@@ -541,7 +525,7 @@ func TestOracleUUIDs(t *testing.T) {
 // complains about the same line (it warns, ignores the line or refuses
 // the file).
 func TestOracleErrorLines(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	cases := []string{
 		"[Partition]\nType=home\nFoo=bar\n",
 		"[Partition]\nType=home\nMinimize=best\n",
@@ -589,7 +573,7 @@ func TestOracleErrorLines(t *testing.T) {
 // both; min and max are compared after rounding; SizeMinBytes=
 // SizeMaxBytes=15000000 gives a 15003648-byte partition, our SizeMax.
 func TestOracleSemanticChecks(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	for _, c := range []struct {
 		body    string
 		refused string // repart's words; "" = accepted
@@ -631,7 +615,7 @@ func TestOracleSemanticChecks(t *testing.T) {
 // masked, hidden, dangling and non-regular entries and drop-ins, and
 // compares the definitions (file name, type, label) repart uses with ours.
 func TestOracleSearch(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	d1, d2 := t.TempDir(), t.TempDir()
 	body := func(typ, label string) string {
 		return "[Partition]\nType=" + typ + "\nSizeMinBytes=4096\nSizeMaxBytes=4096\nLabel=" + label + "\n"
@@ -689,7 +673,7 @@ func TestOracleSearch(t *testing.T) {
 // TestOracleRootSearchPath: without --definitions, repart reads the four
 // directories under --root in priority order.
 func TestOracleRootSearchPath(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	root := t.TempDir()
 	body := func(typ string) string {
 		return "[Partition]\nType=" + typ + "\nSizeMinBytes=4096\nSizeMaxBytes=4096\n"
@@ -727,7 +711,7 @@ func TestOracleRootSearchPath(t *testing.T) {
 // TestOracleDeliberateDifferences pins the places where we refuse or read
 // differently on purpose, so a change in the oracle shows up here.
 func TestOracleDeliberateDifferences(t *testing.T) {
-	requireOracle(t)
+	harness.RequireHostOracle(t)
 	// 1. repart 252 ignores drop-ins under --root (it reads the host's).
 	root := t.TempDir()
 	writeFile(t, root, "usr/lib/repart.d/a.conf", "[Partition]\nType=home\n")

@@ -596,8 +596,8 @@ func (s *suite) afterCrash(ctx context.Context, ref *reference, m *machine, cras
 // oldEntriesReadable reports whether the primary copy or the backup in the
 // last LBA — the copies readers use — is still the old table intact.
 func oldEntriesReadable(k knownTables, d *diskGPT) bool {
-	for _, c := range []gptCopy{d.Primary, d.AtEnd} {
-		if c.intact() && k.versionOf(c) == tableOld {
+	for _, c := range []harness.GPTCopy{d.Primary, d.AtEnd} {
+		if c.Intact() && k.versionOf(c) == tableOld {
 			return true
 		}
 	}

@@ -1,5 +1,5 @@
 // Package crash is sprout's crash-point tier: for each scenario under
-// testdata/crash it enumerates every write a real run makes to the disk —
+// testdata/ it enumerates every write a real run makes to the disk —
 // sprout's own and those of its mkfs children — and, for every one of
 // them, runs sprout on a fresh copy of the disk, stops it right before
 // that write, checks what the crash left (gptstate_test.go says what a
@@ -18,7 +18,7 @@
 // --relocate gpt-bak-std` on the old disk, and the reference run checks
 // that sprout's first table is that, byte for byte.
 //
-// A scenario may also ask for a factory reset (testdata/crash/README.md):
+// A scenario may also ask for a factory reset (testdata/README.md):
 // the first table is then the relocated old table without the erased
 // partitions, and their bytes must stay while a reader can still find the
 // old table.

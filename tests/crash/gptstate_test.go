@@ -2,11 +2,11 @@ package crash
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"strings"
+
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // What "the GPT left by a crash is valid" means here.
@@ -14,7 +14,8 @@ import (
 // A GPT is kept twice: the primary (header in LBA 1, entry array after
 // it) and the backup (header in the last LBA, array before it). A copy is
 // INTACT when its header has the signature, a correct header CRC, its own
-// LBA in MyLBA, an entry array inside the disk, and a correct array CRC.
+// LBA in MyLBA, an entry array inside the disk, and a correct array CRC
+// (harness.GPTCopy.Intact).
 //
 // The disk is read by the kernel (block/partitions/efi.c), libfdisk and
 // sprout the same way: the primary if it is intact, otherwise the backup in
@@ -60,73 +61,12 @@ import (
 // except damage to a copy that the crash explains
 // (reference.unexplainedSgdisk).
 
-// gptCopy is one copy of the table as found at one LBA.
-type gptCopy struct {
-	LBA     uint64
-	Header  []byte // the whole header sector
-	Entries []byte
-	Problem string // why the copy is not intact; "" when it is
-}
-
-func (c gptCopy) intact() bool { return c.Problem == "" }
-
-// readCopy reads the copy whose header is at lba.
-func readCopy(f *os.File, size, ss int64, lba uint64) gptCopy {
-	c := gptCopy{LBA: lba}
-	sectors := uint64(size / ss)
-	if lba >= sectors {
-		c.Problem = "beyond the end of the disk"
-		return c
-	}
-	c.Header = make([]byte, ss)
-	if _, err := f.ReadAt(c.Header, int64(lba)*ss); err != nil {
-		c.Problem = err.Error()
-		return c
-	}
-	h := c.Header
-	le := binary.LittleEndian
-	if string(h[:8]) != "EFI PART" {
-		c.Problem = "no GPT signature"
-		return c
-	}
-	hsize := le.Uint32(h[12:])
-	if hsize < 92 || int64(hsize) > ss {
-		c.Problem = fmt.Sprintf("header size %d", hsize)
-		return c
-	}
-	hdr := bytes.Clone(h[:hsize])
-	clear(hdr[16:20])
-	if crc32.ChecksumIEEE(hdr) != le.Uint32(h[16:]) {
-		c.Problem = "header CRC mismatch"
-		return c
-	}
-	if my := le.Uint64(h[24:]); my != lba {
-		c.Problem = fmt.Sprintf("header says it is at LBA %d", my)
-		return c
-	}
-	entriesLBA, count, esize := le.Uint64(h[72:]), le.Uint32(h[80:]), le.Uint32(h[84:])
-	n := int64(count) * int64(esize)
-	if esize < 128 || n > 4<<20 || entriesLBA >= sectors || int64(entriesLBA)*ss+n > size {
-		c.Problem = fmt.Sprintf("implausible entry array (%d entries of %d bytes at LBA %d)", count, esize, entriesLBA)
-		return c
-	}
-	c.Entries = make([]byte, n)
-	if _, err := f.ReadAt(c.Entries, int64(entriesLBA)*ss); err != nil {
-		c.Problem = err.Error()
-		return c
-	}
-	if crc32.ChecksumIEEE(c.Entries) != le.Uint32(h[88:]) {
-		c.Problem = "entry array CRC mismatch"
-	}
-	return c
-}
-
 // diskGPT is everything GPT-related on one disk image.
 type diskGPT struct {
 	MBR     []byte
-	Primary gptCopy // LBA 1
-	AtEnd   gptCopy // the last LBA
-	Other   gptCopy // the old backup's LBA, when it is not the last one
+	Primary harness.GPTCopy // LBA 1
+	AtEnd   harness.GPTCopy // the last LBA
+	Other   harness.GPTCopy // the old backup's LBA, when it is not the last one
 }
 
 func readDiskGPT(img string, ss int64, oldBackupLBA uint64) (*diskGPT, error) {
@@ -145,10 +85,10 @@ func readDiskGPT(img string, ss int64, oldBackupLBA uint64) (*diskGPT, error) {
 	if _, err := f.ReadAt(d.MBR, 0); err != nil {
 		return nil, err
 	}
-	d.Primary = readCopy(f, size, ss, 1)
-	d.AtEnd = readCopy(f, size, ss, last)
+	d.Primary = harness.ReadGPTCopy(f, size, ss, 1)
+	d.AtEnd = harness.ReadGPTCopy(f, size, ss, last)
 	if oldBackupLBA != last {
-		d.Other = readCopy(f, size, ss, oldBackupLBA)
+		d.Other = harness.ReadGPTCopy(f, size, ss, oldBackupLBA)
 	}
 	return d, nil
 }
@@ -181,10 +121,10 @@ func (k knownTables) all() []struct {
 // versionOf says which known table an intact copy at c.LBA is: "old",
 // "relocated", "new", or "" for none. A copy that two tables share (the
 // relocated disk keeps the old backup at the old LBA) is the first one's.
-func (k knownTables) versionOf(c gptCopy) string {
+func (k knownTables) versionOf(c harness.GPTCopy) string {
 	for _, v := range k.all() {
-		for _, kc := range []gptCopy{v.d.Primary, v.d.AtEnd, v.d.Other} {
-			if kc.intact() && kc.LBA == c.LBA && bytes.Equal(kc.Header, c.Header) && bytes.Equal(kc.Entries, c.Entries) {
+		for _, kc := range []harness.GPTCopy{v.d.Primary, v.d.AtEnd, v.d.Other} {
+			if kc.Intact() && kc.LBA == c.LBA && bytes.Equal(kc.Header, c.Header) && bytes.Equal(kc.Entries, c.Entries) {
 				return v.name
 			}
 		}
@@ -218,14 +158,14 @@ type gptVerdict struct {
 // judge applies rules 1–3 and 5 to a crashed disk.
 func (k knownTables) judge(d *diskGPT) gptVerdict {
 	var v gptVerdict
-	describe := func(name string, c gptCopy) string {
+	describe := func(name string, c harness.GPTCopy) string {
 		if c.Header == nil && c.Problem == "" {
 			return ""
 		}
 		switch {
 		case c.Problem == "no GPT signature":
 			return name + ": none"
-		case !c.intact():
+		case !c.Intact():
 			return fmt.Sprintf("%s: damaged (%s)", name, c.Problem)
 		}
 		ver := k.versionOf(c)
@@ -246,18 +186,18 @@ func (k knownTables) judge(d *diskGPT) gptVerdict {
 		parts = append(parts, other)
 	}
 	switch {
-	case d.Primary.intact():
+	case d.Primary.Intact():
 		v.Effective = k.versionOf(d.Primary)
-	case d.AtEnd.intact():
+	case d.AtEnd.Intact():
 		v.Effective = k.versionOf(d.AtEnd)
 	default:
 		v.Violations = append(v.Violations, "neither LBA 1 nor the last LBA holds an intact GPT: the kernel and libfdisk find no table")
 	}
 	// Rule 5. k.Old.Other is the old backup when the old disk had its
 	// backup elsewhere than in the last LBA (a disk that grew).
-	if !v.Moved && k.Old.Other.intact() && k.versionOf(d.Other) != tableOld {
+	if !v.Moved && k.Old.Other.Intact() && k.versionOf(d.Other) != tableOld {
 		what := d.Other.Problem
-		if d.Other.intact() {
+		if d.Other.Intact() {
 			what = "not the old table's"
 		}
 		v.Violations = append(v.Violations, fmt.Sprintf(
@@ -282,10 +222,10 @@ func (k knownTables) judge(d *diskGPT) gptVerdict {
 // known disk's: the primary, the backup in the last LBA and the PMBR.
 func sameTable(want, got *diskGPT) []string {
 	var d []string
-	cmp := func(name string, w, g gptCopy) {
+	cmp := func(name string, w, g harness.GPTCopy) {
 		switch {
-		case w.intact() != g.intact():
-			d = append(d, fmt.Sprintf("%s: intact=%v (%s), want intact=%v", name, g.intact(), g.Problem, w.intact()))
+		case w.Intact() != g.Intact():
+			d = append(d, fmt.Sprintf("%s: intact=%v (%s), want intact=%v", name, g.Intact(), g.Problem, w.Intact()))
 		case !bytes.Equal(w.Header, g.Header):
 			d = append(d, name+": header differs")
 		case !bytes.Equal(w.Entries, g.Entries):

@@ -59,8 +59,8 @@ func TestJudge(t *testing.T) {
 		return d
 	}
 	k := knownTables{Old: read(old), Relocated: read(relocated), New: read(newImg)}
-	if !k.Old.Primary.intact() || !k.Old.Other.intact() || !k.Relocated.Primary.intact() || !k.Relocated.AtEnd.intact() ||
-		!k.New.Primary.intact() || !k.New.AtEnd.intact() {
+	if !k.Old.Primary.Intact() || !k.Old.Other.Intact() || !k.Relocated.Primary.Intact() || !k.Relocated.AtEnd.Intact() ||
+		!k.New.Primary.Intact() || !k.New.AtEnd.Intact() {
 		t.Fatalf("fixtures: %+v / %+v / %+v", k.Old, k.Relocated, k.New)
 	}
 	blank := filepath.Join(dir, "blank.img")

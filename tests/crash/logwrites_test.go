@@ -42,10 +42,7 @@ func TestLogWrites(t *testing.T) {
 	}
 	kernel, modDir, err := harness.FetchKernel(context.Background())
 	if err != nil {
-		if harness.EnvBool(harness.EnvRequireTools) {
-			t.Fatal(err)
-		}
-		t.Skipf("skipping: %v", err)
+		harness.Unavailable(t, err.Error(), harness.EnvRequireTools)
 	}
 	ran := 0
 	for _, sc := range s.scenarios(t) {

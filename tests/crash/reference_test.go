@@ -167,14 +167,14 @@ func (s *suite) reference(ctx context.Context, sc *scenario, base, work string) 
 	if err != nil {
 		return nil, err
 	}
-	if !primary.Primary.intact() {
+	if !primary.Primary.Intact() {
 		return nil, fmt.Errorf("the base image's primary GPT: %s", primary.Primary.Problem)
 	}
 	ref.oldBackupLBA = binary.LittleEndian.Uint64(primary.Primary.Header[32:])
 	if ref.known.Old, err = readDiskGPT(base, ss, ref.oldBackupLBA); err != nil {
 		return nil, err
 	}
-	if !ref.known.Old.Other.intact() {
+	if !ref.known.Old.Other.Intact() {
 		return nil, fmt.Errorf("the base image's backup GPT at LBA %d: %s (want a grown disk)", ref.oldBackupLBA, ref.known.Old.Other.Problem)
 	}
 	if err := ref.relocateWithSfdisk(ctx); err != nil {
@@ -211,7 +211,7 @@ func (s *suite) reference(ctx context.Context, sc *scenario, base, work string) 
 	if ref.known.New, err = readDiskGPT(img, ss, ref.oldBackupLBA); err != nil {
 		return nil, err
 	}
-	if !ref.known.New.Primary.intact() || !ref.known.New.AtEnd.intact() {
+	if !ref.known.New.Primary.Intact() || !ref.known.New.AtEnd.Intact() {
 		return nil, fmt.Errorf("after the run: primary GPT %q, backup %q", ref.known.New.Primary.Problem, ref.known.New.AtEnd.Problem)
 	}
 	if p := ref.changedExisting(img); len(p) > 0 {
@@ -281,7 +281,7 @@ func (r *reference) relocateWithSfdisk(ctx context.Context) error {
 	if r.known.Relocated, err = readDiskGPT(img, r.sc.SectorSize, r.oldBackupLBA); err != nil {
 		return err
 	}
-	if rl := r.known.Relocated; !rl.Primary.intact() || !rl.AtEnd.intact() {
+	if rl := r.known.Relocated; !rl.Primary.Intact() || !rl.AtEnd.Intact() {
 		return fmt.Errorf("the old disk relocated by sfdisk: primary GPT %q, backup in the last LBA %q", rl.Primary.Problem, rl.AtEnd.Problem)
 	}
 	// The relocation changes where the table's backup is and how much of
@@ -517,8 +517,8 @@ func (r *reference) unexplainedSgdisk(problems []string, d *diskGPT) []string {
 		copyProblem := strings.Contains(l, "crc") || strings.Contains(l, "header")
 		switch {
 		case known[p]:
-		case copyProblem && strings.Contains(l, "main") && !d.Primary.intact():
-		case copyProblem && (strings.Contains(l, "backup") || strings.Contains(l, "secondary")) && !sgdiskBackup(d).intact():
+		case copyProblem && strings.Contains(l, "main") && !d.Primary.Intact():
+		case copyProblem && (strings.Contains(l, "backup") || strings.Contains(l, "secondary")) && !sgdiskBackup(d).Intact():
 		default:
 			out = append(out, p)
 		}
@@ -528,16 +528,16 @@ func (r *reference) unexplainedSgdisk(problems []string, d *diskGPT) []string {
 
 // sgdiskBackup is the backup copy sgdisk reads: where the primary header
 // points when that header itself is sound, else the last LBA.
-func sgdiskBackup(d *diskGPT) gptCopy {
+func sgdiskBackup(d *diskGPT) harness.GPTCopy {
 	p := d.Primary
-	if p.intact() || p.Problem == "entry array CRC mismatch" {
+	if p.Intact() || p.Problem == "entry array CRC mismatch" {
 		alt := binary.LittleEndian.Uint64(p.Header[32:])
-		for _, c := range []gptCopy{d.AtEnd, d.Other} {
+		for _, c := range []harness.GPTCopy{d.AtEnd, d.Other} {
 			if c.LBA == alt && (c.Header != nil || c.Problem != "") {
 				return c
 			}
 		}
-		return gptCopy{LBA: alt, Problem: "not read"}
+		return harness.GPTCopy{LBA: alt, Problem: "not read"}
 	}
 	return d.AtEnd
 }

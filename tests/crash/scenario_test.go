@@ -15,9 +15,9 @@ import (
 )
 
 // scenarioRoot holds one directory per scenario.
-var scenarioRoot = filepath.Join("..", "..", "testdata", "crash")
+var scenarioRoot = "testdata"
 
-// scenario is testdata/crash/<name>/scenario.json.
+// scenario is testdata/<name>/scenario.json.
 type scenario struct {
 	Name        string `json:"-"`
 	Dir         string `json:"-"`

@@ -431,7 +431,7 @@ func (s *suite) compareSuccess(ctx context.Context, c *diffCase, o *outcome) err
 		o.fail(catTable, "cannot read sprout's partition table: %v", err)
 		return nil
 	}
-	o.randomUUID = randomizedEntries(o.oracle.final.Stderr)
+	o.randomUUID = randomizedEntries(o.oracle.final.Stderr, o.inTable, o.want, o.got)
 	deviated := c.deviation != nil && len(c.deviation.Attrs) > 0 && o.want != nil
 	if deviated {
 		o.want = withAttrs(o.want, c.deviation.Attrs)
@@ -914,7 +914,7 @@ func (s *suite) compareRerun(ctx context.Context, c *diffCase, o *outcome) error
 		if d := c.deviation; d != nil && len(d.Attrs) > 0 {
 			want = withAttrs(want, d.Attrs)
 		}
-		random := randomizedEntries(ro.Stderr)
+		random := randomizedEntries(ro.Stderr, o.want, want, got)
 		for _, line := range harness.DiffExcept(want, got, random) {
 			o.fail(catRerun, "second run table: %s", line)
 		}
@@ -1094,24 +1094,59 @@ func describeDefinitions(dir string) string {
 	return b.String()
 }
 
-// randomizedRE matches 252's notice that the UUID derived from the seed is
+// randomizedRE matches the notice that the UUID derived from the seed is
 // already in use, so a random one is used instead ("partition N" is the
 // 0-based partition number).
 var randomizedRE = regexp.MustCompile(`Partition UUID calculated from seed for partition (\d+) already used, reverting to randomized UUID`)
 
+// unnumbered is the partition number 257 and later print for a new
+// partition whose UUID they derive before numbering it (uint64 -1).
+const unnumbered = "18446744073709551615"
+
 // randomizedEntries returns the GPT entry numbers whose UUID the oracle
 // randomized; their UUIDs (and file-system UUIDs) cannot be compared.
-func randomizedEntries(stderr string) map[int]bool {
+// A notice for a partition not yet numbered (257 and later) names no
+// entry: it stands for one new entry (in want, not in before) whose UUID
+// differs between the oracle and sprout, and for no more than one — so
+// each notice excuses at most one difference, and only on a new entry.
+func randomizedEntries(stderr string, before, want, got *harness.Table) map[int]bool {
 	var m map[int]bool
+	mark := func(entry int) {
+		if m == nil {
+			m = map[int]bool{}
+		}
+		m[entry] = true
+	}
+	unnumberedNotices := 0
 	for _, sub := range randomizedRE.FindAllStringSubmatch(stderr, -1) {
+		if sub[1] == unnumbered {
+			unnumberedNotices++
+			continue
+		}
 		n, err := strconv.Atoi(sub[1])
 		if err != nil {
 			continue
 		}
-		if m == nil {
-			m = map[int]bool{}
+		mark(n + 1)
+	}
+	if unnumberedNotices == 0 || want == nil || got == nil {
+		return m
+	}
+	old := map[string]bool{}
+	if before != nil {
+		for _, p := range before.Partitions {
+			old[strconv.Itoa(p.Entry)+" "+p.UUID] = true
 		}
-		m[n+1] = true
+	}
+	gotUUID := map[int]string{}
+	for _, p := range got.Partitions {
+		gotUUID[p.Entry] = p.UUID
+	}
+	for _, p := range want.Partitions {
+		if unnumberedNotices > 0 && !old[strconv.Itoa(p.Entry)+" "+p.UUID] && !m[p.Entry] && gotUUID[p.Entry] != p.UUID {
+			mark(p.Entry)
+			unnumberedNotices--
+		}
 	}
 	return m
 }

@@ -306,18 +306,14 @@ func runTool(c guestCase, tool string, killAt int, root string, prog []string, s
 		r.Output += "\nsfdisk: " + table
 		return r
 	}
-	var t struct {
-		PartitionTable struct {
-			Partitions []struct {
-				Node        string
-				Start, Size int64
-			}
-		}
+	t, err := harness.ParseTable([]byte(table))
+	if err != nil {
+		r.Output += "\n" + err.Error()
+		return r
 	}
-	json.Unmarshal([]byte(table), &t)
 	r.Table = json.RawMessage(strings.ReplaceAll(table, img, "IMAGE"))
-	for i, p := range t.PartitionTable.Partitions {
-		r.Partitions = append(r.Partitions, inspect(root, i+1, img, p.Start*512, p.Size*512, c.KeyFile))
+	for i, p := range t.Partitions {
+		r.Partitions = append(r.Partitions, inspect(root, i+1, img, p.StartBytes(t), p.SizeBytes(t), c.KeyFile))
 	}
 	os.Remove(img) // the next images need the RAM
 	return r

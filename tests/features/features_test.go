@@ -119,10 +119,7 @@ func TestScenarios(t *testing.T) {
 	ctx := context.Background()
 	o, err := findOracle(ctx, "forky")
 	if err != nil {
-		if harness.EnvBool("SPROUT_REQUIRE_ORACLE") {
-			t.Fatal(err)
-		}
-		t.Skipf("skipping: %v", err)
+		harness.Unavailable(t, err.Error(), harness.EnvRequireOracle)
 	}
 	bin, err := harness.SproutBinary(ctx, t.TempDir())
 	if err != nil {

@@ -20,10 +20,7 @@ func TestHarnessDetectsDifferences(t *testing.T) {
 	ctx := context.Background()
 	o, err := findOracle(ctx, "forky")
 	if err != nil {
-		if harness.EnvBool("SPROUT_REQUIRE_ORACLE") {
-			t.Fatal(err)
-		}
-		t.Skipf("skipping: %v", err)
+		harness.Unavailable(t, err.Error(), harness.EnvRequireOracle)
 	}
 	real, err := harness.SproutBinary(ctx, t.TempDir())
 	if err != nil {

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,6 +158,13 @@ func TestParseTableAndDiff(t *testing.T) {
 	if _, err := ParseTable([]byte(strings.Replace(doc, `"unit"`, `"grain": 1, "unit"`, 1))); err == nil {
 		t.Error("an unknown field was accepted")
 	}
+	saved := strings.NewReplacer(`"/tmp/x.img1"`, `"1"`, `"/tmp/x.img3"`, `"3"`, `"/tmp/x.img"`, `"x"`).Replace(doc)
+	if s, err := ParseTable([]byte(saved)); err != nil || len(Diff(want, s)) != 0 {
+		t.Errorf("a saved dump (node \"N\", pkg/gpt/testdata): %v %q", err, Diff(want, s))
+	}
+	if _, err := ParseTable([]byte(strings.ReplaceAll(doc, `"/tmp/x.img3"`, `"/tmp/y.img3"`))); err == nil {
+		t.Error("a node of another device was accepted")
+	}
 }
 
 func TestBackupMisplacedAndRelocate(t *testing.T) {
@@ -197,5 +205,158 @@ func TestBackupMisplacedAndRelocate(t *testing.T) {
 	}
 	if d := DiffRaw(r, r); len(d) != 0 {
 		t.Errorf("DiffRaw(r, r) = %q", d)
+	}
+}
+
+func TestReadGPTCopy(t *testing.T) {
+	RequireTools(t, "sfdisk")
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := CreateSparse(img, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	script := "label: gpt\nsize=2MiB, name=a\nsize=1MiB, name=b, attrs=RequiredPartition\n"
+	if _, err := RunInput(ctx, []byte(script), "sfdisk", "-q", img); err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := ReadTable(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := uint64(16<<20/512 - 1)
+	for _, lba := range []uint64{1, last} {
+		c, err := ReadGPTCopyFile(img, 512, lba)
+		if err != nil || !c.Intact() {
+			t.Fatalf("LBA %d: %v %q", lba, err, c.Problem)
+		}
+		used := c.UsedEntries()
+		if len(used) != len(tbl.Partitions) {
+			t.Fatalf("LBA %d: %d used entries, sfdisk lists %d", lba, len(used), len(tbl.Partitions))
+		}
+		for i, e := range used {
+			p := tbl.Partitions[i]
+			if e.Index != p.Entry || e.FirstLBA != p.Start || e.LastLBA != p.Start+p.Size-1 ||
+				!strings.EqualFold(e.Type.String(), p.Type) || !strings.EqualFold(e.UUID.String(), p.UUID) {
+				t.Errorf("LBA %d: entry %+v, sfdisk %s", lba, e, p)
+			}
+		}
+		if used[1].Attrs != 1 {
+			t.Errorf("entry 2 attributes %#x, want RequiredPartition (bit 0)", used[1].Attrs)
+		}
+	}
+	for _, c := range []struct {
+		lba  uint64
+		want string
+	}{{0, "no GPT signature"}, {2, "no GPT signature"}, {last + 1, "beyond the end of the disk"}} {
+		if got, _ := ReadGPTCopyFile(img, 512, c.lba); got.Problem != c.want {
+			t.Errorf("LBA %d: problem %q, want %q", c.lba, got.Problem, c.want)
+		}
+	}
+	// A copy of the primary header elsewhere does not claim that LBA.
+	primary, _ := ReadGPTCopyFile(img, 512, 1)
+	writeAt(t, img, 40*512, primary.Header)
+	if got, _ := ReadGPTCopyFile(img, 512, 40); got.Problem != "header says it is at LBA 1" {
+		t.Errorf("moved header: problem %q", got.Problem)
+	}
+	// One flipped bit in the primary array, then in the primary header.
+	writeAt(t, img, 2*512+100, []byte{primary.Entries[100] ^ 1})
+	if got, _ := ReadGPTCopyFile(img, 512, 1); got.Problem != "entry array CRC mismatch" {
+		t.Errorf("damaged array: problem %q", got.Problem)
+	}
+	writeAt(t, img, 512+60, []byte{primary.Header[60] ^ 1})
+	if got, _ := ReadGPTCopyFile(img, 512, 1); got.Problem != "header CRC mismatch" {
+		t.Errorf("damaged header: problem %q", got.Problem)
+	}
+}
+
+// recorder is a testing.TB that records the first Fatalf or Skipf instead
+// of ending the test.
+type recorder struct {
+	testing.TB
+	first string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	if r.first == "" {
+		r.first = "fail: " + fmt.Sprintf(format, args...)
+	}
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	if r.first == "" {
+		r.first = "skip: " + fmt.Sprintf(format, args...)
+	}
+}
+
+func TestRequireSkipsOrFails(t *testing.T) {
+	const missing = "sprout-no-such-tool"
+	t.Setenv(EnvRequireOracle, "") // make test sets it
+	for _, c := range []struct{ env, want string }{{"", "skip: "}, {"0", "skip: "}, {"1", "fail: "}} {
+		t.Setenv(EnvRequireTools, c.env)
+		r := &recorder{TB: t}
+		RequireTools(r, "sh", missing)
+		if !strings.HasPrefix(r.first, c.want) || !strings.Contains(r.first, missing) || strings.Contains(r.first, "sh,") {
+			t.Errorf("%s=%q: %q, want %q naming only %s", EnvRequireTools, c.env, r.first, c.want, missing)
+		}
+		r = &recorder{TB: t}
+		Unavailable(r, "why", EnvRequireOracle, EnvRequireTools)
+		if !strings.HasPrefix(r.first, c.want) {
+			t.Errorf("Unavailable with %s=%q: %q, want %q", EnvRequireTools, c.env, r.first, c.want)
+		}
+	}
+	r := &recorder{TB: t}
+	RequireTools(r, "sh")
+	if r.first != "" {
+		t.Errorf("sh is there: %q", r.first)
+	}
+}
+
+// tests/README.md is the map of the tiers: every target make test runs
+// has its row, and every test folder under tests/ is run by a target.
+func TestTestsREADMEIsTheMap(t *testing.T) {
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "tests", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tiers []string
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if rest, ok := strings.CutPrefix(line, "TIERS := "); ok {
+			tiers = strings.Fields(rest)
+		}
+	}
+	if len(tiers) == 0 {
+		t.Fatal("Makefile: no TIERS := line")
+	}
+	for _, tier := range tiers {
+		if !strings.Contains(string(readme), "| `"+tier+"` |") {
+			t.Errorf("tests/README.md has no row for make %s", tier)
+		}
+		if !strings.Contains(string(makefile), "\n"+tier+":") {
+			t.Errorf("Makefile: TIERS names %s, which is no target", tier)
+		}
+	}
+	dirs, err := os.ReadDir(filepath.Join(root, "tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		tests, _ := filepath.Glob(filepath.Join(root, "tests", d.Name(), "*_test.go"))
+		if !d.IsDir() || len(tests) == 0 {
+			continue
+		}
+		if !strings.Contains(string(makefile), "tests/"+d.Name()) {
+			t.Errorf("no make target runs tests/%s", d.Name())
+		}
+		if !strings.Contains(string(readme), "`tests/"+d.Name()) {
+			t.Errorf("tests/README.md does not name tests/%s", d.Name())
+		}
 	}
 }

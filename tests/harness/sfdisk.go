@@ -84,10 +84,14 @@ func ParseTable(data []byte) (*Table, error) {
 	return t, nil
 }
 
-// entryNumber extracts N from "<device>N" or "<device>pN".
+// entryNumber extracts N from "<device>N" or "<device>pN", or from "N"
+// alone (a saved dump with the file names taken out: pkg/gpt/testdata).
 func entryNumber(device, node string) (int, error) {
 	rest, ok := strings.CutPrefix(node, device)
 	if !ok {
+		if n, err := strconv.Atoi(node); err == nil && n > 0 {
+			return n, nil
+		}
 		return 0, fmt.Errorf("partition node %q does not start with device %q", node, device)
 	}
 	rest = strings.TrimPrefix(rest, "p")

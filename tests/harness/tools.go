@@ -30,29 +30,59 @@ func MissingTools(names ...string) []string {
 	return missing
 }
 
-// RequireTools skips t when a tool is missing, or fails it when
-// SPROUT_REQUIRE_TOOLS=1 (CI must not call a skipped tier green).
+// The Require helpers below are the one way a test (in tests/ or in pkg/)
+// says what it needs from the machine. A missing piece skips the test, or
+// fails it when one of the named SPROUT_REQUIRE_ variables is set: make
+// test sets them all, so CI cannot call a skipped tier green.
+
+// RequireTools needs every program (a name in $PATH or an absolute path);
+// SPROUT_REQUIRE_TOOLS=1 makes a missing one a failure.
 func RequireTools(t testing.TB, names ...string) {
 	t.Helper()
 	if missing := MissingTools(names...); len(missing) > 0 {
-		if EnvBool(EnvRequireTools) {
-			t.Fatalf("required tools missing: %s (%s=1)", strings.Join(missing, ", "), EnvRequireTools)
-		}
-		t.Skipf("skipping: tools missing: %s (set %s=1 to make this a failure)", strings.Join(missing, ", "), EnvRequireTools)
+		Unavailable(t, "tools missing: "+strings.Join(missing, ", "), EnvRequireTools)
 	}
 }
 
-// RequireRoot skips t (or fails it under SPROUT_REQUIRE_ROOT=1) unless the
-// test runs as root; why says what needs root.
+// RequireRoot needs root; why says what needs it. SPROUT_REQUIRE_ROOT=1
+// makes its absence a failure.
 func RequireRoot(t testing.TB, why string) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
+	if os.Geteuid() != 0 {
+		Unavailable(t, why+" needs root", EnvRequireRoot)
 	}
-	if EnvBool(EnvRequireRoot) {
-		t.Fatalf("%s needs root (%s=1)", why, EnvRequireRoot)
+}
+
+// RequireLoopDevices is RequireRoot for a test that attaches loop devices:
+// it also needs /dev/loop-control.
+func RequireLoopDevices(t testing.TB, why string) {
+	t.Helper()
+	RequireRoot(t, why)
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		Unavailable(t, why+" needs /dev/loop-control", EnvRequireRoot)
 	}
-	t.Skipf("skipping: %s needs root (set %s=1 to make this a failure)", why, EnvRequireRoot)
+}
+
+// RequireHostOracle needs the host's systemd-repart (HostRepart);
+// SPROUT_REQUIRE_ORACLE=1 or SPROUT_REQUIRE_TOOLS=1 makes its absence a
+// failure. The chroot oracles are OracleSelection's.
+func RequireHostOracle(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath(HostRepart); err != nil {
+		Unavailable(t, "oracle "+HostRepart+" missing", EnvRequireOracle, EnvRequireTools)
+	}
+}
+
+// Unavailable ends a test that cannot run here: it fails t when env or
+// one of the other variables is set, and skips it otherwise.
+func Unavailable(t testing.TB, reason, env string, others ...string) {
+	t.Helper()
+	for _, v := range append([]string{env}, others...) {
+		if EnvBool(v) {
+			t.Fatalf("%s (%s=1 forbids skipping)", reason, v)
+		}
+	}
+	t.Skipf("skipping: %s (set %s=1 to make this a failure)", reason, env)
 }
 
 // EnvBool reports whether the variable is set to 1/yes/true.

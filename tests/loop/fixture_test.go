@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/sprout-initrd/sprout/pkg/blockdev/blockdevtest"
 	"github.com/sprout-initrd/sprout/pkg/parttype"
 	"github.com/sprout-initrd/sprout/pkg/plan"
 	"github.com/sprout-initrd/sprout/tests/harness"
@@ -39,18 +39,8 @@ var baseTools = []string{"losetup", "partx", "delpart", "sfdisk", "blkid", "bloc
 // SPROUT_REQUIRE_ROOT=1 (or SPROUT_REQUIRE_TOOLS=1) says they must be there.
 func begin(t *testing.T, extraTools ...string) {
 	t.Helper()
-	blockdevtest.RequireRoot(t)
-	var missing []string
-	for _, tool := range append(append([]string(nil), baseTools...), extraTools...) {
-		missing = append(missing, harness.MissingTools(tool)...)
-	}
-	if len(missing) > 0 {
-		msg := "tools missing: " + strings.Join(missing, ", ")
-		if harness.EnvBool(harness.EnvRequireRoot) || harness.EnvBool(harness.EnvRequireTools) {
-			t.Fatalf("%s (and SPROUT_REQUIRE_ROOT/SPROUT_REQUIRE_TOOLS forbid skipping)", msg)
-		}
-		t.Skip(msg)
-	}
+	harness.RequireLoopDevices(t, "loop devices")
+	harness.RequireTools(t, append(slices.Clone(baseTools), extraTools...)...)
 	if theTier.setupErr != nil {
 		t.Fatalf("tier setup: %v", theTier.setupErr)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
 // A torn table: the state a power cut while a GPT copy is written can
@@ -103,48 +105,15 @@ func flipBytes(f *os.File, off int64, n int) error {
 }
 
 // gptCopyProblem checks one GPT copy of a disk with 512-byte sectors as a
-// reader that knows only the UEFI specification would: the header at lba
-// (signature, CRC, its own LBA) and its entry array (CRC). It returns ""
-// for a valid copy. It is independent of sprout's reader on purpose.
+// reader that knows only the UEFI specification would
+// (harness.ReadGPTCopy: independent of sprout's reader). It returns "" for
+// a valid copy.
 func gptCopyProblem(disk string, lba int64) string {
-	f, err := os.Open(disk)
+	c, err := harness.ReadGPTCopyFile(disk, 512, uint64(lba))
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
-	h := make([]byte, 512)
-	if _, err := f.ReadAt(h, lba*512); err != nil {
-		return err.Error()
-	}
-	if string(h[:8]) != "EFI PART" {
-		return "no GPT signature"
-	}
-	hsize := binary.LittleEndian.Uint32(h[12:])
-	if hsize < 92 || hsize > 512 {
-		return fmt.Sprintf("header size %d", hsize)
-	}
-	want := binary.LittleEndian.Uint32(h[16:])
-	c := append([]byte(nil), h[:hsize]...)
-	clear(c[16:20])
-	if got := crc32.ChecksumIEEE(c); got != want {
-		return fmt.Sprintf("header CRC %08x, header says %08x", got, want)
-	}
-	if my := binary.LittleEndian.Uint64(h[24:]); my != uint64(lba) {
-		return fmt.Sprintf("header at LBA %d says it is at LBA %d", lba, my)
-	}
-	entriesLBA := binary.LittleEndian.Uint64(h[72:])
-	count, esize := binary.LittleEndian.Uint32(h[80:]), binary.LittleEndian.Uint32(h[84:])
-	if esize != 128 || count == 0 || count > 1024 {
-		return fmt.Sprintf("%d entries of %d bytes", count, esize)
-	}
-	arr := make([]byte, int(count)*int(esize))
-	if _, err := f.ReadAt(arr, int64(entriesLBA)*512); err != nil {
-		return err.Error()
-	}
-	if got, want := crc32.ChecksumIEEE(arr), binary.LittleEndian.Uint32(h[88:]); got != want {
-		return fmt.Sprintf("entry array CRC %08x, header says %08x", got, want)
-	}
-	return ""
+	return c.Problem
 }
 
 // primaryProblem checks the primary GPT (LBA 1) of a 512-byte-sector disk.

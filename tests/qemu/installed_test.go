@@ -18,7 +18,7 @@ import (
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
-// TestInstalledPath is the installed-path tier (make test-install): sprout
+// TestInstalledPath is the installed-path tier (make test-qemu-installed): sprout
 // installed as a user installs it, once with `make install` and once with
 // the .deb, and initrds built by the host's own dracut and mkinitramfs
 // (tests/install/build-initrds.sh, which also checks the refusals). Each

@@ -17,40 +17,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sprout-initrd/sprout/tests/harness"
 )
-
-// RequireRoot skips the test unless it runs as root with loop devices
-// available. With SPROUT_REQUIRE_ROOT=1 in the environment the test fails
-// instead, so that a CI tier meant to run these cannot go green by skipping.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	var reason string
-	switch {
-	case os.Geteuid() != 0:
-		reason = "needs root"
-	case !exists("/dev/loop-control"):
-		reason = "needs /dev/loop-control"
-	default:
-		return
-	}
-	if os.Getenv("SPROUT_REQUIRE_ROOT") == "1" {
-		t.Fatalf("%s, and SPROUT_REQUIRE_ROOT=1 forbids skipping", reason)
-	}
-	t.Skip(reason)
-}
-
-// RequireTool skips (or, with SPROUT_REQUIRE_ROOT=1, fails) when a program
-// is not installed.
-func RequireTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err == nil {
-		return
-	}
-	if os.Getenv("SPROUT_REQUIRE_ROOT") == "1" {
-		t.Fatalf("%s is not installed, and SPROUT_REQUIRE_ROOT=1 forbids skipping", name)
-	}
-	t.Skipf("%s is not installed", name)
-}
 
 // Run runs a command and returns its standard output; it fails the test
 // (with the command's output) if the command fails.
@@ -92,8 +61,8 @@ type LoopDisk struct {
 // Register mounts after this, so that they are undone first.
 func NewLoopDisk(t testing.TB, opts LoopOptions) *LoopDisk {
 	t.Helper()
-	RequireRoot(t)
-	RequireTool(t, "losetup")
+	harness.RequireLoopDevices(t, "a loop disk")
+	harness.RequireTools(t, "losetup")
 	if opts.SectorSize == 0 {
 		opts.SectorSize = 512
 	}
@@ -262,9 +231,4 @@ func parseUevent(b []byte) (Uevent, bool) {
 		}
 	}
 	return ev, true
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
