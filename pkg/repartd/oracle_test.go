@@ -75,7 +75,7 @@ func runOracle(t *testing.T, size string, dryRun bool, dirs []string, extra ...s
 	// or died from a signal is a broken oracle, never "refused".
 	var exitErr *exec.ExitError
 	if r.err != nil && (!errors.As(r.err, &exitErr) || exitErr.ExitCode() < 0) {
-		t.Fatalf("oracle %s %q did not run to an exit code: %v\n%s", oracleBin, args, r.err, r.stderr)
+		t.Fatalf("oracle %s %q did not run to an exit code: %v\n%s", harness.HostRepart, args, r.err, r.stderr)
 	}
 	if r.err == nil {
 		if err := json.Unmarshal(stdout.Bytes(), &r.parts); err != nil {
