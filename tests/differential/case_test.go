@@ -117,6 +117,8 @@ type outcome struct {
 	dryRun      *harness.Result
 	randomUUID  map[int]bool // entries whose UUID the oracle randomized (seed-derived one taken)
 	fatGeometry bool         // a vfat's geometry differs in a fatKnown field (counted, not failed)
+	deepFS      int          // file systems compared beyond blkid (compareFSDeep)
+	deepFSTime  time.Duration
 	failures    map[string][]string
 	failOrder   []string
 	notes       []string
@@ -556,9 +558,12 @@ func (s *suite) compareFS(ctx context.Context, c *diffCase, o *outcome) error {
 			}
 		}
 		if w["TYPE"] != "" && w["TYPE"] == g["TYPE"] {
+			start := time.Now()
 			if err := s.compareFSDeep(ctx, o, p.Entry, p.Name, w["TYPE"], off, size, o.randomUUID[p.Entry]); err != nil {
 				return err
 			}
+			o.deepFS++
+			o.deepFSTime += time.Since(start)
 		}
 		if len(w) > 0 || len(g) > 0 {
 			continue

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/tests/harness"
@@ -191,6 +192,8 @@ type summary struct {
 	cases, equal, refused, relocated, failed, asserts int
 	byCategory                                        map[string]int
 	fatGeometry                                       int // cases whose vfat geometry differs (fatKnown; not failed)
+	deepFS                                            int // file systems compared beyond blkid, and the time it took
+	deepFSTime                                        time.Duration
 }
 
 func (s *summary) add(o *outcome) {
@@ -200,6 +203,8 @@ func (s *summary) add(o *outcome) {
 	if o.fatGeometry {
 		s.fatGeometry++
 	}
+	s.deepFS += o.deepFS
+	s.deepFSTime += o.deepFSTime
 	switch {
 	case o.failed():
 		s.failed++
@@ -234,6 +239,7 @@ func (s *summary) String() string {
 	if len(s.byCategory) > 0 {
 		line += fmt.Sprintf(" %v", s.byCategory)
 	}
+	line += fmt.Sprintf("; %d file systems compared beyond blkid (dumpe2fs, boot sector and fsck.fat, swap header) in %s", s.deepFS, s.deepFSTime.Round(100*time.Millisecond))
 	if s.fatGeometry > 0 {
 		line += fmt.Sprintf("; KNOWN MISMATCH, not failed: the vfat geometry (%s) differs in %d cases (sprout's mkfs.vfat on an image file; %s=1 fails them)",
 			strings.Join(fatKnown, ", "), s.fatGeometry, envStrictFAT)

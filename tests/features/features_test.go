@@ -436,6 +436,15 @@ func (s *suite) step(t *testing.T, ctx context.Context, scDir, dir string, sc *s
 	if compare["exit"] && oracle.res.ExitCode != ours.res.ExitCode {
 		fail("exit codes differ%s", report())
 	}
+	if st.Deviation == nil && oracle.res.ExitCode != 0 && ours.res.ExitCode == oracle.res.ExitCode {
+		// Refused by both: for one class of reason (tests/harness/refusal.go);
+		// a deviation says itself why sprout refuses otherwise.
+		sc, sl := harness.SproutRefusal(ours.res.Stderr)
+		rc, rl := harness.RepartRefusal(oracle.res.Stderr)
+		if sc == harness.RefusedUnknown || sc != rc {
+			fail("both refuse, for reasons of different or unknown classes: sprout %q (%q), systemd-repart %q (%q)%s", sc, sl, rc, rl, report())
+		}
+	}
 	bothOK := oracle.res.ExitCode == 0 && ours.res.ExitCode == 0
 	// When a UUID derived from the seed is taken, both tools fall back to
 	// a random one: the new partitions' UUIDs, and what derives from them

@@ -42,7 +42,7 @@ var (
 	sproutRules = rules(
 		RefusedUnsupported, `sprout (cannot|does not)|would fill the new partition|names a subvolume a new, empty file system`,
 		RefusedDefinition, `\.conf(:\d+)?: `,
-		RefusedEncryption, `--key-file=|--tpm2-|Encrypt=tpm2 needs`,
+		RefusedEncryption, `--key-file=|--tpm2-|Encrypt=tpm2 needs|LUKS2 volume: |cryptsetup `,
 		RefusedFit, `can't fit requested partitions|is too small for|too small`,
 		RefusedTable, `corrupt GPT|partition table|no free slot in the partition entry array|disk GUID is all zeros`,
 		RefusedTool, `is needed to make .* but was not found`,
