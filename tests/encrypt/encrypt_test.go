@@ -295,11 +295,13 @@ func compare(oracle, ours *toolResult, ignored map[string]bool) []string {
 }
 
 // random are the metadata fields that differ from volume to volume
-// (salts, digests, the sealed TPM2 blob and its policy) or depend on a
-// PBKDF benchmark (iterations, time, memory, threads).
+// (salts, digests, the sealed TPM2 blob) or depend on a PBKDF benchmark
+// (iterations, time, memory, threads). The TPM2 policy hash is compared:
+// both volumes are sealed in one guest to the same PCRs (and public key),
+// so a policy bound to other PCRs, banks or keys shows there.
 var random = map[string]bool{
 	"salt": true, "digest": true, "iterations": true, "time": true, "memory": true, "cpus": true,
-	"tpm2-blob": true, "tpm2-policy-hash": true,
+	"tpm2-blob": true,
 }
 
 // essentials is the LUKS2 JSON metadata without the random fields, in a
@@ -524,5 +526,19 @@ func stopPid(pidFile string) {
 		if p, err := os.FindProcess(pid); err == nil {
 			p.Kill()
 		}
+	}
+}
+
+// TestEssentialsComparePolicyHash: two volumes sealed to other PCRs differ
+// in what compare looks at; the sealed blob alone does not (it is random).
+func TestEssentialsComparePolicyHash(t *testing.T) {
+	token := func(blob, policy string) json.RawMessage {
+		return json.RawMessage(`{"tokens":{"0":{"type":"systemd-tpm2","tpm2-pcrs":[7],"tpm2-blob":"` + blob + `","tpm2-policy-hash":"` + policy + `"}}}`)
+	}
+	if essentials(token("aa", "11"), nil) != essentials(token("bb", "11"), nil) {
+		t.Error("a different sealed blob makes the metadata differ")
+	}
+	if essentials(token("aa", "11"), nil) == essentials(token("aa", "22"), nil) {
+		t.Error("a different TPM2 policy hash is not seen")
 	}
 }
