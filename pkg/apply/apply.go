@@ -306,7 +306,7 @@ func formatOne(ctx context.Context, t blockdev.Device, job formatJob, opts Optio
 	off, size := int64(f.Offset), int64(f.Size)
 	opts.Log("Formatting future partition %d as %s.", f.Index, f.Format)
 	// mkfs never discards: the plan's DiscardRange did, within its budget.
-	req := fstype.Request{Format: f.Format, Label: f.Label, UUID: f.UUID}
+	req := fstype.Request{Format: f.Format, Label: f.Label, UUID: f.UUID, SectorSize: f.SectorSize}
 	what := fmt.Sprintf("Formatting partition %d %q as %s (%s)", f.Index, f.Label, f.Format, plan.FormatBytes(f.FileSystemSize()))
 	if job.encrypt != nil {
 		what = fmt.Sprintf("Encrypting partition %d %q (LUKS2) and formatting it as %s (%s)", f.Index, f.Label, f.Format, plan.FormatBytes(f.FileSystemSize()))

@@ -56,6 +56,8 @@ type FS struct {
 	// the regular file path in place, without a loop device; nil when the
 	// tool cannot.
 	InPlaceArgs func(req Request, path string, offset, size int64) []string
+	// TakesSectorSize: Args honours Request.SectorSize.
+	TakesSectorSize bool
 	// Header is the file system sprout writes itself, to be written at the
 	// start of the range (swap: one page); nil when Args makes it.
 	Header func(req Request, size int64, pageSize int) ([]byte, error)
@@ -76,6 +78,9 @@ type Request struct {
 	Format string    // the FS's Name
 	Label  string    // the partition label; FS.Label shortens it
 	UUID   uuid.UUID // the file system UUID (vfat uses its first 4 bytes)
+	// SectorSize, when not 0, is the sector size to make the file system
+	// for instead of the device's (only formats with TakesSectorSize).
+	SectorSize int
 }
 
 // Minimum is a smallest size, in bytes or, for swap, in pages.

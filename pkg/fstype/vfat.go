@@ -26,15 +26,18 @@ var vfat = FS{
 	PlanMinimum: compat.ByVersion[uint64]{{Since: 252, Value: 0}},
 	ToolMinimum: compat.ByVersion[Minimum]{{Since: 252, Value: Minimum{Bytes: 1 * mib}}},
 	Label:       vfatLabel,
+	// On a node over the range (a loop device), as 252 formats it: mkfs.fat
+	// sizes clusters and sectors from the device, which --offset= on an
+	// image file does not reproduce (it takes the file's geometry).
 	Args: func(req Request, node string) []string {
-		return []string{"mkfs.vfat", "-i", vfatID(req.UUID), "-n", vfatLabel(req.Label), "-F", "32", node}
+		args := []string{"mkfs.vfat", "-i", vfatID(req.UUID), "-n", vfatLabel(req.Label), "-F", "32"}
+		if req.SectorSize != 0 {
+			args = append(args, "-S", fmt.Sprint(req.SectorSize))
+		}
+		return append(args, node)
 	},
-	// In place: --offset= in 512-byte sectors and the size in KiB.
-	InPlaceArgs: func(req Request, path string, offset, size int64) []string {
-		return []string{"mkfs.vfat", "-i", vfatID(req.UUID), "-n", vfatLabel(req.Label), "-F", "32",
-			fmt.Sprintf("--offset=%d", offset/512), path, fmt.Sprint(size / 1024)}
-	},
-	Identify: identifyFAT,
+	TakesSectorSize: true,
+	Identify:        identifyFAT,
 }
 
 // vfatLabel turns a label into an 11-character FAT volume label: ASCII

@@ -13,9 +13,17 @@ func TestVfatArgs(t *testing.T) {
 	if got := f.Args(request("vfat"), "/dev/loop7"); !slices.Equal(got, want) {
 		t.Errorf("vfat:\n got %q\nwant %q", got, want)
 	}
-	want = []string{"mkfs.vfat", "-i", "262afe25", "-n", "H_LLO W_RLD", "-F", "32", "--offset=2048", "/img", "65536"}
-	if got := f.InPlaceArgs(request("vfat"), "/img", 1<<20, 64<<20); !slices.Equal(got, want) {
-		t.Errorf("vfat in place:\n got %q\nwant %q", got, want)
+	// 257 and later: 4096-byte sectors in an image file.
+	req := request("vfat")
+	req.SectorSize = 4096
+	want = []string{"mkfs.vfat", "-i", "262afe25", "-n", "H_LLO W_RLD", "-F", "32", "-S", "4096", "/dev/loop7"}
+	if got := f.Args(req, "/dev/loop7"); !slices.Equal(got, want) {
+		t.Errorf("vfat with 4096-byte sectors:\n got %q\nwant %q", got, want)
+	}
+	// Never in place: mkfs.fat takes the geometry of the file, not of the
+	// range (cluster size, sector count), so it formats a loop device.
+	if f.InPlaceArgs != nil {
+		t.Error("vfat formats image files in place; 252 to 262 format a loop device over the range")
 	}
 	for in, want := range map[string]string{"esp": "ESP", "a.b:c": "A_B_C", "twelve chars": "TWELVE CHAR", "": ""} {
 		if got := vfatLabel(in); got != want {

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/sprout-initrd/sprout/pkg/compat"
 	"github.com/sprout-initrd/sprout/pkg/encryption"
+	"github.com/sprout-initrd/sprout/pkg/fstype"
 	"github.com/sprout-initrd/sprout/pkg/repartd"
 )
 
@@ -78,4 +79,18 @@ func volumeLabel(d *repartd.Definition, label string, v compat.Version) string {
 		return *d.VolumeLabel
 	}
 	return luksLabelPrefix.At(v) + label
+}
+
+// formatSectorSize is the sector size a new file system on the range is
+// made for when the version followed gives it one other than the disk's
+// (encryption.FileSystemSectors: 4096 in an image file from 257 on); 0
+// otherwise, and inside a LUKS2 volume, whose own sector size decides.
+func (l *layout) formatSectorSize(row Partition) int {
+	if row.Encrypt != encryption.Off || !encryption.FileSystemSectors.At(l.compat) || l.fsSectorSize == l.sectorSize {
+		return 0
+	}
+	if f, ok := fstype.Lookup(row.Format); !ok || !f.TakesSectorSize {
+		return 0
+	}
+	return int(l.fsSectorSize)
 }

@@ -126,7 +126,7 @@ func (l *layout) result(steps []Step, uuids []uuid.UUID, labels []string, crypt 
 				formats = append(formats, FormatPartition{
 					Index: m.index, Offset: m.offset, Size: m.newSize, Format: row.Format,
 					Label: row.Label, UUID: row.FileSystemUUID,
-					Encrypted: row.Encrypt != encryption.Off,
+					Encrypted: row.Encrypt != encryption.Off, SectorSize: l.formatSectorSize(row),
 				})
 			}
 			adds = append(adds, AddEntry{Entry: gpt.Entry{

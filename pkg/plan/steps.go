@@ -87,12 +87,19 @@ type FormatPartition struct {
 	// Encrypted: the file system is made inside the partition's LUKS2
 	// volume (EncryptPartition, the step before), not on the range.
 	Encrypted bool
+	// SectorSize is the sector size the file system is made for when it
+	// is not the disk's: 4096 in an image file from systemd 257 on (the
+	// formats whose tool takes one: vfat). 0: the device's.
+	SectorSize int
 }
 
 func (s FormatPartition) Describe() string {
 	where := fmt.Sprintf("future partition %d (%s at offset %d)", s.Index, FormatBytes(s.Size), s.Offset)
 	if s.Encrypted {
 		where = fmt.Sprintf("the LUKS2 volume of future partition %d (%s)", s.Index, FormatBytes(s.FileSystemSize()))
+	}
+	if s.SectorSize != 0 {
+		return fmt.Sprintf("format %s as %s with %d-byte sectors, label %q, UUID %s", where, s.Format, s.SectorSize, s.Label, s.UUID)
 	}
 	return fmt.Sprintf("format %s as %s, label %q, UUID %s", where, s.Format, s.Label, s.UUID)
 }
