@@ -137,7 +137,7 @@ test-loop: deps build
 	SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -v -timeout 10m ./tests/loop/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|loop-device)|_test.go' | grep -v '^=== RUN'
 
 test-bad: deps build
-	@echo "== test-bad (tests/bad): bad inputs (testdata/bad: exit codes, one-line messages, byte-identical disks; the exit codes of systemd-repart 252, 254, 257 and Debian testing's) =="
+	@echo "== test-bad (tests/bad): bad inputs (tests/bad/testdata: exit codes, one-line messages, byte-identical disks; the exit codes of systemd-repart 252, 254, 257 and Debian testing's) =="
 	cd tests/bad && SPROUT_BIN=$(CURDIR)/bin/sprout $(GO) test -count=1 -timeout 15m
 
 test-crash: deps build

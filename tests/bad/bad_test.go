@@ -21,7 +21,7 @@ import (
 )
 
 // catalogueDir holds one directory per case.
-var catalogueDir = filepath.Join("..", "..", "testdata", "bad")
+const catalogueDir = "testdata"
 
 // tools every case may need.
 var tools = []string{"sfdisk", "sgdisk", "losetup", "partx", "mkfs.ext4", "mount", "umount"}

@@ -11,8 +11,8 @@ import (
 	"github.com/sprout-initrd/sprout/tests/harness"
 )
 
-// badCase is testdata/bad/<name>/case.conf; the format is described in
-// testdata/bad/README.md.
+// badCase is testdata/<name>/case.conf; the format is described in
+// tests/bad/testdata/README.md.
 type badCase struct {
 	name        string
 	dir         string // absolute path of the case directory

@@ -182,7 +182,7 @@ func writeTable(ctx context.Context, c *badCase, image string) error {
 	return nil
 }
 
-// corrupt applies one edit to the image (see testdata/bad/README.md):
+// corrupt applies one edit to the image (see tests/bad/testdata/README.md):
 //
 //	flip ADDR                 invert one byte
 //	poke ADDR HEX             write bytes
