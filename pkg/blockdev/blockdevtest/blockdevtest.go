@@ -42,6 +42,20 @@ func run(name string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// runTrying runs a command up to tries times, 100 ms apart, until it
+// succeeds: for failures another process causes for a moment.
+func runTrying(tries int, name string, args ...string) (out string, err error) {
+	for i := range tries {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if out, err = run(name, args...); err == nil {
+			return out, nil
+		}
+	}
+	return out, err
+}
+
 // LoopOptions describes a loop disk fixture.
 type LoopOptions struct {
 	Size       int64 // bytes of the sparse backing file
@@ -78,15 +92,8 @@ func NewLoopDisk(t testing.TB, opts LoopOptions) *LoopDisk {
 		args = append(args, "--read-only")
 	}
 	args = append(args, backing)
-	var out string
-	var err error
 	// Other processes may race us for the same free loop device.
-	for range 5 {
-		if out, err = run("losetup", args...); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	out, err := runTrying(5, "losetup", args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +115,7 @@ func (l *LoopDisk) destroy(t testing.TB) {
 		// and other packages' tests (run in parallel) probe block devices
 		// for a moment; a partition left behind would make the next user
 		// of this loop device fail, so wait a little for them.
-		for range 20 {
-			if _, err = run("partx", "--delete", "--nr", strings.TrimSpace(string(n)), l.Path); err == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
+		if _, err := runTrying(20, "partx", "--delete", "--nr", strings.TrimSpace(string(n)), l.Path); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
