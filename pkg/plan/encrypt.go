@@ -55,14 +55,10 @@ func (s EncryptPartition) Describe() string {
 // and its definition's KeyFile= and TPM2PCRs=, and what the version
 // followed makes of it: the label, the key size, the sector size.
 func (l *layout) encryptStep(m *member, row Partition, crypt encryption.Settings) EncryptPartition {
-	sector := l.sectorSize
-	if encryption.FileSystemSectors.At(l.compat) {
-		sector = l.fsSectorSize
-	}
 	return EncryptPartition{
 		Index: m.index, Offset: m.offset, Size: m.newSize, Mode: row.Encrypt,
 		UUID: row.LUKSUUID, Label: volumeLabel(m.def, row.Label, l.compat), Settings: crypt.ForPartition(m.def.KeyFile, m.def.TPM2PCRs),
-		KeyBits: encryption.KeyBits.At(l.compat), SectorSize: int(sector),
+		KeyBits: encryption.KeyBits.At(l.compat), SectorSize: int(l.newSectorSize()),
 	}
 }
 
@@ -81,16 +77,27 @@ func volumeLabel(d *repartd.Definition, label string, v compat.Version) string {
 	return luksLabelPrefix.At(v) + label
 }
 
+// newSectorSize is the sector size the version followed makes new LUKS2
+// volumes and file systems with: the disk's, or from 257 on
+// (encryption.FileSystemSectors) fsSectorSize, 4096 in an image file.
+func (l *layout) newSectorSize() uint64 {
+	if encryption.FileSystemSectors.At(l.compat) {
+		return l.fsSectorSize
+	}
+	return l.sectorSize
+}
+
 // formatSectorSize is the sector size a new file system on the range is
-// made for when the version followed gives it one other than the disk's
-// (encryption.FileSystemSectors: 4096 in an image file from 257 on); 0
-// otherwise, and inside a LUKS2 volume, whose own sector size decides.
+// made for when it is not the disk's (newSectorSize); 0 otherwise, for a
+// format whose tool is not told one, and inside a LUKS2 volume, whose own
+// sector size decides.
 func (l *layout) formatSectorSize(row Partition) int {
-	if row.Encrypt != encryption.Off || !encryption.FileSystemSectors.At(l.compat) || l.fsSectorSize == l.sectorSize {
+	sector := l.newSectorSize()
+	if row.Encrypt != encryption.Off || sector == l.sectorSize {
 		return 0
 	}
 	if f, ok := fstype.Lookup(row.Format); !ok || !f.TakesSectorSize {
 		return 0
 	}
-	return int(l.fsSectorSize)
+	return int(sector)
 }
