@@ -20,9 +20,6 @@ import (
 // scenarioRoot holds one directory per named scenario.
 var scenarioRoot = filepath.Join("..", "..", "testdata", "differential")
 
-// defaultRepartSeed is the --seed of named scenarios (upstream's TEST-58 seed).
-const defaultRepartSeed = "750b6cd5c4ae4012a15e7be3c29e6a47"
-
 // scenario is testdata/differential/<name>/scenario.json. Paths inside are
 // relative to the scenario directory.
 type scenario struct {
@@ -30,7 +27,7 @@ type scenario struct {
 	Source      string `json:"source"`
 	SectorSize  int64  `json:"sector_size,omitempty"` // default 512; other sizes run on loop devices
 	Loop        bool   `json:"loop,omitempty"`        // run on loop devices even with 512-byte sectors
-	Seed        string `json:"seed,omitempty"`        // --seed, default defaultRepartSeed
+	Seed        string `json:"seed,omitempty"`        // --seed, default harness.Test58Seed
 	Independent bool   `json:"independent,omitempty"` // every step starts from the base, not from the previous result
 	Base        struct {
 		Kind        string `json:"kind"` // repart | sfdisk | zero | absent
@@ -120,7 +117,7 @@ func loadScenario(dir string) (*scenario, error) {
 		sc.Loop = true
 	}
 	if sc.Seed == "" {
-		sc.Seed = defaultRepartSeed
+		sc.Seed = harness.Test58Seed
 	}
 	if len(sc.Steps) == 0 {
 		return nil, fmt.Errorf("%s/scenario.json: no steps", dir)

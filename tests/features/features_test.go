@@ -24,10 +24,6 @@ import (
 
 var scenarioRoot = filepath.Join("..", "..", "testdata", "features")
 
-// defaultSeed is upstream's TEST-58 seed, for scenarios whose expected
-// files name UUIDs (the others get a seed of their own: loadScenario).
-const defaultSeed = "750b6cd5c4ae4012a15e7be3c29e6a47"
-
 // scenario is testdata/features/<name>/scenario.json; paths in it are
 // relative to its directory.
 type scenario struct {
@@ -113,7 +109,9 @@ func oracleAborted(res harness.Result) bool {
 	return strings.Contains(res.Stderr, "Assertion '") && strings.Contains(res.Stderr, "Aborting.")
 }
 
-func TestScenarios(t *testing.T) {
+// begin checks what the tier needs and returns the suite: Debian
+// testing's systemd-repart against the sprout binary under test.
+func begin(t *testing.T) *suite {
 	harness.RequireRoot(t, "the features tier (systemd-repart formats through loop devices)")
 	harness.RequireTools(t, "sfdisk", "blkid", "unshare", "mkfs.ext4", "mkfs.vfat")
 	ctx := context.Background()
@@ -125,7 +123,11 @@ func TestScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{oracle: o, sprout: bin}
+	return &suite{oracle: o, sprout: bin}
+}
+
+func TestScenarios(t *testing.T) {
+	s := begin(t)
 	entries, err := os.ReadDir(scenarioRoot)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package features
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -67,17 +66,7 @@ start=616448, size=204800, type=4D21B016-B534-45C2-A9FB-5C16E091FD2D, uuid=0A0B0
 var newTypes = []string{"home", "srv", "tmp", "usr", "linux-generic", "swap", "root-secondary"}
 
 func TestRandom(t *testing.T) {
-	harness.RequireRoot(t, "the features tier")
-	harness.RequireTools(t, "sfdisk", "blkid", "unshare", "mkfs.ext4", "mkfs.vfat")
-	ctx := context.Background()
-	o, err := findOracle(ctx, "forky")
-	if err != nil {
-		harness.Unavailable(t, err.Error(), harness.EnvRequireOracle)
-	}
-	bin, err := harness.SproutBinary(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := begin(t)
 	n, err := harness.EnvInt(envRandomCases, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +78,6 @@ func TestRandom(t *testing.T) {
 		}
 	}
 	t.Logf("%s=%d %s=%d", envRandomCases, n, envRandomSeed, master)
-	s := &suite{oracle: o, sprout: bin}
 	t.Run("group", func(t *testing.T) {
 		for i := range n {
 			seed := master*1000003 + uint64(i)

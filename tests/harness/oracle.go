@@ -19,6 +19,11 @@ const HostRepart = "/usr/bin/systemd-repart"
 
 // Oracle chroots: scripts/oracles.sh builds them (scripts/deps.sh runs it),
 // /var/cache/sprout/README says what they hold.
+// Test58Seed is the --seed of upstream's TEST-58 (systemd's repart test),
+// which the named scenarios and bad cases use so that their UUIDs can be
+// checked against upstream's published ones.
+const Test58Seed = "750b6cd5c4ae4012a15e7be3c29e6a47"
+
 const (
 	OracleCache      = "/var/cache/sprout/oracles"
 	oracleStamp      = ".sprout-oracle" // written by oracles.sh when a chroot is complete
